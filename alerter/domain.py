@@ -1,0 +1,216 @@
+"""The domain: cost points, series keys, windows, anomalies, incidents, notifications.
+
+Times are aware UTC datetimes; windows are half-open ``[start, end)``. Money is
+``Decimal`` here; detection converts to float64 internally and back.
+"""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+SeriesKey = tuple[tuple[str, str], ...]
+"""A series' dimensions as sorted ``(name, value)`` pairs."""
+
+
+def make_key(dims: Mapping[str, str] | Iterable[tuple[str, str]]) -> SeriesKey:
+    """Build a canonical (sorted, string-valued) series key."""
+    items = dims.items() if isinstance(dims, Mapping) else dims
+    return tuple(sorted((str(k), "" if v is None else str(v)) for k, v in items))
+
+
+def key_to_str(key: SeriesKey) -> str:
+    """``a=1,b=2``: the stored and logged form of a key (values may contain anything)."""
+    return ",".join(f"{name}={value}" for name, value in key)
+
+
+def key_get(key: SeriesKey, name: str, default: str = "") -> str:
+    for k, v in key:
+        if k == name:
+            return v
+    return default
+
+
+def project_key(key: SeriesKey, names: Iterable[str]) -> SeriesKey:
+    """Keep only the dimensions in ``names`` (missing ones become empty strings)."""
+    wanted = list(names)
+    present = dict(key)
+    return tuple(sorted((name, present.get(name, "")) for name in wanted))
+
+
+def key_matches(key: SeriesKey, match: Mapping[str, str | list[str]]) -> bool:
+    """True when every filter holds; a filter is an exact value or glob, or a list of them."""
+    present = dict(key)
+    for name, wanted in match.items():
+        value = present.get(name)
+        if value is None:
+            return False
+        patterns = [wanted] if isinstance(wanted, str) else wanted
+        if not any(fnmatch.fnmatchcase(value, p) for p in patterns):
+            return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class CostPoint:
+    """Spend of one series in one window ``[start, end)``."""
+
+    source: str
+    key: SeriesKey
+    start: datetime
+    end: datetime
+    amount: Decimal
+    quantity: Decimal | None = None
+    currency: str = "USD"
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """Windows in ``[start, end)`` that the source answered for, within ``scope``.
+
+    Inside covered windows a series without a point is zero spend; outside them it is
+    unknown. ``scope`` restricts coverage to series whose key contains all of its pairs
+    (e.g. one Metronome customer); the empty scope covers every series of the source.
+    """
+
+    start: datetime
+    end: datetime
+    scope: SeriesKey = ()
+
+
+class Direction(enum.StrEnum):
+    UP = "up"
+    DOWN = "down"
+
+
+class Reason(enum.StrEnum):
+    """Why a lifecycle or notify decision was taken; carried into logs, metrics, messages."""
+
+    FIRST = "first"
+    ESCALATED = "escalated"
+    LATE_DATA = "late_data"
+    REPEAT_DUE = "repeat_due"
+    RESOLVED = "resolved"
+    SILENCED = "silenced"
+    NONE = "none"
+
+
+class Severity(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, slots=True)
+class Contributor:
+    """One child series of an anomalous group, ranked by its share of the delta."""
+
+    key: SeriesKey
+    observed: Decimal
+    expected: Decimal
+    delta: Decimal
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """One flagged window of one (rule, group)."""
+
+    rule: str
+    group: SeriesKey
+    window_start: datetime
+    window_end: datetime
+    observed: Decimal
+    expected: Decimal
+    lower: Decimal
+    upper: Decimal
+    score: float
+    direction: Direction
+    currency: str = "USD"
+    contributors: tuple[Contributor, ...] = ()
+    partial: bool = False
+
+    @property
+    def delta(self) -> Decimal:
+        return self.observed - self.expected
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """An anomaly's lifetime for one (rule, group); ``status`` is ``open`` or ``resolved``."""
+
+    id: int
+    rule: str
+    group: SeriesKey
+    status: str
+    severity: Severity
+    opened_at: datetime
+    first_window: datetime
+    last_window: datetime
+    last_anomalous_window: datetime
+    observed: Decimal
+    expected: Decimal
+    peak_score: float
+    normal_streak: int
+    excess: Decimal
+    currency: str = "USD"
+    resolved_at: datetime | None = None
+    last_notified_at: datetime | None = None
+    revision: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPoint:
+    """One window of a group's recent history, for charts."""
+
+    start: datetime
+    observed: float | None
+    expected: float | None
+    lower: float | None
+    upper: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """What a notifier is asked to deliver about one incident event.
+
+    ``event`` is the ``Reason`` that caused it. Untrusted text (group values,
+    contributor keys) is raw here; renderers escape it.
+    """
+
+    incident_id: int
+    rule: str
+    group: SeriesKey
+    source: str
+    event: Reason
+    severity: Severity
+    window_start: datetime
+    window_end: datetime
+    observed: Decimal
+    expected: Decimal
+    lower: Decimal
+    upper: Decimal
+    score: float
+    direction: Direction
+    currency: str = "USD"
+    contributors: tuple[Contributor, ...] = ()
+    partial: bool = False
+    opened_at: datetime | None = None
+    resolved_at: datetime | None = None
+    excess: Decimal = Decimal(0)
+    history: tuple[HistoryPoint, ...] = field(default=())
+    step_seconds: int = 3600
+
+    @property
+    def delta(self) -> Decimal:
+        return self.observed - self.expected
+
+    @property
+    def delta_pct(self) -> float | None:
+        if self.expected == 0:
+            return None
+        return float((self.observed - self.expected) / abs(self.expected) * 100)

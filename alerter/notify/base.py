@@ -1,0 +1,77 @@
+"""The Notifier seam: deliver one incident notification, or say why not."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from alerter.clock import Clock
+from alerter.domain import Notification
+
+
+class NotifierConfig(BaseModel):
+    """Fields every notifier has; each subclasses it with ``type: Literal[...]``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timezone: str = Field(default="UTC", description="IANA timezone used to show windows.")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """Sent; ``ref`` identifies the message for later in-place updates (or None)."""
+
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAfter:
+    """Temporary failure (429, 5xx, connection refused): try again after ``seconds``."""
+
+    seconds: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Permanent:
+    """Rejected for good (bad channel, invalid auth, SMTP 5xx): kept as failed, not retried."""
+
+    reason: str
+
+
+DeliveryResult = Delivered | RetryAfter | Permanent
+
+
+@dataclass(frozen=True, slots=True)
+class NotifierContext:
+    """What a notifier may use besides its config."""
+
+    clock: Clock
+    env: Mapping[str, str]
+    config_dir: Path
+
+
+class Notifier(Protocol):
+    """A notifier, constructed as ``cls(name, config, context)``."""
+
+    type: ClassVar[str]
+    Config: ClassVar[type[NotifierConfig]]
+    name: str
+
+    def render(self, msg: Notification) -> str:
+        """Exactly what ``send`` would deliver, as text (``--dry-run`` prints it)."""
+        ...
+
+    def send(self, msg: Notification, prior: str | None) -> DeliveryResult:
+        """Deliver ``msg``; blocking (the outbox runs it off the event loop).
+
+        ``prior`` is the ``Delivered.ref`` of this incident's earlier message on this
+        notifier, if any, so the message can be updated in place. Never raises for a
+        delivery failure: returns ``RetryAfter`` or ``Permanent``, whose reasons never
+        contain a secret.
+        """
+        ...

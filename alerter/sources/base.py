@@ -1,0 +1,95 @@
+"""The Source seam: a billing source turns a time range into cost points."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from alerter.clock import Clock
+from alerter.domain import CostPoint, Coverage
+from alerter.timeparse import Duration, parse_duration
+
+
+class SourceConfig(BaseModel):
+    """Fields every source has; each source subclasses it with ``type: Literal[...]``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schedule: str = Field(
+        default="15m",
+        description='How often to poll: an interval ("15m", "1h") or a 5-field cron expression.',
+    )
+    lookback: Duration = Field(
+        default=parse_duration("48h"),
+        description="What every cycle re-fetches (late and revised data land inside it).",
+    )
+    backfill: Duration = Field(
+        default=parse_duration("28d"),
+        description="History fetched on the first poll, so baselines are ready at once.",
+    )
+    staleness: Duration | None = Field(
+        default=None,
+        description="How long without a successful poll before /healthz fails "
+        "(default: three schedule intervals, at least 1h).",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What one fetch produced.
+
+    ``coverage`` lists the windows the source really answered for: inside them a
+    series with no point spent zero; outside them a window is unknown (missing is not
+    zero). ``errors`` names every part that failed (customer, window, page) so the
+    cycle can log it; failed parts have no coverage and no points.
+    """
+
+    points: list[CostPoint]
+    coverage: list[Coverage]
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceContext:
+    """What a source may use besides its config: the clock, the environment, paths."""
+
+    clock: Clock
+    env: Mapping[str, str]
+    config_dir: Path
+
+    def resolve(self, path: str) -> Path:
+        """A config path, relative paths taken from the config file's folder."""
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else self.config_dir / candidate
+
+
+class Source(Protocol):
+    """A billing source. Constructed as ``cls(name, config, context)``."""
+
+    type: ClassVar[str]
+    Config: ClassVar[type[SourceConfig]]
+    name: str
+
+    @property
+    def step(self) -> timedelta:
+        """The window size of this source's points (e.g. 1 hour, 1 day)."""
+        ...
+
+    async def fetch(self, since: datetime, until: datetime) -> FetchResult:
+        """Fetch every window overlapping ``[since, until)`` (aware UTC).
+
+        Must not raise for a partial failure: failed parts go to ``errors`` and are
+        left uncovered. Raises ``SourceError`` only when nothing could be fetched at
+        all (e.g. bad credentials), with a message naming the source and the
+        environment variable or endpoint at fault, and never a secret.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections; called on shutdown and reload."""
+        ...
