@@ -1,0 +1,359 @@
+"""The shared async HTTP client of the billing sources: auth, concurrency, retries, redaction.
+
+One ``JsonHttpClient`` per source. It sends ``GET`` requests with a Bearer token,
+bounds how many are in flight, retries what is worth retrying, and turns everything
+else into the ``SourceError`` tree with messages that name the source and endpoint
+and never contain the token::
+
+    client = JsonHttpClient(
+        source="metronome-prod", base_url="https://api.metronome.com",
+        token=SecretStr(env["METRONOME_BEARER_TOKEN"]), token_env="METRONOME_BEARER_TOKEN",
+        clock=context.clock, concurrency=8, timeout=60.0,
+    )
+    body, headers = await client.get_json("/v1/customers", {"limit": 100})
+    await client.aclose()
+
+Retry policy (see ``RetryPolicy``):
+
+- ``429``: wait ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date) when
+  present, else exponential backoff with jitter; a ``Retry-After`` longer than
+  ``max_retry_after`` gives up at once with ``RateLimited(retry_after=...)``. A 429
+  pauses *every* request of this client until the wait is over, not only the one
+  that got it.
+- ``5xx``, ``408``, timeouts and connection errors: exponential backoff with jitter.
+- After ``max_attempts`` attempts: ``RateLimited`` (429) or ``Unavailable`` (the rest).
+- ``401``/``403``: ``Unavailable`` naming the source and the token's environment
+  variable, never retried.
+- Other ``4xx``: ``HttpStatusError`` (a ``BadResponse``) carrying the status and the
+  API's ``message``. A body that is not JSON: ``BadResponse`` naming the endpoint.
+
+All waiting goes through ``clock.asleep``, so tests with a ``FakeClock`` never sleep.
+JSON numbers with a fraction are parsed as ``Decimal`` (money stays exact).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlencode
+
+import httpx
+from pydantic import SecretStr
+
+from alerter.clock import Clock
+from alerter.errors import BadResponse, RateLimited, Unavailable
+
+log = logging.getLogger(__name__)
+
+QueryValue = str | int | bool | None
+"""A query parameter value; ``None`` drops the parameter, booleans become ``true``/``false``."""
+
+ResponseHook = Callable[[httpx.Response], float | None]
+"""Called with every HTTP response (any status), before it is handled.
+
+It may inspect headers (e.g. ``ratelimit-remaining``). For a retryable response (429,
+5xx, 408) a returned number is the seconds to wait before the retry, overriding
+``Retry-After`` and backoff; ``None`` keeps the default. Ignored for other statuses.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard to try. Times are seconds."""
+
+    max_attempts: int = 5
+    """Attempts per request, the first one included (so ``max_attempts - 1`` retries)."""
+    backoff_base: float = 0.5
+    """First backoff; doubled after each failed attempt."""
+    backoff_max: float = 8.0
+    """Cap of one backoff wait."""
+    jitter: float = 0.25
+    """A backoff wait is reduced by a random fraction up to this."""
+    max_retry_after: float = 60.0
+    """A server-asked wait longer than this gives up at once (``RateLimited``)."""
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """The wait after failed attempt number ``attempt`` (1-based), jitter applied."""
+        delay = min(self.backoff_max, self.backoff_base * 2.0 ** max(0, attempt - 1))
+        return delay * (1.0 - self.jitter * rng.random())
+
+
+class HttpStatusError(BadResponse):
+    """The API rejected the request with a non-retryable status (400, 404, 409, ...)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def parse_retry_after(headers: httpx.Headers, now: datetime) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date).
+
+    ``now`` (aware UTC) is used for the HTTP-date form. Returns None when absent or
+    unparseable; a date in the past gives 0.
+    """
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            value = float(raw_ms) / 1000.0
+        except ValueError:
+            value = -1.0
+        if value >= 0:
+            return value
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        pass
+    else:
+        return seconds if seconds >= 0 else None
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _parse_json(content: bytes) -> object:
+    return json.loads(content, parse_float=Decimal)
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str, delay: float | None, status: int | None) -> None:
+        self.reason = reason
+        self.delay = delay
+        self.status = status
+
+
+class JsonHttpClient:
+    """An async JSON-over-HTTP client for one source (one connection pool, one token)."""
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        base_url: str,
+        token: SecretStr | None,
+        token_env: str,
+        clock: Clock,
+        concurrency: int = 8,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        on_response: ResponseHook | None = None,
+        rng: random.Random | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Set up the client; no connection is opened until the first request.
+
+        ``source`` is the configured source name used in messages and logs;
+        ``token_env`` is the environment variable the token came from (named in auth
+        errors). ``timeout`` is seconds per attempt (connect capped at 5 s).
+        ``concurrency`` bounds requests in flight across all callers of this client.
+        """
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        self.source = source
+        self.base_url = base_url.rstrip("/")
+        self.token_env = token_env
+        self.retry = retry or RetryPolicy()
+        self.requests = 0
+        """Attempts sent so far (retries included); for logs, metrics and benches."""
+        self.retries = 0
+        """Retries so far."""
+        self._token = token
+        self._clock = clock
+        self._concurrency = concurrency
+        self._timeout = httpx.Timeout(timeout, connect=min(5.0, timeout))
+        self._on_response = on_response
+        self._rng = rng or random.Random()
+        self._extra_headers = dict(headers or {})
+        self._client: httpx.AsyncClient | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._paused_until: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"JsonHttpClient(source={self.source!r}, base_url={self.base_url!r})"
+
+    def redact(self, text: str) -> str:
+        """``text`` with the token (if any) replaced by ``***``."""
+        if self._token is not None:
+            secret = self._token.get_secret_value()
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    async def get_json(
+        self, path: str, params: Mapping[str, QueryValue] | None = None
+    ) -> tuple[object, httpx.Headers]:
+        """``GET base_url + path`` and return ``(parsed JSON body, response headers)``.
+
+        Retries per the module docstring. Raises ``Unavailable`` (auth refused, 5xx or
+        network failures after retries), ``RateLimited`` (429 after retries or a too
+        long Retry-After), ``HttpStatusError`` (other 4xx) or ``BadResponse`` (body
+        not JSON). Every message names the source and ``GET path?query`` and never
+        contains the token.
+        """
+        query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
+        endpoint = f"GET {path}" + (f"?{urlencode(query)}" if query else "")
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._attempt(path, query, endpoint)
+            except _Retry as retry:
+                if attempt >= self.retry.max_attempts:
+                    message = self.redact(
+                        f"source {self.source}: {endpoint} failed after {attempt} attempts: "
+                        f"{retry.reason}"
+                    )
+                    if retry.status == 429:
+                        raise RateLimited(message, retry_after=retry.delay) from None
+                    raise Unavailable(message) from None
+                delay = retry.delay
+                if delay is None:
+                    delay = self.retry.backoff(attempt, self._rng)
+                self.retries += 1
+                log.warning(
+                    "http_retry source=%s endpoint=%s attempt=%d reason=%s delay=%.3f",
+                    self.source,
+                    self.redact(endpoint),
+                    attempt,
+                    self.redact(retry.reason),
+                    delay,
+                )
+                if retry.status == 429:
+                    self._pause(delay)
+                await self._clock.asleep(delay)
+
+    async def _attempt(
+        self, path: str, query: Mapping[str, str], endpoint: str
+    ) -> tuple[object, httpx.Headers]:
+        client, semaphore = self._ensure()
+        async with semaphore:
+            await self._wait_pause()
+            self.requests += 1
+            try:
+                response = await client.get(path, params=query)
+            except httpx.TimeoutException as exc:
+                raise _Retry(f"timeout ({type(exc).__name__})", None, None) from None
+            except httpx.TransportError as exc:
+                raise _Retry(
+                    f"connection error ({type(exc).__name__}: {exc})", None, None
+                ) from None
+        status = response.status_code
+        hook_delay = self._on_response(response) if self._on_response is not None else None
+        if status in (401, 403):
+            what = "rejected the token" if status == 401 else "denied access with the token"
+            raise Unavailable(
+                self.redact(
+                    f"source {self.source}: {endpoint}: the API {what} (HTTP {status}); "
+                    f"check the environment variable {self.token_env}"
+                )
+            )
+        if status == 429 or status == 408 or status >= 500:
+            delay = hook_delay
+            if delay is None and status == 429:
+                delay = parse_retry_after(response.headers, self._clock.now())
+                if delay is not None and delay > self.retry.max_retry_after:
+                    raise RateLimited(
+                        f"source {self.source}: {endpoint}: HTTP 429 asks to wait {delay:.0f}s "
+                        f"(more than {self.retry.max_retry_after:.0f}s); giving up this poll",
+                        retry_after=delay,
+                    )
+            raise _Retry(f"HTTP {status}", delay, status)
+        if status >= 400:
+            raise HttpStatusError(
+                self.redact(
+                    f"source {self.source}: {endpoint}: HTTP {status}: {_api_message(response)}"
+                ),
+                status,
+            )
+        try:
+            body = _parse_json(response.content)
+        except ValueError as exc:
+            raise BadResponse(
+                self.redact(
+                    f"source {self.source}: {endpoint}: body is not valid JSON "
+                    f"({len(response.content)} bytes, {exc})"
+                )
+            ) from None
+        return body, response.headers
+
+    def _ensure(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._semaphore is None or self._loop is not loop:
+            if self._client is not None:
+                log.warning("http_client_rebound source=%s reason=new_event_loop", self.source)
+            headers = {"Accept": "application/json", "User-Agent": "alerter/0.1"}
+            headers.update(self._extra_headers)
+            if self._token is not None:
+                headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
+            limits = httpx.Limits(
+                max_connections=self._concurrency, max_keepalive_connections=self._concurrency
+            )
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url, headers=headers, timeout=self._timeout, limits=limits
+            )
+            self._semaphore = asyncio.Semaphore(self._concurrency)
+            self._loop = loop
+        return self._client, self._semaphore
+
+    def _pause(self, seconds: float) -> None:
+        until = self._clock.now().timestamp() + seconds
+        resume = datetime.fromtimestamp(until, UTC)
+        if self._paused_until is None or resume > self._paused_until:
+            self._paused_until = resume
+
+    async def _wait_pause(self) -> None:
+        if self._paused_until is None:
+            return
+        remaining = (self._paused_until - self._clock.now()).total_seconds()
+        if remaining > 0:
+            await self._clock.asleep(remaining)
+
+    async def aclose(self) -> None:
+        """Close the connection pool; the client reopens one if used again."""
+        client, self._client = self._client, None
+        self._semaphore = None
+        self._loop = None
+        if client is not None:
+            await client.aclose()
+
+    async def __aenter__(self) -> JsonHttpClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def _query_value(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _api_message(response: httpx.Response) -> str:
+    """The API's error text: ``message`` from a JSON body, else a short raw excerpt."""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        text: str = body["message"]
+    else:
+        text = response.text
+    text = " ".join(text.split())
+    return text[:200] if text else "(empty body)"
