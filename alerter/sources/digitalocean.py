@@ -1,0 +1,503 @@
+"""DigitalOcean *List Billing Insights*: daily cost by SKU, region, description and team.
+
+``GET /v2/billing/{account_urn}/insights/{start_date}/{end_date}?page=&per_page=``
+(see ../shared/api/README.md, section 2). Both path dates are ``YYYY-MM-DD`` and taken
+as inclusive (the reference's example asks ``2025-03-10/2025-03-11`` and gets both
+days); one request spans at most 31 days, so longer ranges are split into chunks.
+A chunk is walked ``page=1..total_pages`` and is all or nothing: a bad amount, a
+malformed page or pagination that keeps changing under the walk rejects the whole
+chunk (no points, no coverage, one entry in ``FetchResult.errors``).
+
+Amounts are US dollars as decimal strings, parsed exactly. Points are nightly
+estimates that DigitalOcean revises, so every cycle re-fetches the lookback and the
+store keeps the revision. Descriptions and group names are untrusted text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import ClassVar, Literal
+
+import httpx
+from pydantic import Field, SecretStr, field_validator
+
+from alerter.clock import Clock
+from alerter.domain import CostPoint, Coverage, SeriesKey, make_key
+from alerter.errors import BadResponse, ConfigError, RateLimited, SourceError, Unavailable
+from alerter.money import parse_amount
+from alerter.sources.base import FetchResult, SourceConfig, SourceContext
+from alerter.sources.http import JsonHttpClient
+from alerter.timeparse import Duration, parse_duration
+
+log = logging.getLogger(__name__)
+
+MAX_SPAN_DAYS = 31
+"""Most days one request may cover, both ends counted ("within 31 days of start_date")."""
+
+DIMENSIONS = (
+    "account_urn",
+    "sku",
+    "region",
+    "description",
+    "group_description",
+    "usage_team_urn",
+)
+"""The dimensions of every DigitalOcean series key."""
+
+_URN = re.compile(r"^do:(team|teamgroup):[A-Za-z0-9-]+$")
+_DAY = timedelta(days=1)
+
+
+class DigitalOceanConfig(SourceConfig):
+    """``[sources.NAME]`` with ``type = "digitalocean"``."""
+
+    type: Literal["digitalocean"] = Field(description='Always "digitalocean".')
+    base_url: str = Field(
+        default="https://api.digitalocean.com",
+        description="API root; a test points it at a loopback fake.",
+    )
+    token_env: str = Field(
+        default="DIGITALOCEAN_TOKEN",
+        description="Environment variable holding the API token (scope billing:read).",
+    )
+    account_urns: tuple[str, ...] = Field(
+        min_length=1,
+        description='Accounts to poll: "do:team:<uuid>" or "do:teamgroup:<uuid>".',
+    )
+    per_page: int = Field(
+        default=200, ge=1, le=200, description="Data points per page (the API allows 1..200)."
+    )
+    timeout: float = Field(default=30.0, gt=0, description="Seconds per HTTP attempt.")
+    concurrency: int = Field(
+        default=4, ge=1, le=32, description="Requests in flight at once (chunks in parallel)."
+    )
+    requests_per_minute: int = Field(
+        default=250, ge=1, description="Burst limit per token; requests are spaced to stay under."
+    )
+    requests_per_hour: int = Field(
+        default=5000, ge=1, description="Hourly limit per token (a rolling hour)."
+    )
+    max_walks: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="Attempts to walk a chunk's pages when pagination changes during a walk.",
+    )
+    lookback: Duration = Field(
+        default=parse_duration("7d"),
+        description="What every cycle re-fetches (DigitalOcean revises nightly estimates).",
+    )
+    backfill: Duration = Field(
+        default=parse_duration("56d"),
+        description="History fetched on the first poll, split into requests of <= 31 days.",
+    )
+
+    @field_validator("account_urns")
+    @classmethod
+    def _check_urns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for urn in value:
+            if not _URN.match(urn):
+                raise ValueError(f'not a DigitalOcean account URN: {urn!r} (use "do:team:<uuid>")')
+        if len(set(value)) != len(value):
+            raise ValueError("account URNs must be unique")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"base_url must start with https:// or http:// (got {value!r})")
+        return value.rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One request range of one account: ``first``..``last`` inclusive, <= 31 days."""
+
+    account_urn: str
+    first: date
+    last: date
+
+    @property
+    def path(self) -> str:
+        return f"/v2/billing/{self.account_urn}/insights/{self.first}/{self.last}"
+
+    @property
+    def coverage(self) -> Coverage:
+        return Coverage(
+            start=_midnight(self.first),
+            end=_midnight(self.last) + _DAY,
+            scope=(("account_urn", self.account_urn),),
+        )
+
+
+def split_days(since: datetime, until: datetime, today: date) -> list[tuple[date, date]]:
+    """Inclusive day ranges of <= 31 days covering every UTC day overlapping [since, until).
+
+    Days after ``today`` are left out: no API can have answered for them yet.
+    """
+    first = since.astimezone(UTC).date()
+    end = until.astimezone(UTC)
+    last = end.date() if end.time() != datetime.min.time() else end.date() - _DAY
+    last = min(last, today)
+    ranges: list[tuple[date, date]] = []
+    while first <= last:
+        stop = min(last, first + timedelta(days=MAX_SPAN_DAYS - 1))
+        ranges.append((first, stop))
+        first = stop + _DAY
+    return ranges
+
+
+class _Inconsistent(Exception):
+    pass
+
+
+class RateGate:
+    """Spaces requests to stay under both limits before the API says 429.
+
+    Keeps its own rolling minute and hour of sent requests (``per_minute``,
+    ``per_hour``) and trusts the server's ``ratelimit-remaining``/``ratelimit-reset``
+    (the token may be shared): at zero remaining it waits until the oldest counted
+    request expires. Waiting goes through ``clock.asleep``.
+    """
+
+    def __init__(self, clock: Clock, per_minute: int, per_hour: int) -> None:
+        self._clock = clock
+        self._per_minute = per_minute
+        self._per_hour = per_hour
+        self._sent: deque[float] = deque()
+        self._remaining: int | None = None
+        self._reset_at: float | None = None
+        self._lock = asyncio.Lock()
+        self.waited = 0.0
+        """Seconds spent waiting so far (for logs and tests)."""
+
+    def _wait_needed(self, now: float) -> float:
+        while self._sent and self._sent[0] <= now - 3600:
+            self._sent.popleft()
+        wait = 0.0
+        in_minute = [t for t in self._sent if t > now - 60]
+        if len(in_minute) >= self._per_minute:
+            wait = in_minute[-self._per_minute] + 60 - now
+        if len(self._sent) >= self._per_hour:
+            wait = max(wait, self._sent[-self._per_hour] + 3600 - now)
+        if self._remaining is not None and self._remaining <= 0 and self._reset_at is not None:
+            wait = max(wait, self._reset_at - now)
+        return wait
+
+    async def acquire(self, source: str) -> None:
+        """Wait until one more request stays under every limit, then count it."""
+        async with self._lock:
+            while True:
+                now = self._clock.now().timestamp()
+                wait = self._wait_needed(now)
+                if wait <= 0:
+                    break
+                log.info("digitalocean_rate_wait source=%s seconds=%.1f", source, wait)
+                self.waited += wait
+                await self._clock.asleep(wait)
+                now = self._clock.now().timestamp()
+                if self._reset_at is not None and now >= self._reset_at:
+                    self._remaining = None  # the oldest request expired: a slot is free
+            self._sent.append(now)
+            if self._remaining is not None:
+                self._remaining -= 1
+
+    def observe(self, headers: httpx.Headers) -> None:
+        """Take ``ratelimit-remaining`` and ``ratelimit-reset`` from a response."""
+        remaining = _int_header(headers, "ratelimit-remaining")
+        reset = _int_header(headers, "ratelimit-reset")
+        if remaining is not None:
+            self._remaining = remaining
+        if reset is not None:
+            self._reset_at = float(reset)
+
+    def seconds_to_reset(self, now: float) -> float | None:
+        if self._reset_at is None:
+            return None
+        return max(0.0, self._reset_at - now)
+
+
+class DigitalOceanSource:
+    """Daily DigitalOcean billing insights for one or more accounts."""
+
+    Config: ClassVar[type[SourceConfig]] = DigitalOceanConfig
+    type: ClassVar[str] = "digitalocean"
+
+    def __init__(self, name: str, config: SourceConfig, context: SourceContext) -> None:
+        if not isinstance(config, DigitalOceanConfig):
+            raise ConfigError(f"source {name}: expected a digitalocean config")
+        token = context.env.get(config.token_env, "").strip()
+        if not token:
+            raise ConfigError(
+                f"source {name}: environment variable {config.token_env} "
+                "(the DigitalOcean API token, scope billing:read) is not set"
+            )
+        self.name = name
+        self.config = config
+        self._clock = context.clock
+        self._gate = RateGate(context.clock, config.requests_per_minute, config.requests_per_hour)
+        self._auth_failed: int | None = None
+        self._client = JsonHttpClient(
+            source=name,
+            base_url=config.base_url,
+            token=SecretStr(token),
+            token_env=config.token_env,
+            clock=context.clock,
+            concurrency=config.concurrency,
+            timeout=config.timeout,
+            on_response=self._on_response,
+        )
+
+    def __repr__(self) -> str:
+        return f"DigitalOceanSource(name={self.name!r}, base_url={self.config.base_url!r})"
+
+    @property
+    def step(self) -> timedelta:
+        return _DAY
+
+    @property
+    def requests(self) -> int:
+        """HTTP attempts sent so far (retries included)."""
+        return self._client.requests
+
+    async def fetch(self, since: datetime, until: datetime) -> FetchResult:
+        """Every UTC day overlapping ``[since, until)`` up to today, for every account.
+
+        Raises ``Unavailable`` only when the token is refused (401/403); any other
+        failure rejects just its chunk (listed in ``errors``, left uncovered).
+        """
+        today = self._clock.now().astimezone(UTC).date()
+        chunks = [
+            Chunk(urn, first, last)
+            for urn in self.config.account_urns
+            for first, last in split_days(since, until, today)
+        ]
+        self._auth_failed = None
+        outcomes = await asyncio.gather(*(self._fetch_chunk(c) for c in chunks))
+        if self._auth_failed is not None:
+            raise Unavailable(
+                f"source {self.name}: the DigitalOcean API refused the token "
+                f"(HTTP {self._auth_failed}); check the environment variable "
+                f"{self.config.token_env}"
+            )
+        points: list[CostPoint] = []
+        coverage: list[Coverage] = []
+        errors: list[str] = []
+        for chunk, outcome in zip(chunks, outcomes, strict=True):
+            if isinstance(outcome, str):
+                errors.append(outcome)
+            else:
+                points.extend(outcome)
+                coverage.append(chunk.coverage)
+        log.info(
+            "digitalocean_fetch source=%s chunks=%d failed=%d points=%d requests=%d",
+            self.name,
+            len(chunks),
+            len(errors),
+            len(points),
+            self._client.requests,
+        )
+        return FetchResult(points=points, coverage=coverage, errors=errors)
+
+    async def _fetch_chunk(self, chunk: Chunk) -> list[CostPoint] | str:
+        """The chunk's points, or the message saying why it was rejected."""
+        try:
+            return await self._walk(chunk)
+        except SourceError as exc:
+            log.warning(
+                "digitalocean_chunk_failed source=%s account=%s first=%s last=%s error=%s",
+                self.name,
+                chunk.account_urn,
+                chunk.first,
+                chunk.last,
+                exc,
+            )
+            return str(exc)
+
+    async def _walk(self, chunk: Chunk) -> list[CostPoint]:
+        problem = ""
+        for attempt in range(1, self.config.max_walks + 1):
+            try:
+                return await self._walk_once(chunk)
+            except _Inconsistent as exc:
+                problem = str(exc)
+                log.warning(
+                    "digitalocean_pagination_changed source=%s account=%s first=%s last=%s "
+                    "attempt=%d problem=%s",
+                    self.name,
+                    chunk.account_urn,
+                    chunk.first,
+                    chunk.last,
+                    attempt,
+                    problem,
+                )
+        raise BadResponse(
+            f"source {self.name}: GET {chunk.path}: pagination kept changing during "
+            f"{self.config.max_walks} walks ({problem})"
+        )
+
+    async def _walk_once(self, chunk: Chunk) -> list[CostPoint]:
+        amounts: dict[tuple[SeriesKey, date], Decimal] = {}
+        seen = 0
+        page = 1
+        expected: tuple[int, int] | None = None  # (total_pages, total_items) from page 1
+        while True:
+            body = await self._get_page(chunk, page)
+            where = f"source {self.name}: GET {chunk.path} page {page}"
+            data, total_items, total_pages, current = _page_parts(body, where)
+            if current != page:
+                raise _Inconsistent(f"page {page} answered as current_page {current}")
+            if expected is None:
+                expected = (total_pages, total_items)
+            elif (total_pages, total_items) != expected:
+                raise _Inconsistent(
+                    f"page {page}: total_pages/total_items {total_pages}/{total_items}, "
+                    f"page 1 said {expected[0]}/{expected[1]}"
+                )
+            if not data:
+                if page < total_pages:
+                    raise _Inconsistent(f"page {page} of {total_pages} is empty")
+                break
+            for index, raw in enumerate(data, start=1):
+                key, day, amount = _parse_point(raw, chunk, f"{where} data point {index}")
+                amounts[(key, day)] = amounts.get((key, day), Decimal(0)) + amount
+            seen += len(data)
+            if page >= total_pages:
+                break
+            page += 1
+        if expected is not None and seen != expected[1]:
+            raise _Inconsistent(f"walk returned {seen} data points, total_items {expected[1]}")
+        return [
+            CostPoint(
+                source=self.name,
+                key=key,
+                start=_midnight(day),
+                end=_midnight(day) + _DAY,
+                amount=amount,
+                currency="USD",
+            )
+            for (key, day), amount in amounts.items()
+        ]
+
+    async def _get_page(self, chunk: Chunk, page: int) -> object:
+        await self._gate.acquire(self.name)
+        body, _headers = await self._client.get_json(
+            chunk.path, {"page": page, "per_page": self.config.per_page}
+        )
+        return body
+
+    def _on_response(self, response: httpx.Response) -> float | None:
+        """Track rate-limit headers, log DigitalOcean's error body, pick 429 waits."""
+        status = response.status_code
+        burst = status == 429 and "retry-after" in response.headers
+        if not burst:  # a burst 429 says remaining 0 though the hourly quota is not spent
+            self._gate.observe(response.headers)
+        if status < 400:
+            return None
+        error_id, message, request_id = _error_fields(response.content)
+        log.warning(
+            "digitalocean_api_error source=%s status=%d endpoint=%s id=%s message=%s request_id=%s",
+            self.name,
+            status,
+            self._client.redact(response.request.url.path),
+            error_id,
+            self._client.redact(message),
+            request_id,
+        )
+        if status in (401, 403):
+            self._auth_failed = status
+        if status == 429 and not burst:
+            # The hourly quota ran out: the next slot frees when the oldest request expires.
+            wait = self._gate.seconds_to_reset(self._clock.now().timestamp())
+            if wait is not None and wait > self._client.retry.max_retry_after:
+                raise RateLimited(
+                    f"source {self.name}: GET {response.request.url.path}: hourly rate limit "
+                    f"reached; next slot in {wait:.0f}s",
+                    retry_after=wait,
+                )
+            return wait
+        return None
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _page_parts(body: object, where: str) -> tuple[list[object], int, int, int]:
+    """``(data_points, total_items, total_pages, current_page)`` or ``BadResponse``."""
+    if not isinstance(body, dict):
+        raise BadResponse(f"{where}: body is not a JSON object")
+    data = body.get("data_points")
+    if not isinstance(data, list):
+        raise BadResponse(f"{where}: data_points is missing or not a list")
+    numbers: list[int] = []
+    for name in ("total_items", "total_pages", "current_page"):
+        value = body.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise BadResponse(f"{where}: {name} is missing or not a count: {value!r}")
+        numbers.append(value)
+    return data, numbers[0], numbers[1], numbers[2]
+
+
+def _parse_point(raw: object, chunk: Chunk, where: str) -> tuple[SeriesKey, date, Decimal]:
+    if not isinstance(raw, dict):
+        raise BadResponse(f"{where}: not a JSON object")
+    try:
+        amount = parse_amount(raw.get("total_amount"))
+    except ValueError:
+        raise BadResponse(
+            f"{where}: total_amount is not a decimal number: {raw.get('total_amount')!r}"
+        ) from None
+    day_text = raw.get("start_date")
+    try:
+        day = date.fromisoformat(day_text) if isinstance(day_text, str) else None
+    except ValueError:
+        day = None
+    if day is None or len(str(day_text)) != 10:
+        raise BadResponse(f"{where}: start_date is not YYYY-MM-DD: {day_text!r}")
+    if not chunk.first <= day <= chunk.last:
+        raise BadResponse(f"{where}: start_date {day} is outside {chunk.first}..{chunk.last}")
+    dims = {"account_urn": chunk.account_urn}
+    for name in DIMENSIONS[1:]:
+        value = raw.get(name)
+        if value is not None and not isinstance(value, str):
+            raise BadResponse(f"{where}: {name} is not a string: {value!r}")
+        dims[name] = value or ""
+    return make_key(dims), day, amount
+
+
+def _error_fields(content: bytes) -> tuple[str, str, str]:
+    """DigitalOcean's error body ``(id, message, request_id)``; ``-`` where absent."""
+    try:
+        body = json.loads(content)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        text = " ".join(content[:200].decode("utf-8", "replace").split())
+        return "-", text or "(empty body)", "-"
+    error_id, message, request_id = (
+        " ".join(str(body[name]).split()) if body.get(name) is not None else "-"
+        for name in ("id", "message", "request_id")
+    )
+    return error_id, message, request_id
+
+
+def _int_header(headers: httpx.Headers, name: str) -> int | None:
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(raw.strip())
+    except ValueError:
+        return None
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
