@@ -1,0 +1,284 @@
+"""Email delivery over SMTP (smtplib): multipart text + HTML with the chart inline by CID."""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import logging
+import smtplib
+import ssl
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import ClassVar, Literal
+
+from pydantic import ConfigDict, Field, field_validator
+
+from alerter.domain import Notification, Reason
+from alerter.notify.base import (
+    Delivered,
+    DeliveryResult,
+    NotifierConfig,
+    NotifierContext,
+    Permanent,
+    RetryAfter,
+)
+from alerter.notify.render import email_html, summary
+from alerter.notify.render.chart import render_chart
+from alerter.notify.render.escape import header_safe
+
+log = logging.getLogger(__name__)
+
+TEMPORARY_RETRY_AFTER = 60.0
+CONNECT_RETRY_AFTER = 30.0
+CHART_EVENTS = frozenset({Reason.FIRST, Reason.ESCALATED, Reason.LATE_DATA})
+MAX_DIGEST_CHARTS = 5
+
+
+def _single_line(value: str) -> str:
+    if value != header_safe(value, limit=998):
+        raise ValueError(f"must be a single line without control characters: {value!r}")
+    return value
+
+
+class EmailConfig(NotifierConfig):
+    """SMTP server, credentials (password from the environment) and recipients."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    type: Literal["email"] = Field(default="email", description="Notifier type.")
+    host: str = Field(description="SMTP server host name.")
+    port: int = Field(default=587, ge=1, le=65535, description="SMTP server port.")
+    security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls (upgrade a plain connection), tls (implicit TLS), none.",
+    )
+    username: str | None = Field(default=None, description="SMTP AUTH user name, if any.")
+    password_env: str | None = Field(
+        default=None, description="Env var holding the SMTP password (never in the TOML)."
+    )
+    from_: str = Field(alias="from", description="Sender address (From header).")
+    to: list[str] = Field(min_length=1, description="Recipient addresses.")
+    mode: Literal["event", "digest"] = Field(
+        default="event", description="One message per incident event, or one digest per cycle."
+    )
+    url_template: str | None = Field(
+        default=None, description="Dashboard link template, as for the Slack notifier."
+    )
+    chart: bool = Field(default=True, description="Inline a PNG chart of the history.")
+    timeout: int = Field(default=15, ge=1, description="SMTP timeout per operation, seconds.")
+
+    @field_validator("host", "from_", "username")
+    @classmethod
+    def _line(cls, value: str | None) -> str | None:
+        return _single_line(value) if value is not None else value
+
+    @field_validator("to")
+    @classmethod
+    def _lines(cls, value: list[str]) -> list[str]:
+        return [_single_line(v) for v in value]
+
+    @field_validator("url_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        return summary.check_template(value) if value else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        summary.zone(value)
+        return value
+
+
+def _html_part(mail: EmailMessage) -> EmailMessage:
+    parts = mail.get_payload()
+    assert isinstance(parts, list)
+    part = parts[1]
+    assert isinstance(part, EmailMessage)
+    return part
+
+
+class EmailNotifier:
+    """Sends one email per incident event (or a digest), threaded by Message-ID."""
+
+    type: ClassVar[str] = "email"
+    Config: ClassVar[builtins.type[NotifierConfig]] = EmailConfig
+
+    def __init__(self, name: str, config: NotifierConfig, context: NotifierContext) -> None:
+        assert isinstance(config, EmailConfig)
+        self.name = name
+        self.config: EmailConfig = config
+        self.context = context
+
+    # building ------------------------------------------------------------------------
+    def _message_id(self, msg: Notification) -> str:
+        stamp = self.context.clock.now().strftime("%Y%m%dT%H%M%S")
+        return f"<alerter.{msg.incident_id}.{msg.event.value}.{stamp}@{self.name}.alerter>"
+
+    def build(self, msg: Notification, prior: str | None = None) -> EmailMessage:
+        """The complete message ``send`` would hand to the SMTP server."""
+        cfg = self.config
+        link = summary.link(cfg.url_template, msg)
+        mail = self._envelope(email_html.subject(msg))
+        mail["Message-ID"] = self._message_id(msg)
+        if prior and prior.startswith("<") and prior == header_safe(prior):
+            mail["In-Reply-To"] = prior
+            mail["References"] = prior
+        png = render_chart(msg, cfg.timezone) if cfg.chart and msg.event in CHART_EVENTS else None
+        cid = f"chart-{msg.incident_id}@alerter" if png else None
+        mail.set_content(email_html.render_text(msg, timezone=cfg.timezone, link=link))
+        mail.add_alternative(
+            email_html.render_html(msg, timezone=cfg.timezone, link=link, chart_cid=cid),
+            subtype="html",
+        )
+        if png and cid:
+            html_part = _html_part(mail)
+            html_part.add_related(
+                png,
+                maintype="image",
+                subtype="png",
+                cid=f"<{cid}>",
+                filename=f"incident-{msg.incident_id}.png",
+            )
+        return mail
+
+    def build_digest(self, msgs: Sequence[Notification]) -> EmailMessage:
+        """One message covering ``msgs`` (a cycle's events), charts for the first few."""
+        cfg = self.config
+        links = [summary.link(cfg.url_template, m) for m in msgs]
+        charts: list[bytes | None] = [
+            render_chart(m, cfg.timezone)
+            if cfg.chart and i < MAX_DIGEST_CHARTS and m.event in CHART_EVENTS
+            else None
+            for i, m in enumerate(msgs)
+        ]
+        cids = [
+            f"chart-{m.incident_id}-{i}@alerter" if charts[i] else None for i, m in enumerate(msgs)
+        ]
+        mail = self._envelope(email_html.digest_subject(msgs))
+        stamp = self.context.clock.now().strftime("%Y%m%dT%H%M%S")
+        mail["Message-ID"] = f"<alerter.digest.{stamp}@{self.name}.alerter>"
+        mail.set_content(email_html.render_digest_text(msgs, timezone=cfg.timezone, links=links))
+        mail.add_alternative(
+            email_html.render_digest_html(
+                msgs, timezone=cfg.timezone, links=links, chart_cids=cids
+            ),
+            subtype="html",
+        )
+        html_part = _html_part(mail)
+        for png, cid in zip(charts, cids, strict=True):
+            if png and cid:
+                html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>")
+        return mail
+
+    def _envelope(self, subject: str) -> EmailMessage:
+        mail = EmailMessage()
+        mail["Subject"] = header_safe(subject)
+        mail["From"] = self.config.from_
+        mail["To"] = ", ".join(self.config.to)
+        mail["Date"] = format_datetime(self.context.clock.now())
+        mail["Auto-Submitted"] = "auto-generated"
+        return mail
+
+    def render(self, msg: Notification) -> str:
+        """The message as the SMTP server would receive it (the chart as a base64 part)."""
+        return self.build(msg).as_string()
+
+    # delivery ------------------------------------------------------------------------
+    def send(self, msg: Notification, prior: str | None) -> DeliveryResult:
+        mail = self.build(msg, prior)
+        result = self._deliver(mail, f"incident={msg.incident_id}")
+        if isinstance(result, Delivered):
+            return Delivered(prior or str(mail["Message-ID"]))
+        return result
+
+    def send_many(self, msgs: Sequence[Notification]) -> DeliveryResult:
+        """Deliver ``msgs`` as one digest message (mode = "digest")."""
+        if not msgs:
+            return Delivered(None)
+        mail = self.build_digest(msgs)
+        return self._deliver(mail, f"digest={len(msgs)}")
+
+    def _password(self) -> str | None:
+        if not self.config.password_env:
+            return None
+        return self.context.env.get(self.config.password_env) or None
+
+    def _redact(self, text: str) -> str:
+        secret = self._password()
+        return text.replace(secret, "***") if secret else text
+
+    def _connect(self) -> smtplib.SMTP:
+        cfg = self.config
+        if cfg.security == "tls":
+            return smtplib.SMTP_SSL(
+                cfg.host, cfg.port, timeout=cfg.timeout, context=ssl.create_default_context()
+            )
+        smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
+        if cfg.security == "starttls":
+            try:
+                smtp.starttls(context=ssl.create_default_context())
+            except BaseException:
+                smtp.close()
+                raise
+        return smtp
+
+    def _deliver(self, mail: EmailMessage, what: str) -> DeliveryResult:
+        cfg = self.config
+        where = f"email {self.name}: SMTP {cfg.host}:{cfg.port}"
+        if cfg.username and self._password() is None:
+            return Permanent(f"{where}: env var {cfg.password_env} is not set")
+        stage = "connect"
+        try:
+            smtp = self._connect()
+            try:
+                if cfg.username:
+                    stage = "login"
+                    smtp.login(cfg.username, self._password() or "")
+                stage = "send"
+                refused = smtp.send_message(mail)
+                stage = "quit"
+                with contextlib.suppress(smtplib.SMTPException):
+                    smtp.quit()  # the server already accepted the message
+            finally:
+                smtp.close()
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            detail = ", ".join(f"{code}" for code in codes)
+            if all(500 <= code < 600 for code in codes):
+                return self._failed(Permanent(f"{where}: all recipients refused ({detail})"))
+            return self._failed(
+                RetryAfter(TEMPORARY_RETRY_AFTER, f"{where}: recipients refused ({detail})")
+            )
+        except smtplib.SMTPResponseException as exc:
+            text = (
+                exc.smtp_error.decode("utf-8", "replace")
+                if isinstance(exc.smtp_error, bytes)
+                else str(exc.smtp_error)
+            )
+            reason = f"{where}: {stage} answered {exc.smtp_code} {header_safe(text, 120)}"
+            if 400 <= exc.smtp_code < 500:
+                return self._failed(RetryAfter(TEMPORARY_RETRY_AFTER, reason))
+            return self._failed(Permanent(reason))
+        except smtplib.SMTPNotSupportedError as exc:
+            return self._failed(Permanent(f"{where}: {stage} not supported ({exc.args[0][:80]})"))
+        except ssl.SSLError as exc:
+            return self._failed(Permanent(f"{where}: TLS failed ({type(exc).__name__})"))
+        except (smtplib.SMTPException, OSError) as exc:
+            return self._failed(
+                RetryAfter(CONNECT_RETRY_AFTER, f"{where}: {stage} failed ({type(exc).__name__})")
+            )
+        if refused:
+            log.warning(
+                "email.partially_refused notifier=%s %s refused=%d", self.name, what, len(refused)
+            )
+        log.info("email.sent notifier=%s %s", self.name, what)
+        return Delivered(None)
+
+    def _failed(self, result: RetryAfter | Permanent) -> RetryAfter | Permanent:
+        reason = self._redact(result.reason)
+        if isinstance(result, RetryAfter):
+            log.warning("email.delivery_failed notifier=%s reason=%s", self.name, reason)
+            return RetryAfter(result.seconds, reason)
+        log.error("email.delivery_failed notifier=%s reason=%s", self.name, reason)
+        return Permanent(reason)

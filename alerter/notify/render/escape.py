@@ -1,0 +1,72 @@
+"""Escaping of untrusted billing text (customer names, SKUs, descriptions) per medium.
+
+Slack mrkdwn has no backslash escape: ``&``, ``<`` and ``>`` become entities (so
+``<!channel>`` and ``<https://evil|click>`` are shown, never parsed), and the
+formatting characters ``* _ ~ ` `` are fenced with zero-width spaces so a name like
+``*x*`` cannot bold, strike or open a code span. HTML uses ``html.escape``. Mail
+headers get no untrusted text unless it went through ``header_safe``.
+"""
+
+from __future__ import annotations
+
+import html
+import unicodedata
+
+ZWSP = "\u200b"
+_SLACK_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_SLACK_FORMATTING = frozenset("*_~`")
+HEADER_MAX = 200
+
+
+def _drop_controls(text: str, replacement: str = " ") -> str:
+    """Control and line/paragraph separator characters replaced (tab and newline too)."""
+    out = []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Zl", "Zp") or ch in "\u2028\u2029\u0085":
+            out.append(replacement)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def slack_text(text: str) -> str:
+    """Escape ``text`` for a Slack ``plain_text`` object: only ``&``, ``<``, ``>``."""
+    return "".join(_SLACK_ENTITIES.get(ch, ch) for ch in _drop_controls(str(text)))
+
+
+def slack_mrkdwn(text: str) -> str:
+    """Escape ``text`` for a Slack ``mrkdwn`` object: entities plus inert formatting.
+
+    Newlines are flattened too, so untrusted text cannot start a quote (``>``) or list.
+    """
+    out = []
+    for ch in _drop_controls(str(text)):
+        if ch in _SLACK_ENTITIES:
+            out.append(_SLACK_ENTITIES[ch])
+        elif ch in _SLACK_FORMATTING:
+            out.append(f"{ZWSP}{ch}{ZWSP}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def plain_text(text: str) -> str:
+    """Untrusted text for a plain-text body: one line, no control characters."""
+    return _drop_controls(str(text))
+
+
+def html_text(text: str) -> str:
+    """Escape ``text`` for HTML element content and quoted attribute values."""
+    return html.escape(str(text), quote=True)
+
+
+def header_safe(text: str, limit: int = HEADER_MAX) -> str:
+    """A single-line mail header value: no CR/LF or control characters, at most ``limit``.
+
+    Runs of whitespace collapse to one space; an over-long value is cut and ends in ``…``.
+    """
+    flat = " ".join(_drop_controls(str(text)).split())
+    if len(flat) > limit:
+        flat = flat[: max(0, limit - 1)].rstrip() + "…"
+    return flat

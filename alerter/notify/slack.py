@@ -1,0 +1,380 @@
+"""Slack delivery through slack-sdk: bot token (post, update in place, thread, chart) or webhook."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+import re
+from typing import Any, ClassVar, Literal
+from urllib.error import URLError
+
+from pydantic import Field, field_validator, model_validator
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry import RateLimitErrorRetryHandler, RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.webhook import WebhookClient
+
+from alerter.clock import Clock
+from alerter.domain import Notification, Reason
+from alerter.notify.base import (
+    Delivered,
+    DeliveryResult,
+    NotifierConfig,
+    NotifierContext,
+    Permanent,
+    RetryAfter,
+)
+from alerter.notify.render import slack_blocks, summary
+from alerter.notify.render.chart import render_chart
+
+log = logging.getLogger(__name__)
+# slack-sdk logs request URLs (an incoming webhook URL is a secret) at DEBUG: keep it quiet.
+_sdk_log = logging.getLogger("alerter.notify.slack.sdk")
+_sdk_log.setLevel(logging.WARNING)
+
+RETRYABLE_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+GONE_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+CHART_EVENTS = frozenset({Reason.FIRST, Reason.ESCALATED, Reason.LATE_DATA})
+_CODE = re.compile(r"[a-z0-9_]{1,64}")
+DEFAULT_RETRY_AFTER = 30.0
+SERVER_RETRY_AFTER = 60.0
+
+
+class SlackConfig(NotifierConfig):
+    """Where and how to post to Slack."""
+
+    type: Literal["slack"] = Field(default="slack", description="Notifier type.")
+    token_env: str | None = Field(
+        default=None, description="Env var holding the bot token (xoxb-...); bot mode."
+    )
+    webhook_url_env: str | None = Field(
+        default=None, description="Env var holding an incoming webhook URL; webhook mode."
+    )
+    channel: str | None = Field(default=None, description="Channel name or ID (bot mode).")
+    base_url: str = Field(
+        default="https://slack.com/api/", description="Slack Web API base URL (ends with /)."
+    )
+    url_template: str | None = Field(
+        default=None,
+        description="Link for the 'Open dashboard' button; placeholders like {rule}, "
+        "{incident}, {window_start}, {group.customer_id} are filled URL-quoted.",
+    )
+    chart: bool = Field(default=True, description="Upload a PNG chart into the thread (bot).")
+    timeout: int = Field(default=10, ge=1, description="HTTP timeout per request, seconds.")
+    ratelimit_retries: int = Field(
+        default=1, ge=0, description="Retries inside one send when Slack answers ratelimited."
+    )
+    ratelimit_max_wait: float = Field(
+        default=5.0,
+        ge=0,
+        description="Longest Retry-After (s) waited inside send; longer ones go back to the "
+        "outbox as RetryAfter.",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("url_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        return summary.check_template(value) if value else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        summary.zone(value)
+        return value
+
+    @model_validator(mode="after")
+    def _mode(self) -> SlackConfig:
+        if (self.token_env is None) == (self.webhook_url_env is None):
+            raise ValueError("set exactly one of token_env (bot) or webhook_url_env (webhook)")
+        if self.token_env is not None and not self.channel:
+            raise ValueError("channel is required with token_env")
+        return self
+
+
+def retry_after_seconds(headers: Any, default: float = DEFAULT_RETRY_AFTER) -> float:
+    """The Retry-After header (seconds) from a dict of str or list values, or ``default``."""
+    for key, value in dict(headers or {}).items():
+        if str(key).lower() == "retry-after":
+            raw = value[0] if isinstance(value, list | tuple) else value
+            try:
+                return max(0.0, float(raw))
+            except (TypeError, ValueError):
+                return default
+    return default
+
+
+class ClockRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """slack-sdk's rate-limit retry, waiting on the injected clock and only for short waits."""
+
+    def __init__(self, clock: Clock, max_retry_count: int, max_wait: float) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self._clock = clock
+        self._max_wait = max_wait
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return (
+            response is not None
+            and response.status_code == 429
+            and retry_after_seconds(response.headers, 1.0) <= self._max_wait
+        )
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        state.next_attempt_requested = True
+        wait = retry_after_seconds(response.headers if response else {}, 1.0)
+        log.info("slack.ratelimited_wait seconds=%s", wait)
+        self._clock.sleep(wait)
+        state.increment_current_attempt()
+
+
+class SlackNotifier:
+    """Posts incidents to Slack; updates edit the original and reply in its thread."""
+
+    type: ClassVar[str] = "slack"
+    Config: ClassVar[builtins.type[NotifierConfig]] = SlackConfig
+
+    def __init__(self, name: str, config: NotifierConfig, context: NotifierContext) -> None:
+        assert isinstance(config, SlackConfig)
+        self.name = name
+        self.config: SlackConfig = config
+        self.context = context
+        self._handlers: list[RetryHandler] = [
+            ClockRateLimitRetryHandler(
+                context.clock, config.ratelimit_retries, config.ratelimit_max_wait
+            )
+        ]
+
+    # rendering -----------------------------------------------------------------------
+    def payload(self, msg: Notification) -> dict[str, Any]:
+        return slack_blocks.render_payload(
+            msg, timezone=self.config.timezone, url_template=self.config.url_template
+        )
+
+    def render(self, msg: Notification) -> str:
+        body: dict[str, Any] = {"channel": self.config.channel, **self.payload(msg)}
+        if self.config.webhook_url_env:
+            body.pop("channel")
+        elif msg.event is not Reason.FIRST:
+            body["thread_reply"] = slack_blocks.reply_text(msg, timezone=self.config.timezone)
+        return json.dumps(body, indent=2, ensure_ascii=False)
+
+    # delivery ------------------------------------------------------------------------
+    def _secret(self, env_name: str) -> str | None:
+        value = self.context.env.get(env_name, "")
+        return value or None
+
+    def _redact(self, text: str) -> str:
+        for env_name in (self.config.token_env, self.config.webhook_url_env):
+            secret = self._secret(env_name) if env_name else None
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _fail(self, method: str, exc: Exception) -> RetryAfter | Permanent:
+        if isinstance(exc, SlackApiError):
+            status = getattr(exc.response, "status_code", 0) or 0
+            error = _error_code(exc)
+            headers = getattr(exc.response, "headers", {})
+            if status == 429 or error == "ratelimited":
+                seconds = retry_after_seconds(headers)
+                reason = f"slack {self.name}: {method} ratelimited, retry after {seconds:g}s"
+                result: RetryAfter | Permanent = RetryAfter(seconds, reason)
+            elif status >= 500 or error in RETRYABLE_ERRORS:
+                reason = f"slack {self.name}: {method} HTTP {status} {error}".rstrip()
+                result = RetryAfter(retry_after_seconds(headers, SERVER_RETRY_AFTER), reason)
+            else:
+                result = Permanent(
+                    f"slack {self.name}: {method} rejected: {error or f'HTTP {status}'}"
+                )
+        else:
+            result = RetryAfter(
+                SERVER_RETRY_AFTER,
+                f"slack {self.name}: {method} failed: {type(exc).__name__} (connection)",
+            )
+        reason = self._redact(result.reason)
+        result = (
+            RetryAfter(result.seconds, reason)
+            if isinstance(result, RetryAfter)
+            else Permanent(reason)
+        )
+        level = logging.WARNING if isinstance(result, RetryAfter) else logging.ERROR
+        log.log(
+            level,
+            "slack.delivery_failed notifier=%s method=%s reason=%s",
+            self.name,
+            method,
+            reason,
+        )
+        return result
+
+    def send(self, msg: Notification, prior: str | None) -> DeliveryResult:
+        if self.config.webhook_url_env:
+            return self._send_webhook(msg, self.config.webhook_url_env)
+        assert self.config.token_env is not None
+        token = self._secret(self.config.token_env)
+        if token is None:
+            return Permanent(f"slack {self.name}: env var {self.config.token_env} is not set")
+        client = WebClient(
+            token=token,
+            base_url=self.config.base_url,
+            timeout=self.config.timeout,
+            logger=_sdk_log,
+            retry_handlers=self._handlers,
+        )
+        ref = _parse_ref(prior)
+        method = "chat.postMessage"
+        try:
+            if ref is None:
+                return self._post_new(client, msg)
+            channel, ts = ref
+            method = "chat.update"
+            try:
+                client.chat_update(channel=channel, ts=ts, **self.payload(msg))
+            except SlackApiError as exc:
+                if _error_code(exc) in GONE_ERRORS:
+                    log.warning(
+                        "slack.original_gone notifier=%s incident=%s error=%s",
+                        self.name,
+                        msg.incident_id,
+                        _error_code(exc),
+                    )
+                    return self._post_new(client, msg)
+                raise
+            method = "chat.postMessage"
+            client.chat_postMessage(
+                channel=channel,
+                thread_ts=ts,
+                text=slack_blocks.reply_text(msg, timezone=self.config.timezone),
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+            self._upload_chart(client, msg, channel, ts)
+            log.info(
+                "slack.updated notifier=%s incident=%s reason=%s",
+                self.name,
+                msg.incident_id,
+                msg.event.value,
+            )
+            return Delivered(prior)
+        except (SlackClientError, URLError, OSError, ValueError) as exc:
+            return self._fail(method, exc)
+
+    def _post_new(self, client: WebClient, msg: Notification) -> Delivered:
+        resp = client.chat_postMessage(
+            channel=self.config.channel or "",
+            unfurl_links=False,
+            unfurl_media=False,
+            **self.payload(msg),
+        )
+        channel, ts = str(resp["channel"]), str(resp["ts"])
+        self._upload_chart(client, msg, channel, ts)
+        log.info(
+            "slack.posted notifier=%s incident=%s reason=%s",
+            self.name,
+            msg.incident_id,
+            msg.event.value,
+        )
+        return Delivered(json.dumps({"channel": channel, "ts": ts}, sort_keys=True))
+
+    def _upload_chart(self, client: WebClient, msg: Notification, channel: str, ts: str) -> None:
+        """Best effort: the message is already out, so a failed chart never fails the send."""
+        if not self.config.chart or msg.event not in CHART_EVENTS:
+            return
+        try:
+            png = render_chart(msg, self.config.timezone)
+            if png is None:
+                return
+            client.files_upload_v2(
+                channel=channel,
+                thread_ts=ts,
+                content=png,
+                filename=f"incident-{msg.incident_id}.png",
+                title=f"Incident #{msg.incident_id}: last {msg.step_seconds // 3600 or 1}h windows",
+                alt_txt="Spend history with the expected band and the anomalous window marked",
+            )
+        except (SlackClientError, URLError, OSError, ValueError) as exc:
+            log.warning(
+                "slack.chart_failed notifier=%s incident=%s reason=%s",
+                self.name,
+                msg.incident_id,
+                self._redact(f"{type(exc).__name__} {_error_code(exc)}".strip()),
+            )
+
+    def _send_webhook(self, msg: Notification, env_name: str) -> DeliveryResult:
+        url = self._secret(env_name)
+        if url is None:
+            return Permanent(f"slack {self.name}: env var {env_name} is not set")
+        client = WebhookClient(
+            url, timeout=self.config.timeout, logger=_sdk_log, retry_handlers=self._handlers
+        )
+        try:
+            resp = client.send(unfurl_links=False, unfurl_media=False, **self.payload(msg))
+        except (SlackClientError, URLError, OSError, ValueError) as exc:
+            return self._fail("webhook", exc)
+        if resp.status_code == 200:
+            log.info(
+                "slack.posted notifier=%s incident=%s mode=webhook", self.name, msg.incident_id
+            )
+            return Delivered(None)
+        body = self._redact(str(resp.body or "")[:100])
+        if resp.status_code == 429:
+            seconds = retry_after_seconds(resp.headers)
+            result: RetryAfter | Permanent = RetryAfter(
+                seconds, f"slack {self.name}: webhook ratelimited, retry after {seconds:g}s"
+            )
+        elif resp.status_code >= 500:
+            result = RetryAfter(
+                SERVER_RETRY_AFTER, f"slack {self.name}: webhook HTTP {resp.status_code} {body}"
+            )
+        else:
+            result = Permanent(
+                f"slack {self.name}: webhook rejected: HTTP {resp.status_code} {body}"
+            )
+        log.warning(
+            "slack.delivery_failed notifier=%s method=webhook reason=%s", self.name, result.reason
+        )
+        return result
+
+
+def _error_code(exc: Exception) -> str:
+    """Slack's ``error`` code (``invalid_auth``); never free text from a response body."""
+    data = getattr(getattr(exc, "response", None), "data", None)
+    code = str(data.get("error") or "") if isinstance(data, dict) else ""
+    return code if _CODE.fullmatch(code) else ""
+
+
+def _parse_ref(prior: str | None) -> tuple[str, str] | None:
+    """``(channel, ts)`` from a ref written by ``_post_new``; None when absent or foreign."""
+    if not prior:
+        return None
+    try:
+        data = json.loads(prior)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and data.get("channel") and data.get("ts"):
+        return str(data["channel"]), str(data["ts"])
+    return None
