@@ -106,7 +106,7 @@ def test_config_defaults_and_limits() -> None:
     assert config.per_page == 200
     assert config.lookback == timedelta(days=7)
     assert config.backfill == timedelta(days=56)
-    for bad in (
+    bads: list[dict[str, object]] = [
         {"per_page": 0},
         {"per_page": 201},
         {"account_urns": []},
@@ -114,7 +114,8 @@ def test_config_defaults_and_limits() -> None:
         {"account_urns": [URN, URN]},
         {"token": "inline-secret"},
         {"base_url": "ftp://x"},
-    ):
+    ]
+    for bad in bads:
         with pytest.raises(ValidationError):
             DigitalOceanConfig.model_validate(
                 {"type": "digitalocean", "account_urns": [URN], **bad}
