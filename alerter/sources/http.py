@@ -22,7 +22,7 @@ Retry policy (see ``RetryPolicy``):
   that got it.
 - ``5xx``, ``408``, timeouts and connection errors: exponential backoff with jitter.
 - After ``max_attempts`` attempts: ``RateLimited`` (429) or ``Unavailable`` (the rest).
-- ``401``/``403``: ``Unavailable`` naming the source and the token's environment
+- ``401``/``403``: ``AuthRejected`` (an ``Unavailable``) naming the source and the token's environment
   variable, never retried.
 - Other ``4xx``: ``HttpStatusError`` (a ``BadResponse``) carrying the status and the
   API's ``message``. A body that is not JSON: ``BadResponse`` naming the endpoint.
@@ -87,6 +87,14 @@ class RetryPolicy:
 
 class HttpStatusError(BadResponse):
     """The API rejected the request with a non-retryable status (400, 404, 409, ...)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthRejected(Unavailable):
+    """The API refused the token (401) or its permissions (403); retrying will not help."""
 
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
@@ -257,11 +265,12 @@ class JsonHttpClient:
         hook_delay = self._on_response(response) if self._on_response is not None else None
         if status in (401, 403):
             what = "rejected the token" if status == 401 else "denied access with the token"
-            raise Unavailable(
+            raise AuthRejected(
                 self.redact(
                     f"source {self.source}: {endpoint}: the API {what} (HTTP {status}); "
                     f"check the environment variable {self.token_env}"
-                )
+                ),
+                status,
             )
         if status == 429 or status == 408 or status >= 500:
             delay = hook_delay
