@@ -30,10 +30,10 @@ from pydantic import Field, SecretStr, field_validator
 
 from alerter.clock import Clock
 from alerter.domain import CostPoint, Coverage, SeriesKey, make_key
-from alerter.errors import BadResponse, ConfigError, RateLimited, SourceError, Unavailable
+from alerter.errors import BadResponse, ConfigError, RateLimited, SourceError
 from alerter.money import parse_amount
 from alerter.sources.base import FetchResult, SourceConfig, SourceContext
-from alerter.sources.http import JsonHttpClient
+from alerter.sources.http import AuthRejected, JsonHttpClient
 from alerter.timeparse import Duration, parse_duration
 
 log = logging.getLogger(__name__)
@@ -271,7 +271,7 @@ class DigitalOceanSource:
     async def fetch(self, since: datetime, until: datetime) -> FetchResult:
         """Every UTC day overlapping ``[since, until)`` up to today, for every account.
 
-        Raises ``Unavailable`` only when the token is refused (401/403); any other
+        Raises ``AuthRejected`` (an ``Unavailable``) only when the token is refused (401/403); any other
         failure rejects just its chunk (listed in ``errors``, left uncovered).
         """
         today = self._clock.now().astimezone(UTC).date()
@@ -283,10 +283,11 @@ class DigitalOceanSource:
         self._auth_failed = None
         outcomes = await asyncio.gather(*(self._fetch_chunk(c) for c in chunks))
         if self._auth_failed is not None:
-            raise Unavailable(
+            raise AuthRejected(
                 f"source {self.name}: the DigitalOcean API refused the token "
                 f"(HTTP {self._auth_failed}); check the environment variable "
-                f"{self.config.token_env}"
+                f"{self.config.token_env}",
+                self._auth_failed,
             )
         points: list[CostPoint] = []
         coverage: list[Coverage] = []
@@ -311,6 +312,9 @@ class DigitalOceanSource:
         """The chunk's points, or the message saying why it was rejected."""
         try:
             return await self._walk(chunk)
+        except AuthRejected as exc:
+            self._auth_failed = exc.status
+            return str(exc)
         except SourceError as exc:
             log.warning(
                 "digitalocean_chunk_failed source=%s account=%s first=%s last=%s error=%s",
@@ -412,8 +416,6 @@ class DigitalOceanSource:
             self._client.redact(message),
             request_id,
         )
-        if status in (401, 403):
-            self._auth_failed = status
         if status == 429 and not burst:
             # The hourly quota ran out: the next slot frees when the oldest request expires.
             wait = self._gate.seconds_to_reset(self._clock.now().timestamp())
