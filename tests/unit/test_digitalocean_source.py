@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -20,6 +21,7 @@ from alerter.sources.digitalocean import (
     DigitalOceanSource,
     split_days,
 )
+from alerter.sources.ratelimit import RateGate
 from tests.fakes.digitalocean import FakeDigitalOcean, Fault, iter_days
 
 URN = "do:team:3f2a9c1e-7b4d-4e6a-9c8b-1d2e3f4a5b6c"
@@ -104,6 +106,7 @@ def test_config_defaults_and_limits() -> None:
     assert config.base_url == "https://api.digitalocean.com"
     assert config.token_env == "DIGITALOCEAN_TOKEN"
     assert config.per_page == 200
+    assert config.schedule == "1h"
     assert config.lookback == timedelta(days=7)
     assert config.backfill == timedelta(days=56)
     bads: list[dict[str, object]] = [
@@ -461,3 +464,18 @@ def test_hourly_headers_are_respected_before_the_limit_is_hit() -> None:
     assert statuses == [200] * 6
     assert len(result.points) == 6
     assert clock.now() - NOW >= timedelta(hours=1)
+
+
+def test_rate_gate_waits_for_ratelimit_reset_at_zero_remaining() -> None:
+    clock = FakeClock(NOW)
+    gate = RateGate(clock, per_minute=250, per_hour=5000)
+    reset = int(NOW.timestamp()) + 30
+    gate.observe(httpx.Headers({"ratelimit-remaining": "0", "ratelimit-reset": str(reset)}))
+
+    async def go() -> None:
+        await gate.acquire("do")
+        await gate.acquire("do")
+
+    asyncio.run(go())
+    assert clock.slept == [30.0]
+    assert gate.waited == 30.0
