@@ -161,6 +161,7 @@ class Incident:
     resolved_at: datetime | None = None
     last_notified_at: datetime | None = None
     revision: int = 0
+    notified_delta: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)

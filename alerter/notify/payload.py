@@ -12,8 +12,8 @@ from alerter.domain import (
     HistoryPoint,
     Notification,
     Reason,
-    Severity,
     SeriesKey,
+    Severity,
 )
 from alerter.timeparse import format_time, parse_time
 

@@ -1,0 +1,205 @@
+"""Wiring: registries, store, notifiers; ``run_cycle(source, now)`` is one poll of one source.
+
+One cycle reads like the design::
+
+    fetch -> upsert -> judge every rule (transition, render, outbox) -> deliver
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TextIO
+
+from alerter.clock import Clock, SystemClock
+from alerter.config import Config
+from alerter.domain import Notification
+from alerter.errors import SourceError
+from alerter.judge import JudgeReport, judge_rule
+from alerter.notify import NOTIFIERS
+from alerter.notify.base import Notifier, NotifierContext
+from alerter.notify.outbox import DeliveryReport, deliver
+from alerter.notify.pipeline import Envelope
+from alerter.sources import SOURCES
+from alerter.sources.base import Source, SourceContext
+from alerter.store.sqlite import SqliteStore, sqlite_path
+from alerter.timeparse import floor_time
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CycleReport:
+    """What one poll cycle of one source did."""
+
+    source: str
+    ok: bool
+    points: int = 0
+    revised: int = 0
+    errors: list[str] = field(default_factory=list)
+    judged: list[JudgeReport] = field(default_factory=list)
+    delivery: DeliveryReport | None = None
+    seconds: float = 0.0
+
+    @property
+    def events(self) -> list[Notification]:
+        return [e for j in self.judged for e in j.events]
+
+
+class _DryRunRollback(Exception):
+    """Raised inside the cycle transaction so a dry run leaves no trace in the state."""
+
+
+class App:
+    """A loaded configuration, its store, sources and notifiers."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        env: Mapping[str, str] | None = None,
+        store: SqliteStore | None = None,
+        dry_run: bool = False,
+        out: TextIO | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.env = dict(os.environ if env is None else env)
+        self.dry_run = dry_run
+        self.out = out or sys.stdout
+        self.store = store or SqliteStore(sqlite_path(config.alerter.state, config.base_dir))
+        source_ctx = SourceContext(self.clock, self.env, config.base_dir)
+        notifier_ctx = NotifierContext(self.clock, self.env, config.base_dir)
+        self.sources: dict[str, Source] = {
+            name: SOURCES[cfg.type](name, cfg, source_ctx)  # type: ignore[attr-defined, call-arg]
+            for name, cfg in config.sources.items()
+        }
+        self.notifiers: dict[str, Notifier] = {
+            name: NOTIFIERS[cfg.type](name, cfg, notifier_ctx)  # type: ignore[attr-defined, call-arg]
+            for name, cfg in config.notifiers.items()
+        }
+
+    async def aclose(self) -> None:
+        for source in self.sources.values():
+            await source.aclose()
+        self.store.close()
+
+    def _first_poll(self, name: str) -> bool:
+        return not any(s.source == name and s.backfilled for s in self.store.poll_status())
+
+    async def run_cycle(self, name: str, now: datetime | None = None) -> CycleReport:
+        """Fetch the lookback (the backfill on the first poll), store it, judge every rule
+        of the source, and deliver what is due. Never raises for a source failure."""
+        now = now or self.clock.now()
+        started = self.clock.now()
+        source = self.sources[name]
+        cfg = self.config.sources[name]
+        first = self._first_poll(name)
+        since = floor_time(now - (cfg.backfill if first else cfg.lookback), source.step)
+        report = CycleReport(source=name, ok=False)
+        try:
+            result = await source.fetch(since, now)
+        except SourceError as exc:
+            report.errors.append(str(exc))
+            self.store.record_poll(name, now, ok=False, error=str(exc), points=0, errors=1)
+            log.error("poll_failed source=%s error=%s", name, exc)
+            return report
+        for error in result.errors:
+            log.warning("poll_partial source=%s error=%s", name, error)
+        report.errors.extend(result.errors)
+        report.ok = bool(result.coverage) or not result.errors
+        alert_from = (
+            since if (first and self.config.alerter.alert_on_backfill) else now - cfg.lookback
+        )
+        printed: list[Envelope] = []
+        try:
+            with self.store.transaction():
+                upsert = self.store.upsert(name, result, now)
+                report.points = len(result.points)
+                report.revised = len(upsert.revised)
+                self.store.record_poll(
+                    name,
+                    now,
+                    ok=report.ok,
+                    error="; ".join(result.errors)[:2000] or None,
+                    points=report.points,
+                    errors=len(result.errors),
+                )
+                for rule in self.config.rules_for(name):
+                    report.judged.append(
+                        judge_rule(
+                            self.store,
+                            rule,
+                            step=source.step,
+                            now=now,
+                            settle=self.config.settle,
+                            resolve_after=self.config.alerter.resolve_after,
+                            first_judge_from=alert_from,
+                            notifiers=list(self.notifiers),
+                            revised=upsert.revised,
+                            sink=printed.append if self.dry_run else None,
+                        )
+                    )
+                if self.dry_run:
+                    raise _DryRunRollback
+        except _DryRunRollback:
+            self._print_dry_run(printed)
+        report.seconds = (self.clock.now() - started).total_seconds()
+        log.info(
+            "cycle_done source=%s ok=%s points=%d revised=%d anomalies=%d events=%d errors=%d",
+            name,
+            report.ok,
+            report.points,
+            report.revised,
+            sum(j.anomalies for j in report.judged),
+            len(report.events),
+            len(report.errors),
+        )
+        if not self.dry_run:
+            report.delivery = self.deliver(now)
+        return report
+
+    def _print_dry_run(self, envelopes: list[Envelope]) -> None:
+        for env in envelopes:
+            for target in env.targets:
+                notifier = self.notifiers.get(target)
+                if notifier is None:
+                    continue
+                self.out.write(
+                    f"--- {target} ({notifier.type}) ---\n{notifier.render(env.msg)}\n\n"
+                )
+        self.out.flush()
+
+    def deliver(self, now: datetime | None = None) -> DeliveryReport:
+        """Send every due outbox item."""
+        return deliver(
+            self.store,
+            self.notifiers,
+            now or self.clock.now(),
+            max_attempts=self.config.alerter.max_attempts,
+        )
+
+    async def run_once(self) -> list[CycleReport]:
+        """One cycle of every source, in config order."""
+        return [await self.run_cycle(name) for name in self.sources]
+
+    def staleness(self, name: str) -> timedelta:
+        cfg = self.config.sources[name]
+        if cfg.staleness is not None:
+            return cfg.staleness
+        return max(timedelta(hours=1), 3 * schedule_interval(cfg.schedule))
+
+
+def schedule_interval(schedule: str) -> timedelta:
+    """The interval of an ``"15m"``-style schedule, or one hour for a cron expression."""
+    from alerter.timeparse import parse_duration
+
+    try:
+        return parse_duration(schedule)
+    except ValueError:
+        return timedelta(hours=1)

@@ -1,0 +1,73 @@
+"""Points -> series x windows matrix, with coverage deciding zero versus unknown."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from alerter.detect.base import SeriesFrame
+from alerter.domain import Coverage, SeriesKey, key_matches
+from alerter.store.base import StoredSeries
+from alerter.timeparse import floor_time
+
+
+def window_starts(since: datetime, until: datetime, step: timedelta) -> np.ndarray:
+    """Aligned window starts in ``[floor(since), until)`` as datetime64[s]."""
+    first = int(floor_time(since, step).timestamp())
+    last = int(until.timestamp())
+    size = int(step.total_seconds())
+    return np.arange(first, last, size, dtype=np.int64).astype("datetime64[s]")
+
+
+def build_frame(
+    stored: StoredSeries,
+    coverage: list[Coverage],
+    since: datetime,
+    until: datetime,
+    step: timedelta,
+    match: Mapping[str, str | list[str]] | None = None,
+) -> tuple[SeriesFrame, list[str]]:
+    """The frame of the series matching ``match`` over ``[since, until)``.
+
+    A window inside a coverage interval whose scope the series falls in is zero unless a
+    point says otherwise; anything else without a point is NaN (unknown). Returns the
+    frame and each row's currency.
+    """
+    starts = window_starts(since, until, step)
+    first = int(starts[0].astype(np.int64)) if starts.size else int(since.timestamp())
+    size = int(step.total_seconds())
+    n_windows = int(starts.size)
+    keep = [i for i, key in enumerate(stored.keys) if not match or key_matches(key, match)]
+    remap = np.full(len(stored.keys), -1, dtype=np.int64)
+    remap[keep] = np.arange(len(keep))
+    keys: list[SeriesKey] = [stored.keys[i] for i in keep]
+    currencies = [stored.currencies[i] for i in keep]
+    values = np.full((len(keys), n_windows), np.nan)
+
+    scope_rows: dict[SeriesKey, np.ndarray] = {}
+    for cov in coverage:
+        rows = scope_rows.get(cov.scope)
+        if rows is None:
+            scope = dict(cov.scope)
+            rows = np.array(
+                [
+                    i
+                    for i, key in enumerate(keys)
+                    if all(dict(key).get(k) == v for k, v in scope.items())
+                ],
+                dtype=np.int64,
+            )
+            scope_rows[cov.scope] = rows
+        lo = max(0, -(-(int(cov.start.timestamp()) - first) // size))
+        hi = min(n_windows, (int(cov.end.timestamp()) - first) // size)
+        if rows.size and hi > lo:
+            values[rows, lo:hi] = 0.0
+
+    if stored.starts.size:
+        rows = remap[stored.key_index]
+        cols = (stored.starts - first) // size
+        ok = (rows >= 0) & (cols >= 0) & (cols < n_windows)
+        values[rows[ok], cols[ok]] = stored.amounts[ok]
+    return SeriesFrame(keys=keys, starts=starts, step=step, values=values), currencies

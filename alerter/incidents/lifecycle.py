@@ -1,0 +1,132 @@
+"""Pure incident transitions: (incident, judged window, now, policy) -> (incident, Reason).
+
+No I/O here. One incident per (rule, group) while anomalous; a window already judged is
+never judged twice unless its data was revised (late data), so re-running a cycle over
+unchanged data changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from alerter.domain import Incident, Reason, SeriesKey, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """One judged window of one group, money already Decimal."""
+
+    start: datetime
+    end: datetime
+    observed: Decimal
+    expected: Decimal
+    score: float
+    anomalous: bool
+    revised: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Lifecycle knobs from the rule and the ``[alerter]`` table."""
+
+    severity: Severity
+    resolve_after: int
+    repeat_interval: timedelta | None = None
+    escalate_ratio: Decimal = Decimal("1.5")
+    currency: str = "USD"
+
+
+def step(
+    incident: Incident | None,
+    window: Judged,
+    now: datetime,
+    policy: Policy,
+    rule: str,
+    group: SeriesKey,
+) -> tuple[Incident | None, Reason]:
+    """Advance the (rule, group) incident by one judged window.
+
+    ``incident`` is the open incident, if any (a resolved one counts as none). Returns
+    the new state (``id == 0`` for a newly opened one) and why anything is to be said.
+    """
+    if incident is not None and incident.status != "open":
+        incident = None
+    if incident is None:
+        if not window.anomalous:
+            return None, Reason.NONE
+        opened = Incident(
+            id=0,
+            rule=rule,
+            group=group,
+            status="open",
+            severity=policy.severity,
+            opened_at=window.start,
+            first_window=window.start,
+            last_window=window.start,
+            last_anomalous_window=window.start,
+            observed=window.observed,
+            expected=window.expected,
+            peak_score=window.score,
+            normal_streak=0,
+            excess=window.observed - window.expected,
+            currency=policy.currency,
+            last_notified_at=now,
+            notified_delta=window.observed - window.expected,
+        )
+        return opened, Reason.FIRST
+
+    if window.start <= incident.last_window:
+        if not window.revised or window.start < incident.first_window:
+            return incident, Reason.NONE
+        if window.start != incident.last_anomalous_window:
+            return incident, Reason.NONE
+        if window.observed == incident.observed and window.expected == incident.expected:
+            return incident, Reason.NONE
+        old_delta = incident.observed - incident.expected
+        updated = replace(
+            incident,
+            observed=window.observed,
+            expected=window.expected,
+            excess=incident.excess - old_delta + (window.observed - window.expected),
+            peak_score=max(incident.peak_score, window.score),
+            revision=incident.revision + 1,
+            last_notified_at=now,
+            notified_delta=window.observed - window.expected,
+        )
+        return updated, Reason.LATE_DATA
+
+    if window.anomalous:
+        delta = window.observed - window.expected
+        updated = replace(
+            incident,
+            last_window=window.start,
+            last_anomalous_window=window.start,
+            observed=window.observed,
+            expected=window.expected,
+            peak_score=max(incident.peak_score, window.score),
+            normal_streak=0,
+            excess=incident.excess + delta,
+        )
+        if abs(delta) >= abs(incident.notified_delta) * policy.escalate_ratio and abs(delta) > 0:
+            return replace(updated, last_notified_at=now, notified_delta=delta), Reason.ESCALATED
+        due = policy.repeat_interval
+        if due is not None and (
+            incident.last_notified_at is None or now - incident.last_notified_at >= due
+        ):
+            return replace(updated, last_notified_at=now), Reason.REPEAT_DUE
+        return updated, Reason.NONE
+
+    streak = incident.normal_streak + 1
+    if streak >= policy.resolve_after:
+        resolved = replace(
+            incident,
+            last_window=window.start,
+            normal_streak=streak,
+            status="resolved",
+            resolved_at=window.end,
+            last_notified_at=now,
+        )
+        return resolved, Reason.RESOLVED
+    return replace(incident, last_window=window.start, normal_streak=streak), Reason.NONE

@@ -1,0 +1,84 @@
+"""The notify pipeline: silence -> targets -> enqueue, each a stage of one signature.
+
+A stage takes the envelope and returns it (possibly changed) or None to stop it. Adding a
+stage is one line in ``STAGES``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from alerter.domain import Notification, Reason
+from alerter.incidents.silences import matching_silence
+from alerter.store.base import Silence, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One incident event on its way to the outbox."""
+
+    msg: Notification
+    targets: tuple[str, ...]
+    now: datetime
+    silenced_by: int | None = None
+
+
+@dataclass(frozen=True)
+class PipelineContext:
+    store: Store
+    silences: Sequence[Silence]
+    all_notifiers: tuple[str, ...]
+    sink: Callable[[Envelope], None] | None = None
+
+
+Stage = Callable[[Envelope, PipelineContext], Envelope | None]
+
+
+def silence_stage(env: Envelope, ctx: PipelineContext) -> Envelope | None:
+    """Silenced events are recorded in the log but not sent."""
+    active = [s for s in ctx.silences if s.starts_at <= env.now < s.ends_at]
+    hit = matching_silence(active, env.msg.rule, env.msg.group)
+    if hit is None:
+        return env
+    log.info(
+        "notification_silenced rule=%s incident=%d event=%s reason=%s silence=%d",
+        env.msg.rule,
+        env.msg.incident_id,
+        env.msg.event,
+        Reason.SILENCED,
+        hit.id,
+    )
+    return None
+
+
+def target_stage(env: Envelope, ctx: PipelineContext) -> Envelope | None:
+    """An empty target list means every configured notifier."""
+    targets = env.targets or ctx.all_notifiers
+    return replace(env, targets=tuple(targets)) if targets else None
+
+
+def enqueue_stage(env: Envelope, ctx: PipelineContext) -> Envelope | None:
+    """Write one outbox row per target (inside the caller's transaction)."""
+    for target in env.targets:
+        ctx.store.enqueue(env.msg, target, env.now)
+    if ctx.sink is not None:
+        ctx.sink(env)
+    return env
+
+
+STAGES: tuple[Stage, ...] = (silence_stage, target_stage, enqueue_stage)
+
+
+def run_pipeline(env: Envelope, ctx: PipelineContext, stages: Sequence[Stage] = STAGES) -> bool:
+    """Pass ``env`` through the stages; True if it reached the end (was enqueued)."""
+    current: Envelope | None = env
+    for stage in stages:
+        if current is None:
+            return False
+        current = stage(current, ctx)
+    return current is not None

@@ -1,0 +1,554 @@
+"""SQLite store (standard library, WAL): the default state file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from alerter.domain import CostPoint, Coverage, Incident, Notification, SeriesKey, Severity
+from alerter.errors import StoreError
+from alerter.notify import payload
+from alerter.sources.base import FetchResult
+from alerter.store.base import OutboxItem, PollStatus, Silence, StoredSeries, UpsertReport
+
+log = logging.getLogger(__name__)
+
+
+def _ts(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+def _dt(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _key_json(key: SeriesKey) -> str:
+    return json.dumps([list(pair) for pair in key], separators=(",", ":"), ensure_ascii=False)
+
+
+def _key_from(text: str) -> SeriesKey:
+    return tuple((str(k), str(v)) for k, v in json.loads(text))
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("alerter.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def sqlite_path(state: str, base: Path) -> str:
+    """``sqlite:///x.db``, ``sqlite://:memory:``, ``:memory:`` or a plain path (relative to base)."""
+    raw = state
+    if raw.startswith("sqlite:///"):
+        raw = raw[len("sqlite:///") :]
+    elif raw.startswith("sqlite://"):
+        raw = raw[len("sqlite://") :]
+    if raw == ":memory:":
+        return raw
+    if "://" in raw:
+        raise StoreError(f"unsupported state URL scheme in {state!r} (use a SQLite path)")
+    path = Path(raw).expanduser()
+    return str(path if path.is_absolute() else base / path)
+
+
+class SqliteStore:
+    """State in one SQLite file (WAL journal); safe to share across threads."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open state file {path}: {exc}") from exc
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._migrate()
+
+    # -- plumbing -----------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self._lock:
+            current = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            migrations = _migrations()
+            latest = migrations[-1][0] if migrations else 0
+            if current > latest:
+                raise StoreError(
+                    f"state file {self.path} has schema version {current}, newer than this "
+                    f"alerter knows ({latest}); upgrade alerter"
+                )
+            for version, sql in migrations:
+                if version <= current:
+                    continue
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _split_sql(sql):
+                        self._db.execute(statement)
+                    self._db.execute(f"PRAGMA user_version = {version}")
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._db.execute("ROLLBACK")
+                    raise StoreError(
+                        f"migration {version:04d} failed on {self.path}: {exc}"
+                    ) from exc
+                log.info("store_migrated path=%s version=%d", self.path, version)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._depth = 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- points ---------------------------------------------------------------------
+    def upsert(self, source: str, result: FetchResult, now: datetime) -> UpsertReport:
+        new = unchanged = 0
+        revised: list[tuple[SeriesKey, datetime]] = []
+        stamp = _ts(now)
+        with self.transaction():
+            cur = self._db.cursor()
+            for point in result.points:
+                series = _key_json(point.key)
+                start = _ts(point.start)
+                row = cur.execute(
+                    "SELECT amount, quantity, revision FROM points "
+                    "WHERE source=? AND series=? AND start=?",
+                    (source, series, start),
+                ).fetchone()
+                amount = str(point.amount)
+                quantity = None if point.quantity is None else str(point.quantity)
+                if row is None:
+                    cur.execute(
+                        "INSERT INTO points (source, series, start, end, amount, quantity, "
+                        "currency, revision, updated_at) VALUES (?,?,?,?,?,?,?,0,?)",
+                        (
+                            source,
+                            series,
+                            start,
+                            _ts(point.end),
+                            amount,
+                            quantity,
+                            point.currency,
+                            stamp,
+                        ),
+                    )
+                    new += 1
+                elif Decimal(row[0]) != point.amount:
+                    cur.execute(
+                        "INSERT INTO point_revisions (source, series, start, revision, amount, "
+                        "quantity, replaced_at) VALUES (?,?,?,?,?,?,?)",
+                        (source, series, start, row[2], row[0], row[1], stamp),
+                    )
+                    cur.execute(
+                        "UPDATE points SET amount=?, quantity=?, revision=revision+1, "
+                        "updated_at=? WHERE source=? AND series=? AND start=?",
+                        (amount, quantity, stamp, source, series, start),
+                    )
+                    revised.append((point.key, point.start))
+                else:
+                    unchanged += 1
+            for cov in result.coverage:
+                cur.execute(
+                    "INSERT INTO coverage (source, scope, start, end) VALUES (?,?,?,?) "
+                    "ON CONFLICT (source, scope, start) DO UPDATE SET end=max(end, excluded.end)",
+                    (source, _key_json(cov.scope), _ts(cov.start), _ts(cov.end)),
+                )
+        return UpsertReport(new=new, revised=revised, unchanged=unchanged)
+
+    def load_series(self, source: str, since: datetime, until: datetime) -> StoredSeries:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT series, start, amount, currency FROM points "
+                "WHERE source=? AND start>=? AND start<? ORDER BY series, start",
+                (source, _ts(since), _ts(until)),
+            ).fetchall()
+        keys: list[SeriesKey] = []
+        currencies: list[str] = []
+        index: dict[str, int] = {}
+        key_index = np.empty(len(rows), dtype=np.int64)
+        starts = np.empty(len(rows), dtype=np.int64)
+        amounts = np.empty(len(rows), dtype=np.float64)
+        for i, (series, start, amount, currency) in enumerate(rows):
+            slot = index.get(series)
+            if slot is None:
+                slot = index[series] = len(keys)
+                keys.append(_key_from(series))
+                currencies.append(currency)
+            key_index[i] = slot
+            starts[i] = start
+            amounts[i] = float(amount)
+        return StoredSeries(keys, key_index, starts, amounts, currencies)
+
+    def load_points(self, source: str, since: datetime, until: datetime) -> list[CostPoint]:
+        """Exact stored points with ``since <= start < until`` (for replays)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT series, start, end, amount, quantity, currency FROM points "
+                "WHERE source=? AND start>=? AND start<? ORDER BY start, series",
+                (source, _ts(since), _ts(until)),
+            ).fetchall()
+        return [
+            CostPoint(
+                source,
+                _key_from(series),
+                _dt(start) or since,
+                _dt(end) or until,
+                Decimal(amount),
+                None if quantity is None else Decimal(quantity),
+                currency,
+            )
+            for series, start, end, amount, quantity, currency in rows
+        ]
+
+    def load_coverage(self, source: str, since: datetime, until: datetime) -> list[Coverage]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT scope, start, end FROM coverage WHERE source=? AND end>? AND start<?",
+                (source, _ts(since), _ts(until)),
+            ).fetchall()
+        return [
+            Coverage(start=_dt(s) or since, end=_dt(e) or until, scope=_key_from(scope))
+            for scope, s, e in rows
+        ]
+
+    def revisions(self, source: str, key: SeriesKey, start: datetime) -> list[Decimal]:
+        """Earlier amounts of one point, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT amount FROM point_revisions WHERE source=? AND series=? AND start=? "
+                "ORDER BY revision",
+                (source, _key_json(key), _ts(start)),
+            ).fetchall()
+        return [Decimal(r[0]) for r in rows]
+
+    # -- polls and rule progress ---------------------------------------------------------
+    def record_poll(
+        self, source: str, at: datetime, *, ok: bool, error: str | None, points: int, errors: int
+    ) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO poll_status (source, last_attempt_at, last_success_at, last_error, "
+                "backfilled, points, errors) VALUES (?,?,?,?,?,?,?) "
+                "ON CONFLICT (source) DO UPDATE SET last_attempt_at=excluded.last_attempt_at, "
+                "last_success_at=coalesce(excluded.last_success_at, last_success_at), "
+                "last_error=excluded.last_error, backfilled=max(backfilled, excluded.backfilled), "
+                "points=excluded.points, errors=excluded.errors",
+                (source, _ts(at), _ts(at) if ok else None, error, 1 if ok else 0, points, errors),
+            )
+
+    def poll_status(self) -> list[PollStatus]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT source, last_attempt_at, last_success_at, last_error, backfilled, points, "
+                "errors FROM poll_status ORDER BY source"
+            ).fetchall()
+        return [
+            PollStatus(r[0], _dt(r[1]), _dt(r[2]), r[3], bool(r[4]), int(r[5]), int(r[6]))
+            for r in rows
+        ]
+
+    def judged_through(self, rule: str) -> datetime | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT judged_through FROM rule_state WHERE rule=?", (rule,)
+            ).fetchone()
+        return None if row is None else _dt(row[0])
+
+    def set_judged_through(self, rule: str, when: datetime) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO rule_state (rule, judged_through) VALUES (?, ?) "
+                "ON CONFLICT (rule) DO UPDATE SET judged_through=excluded.judged_through",
+                (rule, _ts(when)),
+            )
+
+    # -- incidents -------------------------------------------------------------------------
+    _INCIDENT_COLUMNS = (
+        "id, rule, grp, status, severity, opened_at, first_window, last_window, "
+        "last_anomalous_window, observed, expected, peak_score, normal_streak, excess, currency, "
+        "resolved_at, last_notified_at, revision, notified_delta"
+    )
+
+    def _incident(self, row: tuple[object, ...]) -> Incident:
+        return Incident(
+            id=int(row[0]),  # type: ignore[call-overload]
+            rule=str(row[1]),
+            group=_key_from(str(row[2])),
+            status=str(row[3]),
+            severity=Severity(str(row[4])),
+            opened_at=_dt(row[5]),  # type: ignore[arg-type]
+            first_window=_dt(row[6]),  # type: ignore[arg-type]
+            last_window=_dt(row[7]),  # type: ignore[arg-type]
+            last_anomalous_window=_dt(row[8]),  # type: ignore[arg-type]
+            observed=Decimal(str(row[9])),
+            expected=Decimal(str(row[10])),
+            peak_score=float(row[11]),  # type: ignore[arg-type]
+            normal_streak=int(row[12]),  # type: ignore[call-overload]
+            excess=Decimal(str(row[13])),
+            currency=str(row[14]),
+            resolved_at=_dt(row[15]),  # type: ignore[arg-type]
+            last_notified_at=_dt(row[16]),  # type: ignore[arg-type]
+            revision=int(row[17]),  # type: ignore[call-overload]
+            notified_delta=Decimal(str(row[18])),
+        )
+
+    def open_incident(self, rule: str, group: SeriesKey) -> Incident | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {self._INCIDENT_COLUMNS} FROM incidents "  # noqa: S608
+                "WHERE rule=? AND grp=? AND status='open'",
+                (rule, _key_json(group)),
+            ).fetchone()
+        return None if row is None else self._incident(row)
+
+    def last_incident(self, rule: str, group: SeriesKey) -> Incident | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {self._INCIDENT_COLUMNS} FROM incidents "  # noqa: S608
+                "WHERE rule=? AND grp=? ORDER BY id DESC LIMIT 1",
+                (rule, _key_json(group)),
+            ).fetchone()
+        return None if row is None else self._incident(row)
+
+    def save_incident(self, incident: Incident) -> Incident:
+        values = (
+            incident.rule,
+            _key_json(incident.group),
+            incident.status,
+            incident.severity.value,
+            _ts(incident.opened_at),
+            _ts(incident.first_window),
+            _ts(incident.last_window),
+            _ts(incident.last_anomalous_window),
+            str(incident.observed),
+            str(incident.expected),
+            incident.peak_score,
+            incident.normal_streak,
+            str(incident.excess),
+            incident.currency,
+            None if incident.resolved_at is None else _ts(incident.resolved_at),
+            None if incident.last_notified_at is None else _ts(incident.last_notified_at),
+            incident.revision,
+            str(incident.notified_delta),
+        )
+        with self.transaction():
+            if incident.id == 0:
+                cur = self._db.execute(
+                    "INSERT INTO incidents (rule, grp, status, severity, opened_at, first_window, "
+                    "last_window, last_anomalous_window, observed, expected, peak_score, "
+                    "normal_streak, excess, currency, resolved_at, last_notified_at, revision, "
+                    "notified_delta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    values,
+                )
+                return replace(incident, id=int(cur.lastrowid or 0))
+            self._db.execute(
+                "UPDATE incidents SET rule=?, grp=?, status=?, severity=?, opened_at=?, "
+                "first_window=?, last_window=?, last_anomalous_window=?, observed=?, expected=?, "
+                "peak_score=?, normal_streak=?, excess=?, currency=?, resolved_at=?, "
+                "last_notified_at=?, revision=?, notified_delta=? WHERE id=?",
+                (*values, incident.id),
+            )
+            return incident
+
+    def incidents(self, status: str | None = None) -> list[Incident]:
+        query = f"SELECT {self._INCIDENT_COLUMNS} FROM incidents"  # noqa: S608
+        args: tuple[object, ...] = ()
+        if status is not None:
+            query += " WHERE status=?"
+            args = (status,)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY id", args).fetchall()
+        return [self._incident(r) for r in rows]
+
+    # -- outbox ------------------------------------------------------------------------------
+    def enqueue(self, msg: Notification, notifier: str, now: datetime) -> int:
+        with self.transaction():
+            cur = self._db.execute(
+                "INSERT INTO outbox (incident_id, notifier, event, payload, status, attempts, "
+                "next_attempt_at, created_at) VALUES (?,?,?,?,'pending',0,?,?)",
+                (
+                    msg.incident_id,
+                    notifier,
+                    msg.event.value,
+                    payload.dumps(msg),
+                    _ts(now),
+                    _ts(now),
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    def _item(self, row: tuple[object, ...]) -> OutboxItem:
+        return OutboxItem(
+            id=int(row[0]),  # type: ignore[call-overload]
+            incident_id=int(row[1]),  # type: ignore[call-overload]
+            notifier=str(row[2]),
+            event=str(row[3]),
+            payload=str(row[4]),
+            status=str(row[5]),
+            attempts=int(row[6]),  # type: ignore[call-overload]
+            next_attempt_at=_dt(row[7]),  # type: ignore[arg-type]
+            last_error=None if row[8] is None else str(row[8]),
+        )
+
+    _OUTBOX_COLUMNS = (
+        "id, incident_id, notifier, event, payload, status, attempts, next_attempt_at, last_error"
+    )
+
+    def due(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        # The head of each (incident, notifier) queue only, so an update never overtakes
+        # the post it updates.
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {self._OUTBOX_COLUMNS} FROM outbox o WHERE status='pending' "  # noqa: S608
+                "AND id = (SELECT min(id) FROM outbox p WHERE p.status='pending' "
+                "AND p.incident_id=o.incident_id AND p.notifier=o.notifier) "
+                "AND next_attempt_at<=? ORDER BY id LIMIT ?",
+                (_ts(now), limit),
+            ).fetchall()
+        return [self._item(r) for r in rows]
+
+    def mark_sent(self, item_id: int, ref: str | None, now: datetime) -> None:
+        with self.transaction():
+            row = self._db.execute(
+                "SELECT incident_id, notifier FROM outbox WHERE id=?", (item_id,)
+            ).fetchone()
+            self._db.execute(
+                "UPDATE outbox SET status='sent', sent_at=?, attempts=attempts+1, last_error=NULL "
+                "WHERE id=?",
+                (_ts(now), item_id),
+            )
+            if ref is not None and row is not None:
+                self._db.execute(
+                    "INSERT INTO delivery_refs (incident_id, notifier, ref) VALUES (?,?,?) "
+                    "ON CONFLICT (incident_id, notifier) DO NOTHING",
+                    (row[0], row[1], ref),
+                )
+
+    def mark_retry(self, item_id: int, at: datetime, error: str) -> None:
+        with self.transaction():
+            self._db.execute(
+                "UPDATE outbox SET attempts=attempts+1, next_attempt_at=?, last_error=? WHERE id=?",
+                (_ts(at), error, item_id),
+            )
+
+    def mark_failed(self, item_id: int, error: str) -> None:
+        with self.transaction():
+            self._db.execute(
+                "UPDATE outbox SET status='failed', attempts=attempts+1, last_error=? WHERE id=?",
+                (error, item_id),
+            )
+
+    def outbox_items(self, status: str | None = None) -> list[OutboxItem]:
+        query = f"SELECT {self._OUTBOX_COLUMNS} FROM outbox"  # noqa: S608
+        args: tuple[object, ...] = ()
+        if status is not None:
+            query += " WHERE status=?"
+            args = (status,)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY id", args).fetchall()
+        return [self._item(r) for r in rows]
+
+    def delivery_ref(self, incident_id: int, notifier: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT ref FROM delivery_refs WHERE incident_id=? AND notifier=?",
+                (incident_id, notifier),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    # -- silences ------------------------------------------------------------------------------
+    def add_silence(
+        self,
+        rule: str | None,
+        matchers: dict[str, str],
+        starts_at: datetime,
+        ends_at: datetime,
+        comment: str = "",
+        created_by: str = "",
+    ) -> int:
+        with self.transaction():
+            cur = self._db.execute(
+                "INSERT INTO silences (rule, matchers, starts_at, ends_at, comment, created_by) "
+                "VALUES (?,?,?,?,?,?)",
+                (
+                    rule,
+                    json.dumps(matchers, sort_keys=True),
+                    _ts(starts_at),
+                    _ts(ends_at),
+                    comment,
+                    created_by,
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    def silences(self, now: datetime | None = None) -> list[Silence]:
+        query = "SELECT id, rule, matchers, starts_at, ends_at, comment, created_by FROM silences"
+        args: tuple[object, ...] = ()
+        if now is not None:
+            query += " WHERE starts_at<=? AND ends_at>?"
+            args = (_ts(now), _ts(now))
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY id", args).fetchall()
+        return [
+            Silence(int(r[0]), r[1], json.loads(r[2]), _dt(r[3]), _dt(r[4]), r[5], r[6])  # type: ignore[arg-type]
+            for r in rows
+        ]
+
+    def remove_silence(self, silence_id: int) -> bool:
+        with self.transaction():
+            cur = self._db.execute("DELETE FROM silences WHERE id=?", (silence_id,))
+            return cur.rowcount > 0
+
+    # -- sizes, for status and soak checks -----------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                table: int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
+                for table in ("points", "point_revisions", "coverage", "incidents", "outbox")
+            }
+
+
+def _split_sql(script: str) -> list[str]:
+    # Comments first (they may hold semicolons), then one statement per semicolon.
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
