@@ -6,7 +6,9 @@ import dataclasses
 import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
+from alerter.clock import FakeClock
 from alerter.domain import (
     Contributor,
     Direction,
@@ -16,6 +18,7 @@ from alerter.domain import (
     Severity,
     make_key,
 )
+from alerter.notify.base import NotifierContext
 
 HOSTILE = "<!channel> *x* <https://evil|click>"
 WINDOW_START = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
@@ -96,4 +99,13 @@ def resolved(customer: str = "Acme Corp") -> Notification:
         event=Reason.RESOLVED,
         resolved_at=first.opened_at + timedelta(hours=6, minutes=30),
         excess=Decimal("1204.75"),
+    )
+
+
+def context(env: dict[str, str] | None = None, config_dir: Path | None = None) -> NotifierContext:
+    """A notifier context on a fake clock (sleeping only advances it)."""
+    return NotifierContext(
+        clock=FakeClock(datetime(2026, 3, 10, 15, 25, tzinfo=UTC)),
+        env=dict(env or {}),
+        config_dir=config_dir or Path("."),
     )
