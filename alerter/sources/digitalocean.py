@@ -208,8 +208,9 @@ class DigitalOceanSource:
     async def fetch(self, since: datetime, until: datetime) -> FetchResult:
         """Every UTC day overlapping ``[since, until)`` up to today, for every account.
 
-        Raises ``AuthRejected`` (an ``Unavailable``) only when the token is refused (401/403); any other
-        failure rejects just its chunk (listed in ``errors``, left uncovered).
+        Raises ``AuthRejected`` (an ``Unavailable``) only when the token is refused
+        (401/403); any other failure rejects just its chunk (listed in ``errors``,
+        left uncovered). Days are UTC; the newest day is still an open window.
         """
         today = self._clock.now().astimezone(UTC).date()
         chunks = [
@@ -296,6 +297,8 @@ class DigitalOceanSource:
             data, total_items, total_pages, current = _page_parts(body, where)
             if current != page:
                 raise _Inconsistent(f"page {page} answered as current_page {current}")
+            if total_pages > max(1, total_items):
+                raise BadResponse(f"{where}: {total_pages} pages for {total_items} data points")
             if expected is None:
                 expected = (total_pages, total_items)
             elif (total_pages, total_items) != expected:

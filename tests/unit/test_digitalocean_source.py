@@ -384,6 +384,21 @@ def test_empty_page_before_the_last_is_walked_again() -> None:
     assert pages.count(1) == 2
 
 
+def test_impossible_page_count_is_a_bad_response() -> None:
+    clock = FakeClock(NOW)
+    with make_fake(clock) as fake:
+        reference_dataset(fake)
+        fake.faults.append(Fault(page=1, total_pages=10**9))
+        result = fetch(make_source(fake, clock), day("2025-03-10"), day("2025-03-12"))
+        requests = len(fake.requests)
+    assert requests == 1
+    assert result.points == []
+    assert result.errors == [
+        f"source do: GET /v2/billing/{URN}/insights/2025-03-10/2025-03-11 page 1: "
+        "1000000000 pages for 5 data points"
+    ]
+
+
 def test_pagination_that_never_settles_rejects_the_chunk() -> None:
     clock = FakeClock(NOW)
     counter = iter(range(1000))
