@@ -89,6 +89,11 @@ class DigitalOceanConfig(SourceConfig):
         le=10,
         description="Attempts to walk a chunk's pages when pagination changes during a walk.",
     )
+    publish_delay: Duration = Field(
+        default=parse_duration("1d"),
+        description="How long after a day ends its data is surely published; newer days "
+        "with no data at all in an account are unknown, not zero.",
+    )
     schedule: str = Field(
         default="1h",
         description='How often to poll ("1h", or a 5-field cron); the data is daily.',
@@ -132,13 +137,21 @@ class Chunk:
     def path(self) -> str:
         return f"/v2/billing/{self.account_urn}/insights/{self.first}/{self.last}"
 
-    @property
-    def coverage(self) -> Coverage:
-        return Coverage(
-            start=_midnight(self.first),
-            end=_midnight(self.last) + _DAY,
-            scope=(("account_urn", self.account_urn),),
-        )
+    def coverage(self, points: list[CostPoint], settled_before: datetime) -> Coverage | None:
+        """The days this chunk answered for, or None.
+
+        Days ending after ``settled_before`` count only up to the newest day that has
+        data: DigitalOcean publishes a day late, so trailing days with no data at all
+        are "not reported yet" (unknown), not zero.
+        """
+        end = _midnight(self.last) + _DAY
+        if end > settled_before:
+            newest = max((p.end for p in points), default=_midnight(self.first))
+            settled = max(_midnight(self.first), _floor_day(settled_before))
+            end = min(end, max(newest, settled))
+        if end <= _midnight(self.first):
+            return None
+        return Coverage(_midnight(self.first), end, (("account_urn", self.account_urn),))
 
 
 def split_days(since: datetime, until: datetime, today: date) -> list[tuple[date, date]]:
@@ -212,7 +225,9 @@ class DigitalOceanSource:
         (401/403); any other failure rejects just its chunk (listed in ``errors``,
         left uncovered). Days are UTC; the newest day is still an open window.
         """
-        today = self._clock.now().astimezone(UTC).date()
+        now = self._clock.now().astimezone(UTC)
+        today = now.date()
+        settled_before = now - self.config.publish_delay
         chunks = [
             Chunk(urn, first, last)
             for urn in self.config.account_urns
@@ -235,7 +250,9 @@ class DigitalOceanSource:
                 errors.append(outcome)
             else:
                 points.extend(outcome)
-                coverage.append(chunk.coverage)
+                covered = chunk.coverage(outcome, settled_before)
+                if covered is not None:
+                    coverage.append(covered)
         log.info(
             "digitalocean_fetch source=%s chunks=%d failed=%d points=%d requests=%d",
             self.name,
@@ -429,6 +446,10 @@ def _error_fields(content: bytes) -> tuple[str, str, str]:
         for name in ("id", "message", "request_id")
     )
     return error_id, message, request_id
+
+
+def _floor_day(when: datetime) -> datetime:
+    return _midnight(when.astimezone(UTC).date())
 
 
 def _midnight(day: date) -> datetime:

@@ -220,7 +220,22 @@ def test_empty_range_is_covered_zero_not_missing() -> None:
         result = fetch(make_source(fake, clock), day("2025-03-10"), day("2025-03-12"))
     assert result.points == []
     assert result.errors == []
-    assert len(result.coverage) == 1
+    # 03-10 ended over a day ago (publish_delay): no data is zero spend. 03-11 may simply
+    # not be published yet, so with no data at all it stays unknown.
+    assert result.coverage == [
+        Coverage(day("2025-03-10"), day("2025-03-11"), (("account_urn", URN),))
+    ]
+
+
+def test_recent_days_are_covered_up_to_the_newest_data() -> None:
+    clock = FakeClock(NOW)  # 2025-03-12 06:00
+    with make_fake(clock) as fake:
+        fake.add_point(URN, "2025-03-01", "1.00")
+        fake.add_point(OTHER, "2025-03-12", "1.00")
+        source = make_source(fake, clock, account_urns=(URN, OTHER))
+        result = fetch(source, day("2025-03-01"), day("2025-03-13"))
+    ends = {dict(c.scope)["account_urn"]: c.end for c in result.coverage}
+    assert ends == {URN: day("2025-03-11"), OTHER: day("2025-03-13")}
 
 
 def test_revised_estimates_are_seen_on_the_next_fetch() -> None:
