@@ -8,6 +8,7 @@ import hmac
 import json
 import logging
 from typing import ClassVar, Literal
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import Field, model_validator
@@ -28,6 +29,27 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Alerter-Signature"
 DEFAULT_RETRY_AFTER = 30.0
 SERVER_RETRY_AFTER = 60.0
+
+
+class _SecretFilter(logging.Filter):
+    """Redacts registered secrets (webhook URLs) from records of httpx, which logs URLs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            if any(secret in message for secret in self.secrets):
+                for secret in self.secrets:
+                    message = message.replace(secret, "***")
+                record.msg, record.args = message, ()
+        return True
+
+
+_httpx_filter = _SecretFilter()
+logging.getLogger("httpx").addFilter(_httpx_filter)
 
 
 class WebhookConfig(NotifierConfig):
@@ -107,6 +129,11 @@ class WebhookNotifier:
         url = cfg.url or self._env(cfg.url_env)
         if not url:
             return Permanent(f"webhook {self.name}: env var {cfg.url_env} is not set")
+        if cfg.url_env:
+            parts = urlsplit(url)
+            _httpx_filter.secrets.update(
+                s for s in (url, parts.path if len(parts.path) > 1 else "", parts.query) if s
+            )
         body = self.body(msg)
         headers = {"Content-Type": "application/json", **cfg.headers}
         if cfg.secret_env:

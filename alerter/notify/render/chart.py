@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from alerter.domain import HistoryPoint, Notification
+from alerter.notify.render.escape import plain_text
 from alerter.notify.render.summary import group_label, zone
 
 HOURLY_SPAN = timedelta(days=7)
@@ -83,9 +85,12 @@ def render_chart(msg: Notification, timezone: str = "UTC", *, dpi: int = 100) ->
     ax.set_ylabel(f"spend per window ({msg.currency})")
     ax.set_ylim(bottom=min(0.0, *(v for v in observed + lower if not math.isnan(v))))
     ax.grid(True, color="#eeeeee", linewidth=0.8)
-    title = f"{msg.rule}: {group_label(msg.group)}"[:100]
+    title = plain_text(f"{msg.rule}: {group_label(msg.group)}")[:100]
     ax.set_title(title, fontsize=10, loc="left", parse_math=False)
     ax.legend(loc="upper left", fontsize=8, frameon=False)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
+    with warnings.catch_warnings():
+        # A customer name in a script the bundled font lacks draws boxes; not an error.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from", category=UserWarning)
+        fig.savefig(buf, format="png", metadata={"Software": None})
     return buf.getvalue()
