@@ -1,0 +1,131 @@
+"""End to end: 200 DigitalOcean SKU/region series, one jumps on one day -> one incident.
+
+Timeline (days relative to today, UTC): 56 days of steady daily spend with a weekly
+pattern and a little noise for 50 SKUs x 4 regions, each SKU owned by one of four
+teams. Two days ago, one droplet SKU in fra1 costs eight times its usual amount;
+yesterday it is back to normal. ``alerter run --once`` backfills from the loopback
+fake over real HTTP, judges the closed days, and the ``file`` notifier writes exactly
+one incident, naming the SKU, its region and its team.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from alerter.cli import main
+from tests.fakes.digitalocean import FakeDigitalOcean
+
+URN = "do:team:3f2a9c1e-7b4d-4e6a-9c8b-1d2e3f4a5b6c"
+TEAMS = [f"do:team:0000000{n}-aaaa-4bbb-8ccc-dddddddddddd" for n in range(4)]
+REGIONS = ["nyc3", "sfo3", "fra1", "sgp1"]
+SKUS = [f"1-DO-DROP-{n:04d}" for n in range(50)]
+JUMP_SKU, JUMP_REGION = SKUS[42], "fra1"
+JUMP_TEAM = TEAMS[42 % 4]
+
+
+def build_dataset(fake: FakeDigitalOcean, today: datetime) -> datetime:
+    """Fill the fake; returns the start of the day that jumps."""
+    rng = random.Random(20251121)
+    jump_day = today - timedelta(days=2)
+    for back in range(56, 0, -1):
+        when = today - timedelta(days=back)
+        weekly = Decimal("1.15") if when.weekday() < 5 else Decimal("0.85")
+        for s, sku in enumerate(SKUS):
+            for r, region in enumerate(REGIONS):
+                base = Decimal(1) + Decimal(s % 17) * Decimal("0.37") + Decimal(r) / 10
+                noise = Decimal(rng.randint(-30, 30)) / 1000
+                amount = base * weekly * (1 + noise)
+                if (sku, region, when) == (JUMP_SKU, JUMP_REGION, jump_day):
+                    amount *= 8
+                fake.add_point(
+                    URN,
+                    when.date().isoformat(),
+                    str(amount.quantize(Decimal("0.01"))),
+                    sku=sku,
+                    region=region,
+                    description=f"{sku.lower()}-{region} (s-2vcpu-4gb)",
+                    usage_team_urn=TEAMS[s % 4],
+                )
+    return jump_day
+
+
+def write_config(tmp: Path, base_url: str) -> Path:
+    (tmp / "rules").mkdir()
+    (tmp / "rules" / "do.toml").write_text(
+        """
+[[rule]]
+name = "do-sku-daily-jump"
+source = "do"
+group_by = ["sku", "region", "usage_team_urn"]
+min_amount = 5
+min_delta = 10
+min_history = 7
+detector = { type = "change", baseline = "median", windows = 14, pct = 100, delta = 10 }
+""",
+        encoding="utf-8",
+    )
+    config = tmp / "alerter.toml"
+    config.write_text(
+        f"""
+[alerter]
+state = "state.db"
+rules = ["rules/*.toml"]
+
+[alerter.http]
+enabled = false
+
+[sources.do]
+type = "digitalocean"
+base_url = "{base_url}"
+account_urns = ["{URN}"]
+token_env = "DO_E2E_TOKEN"
+lookback = "7d"
+backfill = "56d"
+
+[notifiers.jsonl]
+type = "file"
+path = "alerts.jsonl"
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+@pytest.mark.scenario
+def test_one_sku_jump_among_200_series_is_one_incident(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    monkeypatch.setenv("DO_E2E_TOKEN", "dop_v1_e2e-token")
+    with FakeDigitalOcean(token="dop_v1_e2e-token", accounts=(URN,)) as fake:
+        jump_day = build_dataset(fake, today)
+        config = write_config(tmp_path, fake.base_url)
+        code = main(["run", "--once", "--config", str(config)])
+        served = fake.served(200)
+        spans = {(r.start_date, r.end_date) for r in fake.requests}
+
+    assert code == 0
+    assert all(r.per_page == 200 for r in served)
+    assert len(spans) == 2  # a 56-day backfill takes two ranges of <= 31 days
+    lines = (tmp_path / "alerts.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    incidents = {r["incident"] for r in records}
+    assert len(incidents) == 1, records
+    record = records[0]
+    assert record["rule"] == "do-sku-daily-jump"
+    assert record["source"] == "do"
+    assert record["event"] == "first"
+    assert record["direction"] == "up"
+    assert record["window_start"] == jump_day.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert record["group"] == {
+        "region": JUMP_REGION,
+        "sku": JUMP_SKU,
+        "usage_team_urn": JUMP_TEAM,
+    }
+    assert Decimal(record["observed"]) > 7 * Decimal(record["expected"])
