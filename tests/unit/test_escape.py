@@ -29,6 +29,11 @@ HOSTILE = "<!channel> *x* <https://evil|click>"
         ),
         ("line\n> quote", "line &gt; quote"),
         ("&amp;", "&amp;amp;"),
+        ("line_item=GPU", "line_item=GPU"),
+        ("a*b", "a*b"),
+        ("a`b", f"a{ZWSP}`{ZWSP}b"),
+        ("_x", f"{ZWSP}_{ZWSP}x"),
+        ("x_ y", f"x{ZWSP}_{ZWSP} y"),
     ],
 )
 def test_slack_mrkdwn(raw: str, expected: str) -> None:

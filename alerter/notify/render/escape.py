@@ -2,7 +2,8 @@
 
 Slack mrkdwn has no backslash escape: ``&``, ``<`` and ``>`` become entities (so
 ``<!channel>`` and ``<https://evil|click>`` are shown, never parsed), and the
-formatting characters ``* _ ~ ` `` are fenced with zero-width spaces so a name like
+formatting characters ``* _ ~ ` `` are fenced with zero-width spaces (where they could
+format) so a name like
 ``*x*`` cannot bold, strike or open a code span. HTML uses ``html.escape``. Mail
 headers get no untrusted text unless it went through ``header_safe``.
 """
@@ -38,13 +39,18 @@ def slack_text(text: str) -> str:
 def slack_mrkdwn(text: str) -> str:
     """Escape ``text`` for a Slack ``mrkdwn`` object: entities plus inert formatting.
 
+    A formatting character between two letters or digits (``line_item``) cannot open or
+    close a span and is left alone; elsewhere it is fenced with zero-width spaces.
     Newlines are flattened too, so untrusted text cannot start a quote (``>``) or list.
     """
+    flat = _drop_controls(str(text))
     out = []
-    for ch in _drop_controls(str(text)):
+    for i, ch in enumerate(flat):
         if ch in _SLACK_ENTITIES:
             out.append(_SLACK_ENTITIES[ch])
-        elif ch in _SLACK_FORMATTING:
+        elif ch in _SLACK_FORMATTING and not (
+            ch != "`" and 0 < i < len(flat) - 1 and flat[i - 1].isalnum() and flat[i + 1].isalnum()
+        ):
             out.append(f"{ZWSP}{ch}{ZWSP}")
         else:
             out.append(ch)
