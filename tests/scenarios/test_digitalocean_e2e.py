@@ -129,3 +129,30 @@ def test_one_sku_jump_among_200_series_is_one_incident(
         "usage_team_urn": JUMP_TEAM,
     }
     assert Decimal(record["observed"]) > 7 * Decimal(record["expected"])
+
+
+@pytest.mark.scenario
+def test_a_revised_estimate_updates_the_incident_instead_of_alerting_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    monkeypatch.setenv("DO_E2E_TOKEN", "dop_v1_e2e-token")
+    with FakeDigitalOcean(token="dop_v1_e2e-token", accounts=(URN,)) as fake:
+        jump_day = build_dataset(fake, today)
+        config = write_config(tmp_path, fake.base_url)
+        assert main(["run", "--once", "--config", str(config)]) == 0
+        jump = jump_day.date().isoformat()
+        revised = fake.revise(URN, "99.00", sku=JUMP_SKU, region=JUMP_REGION, start_date=jump)
+        assert revised == 1
+        assert main(["run", "--once", "--config", str(config)]) == 0
+        second_spans = {(r.start_date, r.end_date) for r in fake.requests[-2:]}
+
+    records = [
+        json.loads(line)
+        for line in (tmp_path / "alerts.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    assert {r["incident"] for r in records} == {1}
+    assert [r["event"] for r in records] == ["first", "late_data"]
+    assert Decimal(records[1]["observed"]) == Decimal("99.00")
+    # the second poll re-fetches only the 7-day lookback, in one request
+    assert len(second_spans) == 1
