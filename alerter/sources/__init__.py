@@ -6,9 +6,11 @@ from alerter.sources.base import Source
 from alerter.sources.csv_file import CsvSource
 from alerter.sources.digitalocean import DigitalOceanSource
 from alerter.sources.focus import FocusSource
+from alerter.sources.metronome import MetronomeSource
 
 SOURCES: dict[str, type[Source]] = {
     "csv": CsvSource,
     "digitalocean": DigitalOceanSource,
     "focus": FocusSource,
+    "metronome": MetronomeSource,
 }

@@ -179,10 +179,12 @@ def to_money(amount: Decimal, credit_type: str, credit_type_id: str) -> tuple[De
 class MetronomeSource:
     """Polls Metronome invoice breakdowns for every (or every configured) customer."""
 
+    Config: ClassVar[type[SourceConfig]] = MetronomeConfig
     type: ClassVar[str] = "metronome"
-    Config = MetronomeConfig
 
-    def __init__(self, name: str, config: MetronomeConfig, context: SourceContext) -> None:
+    def __init__(self, name: str, config: SourceConfig, context: SourceContext) -> None:
+        if not isinstance(config, MetronomeConfig):
+            raise ConfigError(f"source {name}: expected a metronome config")
         token = context.env.get(config.token_env)
         if not token:
             raise ConfigError(
