@@ -120,6 +120,7 @@ def test_smtp_replies_map_to_results(smtp: SmtpFake, stage: str, reply: str, kin
     smtp.fail(stage, reply, times=2)
     result = notifier(smtp).send(sample(), None)
     assert isinstance(result, kind)
+    assert not isinstance(result, Delivered)
     assert f"SMTP 127.0.0.1:{smtp.port}" in result.reason
     assert smtp.messages == []
 

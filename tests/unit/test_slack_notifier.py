@@ -249,6 +249,7 @@ def test_webhook_failures(
     if fault == "ratelimited":
         assert isinstance(result, RetryAfter)
         assert result.seconds == 7
+    assert not isinstance(result, Delivered)
     assert "SECRETWEBHOOKPATH" not in result.reason
     assert all("SECRETWEBHOOKPATH" not in r.getMessage() for r in caplog.records)
 

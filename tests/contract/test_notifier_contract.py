@@ -1,0 +1,226 @@
+"""The Notifier contract, run against every notifier in ``NOTIFIERS``.
+
+Each notifier gets a harness: its real delivery target on loopback (Slack fake, aiosmtpd,
+HTTP receiver, a stream, a file), a way to read back what arrived, and for remote
+targets a way to script a rate limit, a server error and a permanent rejection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alerter.notify import NOTIFIERS
+from alerter.notify.base import Delivered, Notifier, NotifierContext, Permanent, RetryAfter
+from tests.fakes.notifications import HOSTILE, context, sample
+from tests.fakes.slack import TOKEN, SlackFake
+from tests.fakes.smtp import PASSWORD, USER, SmtpFake
+from tests.fakes.webhook import SECRET_PATH, WebhookReceiver
+
+HOOK_SECRET = "whsec-SECRET-contract"
+
+
+@dataclass
+class Harness:
+    notifier: Notifier
+    arrived: Callable[[], str]
+    inert: Callable[[str], None]
+    secrets: list[str] = field(default_factory=list)
+    rate_limit: Callable[[], None] | None = None
+    server_error: Callable[[], None] | None = None
+    reject: Callable[[], None] | None = None
+
+
+def make(
+    type_: str, name: str, raw: dict[str, Any], ctx: NotifierContext, **extra: Any
+) -> Notifier:
+    """Construct a registered notifier the way the app does: ``cls(name, config, context)``."""
+    cls: Any = NOTIFIERS[type_]
+    config = cls.Config.model_validate({"type": type_, **raw})
+    notifier: Notifier = cls(name, config, ctx, **extra)
+    return notifier
+
+
+# -- inertness per medium -------------------------------------------------------------
+def inert_in_slack(body: str) -> None:
+    assert "<!channel>" not in body
+    assert "<https://evil" not in body
+    assert "&lt;!channel&gt;" in body
+
+
+def inert_in_email(raw: str) -> None:
+    head, _, _ = raw.partition("\n\n")
+    subject = [line for line in head.splitlines() if line.startswith("Subject:")]
+    assert len(subject) == 1
+    html = raw[raw.index("<!DOCTYPE html>") :]
+    assert "<!channel>" not in html
+    assert "<https://evil" not in html
+    assert "&lt;!channel&gt;" in html
+
+
+def inert_as_json(body: str) -> None:
+    for line in body.splitlines():
+        record = json.loads(line)
+        assert record["group"] == {"customer_name": HOSTILE}
+
+
+def inert_on_terminal(text: str) -> None:
+    assert HOSTILE in text
+    assert all(ch.isprintable() or ch == "\n" for ch in text)
+
+
+# -- harnesses ------------------------------------------------------------------------
+@contextlib.contextmanager
+def console_harness(tmp_path: Path) -> Iterator[Harness]:
+    stream = io.StringIO()
+    notifier = make("console", "stdout", {}, context(), stream=stream)
+    yield Harness(notifier, stream.getvalue, inert_on_terminal)
+
+
+@contextlib.contextmanager
+def file_harness(tmp_path: Path) -> Iterator[Harness]:
+    path = tmp_path / "out" / "alerts.jsonl"
+    notifier = make("file", "log", {"path": str(path)}, context(config_dir=tmp_path))
+    yield Harness(notifier, lambda: path.read_text(encoding="utf-8"), inert_as_json)
+
+
+@contextlib.contextmanager
+def slack_harness(tmp_path: Path) -> Iterator[Harness]:
+    with SlackFake() as fake:
+        cfg = {"token_env": "SLACK_TOKEN", "channel": "#alerts", "base_url": fake.base_url}
+        notifier = make("slack", "team", cfg, context({"SLACK_TOKEN": TOKEN}))
+        yield Harness(
+            notifier,
+            lambda: "\n".join(c.body.decode() for c in fake.calls if c.method.startswith("chat.")),
+            inert_in_slack,
+            secrets=[TOKEN],
+            rate_limit=lambda: fake.fail("chat.postMessage", "ratelimited", retry_after=30),
+            server_error=lambda: fake.fail("chat.postMessage", "500"),
+            reject=lambda: fake.fail("chat.postMessage", "invalid_auth"),
+        )
+
+
+@contextlib.contextmanager
+def email_harness(tmp_path: Path) -> Iterator[Harness]:
+    with SmtpFake(require_auth=True) as smtp:
+        cfg = {
+            "host": "127.0.0.1",
+            "port": smtp.port,
+            "security": "none",
+            "username": USER,
+            "password_env": "SMTP_PASSWORD",
+            "from": "alerter@example.com",
+            "to": ["ops@example.com"],
+        }
+        notifier = make("email", "ops", cfg, context({"SMTP_PASSWORD": PASSWORD}))
+        yield Harness(
+            notifier,
+            lambda: "\n".join(m.message.as_string() for m in smtp.messages),
+            inert_in_email,
+            secrets=[PASSWORD],
+            rate_limit=lambda: smtp.fail("MAIL", "421 4.7.0 Too many messages, slow down"),
+            server_error=lambda: smtp.fail("DATA", "451 4.3.0 Local error in processing"),
+            reject=lambda: smtp.fail("RCPT", "550 5.1.1 No such user"),
+        )
+
+
+@contextlib.contextmanager
+def webhook_harness(tmp_path: Path) -> Iterator[Harness]:
+    with WebhookReceiver() as receiver:
+        cfg = {"url_env": "HOOK_URL", "secret_env": "HOOK_SECRET"}
+        env = {"HOOK_URL": receiver.url, "HOOK_SECRET": HOOK_SECRET}
+        notifier = make("webhook", "hook", cfg, context(env))
+        yield Harness(
+            notifier,
+            lambda: "\n".join(p.body.decode() for p in receiver.posts),
+            inert_as_json,
+            secrets=[HOOK_SECRET, SECRET_PATH],
+            rate_limit=lambda: receiver.fail(429, retry_after=30),
+            server_error=lambda: receiver.fail(502),
+            reject=lambda: receiver.fail(403),
+        )
+
+
+HARNESSES: dict[str, Callable[[Path], contextlib.AbstractContextManager[Harness]]] = {
+    "console": console_harness,
+    "file": file_harness,
+    "slack": slack_harness,
+    "email": email_harness,
+    "webhook": webhook_harness,
+}
+REMOTE = ["slack", "email", "webhook"]
+
+
+@pytest.fixture(params=sorted(NOTIFIERS))
+def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    with HARNESSES[request.param](tmp_path) as h:
+        yield h
+
+
+@pytest.fixture(params=REMOTE)
+def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    with HARNESSES[request.param](tmp_path) as h:
+        yield h
+
+
+def test_every_registered_notifier_has_a_harness() -> None:
+    assert set(NOTIFIERS) == set(HARNESSES)
+    assert all(NOTIFIERS[name].type == name for name in NOTIFIERS)
+
+
+def test_delivers_and_renders(harness: Harness) -> None:
+    result = harness.notifier.send(sample(), None)
+    assert isinstance(result, Delivered)
+    assert "customer-hourly-spike" in harness.arrived()
+    assert "customer-hourly-spike" in harness.notifier.render(sample())
+
+
+def test_hostile_text_arrives_inert(harness: Harness) -> None:
+    result = harness.notifier.send(sample(HOSTILE), None)
+    assert isinstance(result, Delivered)
+    harness.inert(harness.arrived())
+
+
+def test_rate_limit_is_retry_after(remote: Harness) -> None:
+    assert remote.rate_limit is not None
+    remote.rate_limit()
+    result = remote.notifier.send(sample(), None)
+    assert isinstance(result, RetryAfter)
+    assert result.seconds > 0
+
+
+def test_server_error_is_retry_after(remote: Harness) -> None:
+    assert remote.server_error is not None
+    remote.server_error()
+    assert isinstance(remote.notifier.send(sample(), None), RetryAfter)
+
+
+def test_rejection_is_permanent(remote: Harness) -> None:
+    assert remote.reject is not None
+    remote.reject()
+    assert isinstance(remote.notifier.send(sample(), None), Permanent)
+
+
+def test_no_secret_in_any_result_or_log_record(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    reasons = []
+    for script in (harness.rate_limit, harness.server_error, harness.reject, None):
+        if script is not None:
+            script()
+        result = harness.notifier.send(sample(), None)
+        reasons.append(repr(result))
+    reasons.append(harness.notifier.render(sample()))
+    assert reasons
+    for secret in harness.secrets:
+        assert all(secret not in r for r in reasons)
+        assert all(secret not in record.getMessage() for record in caplog.records)
