@@ -137,10 +137,16 @@ def judge_rule(
                     revised=is_revised,
                 )
                 stamp = event_time(end) if event_time else now
-                new, reason = lifecycle.step(incident, window, stamp, policy, rule.name, group)
-                if new is not None and new != incident:
+                current = incident
+                if is_revised and (current is None or start < current.first_window):
+                    current = store.last_incident(rule.name, group)  # late data for a closed one
+                new, reason = lifecycle.step(current, window, stamp, policy, rule.name, group)
+                if new is not None and new != current:
                     new = store.save_incident(new)
-                incident = new if new is not None and new.status == "open" else None
+                if new is not None and new.status == "open":
+                    incident = new
+                elif new is not None and current is incident:
+                    incident = None
                 if reason is Reason.NONE or new is None:
                     continue
                 msg = _notification(result, rule, new, reason, g, j)

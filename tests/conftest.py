@@ -18,3 +18,42 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def update_golden(request: pytest.FixtureRequest) -> bool:
     """True when the run was started with ``--update-golden``."""
     return bool(request.config.getoption("--update-golden"))
+
+
+# -- foundation fixtures -----------------------------------------------------------------
+import textwrap  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from alerter.clock import FakeClock  # noqa: E402
+from alerter.store.sqlite import SqliteStore  # noqa: E402
+
+T0 = datetime(2026, 9, 7, tzinfo=UTC)  # a Monday
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock at 2026-09-07T00:00Z (a Monday); it only moves when told."""
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def store():
+    """A fresh in-memory SQLite store."""
+    s = SqliteStore(":memory:")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[[str, str], Path]:
+    """Write a dedented text file under tmp_path and return its path."""
+
+    def _write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+        return path
+
+    return _write

@@ -51,6 +51,12 @@ def step(
     ``incident`` is the open incident, if any (a resolved one counts as none). Returns
     the new state (``id == 0`` for a newly opened one) and why anything is to be said.
     """
+    if (
+        incident is not None
+        and window.revised
+        and incident.first_window <= window.start <= incident.last_window
+    ):
+        return _late_data(incident, window, now)
     if incident is not None and incident.status != "open":
         incident = None
     if incident is None:
@@ -78,24 +84,7 @@ def step(
         return opened, Reason.FIRST
 
     if window.start <= incident.last_window:
-        if not window.revised or window.start < incident.first_window:
-            return incident, Reason.NONE
-        if window.start != incident.last_anomalous_window:
-            return incident, Reason.NONE
-        if window.observed == incident.observed and window.expected == incident.expected:
-            return incident, Reason.NONE
-        old_delta = incident.observed - incident.expected
-        updated = replace(
-            incident,
-            observed=window.observed,
-            expected=window.expected,
-            excess=incident.excess - old_delta + (window.observed - window.expected),
-            peak_score=max(incident.peak_score, window.score),
-            revision=incident.revision + 1,
-            last_notified_at=now,
-            notified_delta=window.observed - window.expected,
-        )
-        return updated, Reason.LATE_DATA
+        return incident, Reason.NONE  # judged before and not revised: idempotent
 
     if window.anomalous:
         delta = window.observed - window.expected
@@ -130,3 +119,29 @@ def step(
         )
         return resolved, Reason.RESOLVED
     return replace(incident, last_window=window.start, normal_streak=streak), Reason.NONE
+
+
+def _late_data(incident: Incident, window: Judged, now: datetime) -> tuple[Incident, Reason]:
+    """A revised window inside the incident's span (open or resolved): update in place.
+
+    The incident's headline numbers follow the revision when it is the window they came
+    from; a revision that changes nothing says nothing.
+    """
+    if not window.anomalous and window.start != incident.last_anomalous_window:
+        return incident, Reason.NONE
+    headline = window.start == incident.last_anomalous_window
+    if headline and window.observed == incident.observed and window.expected == incident.expected:
+        return incident, Reason.NONE
+    updated = replace(incident, revision=incident.revision + 1, last_notified_at=now)
+    if headline:
+        old_delta = incident.observed - incident.expected
+        new_delta = window.observed - window.expected
+        updated = replace(
+            updated,
+            observed=window.observed,
+            expected=window.expected,
+            excess=incident.excess - old_delta + new_delta,
+            peak_score=max(incident.peak_score, window.score),
+            notified_delta=new_delta,
+        )
+    return updated, Reason.LATE_DATA

@@ -37,12 +37,14 @@ def _key_line(lines: list[str], start: int, end: int, loc: tuple[str | int, ...]
         return start
     # `detector.k` may be written `k = ` under `[rule.detector]`, or `detector = {k = ...}`.
     section = start
-    if len(names) > 1:
-        header = re.compile(r"^\s*\[\s*rule\." + re.escape(names[0]) + r"\s*\]")
-        for n in range(start, end):
-            if header.match(lines[n - 1]):
-                section = n
-                break
+    for depth in range(len(names), 0, -1):
+        header = re.compile(r"^\s*\[\s*rule\." + re.escape(".".join(names[:depth])) + r"\s*\]")
+        found = next((n for n in range(start, end) if header.match(lines[n - 1])), None)
+        if found is not None:
+            if depth == len(names):
+                return found
+            section = found
+            break
     for name in reversed(names):
         pattern = re.compile(
             r"^\s*" + re.escape(name) + r"\s*=|[{,]\s*" + re.escape(name) + r"\s*="

@@ -15,7 +15,7 @@ from alerter.errors import BadResponse
 from alerter.money import parse_amount
 from alerter.sources.base import FetchResult, SourceConfig, SourceContext
 from alerter.sources.tabular import WindowSums, read_files, read_rows, require_columns
-from alerter.timeparse import Duration, parse_time
+from alerter.timeparse import Duration, floor_time, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,8 @@ class CsvSource:
             except ValueError as exc:
                 raise BadResponse(f"{path}:{line}: {exc}") from None
             key = make_key({d: row[d] for d in cfg.dimensions})
-            sums.add(key, start, start + cfg.step, amount, None, cfg.currency)
+            window = floor_time(start, cfg.step)  # a row belongs to the window holding it
+            sums.add(key, window, window + cfg.step, amount, None, cfg.currency)
 
     def _read(self, since: datetime, until: datetime) -> FetchResult:
         pattern = str(self.context.resolve(self.config.path))
