@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from alerter.domain import HistoryPoint, Notification
 from alerter.notify.render.escape import plain_text
-from alerter.notify.render.summary import group_label, zone
+from alerter.notify.render.summary import delta_text, group_label, zone
 
 HOURLY_SPAN = timedelta(days=7)
 DAILY_SPAN = timedelta(weeks=8)
@@ -77,7 +77,19 @@ def render_chart(msg: Notification, timezone: str = "UTC", *, dpi: int = 100) ->
         s=24,
         label="provisional" if msg.partial else "anomalous window",
     )
-    ax.set_xlim(float(xs[0]), max(float(xs[-1]) + step_days, _x(msg.window_end)))
+    left = float(xs[0])
+    right = max(float(xs[-1]) + step_days, _x(msg.window_end))
+    ax.set_xlim(left, right + (right - left) * 0.04)
+    ax.annotate(
+        delta_text(msg),
+        xy=(_x(msg.window_start), float(msg.observed)),
+        xytext=(-8, -4),
+        textcoords="offset points",
+        ha="right",
+        va="top",
+        fontsize=8,
+        color=colour,
+    )
     locator = mdates.AutoDateLocator(tz=tz, maxticks=9)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     formatter = mdates.ConciseDateFormatter(locator, tz=tz)  # type: ignore[no-untyped-call]
