@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -100,7 +100,7 @@ def sort_stack(stack: list[FloatArray]) -> list[FloatArray]:
     return out
 
 
-def median_of_stack(ordered: list[FloatArray], count: IntArray) -> FloatArray:
+def median_of_stack(ordered: list[FloatArray], count: npt.NDArray[np.integer[Any]]) -> FloatArray:
     """Median of a sorted stack (unknowns last) given the known ``count`` per cell.
 
     One pass per possible count (K small), each a couple of whole-array ops.
@@ -122,7 +122,9 @@ def median_of_stack(ordered: list[FloatArray], count: IntArray) -> FloatArray:
     return median
 
 
-def mad_of_sorted(ordered: list[FloatArray], median: FloatArray, count: IntArray) -> FloatArray:
+def mad_of_sorted(
+    ordered: list[FloatArray], median: FloatArray, count: npt.NDArray[np.integer[Any]]
+) -> FloatArray:
     """Median absolute deviation from ``median`` of a sorted stack (unknowns last).
 
     Four lags (the default) use a closed form on the order statistics; other sizes sort

@@ -9,7 +9,6 @@ import numpy as np
 from pydantic import Field
 
 from alerter.detect.band import (
-    FloatArray,
     alloc_verdicts,
     band_verdicts,
     judged_range,
@@ -19,14 +18,14 @@ from alerter.detect.band import (
     windows_in,
     write_rows,
 )
-from alerter.detect.base import DetectorParams, SeriesFrame, Verdicts
+from alerter.detect.base import DetectorParams, FloatArray, SeriesFrame, Verdicts
 from alerter.timeparse import Duration
 
 
 class ForecastParams(DetectorParams):
     """Parameters of the ``forecast`` detector."""
 
-    type: Literal["forecast"] = Field(description="Detector type.")
+    type: Literal["forecast"] = Field(default="forecast", description="Detector type.")
     alpha: float = Field(
         default=0.1, gt=0, le=1, description="Level smoothing (weight of the newest window)."
     )
@@ -56,6 +55,13 @@ class ForecastParams(DetectorParams):
     )
     rel_floor: float = Field(
         default=0.05, ge=0, le=10, description="Spread floor as a fraction of the forecast."
+    )
+    level_floor: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        description="Spread floor as a fraction of the smoothed non-zero amount, weighted by "
+        "the smoothed share of zero windows; keeps zero-inflated series quiet on blips.",
     )
     min_spread: float = Field(
         default=0.0, ge=0, description="Absolute spread floor, in the series' money unit."
@@ -101,12 +107,16 @@ class ForecastDetector:
         rows = values.shape[0]
         expected = np.full((rows, stop - start), np.nan)
         sigma = np.full((rows, stop - start), np.nan)
+        sparse = np.zeros((rows, stop - start))
         init = period
         level, season = _initial_state(values, init, period)
         variance = np.zeros(rows)
         weight = np.zeros(rows)  # EWM bias correction: variance / weight is unbiased
         seen = np.zeros(rows, np.int64)
         var_seen = np.zeros(rows, np.int64)
+        nz_sum = np.zeros(rows)  # EWM of |x| over non-zero windows, and their count weight
+        nz_weight = np.zeros(rows)
+        zero_share = np.zeros(rows)  # EWM of the zero indicator (bias-corrected by weight)
         for t in range(init, stop):
             phase = t % period if period else 0
             forecast = level + (season[:, phase] if period else 0.0)
@@ -115,6 +125,7 @@ class ForecastDetector:
                 ready = (seen >= p.warmup) & (var_seen >= 2)
                 expected[:, t - start] = np.where(ready, forecast, np.nan)
                 sigma[:, t - start] = sd
+                sparse[:, t - start] = nz_sum / nz_weight * zero_share / weight
             x = values[:, t]
             known = ~np.isnan(x)
             residual = np.where(known, x - forecast, 0.0)
@@ -133,9 +144,16 @@ class ForecastDetector:
             decay = 1 - p.variance_alpha
             variance = np.where(update, decay * variance + p.variance_alpha * clipped**2, variance)
             weight = np.where(update, decay * weight + p.variance_alpha, weight)
+            nonzero = known & (x != 0)
+            nz_sum = np.where(nonzero, decay * nz_sum + p.variance_alpha * np.abs(x), nz_sum)
+            nz_weight = np.where(nonzero, decay * nz_weight + p.variance_alpha, nz_weight)
+            zero_share = np.where(
+                update, decay * zero_share + p.variance_alpha * (x == 0), zero_share
+            )
             var_seen += update
             seen += known
-        spread = spread_floor(sigma, expected, None, p.rel_floor, 0.0, p.min_spread)
+        sparse[~np.isfinite(sparse)] = 0.0
+        spread = spread_floor(sigma, expected, sparse, p.rel_floor, p.level_floor, p.min_spread)
         return band_verdicts(values[:, start:stop], expected, spread, p.k, p.direction)
 
 

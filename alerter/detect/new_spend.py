@@ -8,15 +8,15 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from alerter.detect.band import FloatArray, judged_range, windows_in
-from alerter.detect.base import DetectorParams, SeriesFrame, Verdicts
+from alerter.detect.band import judged_range, windows_in
+from alerter.detect.base import DetectorParams, FloatArray, SeriesFrame, Verdicts
 from alerter.timeparse import Duration
 
 
 class NewSpendParams(DetectorParams):
     """Parameters of the ``new_spend`` detector."""
 
-    type: Literal["new_spend"] = Field(description="Detector type.")
+    type: Literal["new_spend"] = Field(default="new_spend", description="Detector type.")
     min_amount: float = Field(
         default=0.0,
         ge=0,

@@ -6,12 +6,11 @@ from datetime import timedelta
 from typing import ClassVar, Literal
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import Field, model_validator
 
 from alerter.detect.band import (
     MAD_TO_SIGMA,
-    FloatArray,
-    IntArray,
     alloc_verdicts,
     band_verdicts,
     judged_range,
@@ -24,7 +23,7 @@ from alerter.detect.band import (
     windows_in,
     write_rows,
 )
-from alerter.detect.base import DetectorParams, SeriesFrame, Verdicts
+from alerter.detect.base import DetectorParams, FloatArray, SeriesFrame, Verdicts
 
 WEEK = timedelta(days=7)
 
@@ -32,7 +31,7 @@ WEEK = timedelta(days=7)
 class SeasonalParams(DetectorParams):
     """Parameters of the ``seasonal`` detector."""
 
-    type: Literal["seasonal"] = Field(description="Detector type.")
+    type: Literal["seasonal"] = Field(default="seasonal", description="Detector type.")
     weeks: int = Field(
         default=4, ge=1, le=12, description="How many past weeks form the baseline (K)."
     )
@@ -50,12 +49,13 @@ class SeasonalParams(DetectorParams):
         description="Spread floor as a fraction of the expected value (0.1 = 10%).",
     )
     level_floor: float = Field(
-        default=0.3,
+        default=1.0,
         ge=0,
         le=10,
         description=(
             "Spread floor as a fraction of the mean non-zero amount over the baseline "
-            "weeks; keeps zero-inflated series from alerting on ordinary blips."
+            "weeks, weighted by the share of zero windows; keeps zero-inflated series "
+            "from alerting on ordinary blips."
         ),
     )
     min_spread: float = Field(
@@ -129,7 +129,7 @@ class SeasonalDetector:
 
 def _lag_stack(
     values: FloatArray, lo: int, hi: int, period: int, weeks: int
-) -> tuple[list[FloatArray], IntArray]:
+) -> tuple[list[FloatArray], npt.NDArray[np.int8]]:
     """Views of columns ``[lo - k*period, hi - k*period)`` for k = 1..weeks, unknown as +inf.
 
     Also returns the number of known lags per cell. ``hi - period`` never exceeds the
@@ -164,26 +164,35 @@ def _moving_sum(values: FloatArray, half: int) -> FloatArray:
 
 
 def _nonzero_level(values: FloatArray, start: int, stop: int, span: int) -> FloatArray:
-    """Mean |amount| of the known non-zero windows in ``[t - span, t)``, 0 if none."""
+    """Sparsity-weighted typical amount over ``[t - span, t)``: the mean |amount| of the
+    known non-zero windows times the share of known windows that were zero (0 if none).
+
+    Large for zero-inflated series (their blips are ordinary), near 0 for dense ones.
+    """
     lo = max(0, start - span)
     chunk = values[:, lo : max(lo, stop - 1)]
-    nonzero = chunk != 0
-    nonzero &= ~np.isnan(chunk)
-    rows = values.shape[0]
-    sums = np.zeros((rows, chunk.shape[1] + 1))
+    known = ~np.isnan(chunk)
+    nonzero = known & (chunk != 0)
+    rows, width = chunk.shape
+    sums = np.zeros((rows, width + 1))
     np.cumsum(np.where(nonzero, np.abs(chunk), 0.0), axis=1, out=sums[:, 1:])
-    counts = np.zeros((rows, chunk.shape[1] + 1), np.int32)
-    np.cumsum(nonzero, axis=1, out=counts[:, 1:])
-    # judged column t reads chunk columns [max(t - span, lo) - lo, t - lo)
-    right = slice(start - lo, stop - lo)
-    cut = min(stop, max(start, lo + span))  # columns t < cut start their window at lo
-    total = sums[:, right].copy()
-    n = counts[:, right].copy()
-    if cut < stop:
-        tail = slice(cut - start, stop - start)
-        total[:, tail] -= sums[:, cut - span - lo : stop - span - lo]
-        n[:, tail] -= counts[:, cut - span - lo : stop - span - lo]
+    n_nonzero = np.zeros((rows, width + 1), np.int32)
+    np.cumsum(nonzero, axis=1, out=n_nonzero[:, 1:])
+    n_known = np.zeros((rows, width + 1), np.int32)
+    np.cumsum(known, axis=1, out=n_known[:, 1:])
+    total = _window_diff(sums, start, stop, lo, span)
+    nz = _window_diff(n_nonzero, start, stop, lo, span)
+    kn = _window_diff(n_known, start, stop, lo, span)
     with np.errstate(invalid="ignore", divide="ignore"):
-        level: FloatArray = total / n
-    level[n == 0] = 0.0
+        level: FloatArray = total / nz * (1.0 - nz / kn)
+    level[nz == 0] = 0.0
     return level
+
+
+def _window_diff(cums: np.ndarray, start: int, stop: int, lo: int, span: int) -> np.ndarray:
+    """``cums[t - lo] - cums[max(t - span, lo) - lo]`` for t in [start, stop), by slices."""
+    out = cums[:, start - lo : stop - lo].copy()
+    cut = min(stop, max(start, lo + span))  # columns t < cut start their window at lo
+    if cut < stop:
+        out[:, cut - start :] -= cums[:, cut - span - lo : stop - span - lo]
+    return out

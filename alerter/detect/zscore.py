@@ -11,7 +11,6 @@ from pydantic import Field, model_validator
 
 from alerter.detect.band import (
     MAD_TO_SIGMA,
-    FloatArray,
     alloc_verdicts,
     band_verdicts,
     judged_range,
@@ -21,13 +20,13 @@ from alerter.detect.band import (
     spread_floor,
     write_rows,
 )
-from alerter.detect.base import DetectorParams, SeriesFrame, Verdicts
+from alerter.detect.base import DetectorParams, FloatArray, SeriesFrame, Verdicts
 
 
 class ZScoreParams(DetectorParams):
     """Parameters of the ``zscore`` detector."""
 
-    type: Literal["zscore"] = Field(description="Detector type.")
+    type: Literal["zscore"] = Field(default="zscore", description="Detector type.")
     window: int = Field(
         default=24, ge=2, le=10_000, description="Trailing windows the median and MAD read."
     )
@@ -45,12 +44,13 @@ class ZScoreParams(DetectorParams):
         description="Spread floor as a fraction of the median (0.05 = 5%).",
     )
     level_floor: float = Field(
-        default=0.3,
+        default=1.0,
         ge=0,
         le=10,
         description=(
-            "Spread floor as a fraction of the mean non-zero amount of the window; keeps "
-            "zero-inflated series from alerting on ordinary blips."
+            "Spread floor as a fraction of the mean non-zero amount of the window, weighted "
+            "by the share of zero windows; keeps zero-inflated series from alerting on "
+            "ordinary blips."
         ),
     )
     min_spread: float = Field(
@@ -103,6 +103,7 @@ class ZScoreDetector:
         nonzero = known & (ordered != 0)
         n_nonzero = nonzero.sum(axis=2)
         level = np.where(nonzero, np.abs(ordered), 0.0).sum(axis=2) / np.maximum(n_nonzero, 1)
+        level *= 1.0 - n_nonzero / np.maximum(count, 1)  # only sparse series get this floor
         median[count < p.min_points] = np.nan
         spread = spread_floor(spread, median, level, p.rel_floor, p.level_floor, p.min_spread)
         return band_verdicts(values[:, start:stop], median, spread, p.k, p.direction)
