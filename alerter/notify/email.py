@@ -181,8 +181,21 @@ class EmailNotifier:
         return mail
 
     def render(self, msg: Notification) -> str:
-        """The message as the SMTP server would receive it (the chart as a base64 part)."""
-        return self.build(msg).as_string()
+        """The message ``send`` would deliver: headers, then each part decoded (the chart
+        is summarised by type, size and Content-ID rather than dumped as base64)."""
+        mail = self.build(msg)
+        shown = ("Subject", "From", "To", "Auto-Submitted")
+        lines = [f"{name}: {mail[name]}" for name in shown if mail[name] is not None]
+        for part in mail.walk():
+            if part.is_multipart():
+                continue
+            ctype = part.get_content_type()
+            if part.get_content_maintype() == "text":
+                lines += ["", f"--- {ctype} ---", str(part.get_content()).rstrip("\n")]
+            else:
+                size = len(part.get_payload(decode=True) or b"")
+                lines += ["", f"--- {ctype}: {size} bytes, Content-ID {part['Content-ID']} ---"]
+        return "\n".join(lines) + "\n"
 
     # delivery ------------------------------------------------------------------------
     def send(self, msg: Notification, prior: str | None) -> DeliveryResult:

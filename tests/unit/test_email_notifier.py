@@ -180,8 +180,14 @@ def test_digest_is_one_message_for_many_events(smtp: SmtpFake) -> None:
 
 def test_render_shows_the_message_as_sent(smtp: SmtpFake) -> None:
     rendered = notifier(smtp).render(sample())
-    assert "Subject: [NEW] CRITICAL customer-hourly-spike" in rendered
-    assert "Content-Type: multipart/alternative" in rendered
+    assert rendered.startswith(
+        "Subject: [NEW] CRITICAL customer-hourly-spike: customer_name=Acme Corp"
+    )
+    assert "--- text/plain ---\n[NEW] CRITICAL" in rendered
+    assert "Window:    Tue 10 Mar 2026 15:00–16:00 CET" in rendered
+    assert "--- text/html ---\n<!DOCTYPE html>" in rendered
+    assert "--- image/png: " in rendered
+    assert "Content-ID <chart-42@alerter>" in rendered
 
 
 @pytest.mark.parametrize(
