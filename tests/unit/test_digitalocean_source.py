@@ -15,8 +15,10 @@ from pydantic import ValidationError
 from alerter.clock import FakeClock
 from alerter.domain import Coverage, key_get
 from alerter.errors import ConfigError, Unavailable
+from alerter.rules.load import load_rule_file
 from alerter.sources.base import FetchResult, SourceContext
 from alerter.sources.digitalocean import (
+    DIMENSIONS,
     DigitalOceanConfig,
     DigitalOceanSource,
     split_days,
@@ -153,6 +155,15 @@ def test_split_days(since: str, until: str, today: str, expected: list[tuple[str
     got = split_days(day(since), day(until), date.fromisoformat(today))
     assert [(a.isoformat(), b.isoformat()) for a, b in got] == expected
     assert all((b - a).days < 31 for a, b in got)
+
+
+def test_example_rule_file_loads() -> None:
+    root = Path(__file__).resolve().parents[2]
+    rules, problems = load_rule_file(root / "rules" / "digitalocean.toml", root)
+    assert problems == []
+    assert [r.name for r in rules] == ["do-team-daily-jump", "do-new-sku", "do-region-weekly-creep"]
+    assert {r.source for r in rules} == {"digitalocean"}
+    assert all(set(r.group_by) <= set(DIMENSIONS) for r in rules)
 
 
 # -- fetching -----------------------------------------------------------------
