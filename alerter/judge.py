@@ -104,11 +104,11 @@ def judge_rule(
     interesting = set(np.nonzero(result.flagged.any(axis=1))[0].tolist())
     interesting |= {group_index[k] for k in open_incidents if k in group_index}
     interesting |= {group_index[k] for k, _s in revised_cells if k in group_index}
-    policy_base = dict(
-        severity=rule.severity,
-        resolve_after=rule.resolve_after or resolve_after,
-        repeat_interval=rule.repeat_interval,
-    )
+    policy_base = {
+        "severity": rule.severity,
+        "resolve_after": rule.resolve_after or resolve_after,
+        "repeat_interval": rule.repeat_interval,
+    }
     ctx = PipelineContext(
         store=store,
         silences=store.silences(),

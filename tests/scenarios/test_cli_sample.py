@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from alerter.cli import main
-from tests.helpers import SPIKE_RULE, csv_config, write_csv_series
 from tests.conftest import T0
+from tests.helpers import SPIKE_RULE, csv_config, write_csv_series
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.scenario

@@ -63,10 +63,10 @@ def render_text(msg: Notification, tz: str = "UTC") -> str:
             f"  resolved after {hours:.0f}h; cost above expected "
             f"{format_money(msg.excess, msg.currency)}"
         )
-    for c in msg.contributors:
-        lines.append(
-            f"  - {group_label(c.key)}: {format_money(c.observed, msg.currency)} vs "
-            f"{format_money(c.expected, msg.currency)} ({c.share * 100:.0f}% of change)"
-        )
+    lines.extend(
+        f"  - {group_label(c.key)}: {format_money(c.observed, msg.currency)} vs "
+        f"{format_money(c.expected, msg.currency)} ({c.share * 100:.0f}% of change)"
+        for c in msg.contributors
+    )
     lines.append(f"  incident #{msg.incident_id} · source {clean(msg.source)}")
     return "\n".join(lines)
