@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from alerter.config import Config
 from alerter.domain import Notification
 from alerter.errors import ConfigError
-from alerter.judge import judge_rule
+from alerter.judge import judge_rule, make_detector
+from alerter.rules.model import RuleBase
 from alerter.sources import SOURCES
 from alerter.sources.base import FetchResult, SourceContext
 from alerter.store.sqlite import SqliteStore
@@ -51,38 +52,11 @@ def run_backtest(
     if rule is not None and not rules:
         known = ", ".join(r.name for r in config.rules)
         raise ConfigError(f"no enabled rule named {rule!r} (known: {known})")
-    scratch = SqliteStore(":memory:")
-    if state is not None:
-        for silence in state.silences():
-            scratch.add_silence(
-                silence.rule,
-                silence.matchers,
-                silence.starts_at,
-                silence.ends_at,
-                silence.comment,
-                silence.created_by,
-            )
+    scratch = load_scratch(
+        config, rules, since=since, until=until, state=state, clock_now=clock_now
+    )
     events: list[Notification] = []
-    ctx = SourceContext(_NoClock(clock_now), {}, config.base_dir)
-    loaded: set[str] = set()
     for r in rules:
-        cfg = config.sources[r.source]
-        source_cls = SOURCES[cfg.type]  # type: ignore[attr-defined]
-        if r.source not in loaded:
-            loaded.add(r.source)
-            step = _step(config, r.source)
-            history_from = floor_time(since, step) - timedelta(days=70)
-            if cfg.type in FILE_SOURCES:  # type: ignore[attr-defined]
-                source = source_cls(r.source, cfg, ctx)  # type: ignore[call-arg]
-                result = asyncio.run(source.fetch(history_from, until))
-            else:
-                if state is None:
-                    raise ConfigError(f"source {r.source!r} needs the state file to backtest")
-                result = FetchResult(
-                    state.load_points(r.source, history_from, until),
-                    state.load_coverage(r.source, history_from, until),
-                )
-            scratch.upsert(r.source, result, clock_now)
         report = judge_rule(
             scratch,
             r,
@@ -98,6 +72,53 @@ def run_backtest(
     scratch.close()
     events.sort(key=lambda e: (e.window_start, e.rule, e.incident_id))
     return BacktestResult(events=events, since=since, until=until)
+
+
+def load_scratch(
+    config: Config,
+    rules: list[RuleBase],
+    *,
+    since: datetime,
+    until: datetime,
+    state: SqliteStore | None,
+    clock_now: datetime,
+) -> SqliteStore:
+    """An in-memory store holding what ``rules`` need to judge ``[since, until)``: their
+    sources' points and coverage from ``since`` minus each detector's history (file
+    sources are read afresh, others come from the state file), and the state's silences."""
+    scratch = SqliteStore(":memory:")
+    if state is not None:
+        for silence in state.silences():
+            scratch.add_silence(
+                silence.rule,
+                silence.matchers,
+                silence.starts_at,
+                silence.ends_at,
+                silence.comment,
+                silence.created_by,
+            )
+    ctx = SourceContext(_NoClock(clock_now), {}, config.base_dir)
+    history: dict[str, int] = {}
+    for r in rules:
+        step = _step(config, r.source)
+        need = max(make_detector(r).history(step), r.min_history) + 2
+        history[r.source] = max(history.get(r.source, 0), need)
+    for name, windows in history.items():
+        cfg = config.sources[name]
+        step = _step(config, name)
+        history_from = floor_time(since, step) - step * windows
+        if cfg.type in FILE_SOURCES:  # type: ignore[attr-defined]
+            source = SOURCES[cfg.type](name, cfg, ctx)  # type: ignore[attr-defined, call-arg]
+            result = asyncio.run(source.fetch(history_from, until))
+        else:
+            if state is None:
+                raise ConfigError(f"source {name!r} needs the state file to backtest")
+            result = FetchResult(
+                state.load_points(name, history_from, until),
+                state.load_coverage(name, history_from, until),
+            )
+        scratch.upsert(name, result, clock_now)
+    return scratch
 
 
 def _step(config: Config, name: str) -> timedelta:

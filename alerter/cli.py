@@ -34,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--since", help="RFC 3339 start (default: until minus the source backfill)")
     bt.add_argument("--until", help="RFC 3339 end (default: now)")
     bt.add_argument("--json", action="store_true", help="JSON lines, the file notifier's fields")
+    ex = with_config(sub.add_parser("explain", help="why a window was or was not flagged"))
+    ex.add_argument("--rule", required=True)
+    ex.add_argument("--group", nargs="*", default=[], metavar="K=V", help="the group's dimensions")
+    ex.add_argument("--at", required=True, help="RFC 3339 time inside the window")
     st = with_config(sub.add_parser("status", help="polls, open incidents, silences, outbox"))
     st.add_argument("--json", action="store_true")
     sil = sub.add_parser("silence", help="manage silences")
@@ -85,6 +89,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run(config, once=args.once, dry_run=args.dry_run)
     if args.command == "backtest":
         return _backtest(config, args)
+    if args.command == "explain":
+        return _explain(config, args)
     if args.command == "status":
         return _status(config, as_json=args.json)
     if args.command == "silence":
@@ -142,6 +148,32 @@ def _backtest(config, args: argparse.Namespace) -> int:  # type: ignore[no-untyp
         rates = result.per_rule_weekly()
         for rule in sorted({r.name for r in config.rules if r.enabled}):
             print(f"  {rule}: {rates.get(rule, 0.0):.2f}")
+    return 0
+
+
+def _explain(config, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from alerter.explain import explain
+    from alerter.store.sqlite import SqliteStore, sqlite_path
+    from alerter.timeparse import parse_time
+
+    group = {}
+    for item in args.group:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--group {item!r}: expected K=V")
+        group[name] = value
+    try:
+        at = parse_time(args.at)
+    except ValueError as exc:
+        raise ConfigError(f"--at: {exc}") from None
+    state = SqliteStore(sqlite_path(config.alerter.state, config.base_dir))
+    try:
+        result = explain(
+            config, rule=args.rule, group=group, at=at, state=state, clock_now=datetime.now(UTC)
+        )
+    finally:
+        state.close()
+    print(result.render())
     return 0
 
 

@@ -155,3 +155,43 @@ def test_late_data_updates_the_incident_instead_of_alerting_again(tmp_path, caps
     events = lines(tmp_path / "alerts.jsonl")[2:]
     assert [e["event"] for e in events] == ["late_data"]
     assert float(events[0]["observed"]) > float(first[0]["observed"]) * 1.9
+
+
+def test_explain_shows_band_baseline_and_guard(sample, capsys):
+    args = [
+        "explain",
+        "--config",
+        str(sample),
+        "--rule",
+        "service-hourly-spike",
+        "--group",
+        "ServiceName=AmazonEC2",
+        "RegionId=us-east-1",
+    ]
+    assert main([*args, "--at", "2026-10-01T14:30:00Z"]) == 0
+    out = capsys.readouterr().out
+    assert "window    2026-10-01T14:00:00Z" in out
+    assert "observed  $203.29" in out
+    assert "verdict   flagged" in out
+    assert "2026-09-17T14:00:00Z" in out and "2026-09-24T14:00:00Z" in out  # same hour, 2 weeks
+    assert main([*args, "--at", "2026-10-01T03:00:00Z"]) == 0
+    assert "not flagged: inside the detector's band" in capsys.readouterr().out
+    assert main([*args, "--at", "2026-09-08T14:00:00Z"]) == 0  # week 2: no baseline yet
+    assert "unknown: no data for this window or no baseline yet" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "explain",
+                "--config",
+                str(sample),
+                "--rule",
+                "service-hourly-spike",
+                "--group",
+                "ServiceName=Nope",
+                "--at",
+                "2026-10-01T14:00:00Z",
+            ]
+        )
+        == 2
+    )
+    assert "has no group 'ServiceName=Nope'" in capsys.readouterr().err
