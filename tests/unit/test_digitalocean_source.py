@@ -23,6 +23,7 @@ from alerter.sources.digitalocean import (
     DigitalOceanSource,
     split_days,
 )
+from alerter.sources.http import AuthRejected
 from alerter.sources.ratelimit import RateGate
 from tests.fakes.digitalocean import FakeDigitalOcean, Fault, iter_days
 
@@ -462,6 +463,49 @@ def test_bad_token_raises_unavailable_without_the_secret(
     assert TOKEN not in caplog.text
     assert TOKEN not in repr(source)
     assert "id=unauthorized" in caplog.text
+
+
+def test_forbidden_token_raises_auth_rejected() -> None:
+    clock = FakeClock(NOW)
+    with make_fake(clock) as fake:
+        fake.faults.append(Fault(status=403, times=10))
+        with pytest.raises(AuthRejected, match="HTTP 403") as info:
+            fetch(make_source(fake, clock), day("2025-03-10"), day("2025-03-12"))
+        statuses = [r.status for r in fake.requests]
+    assert statuses == [403]  # never retried
+    assert "DIGITALOCEAN_TOKEN" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"<html>502 Bad Gateway</html>", "not valid JSON"),
+        (b"[]", "not a JSON object"),
+        (
+            b'{"data_points": {}, "total_items": 0, "total_pages": 0, "current_page": 1}',
+            "data_points",
+        ),
+        (
+            b'{"data_points": [], "total_items": "5", "total_pages": 1, "current_page": 1}',
+            "total_items",
+        ),
+        (
+            b'{"data_points": [7], "total_items": 1, "total_pages": 1, "current_page": 1}',
+            "data point 1",
+        ),
+    ],
+)
+def test_malformed_pages_reject_the_chunk(body: bytes, problem: str) -> None:
+    clock = FakeClock(NOW)
+    with make_fake(clock) as fake:
+        reference_dataset(fake)
+        fake.faults.append(Fault(raw_body=body))
+        result = fetch(make_source(fake, clock), day("2025-03-10"), day("2025-03-12"))
+    assert result.points == []
+    assert result.coverage == []
+    assert len(result.errors) == 1
+    assert problem in result.errors[0]
+    assert f"/v2/billing/{URN}/insights/2025-03-10/2025-03-11" in result.errors[0]
 
 
 def test_unknown_account_is_an_error_for_its_chunks_only() -> None:
