@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import logging
+import re
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from alerter.notify.base import (
     RetryAfter,
 )
 from alerter.notify.render import email_html, summary
-from alerter.notify.render.chart import render_chart
+from alerter.notify.render.chart import safe_chart
 from alerter.notify.render.escape import header_safe
 
 log = logging.getLogger(__name__)
@@ -109,11 +110,12 @@ class EmailNotifier:
         self.name = name
         self.config: EmailConfig = config
         self.context = context
+        self._domain = re.sub(r"[^A-Za-z0-9-]+", "-", name).strip("-").lower() + ".alerter"
 
     # building ------------------------------------------------------------------------
     def _message_id(self, msg: Notification) -> str:
         stamp = self.context.clock.now().strftime("%Y%m%dT%H%M%S")
-        return f"<alerter.{msg.incident_id}.{msg.event.value}.{stamp}@{self.name}.alerter>"
+        return f"<alerter.{msg.incident_id}.{msg.event.value}.{stamp}@{self._domain}>"
 
     def build(self, msg: Notification, prior: str | None = None) -> EmailMessage:
         """The complete message ``send`` would hand to the SMTP server."""
@@ -124,7 +126,7 @@ class EmailNotifier:
         if prior and prior.startswith("<") and prior == header_safe(prior):
             mail["In-Reply-To"] = prior
             mail["References"] = prior
-        png = render_chart(msg, cfg.timezone) if cfg.chart and msg.event in CHART_EVENTS else None
+        png = safe_chart(msg, cfg.timezone) if cfg.chart and msg.event in CHART_EVENTS else None
         cid = f"chart-{msg.incident_id}@alerter" if png else None
         mail.set_content(email_html.render_text(msg, timezone=cfg.timezone, link=link))
         mail.add_alternative(
@@ -147,7 +149,7 @@ class EmailNotifier:
         cfg = self.config
         links = [summary.link(cfg.url_template, m) for m in msgs]
         charts: list[bytes | None] = [
-            render_chart(m, cfg.timezone)
+            safe_chart(m, cfg.timezone)
             if cfg.chart and i < MAX_DIGEST_CHARTS and m.event in CHART_EVENTS
             else None
             for i, m in enumerate(msgs)
@@ -157,7 +159,7 @@ class EmailNotifier:
         ]
         mail = self._envelope(email_html.digest_subject(msgs))
         stamp = self.context.clock.now().strftime("%Y%m%dT%H%M%S")
-        mail["Message-ID"] = f"<alerter.digest.{stamp}@{self.name}.alerter>"
+        mail["Message-ID"] = f"<alerter.digest.{stamp}@{self._domain}>"
         mail.set_content(email_html.render_digest_text(msgs, timezone=cfg.timezone, links=links))
         mail.add_alternative(
             email_html.render_digest_html(

@@ -29,7 +29,7 @@ from alerter.notify.base import (
     RetryAfter,
 )
 from alerter.notify.render import slack_blocks, summary
-from alerter.notify.render.chart import render_chart
+from alerter.notify.render.chart import safe_chart
 
 log = logging.getLogger(__name__)
 # slack-sdk logs request URLs (an incoming webhook URL is a secret) at DEBUG: keep it quiet.
@@ -305,7 +305,7 @@ class SlackNotifier:
         if not self.config.chart or msg.event not in CHART_EVENTS:
             return
         try:
-            png = render_chart(msg, self.config.timezone)
+            png = safe_chart(msg, self.config.timezone)
             if png is None:
                 return
             client.files_upload_v2(

@@ -5,7 +5,8 @@ from datetime import timedelta
 
 import pytest
 
-from alerter.notify.render.chart import chart_points, chart_span, render_chart
+from alerter.domain import Notification
+from alerter.notify.render.chart import chart_points, chart_span, render_chart, safe_chart
 from tests.fakes.notifications import HOSTILE, sample
 
 
@@ -47,3 +48,18 @@ def test_points_are_limited_to_the_span_before_the_window_end() -> None:
     assert len(points) == 7 * 24
     assert points[0].start == msg.window_end - timedelta(days=7)
     assert points[-1].start == msg.window_start
+
+
+def broken() -> Notification:
+    msg = sample()
+    bad = dataclasses.replace(msg.history[-1], observed="not a number")  # type: ignore[arg-type]
+    return dataclasses.replace(msg, history=(*msg.history[:-1], bad))
+
+
+def test_safe_chart_turns_a_drawing_failure_into_no_chart(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with pytest.raises(ValueError):
+        render_chart(broken(), "UTC")
+    assert safe_chart(broken(), "UTC") is None
+    assert "chart.failed incident=42 error=ValueError" in caplog.text

@@ -197,6 +197,14 @@ def test_chart_failure_does_not_fail_the_delivered_message(fake: SlackFake) -> N
     assert len(fake.messages) == 1
 
 
+def test_chart_drawing_failure_still_delivers(fake: SlackFake) -> None:
+    msg = sample()
+    bad = dataclasses.replace(msg.history[-1], observed="x")  # type: ignore[arg-type]
+    result = bot(fake).send(dataclasses.replace(msg, history=(*msg.history[:-1], bad)), None)
+    assert isinstance(result, Delivered)
+    assert fake.methods() == ["chat.postMessage"]
+
+
 def test_hostile_customer_name_is_inert(fake: SlackFake) -> None:
     result = bot(fake).send(sample(HOSTILE), None)
     assert isinstance(result, Delivered)

@@ -8,6 +8,7 @@ coarser data the last 8 weeks.
 from __future__ import annotations
 
 import io
+import logging
 import math
 import warnings
 from datetime import datetime, timedelta
@@ -20,6 +21,8 @@ from matplotlib.figure import Figure
 from alerter.domain import HistoryPoint, Notification
 from alerter.notify.render.escape import plain_text
 from alerter.notify.render.summary import delta_text, group_label, zone
+
+log = logging.getLogger(__name__)
 
 HOURLY_SPAN = timedelta(days=7)
 DAILY_SPAN = timedelta(weeks=8)
@@ -106,3 +109,12 @@ def render_chart(msg: Notification, timezone: str = "UTC", *, dpi: int = 100) ->
         warnings.filterwarnings("ignore", message="Glyph .* missing from", category=UserWarning)
         fig.savefig(buf, format="png", metadata={"Software": None})
     return buf.getvalue()
+
+
+def safe_chart(msg: Notification, timezone: str = "UTC") -> bytes | None:
+    """``render_chart``, or None (logged) if drawing fails: a chart never blocks an alert."""
+    try:
+        return render_chart(msg, timezone)
+    except Exception as exc:  # matplotlib can fail in many ways; the message still goes out
+        log.warning("chart.failed incident=%s error=%s", msg.incident_id, type(exc).__name__)
+        return None
