@@ -135,6 +135,8 @@ class FakeDigitalOcean:
         self.faults: list[Fault] = []
         self.requests: list[LoggedRequest] = []
         self._points: dict[str, list[dict[str, Any]]] = {urn: [] for urn in accounts}
+        self._selected: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        """Points of (urn, start, end) in page order; cleared on every dataset change."""
         self._limits: dict[str, _Limits] = {}
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -172,11 +174,13 @@ class FakeDigitalOcean:
         }
         point.update(extra)
         with self._lock:
+            self._selected.clear()
             self._points.setdefault(urn, []).append(point)
 
     def add_raw_point(self, urn: str, point: dict[str, Any]) -> None:
         """Append a data point exactly as given (e.g. with fields missing)."""
         with self._lock:
+            self._selected.clear()
             self._points.setdefault(urn, []).append(dict(point))
 
     def revise(self, urn: str, amount: str, **match: str) -> int:
@@ -186,6 +190,7 @@ class FakeDigitalOcean:
         """
         changed = 0
         with self._lock:
+            self._selected.clear()
             for point in self._points.get(urn, []):
                 if all(point.get(k) == v for k, v in match.items()):
                     point["total_amount"] = amount
@@ -195,6 +200,7 @@ class FakeDigitalOcean:
     def remove_points(self, urn: str, **match: str) -> int:
         """Drop every point of ``urn`` whose fields equal ``match``; returns the count."""
         with self._lock:
+            self._selected.clear()
             kept = [p for p in self._points.get(urn, []) if not _fields_equal(p, match)]
             removed = len(self._points.get(urn, [])) - len(kept)
             self._points[urn] = kept
@@ -368,13 +374,16 @@ class FakeDigitalOcean:
         if urn not in self._points:
             return _error(404, headers)
 
-        selected = [
-            dict(p) for p in self._points[urn] if start <= str(p.get("start_date", "")) <= end
-        ]
-        selected.sort(key=lambda p: str(p.get("start_date", "")))  # stable: insertion order
+        selected = self._selected.get((urn, start, end))
+        if selected is None:
+            selected = [
+                p for p in self._points[urn] if start <= str(p.get("start_date", "")) <= end
+            ]
+            selected.sort(key=lambda p: str(p.get("start_date", "")))  # stable: insertion order
+            self._selected[(urn, start, end)] = selected
         total_items = len(selected)
         total_pages = math.ceil(total_items / per_page)
-        chunk = selected[(page - 1) * per_page : page * per_page]
+        chunk = [dict(p) for p in selected[(page - 1) * per_page : page * per_page]]
         if fault is not None:
             if fault.amount is not None and len(chunk) > fault.point_index:
                 chunk[fault.point_index]["total_amount"] = fault.amount
@@ -394,6 +403,7 @@ class FakeDigitalOcean:
 class _Handler(BaseHTTPRequestHandler):
     owner: FakeDigitalOcean
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms stalls
 
     def do_GET(self) -> None:
         status, headers, body = self.owner.handle(self.path, self.headers.get("Authorization"))
