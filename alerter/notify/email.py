@@ -11,6 +11,7 @@ import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime
+from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import ConfigDict, Field, field_validator
@@ -65,6 +66,11 @@ class EmailConfig(NotifierConfig):
     )
     url_template: str | None = Field(
         default=None, description="Dashboard link template, as for the Slack notifier."
+    )
+    ca_file: str | None = Field(
+        default=None,
+        description="PEM file of CA certificates to trust for TLS (a private relay); "
+        "relative to the config file. Default: the system's trust store.",
     )
     chart: bool = Field(default=True, description="Inline a PNG chart of the history.")
     timeout: int = Field(default=15, ge=1, description="SMTP timeout per operation, seconds.")
@@ -223,16 +229,23 @@ class EmailNotifier:
         secret = self._password()
         return text.replace(secret, "***") if secret else text
 
+    def _tls(self) -> ssl.SSLContext:
+        """Verifying TLS (hostname and chain), optionally trusting ``ca_file``."""
+        if not self.config.ca_file:
+            return ssl.create_default_context()
+        path = Path(self.config.ca_file).expanduser()
+        if not path.is_absolute():
+            path = self.context.config_dir / path
+        return ssl.create_default_context(cafile=str(path))
+
     def _connect(self) -> smtplib.SMTP:
         cfg = self.config
         if cfg.security == "tls":
-            return smtplib.SMTP_SSL(
-                cfg.host, cfg.port, timeout=cfg.timeout, context=ssl.create_default_context()
-            )
+            return smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout, context=self._tls())
         smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
         if cfg.security == "starttls":
             try:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=self._tls())
             except BaseException:
                 smtp.close()
                 raise

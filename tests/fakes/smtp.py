@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     raw: bytes
+    tls: bool = False
 
     @property
     def message(self) -> EmailMessage:
@@ -36,6 +38,10 @@ class SmtpFake:
     """``with SmtpFake() as smtp:`` then ``smtp.port``; ``smtp.fail("DATA", "451 ...")``."""
 
     require_auth: bool = False
+    starttls: ssl.SSLContext | None = None
+    """Offer STARTTLS with this server context."""
+    implicit_tls: ssl.SSLContext | None = None
+    """Speak TLS from the first byte (SMTPS) with this server context."""
     messages: list[Received] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
 
@@ -82,7 +88,11 @@ class SmtpFake:
         if fault:
             return fault
         raw = envelope.original_content or envelope.content
-        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(raw)))
+        self.messages.append(
+            Received(
+                envelope.mail_from, list(envelope.rcpt_tos), bytes(raw), session.ssl is not None
+            )
+        )
         return "250 Message accepted for delivery"
 
     def _authenticate(
@@ -107,6 +117,8 @@ class SmtpFake:
             authenticator=self._authenticate,
             auth_require_tls=False,
             auth_required=False,
+            tls_context=self.starttls,
+            ssl_context=self.implicit_tls,
         )
         self._controller.start()
         return self

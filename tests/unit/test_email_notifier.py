@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 from collections.abc import Iterator
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from pydantic import ValidationError
 
 from alerter.notify.base import Delivered, Permanent, RetryAfter
@@ -205,3 +208,58 @@ def test_invalid_config_is_rejected(change: dict[str, Any]) -> None:
     base = {"host": "h", "from": "a@x", "to": ["b@x"]}
     with pytest.raises(ValidationError):
         EmailConfig.model_validate({**base, **change})
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def server_context(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    return context
+
+
+def tls_notifier(port: int, security: str, ca_file: Path | None) -> EmailNotifier:
+    config = EmailConfig.model_validate(
+        {
+            "host": "127.0.0.1",
+            "port": port,
+            "security": security,
+            "username": USER,
+            "password_env": "SMTP_PASSWORD",
+            "from": "alerter@example.com",
+            "to": ["ops@example.com"],
+            "chart": False,
+            **({"ca_file": ca_file.name} if ca_file else {}),
+        }
+    )
+    config_dir = ca_file.parent if ca_file else Path(".")
+    return EmailNotifier("ops", config, context({"SMTP_PASSWORD": PASSWORD}, config_dir))
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_tls_with_a_trusted_private_ca(ca: trustme.CA, tmp_path: Path, security: str) -> None:
+    ca_file = tmp_path / "relay-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    tls = server_context(ca)
+    kwargs = {"starttls": tls} if security == "starttls" else {"implicit_tls": tls}
+    with SmtpFake(require_auth=True, **kwargs) as smtp:  # type: ignore[arg-type]
+        result = tls_notifier(smtp.port, security, ca_file).send(sample(), None)
+        assert isinstance(result, Delivered)
+        (received,) = smtp.messages
+        assert smtp.logins == [USER]
+        if security == "starttls":
+            assert received.tls
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_untrusted_certificate_is_permanent(ca: trustme.CA, security: str) -> None:
+    tls = server_context(ca)
+    kwargs = {"starttls": tls} if security == "starttls" else {"implicit_tls": tls}
+    with SmtpFake(**kwargs) as smtp:  # type: ignore[arg-type]
+        result = tls_notifier(smtp.port, security, None).send(sample(), None)
+        assert isinstance(result, Permanent)
+        assert "TLS failed" in result.reason
+        assert smtp.messages == []
