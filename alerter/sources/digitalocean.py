@@ -107,6 +107,11 @@ class DigitalOceanConfig(SourceConfig):
         description="History fetched on the first poll, split into requests of <= 31 days.",
     )
 
+    @field_validator("account_urns", mode="before")
+    @classmethod
+    def _one_urn(cls, value: object) -> object:
+        return (value,) if isinstance(value, str) else value
+
     @field_validator("account_urns")
     @classmethod
     def _check_urns(cls, value: tuple[str, ...]) -> tuple[str, ...]:

@@ -110,6 +110,8 @@ def test_config_defaults_and_limits() -> None:
     assert config.token_env == "DIGITALOCEAN_TOKEN"
     assert config.per_page == 200
     assert config.schedule == "1h"
+    single = DigitalOceanConfig.model_validate({"type": "digitalocean", "account_urns": URN})
+    assert single.account_urns == (URN,)
     assert config.lookback == timedelta(days=7)
     assert config.backfill == timedelta(days=56)
     bads: list[dict[str, object]] = [
