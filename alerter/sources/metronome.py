@@ -39,7 +39,7 @@ from pydantic import (
     ValidationError,
 )
 
-from alerter.domain import CostPoint, Coverage, SeriesKey, make_key
+from alerter.domain import CostPoint, Coverage, SeriesKey
 from alerter.errors import BadResponse, ConfigError, SourceError
 from alerter.sources.base import FetchResult, SourceConfig, SourceContext
 from alerter.sources.http import AuthRejected, JsonHttpClient, QueryValue, RetryPolicy
@@ -427,14 +427,13 @@ class MetronomeSource:
                 if line.type.lower() not in self._types:
                     continue
                 amount, currency = to_money(line.total, line.credit_type.name, line.credit_type.id)
-                key = make_key(
-                    {
-                        "customer_id": customer.id,
-                        "customer_name": customer.name,
-                        "line_item": line.name,
-                        "product_id": line.product_id or "",
-                        "credit_type": line.credit_type.name,
-                    }
+                # make_key's canonical order, built directly (this loop runs per line item)
+                key: SeriesKey = (
+                    ("credit_type", line.credit_type.name),
+                    ("customer_id", customer.id),
+                    ("customer_name", customer.name),
+                    ("line_item", line.name),
+                    ("product_id", line.product_id or ""),
                 )
                 old_amount, old_qty = sums.get((key, lo, currency), (Decimal(0), None))
                 qty = old_qty

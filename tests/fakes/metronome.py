@@ -35,11 +35,14 @@ past hour while the server runs: that is backdated usage (a revision).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
+import multiprocessing
 import re
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -75,6 +78,7 @@ _CUSTOMER_PARAMS = {
 }
 
 
+@functools.lru_cache(maxsize=65536)
 def stable_id(*parts: str) -> str:
     """A deterministic uuid for fake objects."""
     return str(uuid.uuid5(_NS, "|".join(parts)))
@@ -234,6 +238,7 @@ def _num(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+@functools.lru_cache(maxsize=65536)
 def _fmt(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -275,9 +280,15 @@ class FakeMetronome:
         token: str = "test-token",
         forbidden_tokens: tuple[str, ...] = (),
         now: Callable[[], datetime] | None = None,
+        latency: float = 0.0,
     ) -> None:
-        """``now``, when given, hides windows that start at or after it (no future data)."""
+        """``now``, when given, hides windows that start at or after it (no future data).
+
+        ``latency`` (seconds, default 0) delays every answer, like a remote API; only
+        bench/ uses it (tests never wait on it).
+        """
         self.dataset = dataset
+        self.latency = latency
         self.token = token
         self.forbidden_tokens = forbidden_tokens
         self.now = now
@@ -527,6 +538,71 @@ class FakeMetronome:
         return out
 
 
+class FakeMetronomeProcess:
+    """The same server in a forked child process, for bench/ and large scenarios.
+
+    A client under test and a server in one process share the GIL, which caps the
+    measured throughput at the server's; a child process does not. The dataset (and
+    ``now``, faults) are copied at start: later changes in the parent are not seen.
+    ``requests`` (the child's request log) is filled in when the context exits.
+    Linux only (uses ``fork``).
+    """
+
+    def __init__(
+        self,
+        dataset: MetronomeDataset,
+        *,
+        token: str = "test-token",
+        now: Callable[[], datetime] | None = None,
+        latency: float = 0.0,
+        faults: list[Fault] | None = None,
+    ) -> None:
+        self._args = (dataset, token, now, latency, list(faults or []))
+        self.url = ""
+        self.requests: list[LoggedRequest] = []
+        self._conn: Any = None
+        self._proc: Any = None
+
+    def __enter__(self) -> FakeMetronomeProcess:
+        ctx = multiprocessing.get_context("fork")
+        parent, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve_child, args=(child, *self._args), daemon=True)
+        self._proc.start()
+        child.close()
+        self._conn = parent
+        self.url = parent.recv()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._conn.send("stop")
+            self.requests = self._conn.recv()
+        finally:
+            self._conn.close()
+            self._proc.join(timeout=10)
+            self._proc.close()
+
+    def statuses(self) -> list[int]:
+        return [r.status for r in self.requests]
+
+
+def _serve_child(
+    conn: Any,
+    dataset: MetronomeDataset,
+    token: str,
+    now: Callable[[], datetime] | None,
+    latency: float,
+    faults: list[Fault],
+) -> None:
+    fake = FakeMetronome(dataset, token=token, now=now, latency=latency)
+    fake.faults.extend(faults)
+    with fake:
+        conn.send(fake.url)
+        conn.recv()
+        conn.send(list(fake.requests))
+    conn.close()
+
+
 def _customer_json(c: Customer) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": c.id,
@@ -635,6 +711,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         fake = self.fake
+        if fake.latency > 0:
+            time.sleep(fake.latency)
         split = urlsplit(self.path)
         query = parse_qs(split.query, keep_blank_values=True)
         match = _BREAKDOWNS_PATH.match(split.path)

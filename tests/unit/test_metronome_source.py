@@ -16,7 +16,7 @@ import pytest
 from pydantic import ValidationError
 
 from alerter.clock import FakeClock
-from alerter.domain import CostPoint, Coverage, key_get
+from alerter.domain import CostPoint, Coverage, key_get, make_key
 from alerter.errors import ConfigError, Unavailable
 from alerter.sources.base import FetchResult, SourceContext
 from alerter.sources.metronome import MetronomeConfig, MetronomeSource, split_range, to_money
@@ -180,6 +180,7 @@ def test_hourly_fetch_normalises_every_customer_line_item_and_window(
         "line_item": "GPU compute",
         "product_id": GPU.id,
     }
+    assert gpu[0].key == make_key(dict(gpu[0].key))
     assert gpu[0].source == "mtr"
     assert sorted(result.coverage, key=lambda c: c.scope) == sorted(
         (
