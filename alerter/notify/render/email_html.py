@@ -12,7 +12,7 @@ from alerter.domain import Notification
 from alerter.notify.render import summary
 from alerter.notify.render.escape import header_safe, html_text, plain_text
 
-STATE_COLOUR = {"RESOLVED": "#2ca02c", "PROVISIONAL": "#b8860b"}
+STATE_COLOUR = {"RESOLVED": "#2ca02c", "PROVISIONAL": "#b8860b", "WITHDRAWN": "#777777"}
 SEVERITY_COLOUR = {"info": "#3182bd", "warning": "#e6550d", "critical": "#d62728"}
 
 

@@ -17,6 +17,7 @@ HEADER_MAX = 150
 STATE_EMOJI = {
     "RESOLVED": ":white_check_mark:",
     "PROVISIONAL": ":hourglass_flowing_sand:",
+    "WITHDRAWN": ":heavy_minus_sign:",
 }
 
 Block = dict[str, Any]
@@ -115,7 +116,7 @@ def reply_text(msg: Notification, *, timezone: str = "UTC") -> str:
     tz = summary.zone(timezone)
     window = summary.window_text(msg.window_start, msg.window_end, tz)
     text = f"{emoji(msg)} *{summary.state_label(msg)}* {summary.event_text(msg, tz)}"
-    if msg.event is not Reason.RESOLVED:
+    if msg.event is not Reason.RESOLVED or summary.outcome(msg) == "withdrawn":
         text += (
             f"\nObserved {summary.money(msg.observed, msg.currency)} vs expected "
             f"{summary.money(msg.expected, msg.currency)}: {summary.delta_text(msg)} in {window}."

@@ -57,12 +57,21 @@ def group_label(group: SeriesKey) -> str:
     return ", ".join(f"{k}={v}" for k, v in group) if group else "all series"
 
 
+def outcome(msg: Notification) -> str:
+    """``confirmed`` / ``withdrawn`` for an early alert whose window settled, else ``""``."""
+    return str(getattr(msg, "outcome", "") or "")
+
+
 def state_label(msg: Notification) -> str:
     """The marker shown before the headline: what this message is about the incident."""
+    if outcome(msg) == "withdrawn":
+        return "WITHDRAWN"
     if msg.event is Reason.RESOLVED:
         return "RESOLVED"
     if msg.partial:
         return "PROVISIONAL"
+    if outcome(msg) == "confirmed":
+        return "CONFIRMED"
     return {
         Reason.ESCALATED: "ESCALATED",
         Reason.LATE_DATA: "UPDATED",
@@ -127,6 +136,10 @@ def duration_text(delta: timedelta) -> str:
 
 def event_text(msg: Notification, tz: ZoneInfo) -> str:
     """One sentence on why this message was sent (raw, but contains no untrusted text)."""
+    if outcome(msg) == "withdrawn":
+        return "Withdrawn: the window settled back inside the expected band."
+    if outcome(msg) == "confirmed" and not msg.partial:
+        return f"Confirmed: the settled window is still {direction_text(msg)} the expected band."
     if msg.event is Reason.RESOLVED:
         parts = ["Back to normal"]
         if msg.opened_at and msg.resolved_at:
