@@ -162,6 +162,8 @@ class Incident:
     last_notified_at: datetime | None = None
     revision: int = 0
     notified_delta: Decimal = Decimal(0)
+    provisional: bool = False
+    withdrawn: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +207,8 @@ class Notification:
     excess: Decimal = Decimal(0)
     history: tuple[HistoryPoint, ...] = field(default=())
     step_seconds: int = 3600
+    outcome: str = ""
+    """For an early alert once its window settled: ``confirmed`` or ``withdrawn``."""
 
     @property
     def delta(self) -> Decimal:

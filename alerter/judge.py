@@ -85,13 +85,17 @@ def judge_rule(
         if start < judge_from and start < judge_until and key_matches(key, rule.match)
     ]
     earliest = min([judge_from, *(start for _key, start in relevant)])
-    if earliest >= judge_until:
+    # Early alerts look at unsettled windows too, up to the one still open (daemon only:
+    # a backtest replays settled data).
+    early = rule.early and event_time is None
+    frame_until = floor_time(now, step) + step if early else judge_until
+    if earliest >= frame_until or (earliest >= judge_until and not early):
         return report
     history = max(detector.history(step), rule.min_history) + 1
     load_from = earliest - step * history
-    stored = store.load_series(rule.source, load_from, judge_until)
-    coverage = store.load_coverage(rule.source, load_from, judge_until)
-    frame, currencies = build_frame(stored, coverage, load_from, judge_until, step, rule.match)
+    stored = store.load_series(rule.source, load_from, frame_until)
+    coverage = store.load_coverage(rule.source, load_from, frame_until)
+    frame, currencies = build_frame(stored, coverage, load_from, frame_until, step, rule.match)
     first_col = frame.index_of(floor_time(earliest, step)) if frame.n_windows else 0
     result = evaluate(rule, detector, frame, currencies, slice(first_col, frame.n_windows))
     report.evaluation = result
@@ -135,6 +139,7 @@ def judge_rule(
                     score=float(result.verdicts.score[g, j]),
                     anomalous=bool(result.flagged[g, j]),
                     revised=is_revised,
+                    partial=start >= judge_until,
                 )
                 stamp = event_time(end) if event_time else now
                 current = incident
@@ -149,7 +154,12 @@ def judge_rule(
                     incident = None
                 if reason is Reason.NONE or new is None:
                     continue
-                msg = _notification(result, rule, new, reason, g, j)
+                outcome = ""
+                if current is not None and current.provisional and not new.provisional:
+                    outcome = "confirmed"
+                elif new.withdrawn and reason is Reason.RESOLVED:
+                    outcome = "withdrawn"
+                msg = _notification(result, rule, new, reason, g, j, window.partial, outcome)
                 report.events.append(msg)
                 log.info(
                     "incident_event rule=%s incident=%d reason=%s group=%s window=%s",
@@ -165,7 +175,14 @@ def judge_rule(
 
 
 def _notification(
-    result: RuleEvaluation, rule: RuleBase, incident: Incident, reason: Reason, g: int, j: int
+    result: RuleEvaluation,
+    rule: RuleBase,
+    incident: Incident,
+    reason: Reason,
+    g: int,
+    j: int,
+    partial: bool = False,
+    outcome: str = "",
 ) -> Notification:
     start, end = result.window(j)
     observed = result.decimal(result.observed, g, j)
@@ -192,4 +209,6 @@ def _notification(
         excess=incident.excess,
         history=result.history(g, j),
         step_seconds=int(result.grouping.frame.step.total_seconds()),
+        partial=partial,
+        outcome=outcome,
     )

@@ -25,6 +25,8 @@ class Judged:
     score: float
     anomalous: bool
     revised: bool = False
+    partial: bool = False
+    """An open (or not yet settled) window judged early on the spend so far."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,15 @@ def step(
     ``incident`` is the open incident, if any (a resolved one counts as none). Returns
     the new state (``id == 0`` for a newly opened one) and why anything is to be said.
     """
+    if window.partial:
+        return _early(incident, window, now, policy, rule, group)
+    if (
+        incident is not None
+        and incident.provisional
+        and incident.status == "open"
+        and window.start == incident.first_window
+    ):
+        return _settle_provisional(incident, window, now)
     if (
         incident is not None
         and window.revised
@@ -145,3 +156,51 @@ def _late_data(incident: Incident, window: Judged, now: datetime) -> tuple[Incid
             notified_delta=new_delta,
         )
     return updated, Reason.LATE_DATA
+
+
+def _early(
+    incident: Incident | None,
+    window: Judged,
+    now: datetime,
+    policy: Policy,
+    rule: str,
+    group: SeriesKey,
+) -> tuple[Incident | None, Reason]:
+    """An unsettled window that already crossed the band opens a provisional incident;
+    anything else about unsettled data waits for the window to settle."""
+    if incident is not None or not window.anomalous:
+        return incident, Reason.NONE
+    opened, reason = step(None, replace(window, partial=False), now, policy, rule, group)
+    assert opened is not None
+    return replace(opened, provisional=True), reason
+
+
+def _settle_provisional(
+    incident: Incident, window: Judged, now: datetime
+) -> tuple[Incident, Reason]:
+    """The early alert's window settled: confirm it in place, or withdraw it."""
+    if window.anomalous:
+        delta = window.observed - window.expected
+        confirmed = replace(
+            incident,
+            provisional=False,
+            observed=window.observed,
+            expected=window.expected,
+            excess=delta,
+            peak_score=max(incident.peak_score, window.score),
+            last_notified_at=now,
+            notified_delta=delta,
+            revision=incident.revision + 1,
+        )
+        return confirmed, Reason.LATE_DATA
+    withdrawn = replace(
+        incident,
+        status="resolved",
+        withdrawn=True,
+        observed=window.observed,
+        expected=window.expected,
+        excess=Decimal(0),
+        resolved_at=window.end,
+        last_notified_at=now,
+    )
+    return withdrawn, Reason.RESOLVED

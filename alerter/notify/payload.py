@@ -60,6 +60,7 @@ def to_record(msg: Notification, *, with_history: bool = True) -> dict[str, Any]
             for c in msg.contributors
         ],
         "step_seconds": msg.step_seconds,
+        "outcome": msg.outcome,
     }
     if with_history:
         record["history"] = [
@@ -105,6 +106,7 @@ def from_record(record: dict[str, Any]) -> Notification:
             for h in record.get("history", [])
         ),
         step_seconds=int(record.get("step_seconds", 3600)),
+        outcome=str(record.get("outcome", "")),
     )
 
 

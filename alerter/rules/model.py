@@ -61,6 +61,11 @@ class RuleBase(BaseModel):
     resolve_after: int | None = Field(
         default=None, ge=1, description="Normal windows before an incident resolves."
     )
+    early: bool = Field(
+        default=False,
+        description="Alert on a still-open window that already crossed the band on its own "
+        "(marked provisional; confirmed or withdrawn in place once it settles).",
+    )
     top_contributors: int = Field(
         default=5, ge=0, le=50, description="Child series listed as root cause."
     )

@@ -306,7 +306,7 @@ class SqliteStore:
     _INCIDENT_COLUMNS = (
         "id, rule, grp, status, severity, opened_at, first_window, last_window, "
         "last_anomalous_window, observed, expected, peak_score, normal_streak, excess, currency, "
-        "resolved_at, last_notified_at, revision, notified_delta"
+        "resolved_at, last_notified_at, revision, notified_delta, provisional, withdrawn"
     )
 
     def _incident(self, row: tuple[object, ...]) -> Incident:
@@ -330,6 +330,8 @@ class SqliteStore:
             last_notified_at=_dt(row[16]),  # type: ignore[arg-type]
             revision=int(row[17]),  # type: ignore[call-overload]
             notified_delta=Decimal(str(row[18])),
+            provisional=bool(row[19]),
+            withdrawn=bool(row[20]),
         )
 
     def open_incident(self, rule: str, group: SeriesKey) -> Incident | None:
@@ -370,6 +372,8 @@ class SqliteStore:
             None if incident.last_notified_at is None else _ts(incident.last_notified_at),
             incident.revision,
             str(incident.notified_delta),
+            int(incident.provisional),
+            int(incident.withdrawn),
         )
         with self.transaction():
             if incident.id == 0:
@@ -377,7 +381,8 @@ class SqliteStore:
                     "INSERT INTO incidents (rule, grp, status, severity, opened_at, first_window, "
                     "last_window, last_anomalous_window, observed, expected, peak_score, "
                     "normal_streak, excess, currency, resolved_at, last_notified_at, revision, "
-                    "notified_delta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "notified_delta, provisional, withdrawn) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     values,
                 )
                 return replace(incident, id=int(cur.lastrowid or 0))
@@ -385,7 +390,8 @@ class SqliteStore:
                 "UPDATE incidents SET rule=?, grp=?, status=?, severity=?, opened_at=?, "
                 "first_window=?, last_window=?, last_anomalous_window=?, observed=?, expected=?, "
                 "peak_score=?, normal_streak=?, excess=?, currency=?, resolved_at=?, "
-                "last_notified_at=?, revision=?, notified_delta=? WHERE id=?",
+                "last_notified_at=?, revision=?, notified_delta=?, provisional=?, withdrawn=? "
+                "WHERE id=?",
                 (*values, incident.id),
             )
             return incident

@@ -136,7 +136,7 @@ def test_migrations_are_versioned_and_refuse_newer_files(tmp_path):
     path = tmp_path / "state.db"
     SqliteStore(str(path)).close()
     again = SqliteStore(str(path))
-    assert again.schema_version() == 1
+    assert again.schema_version() == 2
     again.close()
     db = sqlite3.connect(path)
     db.execute("PRAGMA user_version = 99")

@@ -51,6 +51,10 @@ def render_text(msg: Notification, tz: str = "UTC") -> str:
     title = TITLES.get(msg.event, msg.event.value.upper())
     if msg.partial:
         title += " (provisional: window still open)"
+    if msg.outcome == "confirmed":
+        title = "CONFIRMED (the early alert's window settled)"
+    elif msg.outcome == "withdrawn":
+        title = "WITHDRAWN (the early alert's window settled back inside the band)"
     lines = [
         f"[{msg.severity.value.upper()}] {title}: {clean(msg.rule)} / {group_label(msg.group)}",
         f"  window    {window_label(msg, tz)}",
