@@ -169,6 +169,8 @@ def judge_rule(
                     dict(group),
                     start.isoformat(),
                 )
+                if reason is Reason.RESOLVED and not rule.notify_resolved:
+                    continue  # recorded in the incident, not sent
                 run_pipeline(Envelope(msg, tuple(rule.notify), stamp), ctx)
         store.set_judged_through(rule.name, judge_until)
     return report

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -19,6 +19,17 @@ class NotifierConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     timezone: str = Field(default="UTC", description="IANA timezone used to show windows.")
+    group_over: int = Field(
+        default=5,
+        ge=1,
+        description="When one rule raises more incident events than this in one cycle, they "
+        "go out as one grouped message (for notifiers that can send one).",
+    )
+    rate_cap: int | None = Field(
+        default=None,
+        ge=1,
+        description="At most this many messages an hour; the rest wait in the outbox (never dropped).",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +66,21 @@ class NotifierContext:
     config_dir: Path
 
 
+class BatchNotifier(Protocol):
+    """Optional: a notifier that can deliver several notifications as one message."""
+
+    def send_many(self, msgs: Sequence[Notification]) -> DeliveryResult:
+        """Deliver ``msgs`` as one grouped message or digest; same contract as ``send``."""
+        ...
+
+
 class Notifier(Protocol):
     """A notifier, constructed as ``cls(name, config, context)``."""
 
     type: ClassVar[str]
     Config: ClassVar[type[NotifierConfig]]
     name: str
+    config: NotifierConfig
 
     def render(self, msg: Notification) -> str:
         """Exactly what ``send`` would deliver, as text (``--dry-run`` prints it)."""

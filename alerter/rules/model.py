@@ -61,6 +61,10 @@ class RuleBase(BaseModel):
     resolve_after: int | None = Field(
         default=None, ge=1, description="Normal windows before an incident resolves."
     )
+    notify_resolved: bool = Field(
+        default=True,
+        description="Send a resolved notice (duration, cost above expected); off still records it.",
+    )
     early: bool = Field(
         default=False,
         description="Alert on a still-open window that already crossed the band on its own "

@@ -57,6 +57,7 @@ class OutboxItem:
     attempts: int
     next_attempt_at: datetime
     last_error: str | None
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,14 @@ class Store(Protocol):
     def mark_retry(self, item_id: int, at: datetime, error: str) -> None: ...
 
     def mark_failed(self, item_id: int, error: str) -> None: ...
+
+    def defer(self, item_id: int, at: datetime) -> None:
+        """Postpone an item without counting an attempt (rate caps)."""
+        ...
+
+    def sent_since(self, notifier: str, since: datetime) -> int:
+        """How many items ``notifier`` delivered since ``since``."""
+        ...
 
     def outbox_items(self, status: str | None = None) -> list[OutboxItem]: ...
 

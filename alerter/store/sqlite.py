@@ -434,10 +434,12 @@ class SqliteStore:
             attempts=int(row[6]),  # type: ignore[call-overload]
             next_attempt_at=_dt(row[7]),  # type: ignore[arg-type]
             last_error=None if row[8] is None else str(row[8]),
+            created_at=_dt(row[9]),  # type: ignore[arg-type]
         )
 
     _OUTBOX_COLUMNS = (
-        "id, incident_id, notifier, event, payload, status, attempts, next_attempt_at, last_error"
+        "id, incident_id, notifier, event, payload, status, attempts, next_attempt_at, last_error, "
+        "created_at"
     )
 
     def due(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
@@ -483,6 +485,18 @@ class SqliteStore:
                 "UPDATE outbox SET status='failed', attempts=attempts+1, last_error=? WHERE id=?",
                 (error, item_id),
             )
+
+    def defer(self, item_id: int, at: datetime) -> None:
+        with self.transaction():
+            self._db.execute("UPDATE outbox SET next_attempt_at=? WHERE id=?", (_ts(at), item_id))
+
+    def sent_since(self, notifier: str, since: datetime) -> int:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT count(*) FROM outbox WHERE notifier=? AND status='sent' AND sent_at>=?",
+                (notifier, _ts(since)),
+            ).fetchone()
+        return int(row[0])
 
     def outbox_items(self, status: str | None = None) -> list[OutboxItem]:
         query = f"SELECT {self._OUTBOX_COLUMNS} FROM outbox"  # noqa: S608

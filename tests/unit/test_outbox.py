@@ -5,7 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from alerter.domain import Direction, Notification, Reason, Severity
-from alerter.notify.base import Delivered, Permanent, RetryAfter
+from alerter.notify.base import Delivered, NotifierConfig, Permanent, RetryAfter
 from alerter.notify.outbox import backoff, deliver
 from tests.conftest import T0
 
@@ -34,8 +34,9 @@ class Scripted:
 
     type = "scripted"
 
-    def __init__(self, name, answers):
+    def __init__(self, name, answers, **config):
         self.name = name
+        self.config = NotifierConfig(**config)
         self.answers = list(answers)
         self.calls = []
 
@@ -107,3 +108,66 @@ def test_backoff_grows_and_is_capped():
     assert delays[:3] == [30.0, 60.0, 120.0]
     assert max(delays) == 3600.0
     assert 24 <= backoff(1, rand=fixed) <= 36
+
+
+class Batching(Scripted):
+    def __init__(self, name, answers=(), digest=False, **config):
+        super().__init__(name, answers, **config)
+        self.digest = digest
+        self.batches = []
+
+    def send_many(self, msgs):
+        self.batches.append([(m.rule, m.incident_id) for m in msgs])
+        return self.answers.pop(0) if self.answers else Delivered("group-ref")
+
+
+def rule_note(incident_id, rule):
+    from dataclasses import replace
+
+    return replace(note(incident_id), rule=rule)
+
+
+def test_a_burst_from_one_rule_goes_out_as_one_grouped_message(store):
+    for i in range(1, 5):
+        store.enqueue(rule_note(i, "burst"), "slack", T0)
+    store.enqueue(rule_note(9, "other"), "slack", T0)
+    slack = Batching("slack", group_over=3)
+    report = deliver(store, {"slack": slack}, T0)
+    assert report.sent == 5
+    assert slack.batches == [[("burst", 1), ("burst", 2), ("burst", 3), ("burst", 4)]]
+    assert slack.calls == [(9, Reason.FIRST, None)]  # under the limit: sent on its own
+    assert store.delivery_ref(1, "slack") is None  # later events start their own message
+
+
+def test_small_bursts_are_sent_one_by_one(store):
+    for i in range(1, 4):
+        store.enqueue(rule_note(i, "burst"), "slack", T0)
+    slack = Batching("slack", group_over=3)
+    deliver(store, {"slack": slack}, T0)
+    assert slack.batches == []
+    assert len(slack.calls) == 3
+
+
+def test_digest_notifier_gets_one_message_per_cycle_and_retries_it_whole(store):
+    store.enqueue(rule_note(1, "a"), "mail", T0)
+    store.enqueue(rule_note(2, "b"), "mail", T0)
+    store.enqueue(rule_note(3, "a"), "mail", T0 + timedelta(hours=1))  # the next cycle
+    mail = Batching("mail", [RetryAfter(60, "421 try later")], digest=True)
+    first = deliver(store, {"mail": mail}, T0)
+    assert first.retried == 2
+    later = deliver(store, {"mail": mail}, T0 + timedelta(hours=2))
+    assert later.sent == 3
+    assert mail.batches == [[("a", 1), ("b", 2)], [("a", 1), ("b", 2)]]
+    assert mail.calls == [(3, Reason.FIRST, None)]
+
+
+def test_rate_cap_delays_but_never_drops(store):
+    for i in range(1, 6):
+        store.enqueue(note(i), "pager", T0)
+    pager = Scripted("pager", [], rate_cap=2)
+    assert deliver(store, {"pager": pager}, T0).sent == 2
+    assert len(store.outbox_items("pending")) == 3
+    assert deliver(store, {"pager": pager}, T0 + timedelta(minutes=30)).sent == 0
+    assert deliver(store, {"pager": pager}, T0 + timedelta(hours=1, minutes=10)).sent == 2
+    assert deliver(store, {"pager": pager}, T0 + timedelta(hours=2, minutes=20)).sent == 1
+    assert [c[0] for c in pager.calls] == [1, 2, 3, 4, 5]
