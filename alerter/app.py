@@ -7,13 +7,15 @@ One cycle reads like the design::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from alerter.clock import Clock, SystemClock
 from alerter.config import Config
@@ -28,6 +30,9 @@ from alerter.sources import SOURCES
 from alerter.sources.base import Source, SourceContext
 from alerter.store.sqlite import SqliteStore, sqlite_path
 from alerter.timeparse import floor_time
+
+if TYPE_CHECKING:
+    from alerter.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +88,11 @@ class App:
             name: NOTIFIERS[cfg.type](name, cfg, notifier_ctx)  # type: ignore[attr-defined, call-arg]
             for name, cfg in config.notifiers.items()
         }
+        self.metrics: Metrics | None = None
+        """Set by the daemon: counts cycles and deliveries (``alerter/metrics.py``)."""
+        self.deliver_in_cycle = True
+        """False in the daemon, whose outbox dispatcher delivers off the event loop."""
+        self._deliver_lock = threading.Lock()
 
     async def aclose(self) -> None:
         for source in self.sources.values():
@@ -108,6 +118,8 @@ class App:
             report.errors.append(str(exc))
             self.store.record_poll(name, now, ok=False, error=str(exc), points=0, errors=1)
             log.error("poll_failed source=%s error=%s", name, exc)
+            report.seconds = (self.clock.now() - started).total_seconds()
+            self._observe(report)
             return report
         for error in result.errors:
             log.warning("poll_partial source=%s error=%s", name, error)
@@ -151,7 +163,8 @@ class App:
             self._print_dry_run(printed)
         report.seconds = (self.clock.now() - started).total_seconds()
         log.info(
-            "cycle_done source=%s ok=%s points=%d revised=%d anomalies=%d events=%d errors=%d",
+            "cycle_done source=%s ok=%s points=%d revised=%d anomalies=%d events=%d errors=%d "
+            "seconds=%.3f",
             name,
             report.ok,
             report.points,
@@ -159,10 +172,16 @@ class App:
             sum(j.anomalies for j in report.judged),
             len(report.events),
             len(report.errors),
+            report.seconds,
         )
-        if not self.dry_run:
-            report.delivery = self.deliver(now)
+        if not self.dry_run and self.deliver_in_cycle:
+            report.delivery = await asyncio.to_thread(self.deliver, now)
+        self._observe(report)
         return report
+
+    def _observe(self, report: CycleReport) -> None:
+        if self.metrics is not None:
+            self.metrics.observe_cycle(report)
 
     def _print_dry_run(self, envelopes: list[Envelope]) -> None:
         for env in envelopes:
@@ -176,13 +195,15 @@ class App:
         self.out.flush()
 
     def deliver(self, now: datetime | None = None) -> DeliveryReport:
-        """Send every due outbox item."""
-        return deliver(
-            self.store,
-            self.notifiers,
-            now or self.clock.now(),
-            max_attempts=self.config.alerter.max_attempts,
-        )
+        """Send every due outbox item (blocking; one delivery at a time per App)."""
+        with self._deliver_lock:
+            return deliver(
+                self.store,
+                self.notifiers,
+                now or self.clock.now(),
+                max_attempts=self.config.alerter.max_attempts,
+                on_result=self.metrics.observe_delivery if self.metrics is not None else None,
+            )
 
     async def run_once(self) -> list[CycleReport]:
         """One cycle of every source, in config order."""

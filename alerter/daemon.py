@@ -1,58 +1,449 @@
-"""The long-running daemon: one APScheduler job per source, outbox on its own schedule."""
+"""The long-running daemon: one APScheduler job per source, the outbox on its own schedule.
+
+- Each source polls on its own ``schedule`` (an interval with jitter, or a cron
+  expression), ``max_instances=1`` and ``coalesce``: a slow or failing source only
+  delays itself. The first poll of every source runs at start.
+- The outbox dispatcher delivers every ``OUTBOX_INTERVAL`` seconds, and at once after
+  a cycle wrote events; sends are blocking, so they run in a thread off the event loop.
+- SIGTERM / SIGINT: no new cycles; the in-flight cycles and deliveries get ``grace``
+  seconds, then what is due is delivered once more, and the process exits 0. A second
+  signal stops waiting. Undelivered items stay in the outbox for the next start.
+- SIGHUP: the config and rules are loaded again with ``load_config`` (what ``validate``
+  runs). An invalid set is rejected with its errors logged and the old one keeps
+  running; a valid one replaces the App's config, sources, notifiers and jobs.
+- ``/healthz`` and ``/metrics`` are served beside it (``alerter/server.py``).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import threading
+from collections.abc import Callable, Coroutine, Iterable
+from typing import TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alerter.app import App
+from alerter.config import Config, load_config
+from alerter.errors import AlerterError
+from alerter.logs import configure
+from alerter.metrics import Metrics
+from alerter.notify.outbox import DeliveryReport
+from alerter.server import Health, HttpServer, health
+from alerter.sources.base import Source
 from alerter.timeparse import parse_duration
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SHUTDOWN_GRACE = 20.0
+"""Seconds SIGTERM waits for in-flight cycles and deliveries (keep below the stop timeout)."""
+OUTBOX_INTERVAL = 30.0
+"""Seconds between two outbox dispatches when no cycle wakes it earlier."""
+MAX_JITTER = 30.0
+MAX_MISFIRE_GRACE = 300
 
 
 def trigger_for(schedule: str) -> IntervalTrigger | CronTrigger:
-    """An interval (``"15m"``) or a 5-field cron expression, in UTC."""
+    """An interval (``"15m"``, jittered by up to 5% and at most 30 s) or a 5-field cron
+    expression, in UTC. Raises ``ValueError`` for neither."""
     try:
-        return IntervalTrigger(seconds=parse_duration(schedule).total_seconds(), jitter=5)
+        seconds = parse_duration(schedule).total_seconds()
     except ValueError:
         return CronTrigger.from_crontab(schedule, timezone="UTC")
+    jitter = min(MAX_JITTER, seconds * 0.05)
+    return IntervalTrigger(seconds=seconds, jitter=int(jitter) or None, timezone="UTC")
 
 
-async def _serve(app: App) -> None:
-    scheduler = AsyncIOScheduler(timezone="UTC")
-    for name, cfg in app.config.sources.items():
+def misfire_grace(schedule: str) -> int:
+    """How late a poll may still start: half an interval, at most five minutes."""
+    try:
+        seconds = parse_duration(schedule).total_seconds()
+    except ValueError:
+        seconds = 3600.0
+    return max(1, min(MAX_MISFIRE_GRACE, int(seconds / 2)))
+
+
+async def off_loop(fn: Callable[[], T], name: str = "alerter-worker") -> T:
+    """Run blocking ``fn`` in a daemon thread and await its result.
+
+    A daemon thread, not the default executor, so a send stuck past the shutdown grace
+    never holds the process open (the outbox repeats at most that one message).
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result = fn()
+        except BaseException as exc:
+            outcome: tuple[T | None, BaseException | None] = (None, exc)
+        else:
+            outcome = (result, None)
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return await future
+
+
+class RedactFilter(logging.Filter):
+    """Replaces any configured secret value in a record's text with ``***``."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__("alerter-redact")
+        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        clean = self.redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+def secret_values(config: Config, env: dict[str, str]) -> list[str]:
+    """Values of every environment variable named by a ``*_env`` field of the config."""
+    found = []
+    for section in (*config.sources.values(), *config.notifiers.values()):
+        for field, value in section:
+            if field.endswith("_env") and isinstance(value, str) and env.get(value):
+                found.append(env[value])
+    return found
+
+
+def install_redaction(config: Config, env: dict[str, str]) -> RedactFilter:
+    """Put a fresh redaction filter on every handler of the ``alerter`` logger."""
+    redactor = RedactFilter(secret_values(config, env))
+    for handler in logging.getLogger("alerter").handlers:
+        for old in [f for f in handler.filters if isinstance(f, RedactFilter)]:
+            handler.removeFilter(old)
+        handler.addFilter(redactor)
+    return redactor
+
+
+class Daemon:
+    """Runs one App until told to stop; see the module docstring."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        grace: float = SHUTDOWN_GRACE,
+        outbox_interval: float = OUTBOX_INTERVAL,
+        serve_http: bool | None = None,
+    ) -> None:
+        self.app = app
+        self.grace = grace
+        self.outbox_interval = outbox_interval
+        self.serve_http = app.config.alerter.http.enabled if serve_http is None else serve_http
+        self.started_at = app.clock.now()
+        self.metrics = Metrics(app.store, lambda: list(self.app.config.sources), app.clock.now)
+        app.metrics = self.metrics
+        app.deliver_in_cycle = False
+        self.scheduler: AsyncIOScheduler | None = None
+        self.http: HttpServer | None = None
+        self.inflight: dict[str, asyncio.Task[object]] = {}
+        self._delivering: asyncio.Task[object] | None = None
+        self._deliver_again = False
+        self._stop: asyncio.Event | None = None
+        self._force = False
+        self._background: set[asyncio.Task[object]] = set()
+
+    # -- jobs ------------------------------------------------------------------------
+    async def poll(self, name: str) -> None:
+        """One scheduled cycle of ``name``; never raises."""
+        if self._stopping() or name not in self.app.sources:
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self.inflight[name] = task
+        try:
+            report = await self.app.run_cycle(name)
+        except Exception:  # a bug in one source must not stop the scheduler
+            log.exception("cycle_crashed source=%s", name)
+            return
+        finally:
+            if self.inflight.get(name) is task:
+                del self.inflight[name]
+        if report.events:
+            self.wake_outbox()
+
+    async def dispatch(self) -> DeliveryReport | None:
+        """Deliver what the outbox holds (off the loop); one dispatch at a time."""
+        if self.app.dry_run:
+            return None
+        if self._delivering is not None:
+            self._deliver_again = True
+            return None
+        task = asyncio.current_task()
+        self._delivering = task
+        total = DeliveryReport()
+        try:
+            while True:
+                self._deliver_again = False
+                try:
+                    report = await off_loop(self.app.deliver, "alerter-deliver")
+                except Exception:
+                    log.exception("dispatch_crashed")
+                    break
+                total = DeliveryReport(
+                    total.sent + report.sent,
+                    total.retried + report.retried,
+                    total.failed + report.failed,
+                )
+                if not self._deliver_again or self._stopping():
+                    break
+        finally:
+            self._delivering = None
+        return total
+
+    def wake_outbox(self) -> None:
+        """Deliver soon (after a cycle enqueued events) instead of at the next interval."""
+        if self._delivering is not None:
+            self._deliver_again = True
+        elif not self._stopping():
+            self._spawn(self.dispatch())
+
+    def _spawn(self, coro: Coroutine[object, object, object]) -> None:
+        task: asyncio.Task[object] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
+
+    # -- scheduling ------------------------------------------------------------------
+    def _schedule_source(self, scheduler: AsyncIOScheduler, name: str, first: bool) -> None:
+        schedule = self.app.config.sources[name].schedule
         scheduler.add_job(
-            app.run_cycle,
-            trigger_for(cfg.schedule),
+            self.poll,
+            trigger_for(schedule),
             args=[name],
             id=f"poll:{name}",
+            name=f"poll {name}",
             max_instances=1,
             coalesce=True,
-            misfire_grace_time=300,
+            misfire_grace_time=misfire_grace(schedule),
+            replace_existing=True,
+            **({"next_run_time": self.app.clock.now()} if first else {}),
         )
-    scheduler.add_job(
-        app.deliver, IntervalTrigger(seconds=30), id="outbox", max_instances=1, coalesce=True
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    scheduler.start()
-    for name in app.sources:
-        await app.run_cycle(name)
-    log.info("daemon_started sources=%d", len(app.sources))
-    await stop.wait()
-    scheduler.shutdown(wait=False)
-    await app.aclose()
-    log.info("daemon_stopped")
+
+    def _start_scheduler(self) -> AsyncIOScheduler:
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        for name in self.app.config.sources:
+            self._schedule_source(scheduler, name, first=True)
+        scheduler.add_job(
+            self.dispatch,
+            IntervalTrigger(seconds=self.outbox_interval, timezone="UTC"),
+            id="outbox",
+            name="outbox dispatcher",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(self.outbox_interval)),
+        )
+        scheduler.start()
+        return scheduler
+
+    # -- reload ----------------------------------------------------------------------
+    async def reload(self) -> bool:
+        """Load the config again; swap it in if valid, else log why and keep the old one."""
+        path = self.app.config.path
+        log.info("reload_started config=%s", path)
+        try:
+            config = await asyncio.to_thread(load_config, path)
+            fresh = App(
+                config,
+                clock=self.app.clock,
+                env=self.app.env,
+                store=self.app.store,
+                dry_run=self.app.dry_run,
+                out=self.app.out,
+            )
+        except AlerterError as exc:
+            self.metrics.observe_reload(False)
+            log.error("reload_rejected config=%s error=%s", path, str(exc).replace("\n", " | "))
+            return False
+        except Exception as exc:  # e.g. a plug-in constructor bug: keep running
+            self.metrics.observe_reload(False)
+            log.exception("reload_rejected config=%s error=%s", path, type(exc).__name__)
+            return False
+        old_config, old_sources = self.app.config, self.app.sources
+        self.app.config = config
+        self.app.sources = fresh.sources
+        self.app.notifiers = fresh.notifiers
+        if config.alerter.log_level != old_config.alerter.log_level or (
+            config.alerter.log_format != old_config.alerter.log_format
+        ):
+            configure(config.alerter.log_level, config.alerter.log_format)
+        install_redaction(config, self.app.env)
+        if self.scheduler is not None:
+            self._reschedule(self.scheduler, old_config, config)
+        for name, source in old_sources.items():
+            self._close_later(name, source)
+        if config.alerter.http != old_config.alerter.http:
+            log.warning("reload_http_unchanged reason=restart_needed_for_http_address")
+        self.metrics.observe_reload(True)
+        log.info(
+            "reload_applied config=%s sources=%d notifiers=%d rules=%d",
+            path,
+            len(config.sources),
+            len(config.notifiers),
+            len(config.rules),
+        )
+        return True
+
+    def _reschedule(self, scheduler: AsyncIOScheduler, old: Config, new: Config) -> None:
+        for name in old.sources:
+            if name not in new.sources:
+                scheduler.remove_job(f"poll:{name}")
+        for name, cfg in new.sources.items():
+            before = old.sources.get(name)
+            if before is None:
+                self._schedule_source(scheduler, name, first=True)
+            elif before.schedule != cfg.schedule:
+                self._schedule_source(scheduler, name, first=False)
+
+    def _close_later(self, name: str, source: Source) -> None:
+        """Close a replaced source once its in-flight cycle (if any) is over."""
+        task = self.inflight.get(name)
+
+        async def close() -> None:
+            if task is not None:
+                await asyncio.wait([task])
+            try:
+                await source.aclose()
+            except Exception:
+                log.exception("source_close_failed source=%s", name)
+
+        self._spawn(close())
+
+    # -- lifecycle -------------------------------------------------------------------
+    def _health(self) -> Health:
+        return health(self.app, self.app.clock.now(), self.started_at)
+
+    def request_stop(self, signame: str) -> None:
+        assert self._stop is not None
+        if self._stop.is_set():
+            log.warning("daemon_stop_forced signal=%s", signame)
+            self._force = True
+            for task in list(self.inflight.values()):
+                task.cancel()
+            return
+        log.info("daemon_stopping signal=%s inflight=%d", signame, len(self.inflight))
+        self._stop.set()
+
+    async def serve(self) -> int:
+        """Run until SIGTERM/SIGINT; returns the exit code."""
+        self._stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        install_redaction(self.app.config, self.app.env)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, sig.name)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
+        try:
+            if self.serve_http:
+                self.http = self._start_http()
+            self.scheduler = self._start_scheduler()
+            log.info(
+                "daemon_started sources=%d notifiers=%d rules=%d http=%s",
+                len(self.app.sources),
+                len(self.app.notifiers),
+                len(self.app.config.rules),
+                f"{self.http.host}:{self.http.port}" if self.http else "off",
+            )
+            await self._stop.wait()
+            await self._drain()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            await self._close()
+        log.info("daemon_stopped")
+        return 0
+
+    def _start_http(self) -> HttpServer:
+        cfg = self.app.config.alerter.http
+        server = HttpServer(cfg.host, cfg.port, health=self._health, metrics=self.metrics.render)
+        try:
+            return server.start()
+        except OSError as exc:
+            raise AlerterError(
+                f"cannot listen on {cfg.host}:{cfg.port} for /healthz and /metrics: "
+                f"{exc.strerror or exc}"
+            ) from None
+
+    async def _drain(self) -> None:
+        """Let in-flight work finish within the grace period, then deliver what is due."""
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+        deadline = asyncio.get_running_loop().time() + self.grace
+
+        def left() -> float:
+            return max(0.0, deadline - asyncio.get_running_loop().time())
+
+        busy = [*self.inflight.values(), *self._background]
+        if self._delivering is not None:
+            busy.append(self._delivering)
+        if busy:
+            _, pending = await asyncio.wait(busy, timeout=left())
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("shutdown_cancelled tasks=%d reason=grace_expired", len(pending))
+                await asyncio.wait(pending, timeout=1.0)
+        if self.app.dry_run or self._force or left() <= 0:
+            return
+        try:
+            report = await asyncio.wait_for(off_loop(self.app.deliver, "alerter-final"), left())
+        except TimeoutError:
+            log.warning("shutdown_delivery_unfinished reason=grace_expired")
+            self._force = True
+        else:
+            log.info(
+                "shutdown_delivered sent=%d retried=%d failed=%d",
+                report.sent,
+                report.retried,
+                report.failed,
+            )
+
+    async def _close(self) -> None:
+        if self.http is not None:
+            self.http.stop()
+            self.http = None
+        self.metrics.close()
+        if self._force:
+            log.warning("store_left_open reason=work_may_still_be_running")
+            return
+        for name, source in self.app.sources.items():
+            try:
+                await source.aclose()
+            except Exception:
+                log.exception("source_close_failed source=%s", name)
+        self.app.store.close()
 
 
-def run_daemon(app: App) -> int:
-    asyncio.run(_serve(app))
-    return 0
+def run_daemon(app: App, *, grace: float = SHUTDOWN_GRACE) -> int:
+    """Run ``app`` as a daemon until SIGTERM/SIGINT; returns the exit code (0)."""
+    return asyncio.run(Daemon(app, grace=grace).serve())
