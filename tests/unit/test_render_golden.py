@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,14 @@ CASES: dict[str, Callable[[], Notification]] = {
     "resolved": resolved,
     "hostile": lambda: sample(HOSTILE),
     "daily_late_data": daily,
+    "confirmed": lambda: sample(event=Reason.LATE_DATA, outcome="confirmed"),
+    "withdrawn": lambda: sample(
+        event=Reason.RESOLVED,
+        outcome="withdrawn",
+        observed=Decimal("70.10"),
+        excess=Decimal(0),
+        contributors=(),
+    ),
 }
 
 

@@ -112,6 +112,27 @@ def test_provisional_alert_is_marked(fake: SlackFake) -> None:
     assert "files.getUploadURLExternal" not in fake.methods()
 
 
+@pytest.mark.parametrize(
+    ("outcome", "event", "header"),
+    [("confirmed", Reason.LATE_DATA, "CONFIRMED"), ("withdrawn", Reason.RESOLVED, "WITHDRAWN")],
+)
+def test_settled_early_alert_is_confirmed_or_withdrawn_in_place(
+    fake: SlackFake, outcome: str, event: Reason, header: str
+) -> None:
+    notifier = bot(fake, chart=False)
+    early = notifier.send(sample(partial=True), None)
+    assert isinstance(early, Delivered)
+    ts = json.loads(early.ref or "")["ts"]
+
+    settled = notifier.send(sample(event=event, outcome=outcome), early.ref)
+
+    assert settled == Delivered(early.ref)
+    assert len([m for m in fake.messages.values() if not m["thread_ts"]]) == 1
+    assert fake.messages[ts]["blocks"][0]["text"]["text"].startswith(header)
+    (reply_ts,) = fake.messages[ts]["replies"]
+    assert f"*{header}*" in fake.messages[reply_ts]["text"]
+
+
 def test_update_of_a_vanished_message_posts_a_new_one(fake: SlackFake) -> None:
     prior = json.dumps({"channel": "C0ALERTS", "ts": "1.000000"})
     result = bot(fake, chart=False).send(
