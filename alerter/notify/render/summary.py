@@ -59,7 +59,7 @@ def group_label(group: SeriesKey) -> str:
 
 def outcome(msg: Notification) -> str:
     """``confirmed`` / ``withdrawn`` for an early alert whose window settled, else ``""``."""
-    return str(getattr(msg, "outcome", "") or "")
+    return msg.outcome
 
 
 def state_label(msg: Notification) -> str:
