@@ -789,7 +789,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _malformed(body: dict[str, Any]) -> dict[str, Any]:
     """The same page with a schema break: a required field missing or mistyped."""
-    broken = json.loads(json.dumps(body))
+    broken: dict[str, Any] = json.loads(json.dumps(body))
     rows = broken.get("data") or []
     if not rows:
         return {"data": "not-a-list", "next_page": None}

@@ -96,7 +96,7 @@ def test_config_rejects_unknown_key_and_bad_limit() -> None:
     with pytest.raises(ValidationError):
         MetronomeConfig(type="metronome", page_limit=101)
     with pytest.raises(ValidationError):
-        MetronomeConfig(type="metronome", window="week")  # type: ignore[arg-type]
+        MetronomeConfig(type="metronome", window="week")
     cfg = MetronomeConfig(type="metronome", timeout="30s", lookback="48h")
     assert cfg.timeout == timedelta(seconds=30)
     assert cfg.base_url == "https://api.metronome.com"
