@@ -159,6 +159,9 @@ class App:
                     )
                 if self.dry_run:
                     raise _DryRunRollback
+            horizons = [j.load_from for j in report.judged if j.load_from is not None]
+            if horizons:
+                self.store.trim_cache(name, min(horizons))
         except _DryRunRollback:
             self._print_dry_run(printed)
         report.seconds = (self.clock.now() - started).total_seconds()

@@ -45,6 +45,8 @@ class JudgeReport:
     anomalies: int = 0
     events: list[Notification] = field(default_factory=list)
     evaluation: RuleEvaluation | None = None
+    load_from: datetime | None = None
+    """The oldest window this rule read (what the store must keep in memory)."""
 
 
 def make_detector(rule: RuleBase) -> Detector:
@@ -93,6 +95,7 @@ def judge_rule(
         return report
     history = max(detector.history(step), rule.min_history) + 1
     load_from = earliest - step * history
+    report.load_from = load_from
     stored = store.load_series(rule.source, load_from, frame_until)
     coverage = store.load_coverage(rule.source, load_from, frame_until)
     frame, currencies = build_frame(stored, coverage, load_from, frame_until, step, rule.match)

@@ -86,6 +86,10 @@ class Store(Protocol):
         """Points with ``since <= start < until``."""
         ...
 
+    def trim_cache(self, source: str, before: datetime) -> None:
+        """Readers no longer need points of ``source`` older than ``before`` in memory."""
+        ...
+
     def load_points(self, source: str, since: datetime, until: datetime) -> list[CostPoint]:
         """Exact points with ``since <= start < until``."""
         ...

@@ -82,7 +82,9 @@ class SqliteStore:
             raise StoreError(f"cannot open state file {path}: {exc}") from exc
         self._lock = threading.RLock()
         self._depth = 0
+        self._mirrors: dict[str, _Mirror] = {}
         self._migrate()
+        self._seq = int(self._db.execute("SELECT coalesce(max(seq), 0) FROM points").fetchone()[0])
 
     # -- plumbing -----------------------------------------------------------------
     def _migrate(self) -> None:
@@ -142,82 +144,97 @@ class SqliteStore:
 
     # -- points ---------------------------------------------------------------------
     def upsert(self, source: str, result: FetchResult, now: datetime) -> UpsertReport:
-        new = unchanged = 0
-        revised: list[tuple[SeriesKey, datetime]] = []
         stamp = _ts(now)
+        revised: list[tuple[SeriesKey, datetime]] = []
+        unchanged = 0
+        names: dict[SeriesKey, str] = {}
+        rows = [
+            (
+                names.get(p.key) or names.setdefault(p.key, _key_json(p.key)),
+                _ts(p.start),
+                _ts(p.end),
+                str(p.amount),
+                None if p.quantity is None else str(p.quantity),
+                p.currency,
+                p,
+            )
+            for p in result.points
+        ]
         with self.transaction():
-            cur = self._db.cursor()
-            for point in result.points:
-                series = _key_json(point.key)
-                start = _ts(point.start)
-                row = cur.execute(
-                    "SELECT amount, quantity, revision FROM points "
-                    "WHERE source=? AND series=? AND start=?",
-                    (source, series, start),
-                ).fetchone()
-                amount = str(point.amount)
-                quantity = None if point.quantity is None else str(point.quantity)
-                if row is None:
-                    cur.execute(
-                        "INSERT INTO points (source, series, start, end, amount, quantity, "
-                        "currency, revision, updated_at) VALUES (?,?,?,?,?,?,?,0,?)",
-                        (
-                            source,
-                            series,
-                            start,
-                            _ts(point.end),
-                            amount,
-                            quantity,
-                            point.currency,
-                            stamp,
-                        ),
+            self._seq += 1
+            seq = self._seq
+            existing: dict[tuple[str, int], tuple[str, str | None, int]] = {}
+            if rows:
+                lo = min(r[1] for r in rows)
+                hi = max(r[1] for r in rows)
+                for series, start, amount, quantity, revision in self._db.execute(
+                    "SELECT series, start, amount, quantity, revision FROM points "
+                    "WHERE source=? AND start>=? AND start<=?",
+                    (source, lo, hi),
+                ):
+                    existing[(series, start)] = (amount, quantity, revision)
+            inserts = []
+            history = []
+            updates = []
+            for series, start, end, amount, quantity, currency, point in rows:
+                old = existing.get((series, start))
+                if old is None:
+                    inserts.append(
+                        (source, series, start, end, amount, quantity, currency, stamp, seq)
                     )
-                    new += 1
-                elif Decimal(row[0]) != point.amount:
-                    cur.execute(
-                        "INSERT INTO point_revisions (source, series, start, revision, amount, "
-                        "quantity, replaced_at) VALUES (?,?,?,?,?,?,?)",
-                        (source, series, start, row[2], row[0], row[1], stamp),
-                    )
-                    cur.execute(
-                        "UPDATE points SET amount=?, quantity=?, revision=revision+1, "
-                        "updated_at=? WHERE source=? AND series=? AND start=?",
-                        (amount, quantity, stamp, source, series, start),
-                    )
-                    revised.append((point.key, point.start))
-                else:
+                    existing[(series, start)] = (amount, quantity, 0)
+                elif old[0] == amount or Decimal(old[0]) == point.amount:
                     unchanged += 1
-            for cov in result.coverage:
-                cur.execute(
-                    "INSERT INTO coverage (source, scope, start, end) VALUES (?,?,?,?) "
-                    "ON CONFLICT (source, scope, start) DO UPDATE SET end=max(end, excluded.end)",
-                    (source, _key_json(cov.scope), _ts(cov.start), _ts(cov.end)),
-                )
-        return UpsertReport(new=new, revised=revised, unchanged=unchanged)
+                else:
+                    history.append((source, series, start, old[2], old[0], old[1], stamp))
+                    updates.append((amount, quantity, stamp, seq, source, series, start))
+                    existing[(series, start)] = (amount, quantity, old[2] + 1)
+                    revised.append((point.key, point.start))
+            self._db.executemany(
+                "INSERT INTO points (source, series, start, end, amount, quantity, currency, "
+                "revision, updated_at, seq) VALUES (?,?,?,?,?,?,?,0,?,?)",
+                inserts,
+            )
+            self._db.executemany(
+                "INSERT INTO point_revisions (source, series, start, revision, amount, quantity, "
+                "replaced_at) VALUES (?,?,?,?,?,?,?)",
+                history,
+            )
+            self._db.executemany(
+                "UPDATE points SET amount=?, quantity=?, revision=revision+1, updated_at=?, seq=? "
+                "WHERE source=? AND series=? AND start=?",
+                updates,
+            )
+            self._db.executemany(
+                "INSERT INTO coverage (source, scope, start, end) VALUES (?,?,?,?) "
+                "ON CONFLICT (source, scope, start) DO UPDATE SET end=max(end, excluded.end)",
+                [(source, _key_json(c.scope), _ts(c.start), _ts(c.end)) for c in result.coverage],
+            )
+        return UpsertReport(new=len(inserts), revised=revised, unchanged=unchanged)
 
     def load_series(self, source: str, since: datetime, until: datetime) -> StoredSeries:
+        """Served from an in-memory mirror of the source's recent points, refreshed with
+        only the rows written since the last read (the write sequence)."""
         with self._lock:
+            lo = _ts(since)
+            mirror = self._mirrors.get(source)
+            if mirror is None or lo < mirror.since:
+                mirror = _Mirror(since=lo, seq=0)
+                self._mirrors[source] = mirror
             rows = self._db.execute(
-                "SELECT series, start, amount, currency FROM points "
-                "WHERE source=? AND start>=? AND start<? ORDER BY series, start",
-                (source, _ts(since), _ts(until)),
+                "SELECT series, start, amount, currency, seq FROM points "
+                "WHERE source=? AND seq>? AND start>=?",
+                (source, mirror.seq, mirror.since),
             ).fetchall()
-        keys: list[SeriesKey] = []
-        currencies: list[str] = []
-        index: dict[str, int] = {}
-        key_index = np.empty(len(rows), dtype=np.int64)
-        starts = np.empty(len(rows), dtype=np.int64)
-        amounts = np.empty(len(rows), dtype=np.float64)
-        for i, (series, start, amount, currency) in enumerate(rows):
-            slot = index.get(series)
-            if slot is None:
-                slot = index[series] = len(keys)
-                keys.append(_key_from(series))
-                currencies.append(currency)
-            key_index[i] = slot
-            starts[i] = start
-            amounts[i] = float(amount)
-        return StoredSeries(keys, key_index, starts, amounts, currencies)
+            mirror.merge(rows)
+            return mirror.view(lo, _ts(until))
+
+    def trim_cache(self, source: str, before: datetime) -> None:
+        """Let the mirror forget points older than ``before`` (no reader needs them)."""
+        with self._lock:
+            mirror = self._mirrors.get(source)
+            if mirror is not None:
+                mirror.trim(_ts(before))
 
     def load_points(self, source: str, since: datetime, until: datetime) -> list[CostPoint]:
         """Exact stored points with ``since <= start < until`` (for replays)."""
@@ -566,6 +583,66 @@ class SqliteStore:
                 table: int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
                 for table in ("points", "point_revisions", "coverage", "incidents", "outbox")
             }
+
+
+class _Mirror:
+    """Columnar copy of one source's points with ``start >= since``, up to write ``seq``."""
+
+    def __init__(self, since: int, seq: int) -> None:
+        self.since = since
+        self.seq = seq
+        self.keys: list[SeriesKey] = []
+        self.currencies: list[str] = []
+        self.slots: dict[str, int] = {}
+        self.key_index = np.empty(0, dtype=np.int64)
+        self.starts = np.empty(0, dtype=np.int64)
+        self.amounts = np.empty(0, dtype=np.float64)
+
+    def merge(self, rows: list[tuple[str, int, str, str, int]]) -> None:
+        if not rows:
+            return
+        series, starts, amounts, currencies, seqs = zip(*rows, strict=True)
+        slots = self.slots
+        for name, currency in zip(series, currencies, strict=True):
+            if name not in slots:
+                slots[name] = len(self.keys)
+                self.keys.append(_key_from(name))
+                self.currencies.append(currency)
+        index = np.fromiter([slots[name] for name in series], np.int64, len(series))
+        key_index = np.concatenate([self.key_index, index])
+        start_arr = np.concatenate([self.starts, np.fromiter(starts, np.int64, len(starts))])
+        amount_arr = np.concatenate([self.amounts, np.array(amounts, dtype=np.float64)])
+        # keep the newest value of each (series, start): later rows win
+        code = key_index * (1 << 32) + (start_arr // 60)
+        _, last = np.unique(code[::-1], return_index=True)
+        keep = np.sort(len(code) - 1 - last)
+        self.key_index, self.starts, self.amounts = (
+            key_index[keep],
+            start_arr[keep],
+            amount_arr[keep],
+        )
+        self.seq = max(self.seq, max(seqs))
+
+    def view(self, since: int, until: int) -> StoredSeries:
+        mask = (self.starts >= since) & (self.starts < until)
+        return StoredSeries(
+            list(self.keys),
+            self.key_index[mask],
+            self.starts[mask],
+            self.amounts[mask],
+            list(self.currencies),
+        )
+
+    def trim(self, before: int) -> None:
+        if before <= self.since:
+            return
+        keep = self.starts >= before
+        self.key_index, self.starts, self.amounts = (
+            self.key_index[keep],
+            self.starts[keep],
+            self.amounts[keep],
+        )
+        self.since = before
 
 
 def _split_sql(script: str) -> list[str]:

@@ -136,7 +136,7 @@ def test_migrations_are_versioned_and_refuse_newer_files(tmp_path):
     path = tmp_path / "state.db"
     SqliteStore(str(path)).close()
     again = SqliteStore(str(path))
-    assert again.schema_version() == 2
+    assert again.schema_version() == 3
     again.close()
     db = sqlite3.connect(path)
     db.execute("PRAGMA user_version = 99")
@@ -160,3 +160,29 @@ def test_transaction_rolls_back_everything(store):
         raise RuntimeError("boom")
     assert store.load_points("s", T0, T0 + timedelta(hours=1)) == []
     assert store.outbox_items() == []
+
+
+def test_series_mirror_follows_writes_trims_and_survives_restart(tmp_path):
+    path = str(tmp_path / "s.db")
+    store = SqliteStore(path)
+    store.upsert("s", FetchResult([point("1", h) for h in range(4)], []), T0)
+    window = (T0, T0 + timedelta(hours=4))
+    assert store.load_series("s", *window).amounts.tolist() == [1.0, 1.0, 1.0, 1.0]
+    store.upsert("s", FetchResult([point("5", 2), point("7", 4)], []), T0)  # a revision, a new hour
+    later = store.load_series("s", T0, T0 + timedelta(hours=5))
+    assert dict(zip(later.starts.tolist(), later.amounts.tolist(), strict=True)) == {
+        int((T0 + timedelta(hours=h)).timestamp()): v
+        for h, v in enumerate([1.0, 1.0, 5.0, 1.0, 7.0])
+    }
+    store.trim_cache("s", T0 + timedelta(hours=3))
+    assert store.load_series(
+        "s", T0 + timedelta(hours=3), T0 + timedelta(hours=5)
+    ).amounts.tolist() == [1.0, 7.0]
+    # asking for older windows again reads them from the file
+    assert store.load_series("s", T0, T0 + timedelta(hours=5)).amounts.size == 5
+    store.close()
+    reopened = SqliteStore(path)
+    reopened.load_series("s", T0, T0 + timedelta(hours=5))
+    reopened.upsert("s", FetchResult([point("9", 0)], []), T0)  # the sequence continues
+    assert reopened.load_series("s", T0, T0 + timedelta(hours=1)).amounts.tolist() == [9.0]
+    reopened.close()
