@@ -24,6 +24,7 @@ import pytest
 from alerter.cli import main
 from tests.fakes.metronome import (
     Customer,
+    FakeMetronome,
     FakeMetronomeProcess,
     MetronomeDataset,
     Product,
@@ -47,7 +48,7 @@ class NoisyUsage(SyntheticUsage):
         return (base * (1 + noise)).quantize(Decimal(1))
 
 
-def build(now: datetime) -> tuple[MetronomeDataset, Customer, datetime]:
+def build(now: datetime, hours_ago: int = 5) -> tuple[MetronomeDataset, Customer, datetime]:
     usage = NoisyUsage(base={GPU.name: Decimal(3000), API.name: Decimal(500)})
     data = MetronomeDataset(usage)
     customers = [
@@ -55,13 +56,13 @@ def build(now: datetime) -> tuple[MetronomeDataset, Customer, datetime]:
         for i in range(50)
     ]
     spiky = customers[SPIKE_CUSTOMER]
-    spike_hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=5)
+    spike_hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours_ago)
     data.set_usage(spiky.id, GPU.name, spike_hour, usage(spiky, GPU, spike_hour) * 8)
     return data, spiky, spike_hour
 
 
 def write_config(tmp: Path, base_url: str) -> Path:
-    (tmp / "rules").mkdir()
+    (tmp / "rules").mkdir(exist_ok=True)
     shutil.copy(RULES, tmp / "rules" / "metronome.toml")
     config = tmp / "alerter.toml"
     config.write_text(
@@ -134,3 +135,65 @@ def test_one_customer_hourly_spike_among_50_is_one_incident(
     # gross spend in dollars: the prepaid commit draw-down is not subtracted
     assert Decimal(first["observed"]) > 5 * Decimal(first["expected"])
     assert Decimal(first["observed"]) > 100
+
+
+def read_records(tmp: Path) -> list[dict[str, object]]:
+    path = tmp / "alerts.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.scenario
+@pytest.mark.slow
+def test_backdated_usage_updates_the_incident_instead_of_alerting_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = datetime.now(UTC)
+    monkeypatch.setenv("METRONOME_E2E_TOKEN", TOKEN)
+    # two hours ago: closed and settled, and no normal hour after it is judged yet
+    data, spiky, spike_hour = build(now, hours_ago=2)
+    with FakeMetronomeProcess(data, token=TOKEN, now=lambda: datetime.now(UTC)) as fake:
+        config = write_config(tmp_path, fake.url)
+        assert main(["run", "--once", "--config", str(config)]) == 0
+    first_run = read_records(tmp_path)
+    # late usage arrives for the spike hour; the next cycle re-fetches the lookback
+    gpu = data.customers[spiky.id].products[0]
+    revised = data.hourly(spiky, gpu, spike_hour) * 2
+    data.set_usage(spiky.id, GPU.name, spike_hour, revised)
+    with FakeMetronomeProcess(data, token=TOKEN, now=lambda: datetime.now(UTC)) as fake:
+        config = write_config(tmp_path, fake.url)
+        assert main(["run", "--once", "--config", str(config)]) == 0
+    second = [r for r in fake.requests if r.endpoint == "breakdowns"]
+
+    records = read_records(tmp_path)
+    assert [r["event"] for r in first_run] == ["first"]
+    assert {r["incident"] for r in records} == {first_run[0]["incident"]}
+    assert [r["event"] for r in records] == ["first", "late_data"]
+    assert Decimal(str(records[1]["observed"])) > Decimal(str(records[0]["observed"]))
+    # the second cycle asked only for the lookbacks (48 h hourly, 7 d daily)
+    assert len(second) <= 50 * 3 + 50 * 1
+
+
+@pytest.mark.scenario
+def test_refused_token_is_reported_once_without_crashing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    wrong = "mtr-revoked-token-42"
+    monkeypatch.setenv("METRONOME_E2E_TOKEN", wrong)
+    data = MetronomeDataset()
+    for i in range(5):
+        data.add_customer(f"Customer {i}", [GPU])
+    with FakeMetronome(data, token=TOKEN) as fake:
+        config = write_config(tmp_path, fake.url)
+        code = main(["run", "--once", "--config", str(config)])
+        statuses = fake.statuses()
+
+    assert code == 1  # every source failed; the process did not crash
+    assert statuses == [401, 401]  # one refused customer listing per source, nothing more
+    out, err = capfd.readouterr()
+    failures = [line for line in err.splitlines() if "poll_failed" in line]
+    assert len(failures) == 2
+    assert all("METRONOME_E2E_TOKEN" in m and "401" in m for m in failures)
+    assert wrong not in out + err
+    assert read_records(tmp_path) == []
