@@ -118,6 +118,11 @@ class EmailNotifier:
         self.context = context
         self._domain = re.sub(r"[^A-Za-z0-9-]+", "-", name).strip("-").lower() + ".alerter"
 
+    @property
+    def digest(self) -> bool:
+        """True in digest mode: the outbox hands a cycle's events to ``send_many`` at once."""
+        return self.config.mode == "digest"
+
     # building ------------------------------------------------------------------------
     def _message_id(self, msg: Notification) -> str:
         stamp = self.context.clock.now().strftime("%Y%m%dT%H%M%S")
