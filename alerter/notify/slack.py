@@ -6,6 +6,7 @@ import builtins
 import json
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 from urllib.error import URLError
 
@@ -233,18 +234,12 @@ class SlackNotifier:
 
     def send(self, msg: Notification, prior: str | None) -> DeliveryResult:
         if self.config.webhook_url_env:
-            return self._send_webhook(msg, self.config.webhook_url_env)
-        assert self.config.token_env is not None
-        token = self._secret(self.config.token_env)
-        if token is None:
-            return Permanent(f"slack {self.name}: env var {self.config.token_env} is not set")
-        client = WebClient(
-            token=token,
-            base_url=self.config.base_url,
-            timeout=self.config.timeout,
-            logger=_sdk_log,
-            retry_handlers=self._handlers,
-        )
+            return self._send_webhook(
+                self.payload(msg), self.config.webhook_url_env, f"incident={msg.incident_id}"
+            )
+        client = self._client()
+        if isinstance(client, Permanent):
+            return client
         ref = _parse_ref(prior)
         method = "chat.postMessage"
         try:
@@ -283,6 +278,44 @@ class SlackNotifier:
         except (SlackClientError, URLError, OSError, ValueError) as exc:
             return self._fail(method, exc)
 
+    def send_many(self, msgs: Sequence[Notification]) -> DeliveryResult:
+        """One grouped message for a burst (the outbox calls this beyond ``group_over``).
+
+        No chart and no thread: each incident's later events start their own message.
+        """
+        if not msgs:
+            return Delivered(None)
+        body = slack_blocks.grouped_payload(
+            msgs, timezone=self.config.timezone, url_template=self.config.url_template
+        )
+        if self.config.webhook_url_env:
+            return self._send_webhook(body, self.config.webhook_url_env, f"grouped={len(msgs)}")
+        client = self._client()
+        if isinstance(client, Permanent):
+            return client
+        try:
+            resp = client.chat_postMessage(
+                channel=self.config.channel or "", unfurl_links=False, unfurl_media=False, **body
+            )
+        except (SlackClientError, URLError, OSError, ValueError) as exc:
+            return self._fail("chat.postMessage", exc)
+        log.info("slack.posted notifier=%s grouped=%d", self.name, len(msgs))
+        ref = {"channel": str(resp["channel"]), "ts": str(resp["ts"])}
+        return Delivered(json.dumps(ref, sort_keys=True))
+
+    def _client(self) -> WebClient | Permanent:
+        assert self.config.token_env is not None
+        token = self._secret(self.config.token_env)
+        if token is None:
+            return Permanent(f"slack {self.name}: env var {self.config.token_env} is not set")
+        return WebClient(
+            token=token,
+            base_url=self.config.base_url,
+            timeout=self.config.timeout,
+            logger=_sdk_log,
+            retry_handlers=self._handlers,
+        )
+
     def _post_new(self, client: WebClient, msg: Notification) -> Delivered:
         resp = client.chat_postMessage(
             channel=self.config.channel or "",
@@ -313,7 +346,7 @@ class SlackNotifier:
                 thread_ts=ts,
                 content=png,
                 filename=f"incident-{msg.incident_id}.png",
-                title=f"Incident #{msg.incident_id}: last {msg.step_seconds // 3600 or 1}h windows",
+                title=f"Incident #{msg.incident_id}: spend history",
                 alt_txt="Spend history with the expected band and the anomalous window marked",
             )
         except (SlackClientError, URLError, OSError, ValueError) as exc:
@@ -324,7 +357,7 @@ class SlackNotifier:
                 self._redact(f"{type(exc).__name__} {_error_code(exc)}".strip()),
             )
 
-    def _send_webhook(self, msg: Notification, env_name: str) -> DeliveryResult:
+    def _send_webhook(self, body: dict[str, Any], env_name: str, what: str) -> DeliveryResult:
         url = self._secret(env_name)
         if url is None:
             return Permanent(f"slack {self.name}: env var {env_name} is not set")
@@ -332,15 +365,13 @@ class SlackNotifier:
             url, timeout=self.config.timeout, logger=_sdk_log, retry_handlers=self._handlers
         )
         try:
-            resp = client.send(unfurl_links=False, unfurl_media=False, **self.payload(msg))
+            resp = client.send(unfurl_links=False, unfurl_media=False, **body)
         except (SlackClientError, URLError, OSError, ValueError) as exc:
             return self._fail("webhook", exc)
         if resp.status_code == 200:
-            log.info(
-                "slack.posted notifier=%s incident=%s mode=webhook", self.name, msg.incident_id
-            )
+            log.info("slack.posted notifier=%s %s mode=webhook", self.name, what)
             return Delivered(None)
-        body = self._redact(str(resp.body or "")[:100])
+        answer = self._redact(str(resp.body or "")[:100])
         if resp.status_code == 429:
             seconds = retry_after_seconds(resp.headers)
             result: RetryAfter | Permanent = RetryAfter(
@@ -348,11 +379,11 @@ class SlackNotifier:
             )
         elif resp.status_code >= 500:
             result = RetryAfter(
-                SERVER_RETRY_AFTER, f"slack {self.name}: webhook HTTP {resp.status_code} {body}"
+                SERVER_RETRY_AFTER, f"slack {self.name}: webhook HTTP {resp.status_code} {answer}"
             )
         else:
             result = Permanent(
-                f"slack {self.name}: webhook rejected: HTTP {resp.status_code} {body}"
+                f"slack {self.name}: webhook rejected: HTTP {resp.status_code} {answer}"
             )
         log.warning(
             "slack.delivery_failed notifier=%s method=webhook reason=%s", self.name, result.reason

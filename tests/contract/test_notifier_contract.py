@@ -12,12 +12,13 @@ import io
 import json
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from alerter.domain import Notification
 from alerter.notify import NOTIFIERS
 from alerter.notify.base import Delivered, Notifier, NotifierContext, Permanent, RetryAfter
 from tests.fakes.notifications import HOSTILE, context, sample
@@ -157,6 +158,7 @@ HARNESSES: dict[str, Callable[[Path], contextlib.AbstractContextManager[Harness]
     "webhook": webhook_harness,
 }
 REMOTE = ["slack", "email", "webhook"]
+BATCH = sorted(name for name, cls in NOTIFIERS.items() if hasattr(cls, "send_many"))
 
 
 @pytest.fixture(params=sorted(NOTIFIERS))
@@ -167,6 +169,12 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]
 
 @pytest.fixture(params=REMOTE)
 def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    with HARNESSES[request.param](tmp_path) as h:
+        yield h
+
+
+@pytest.fixture(params=BATCH)
+def batch(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     with HARNESSES[request.param](tmp_path) as h:
         yield h
 
@@ -224,3 +232,16 @@ def test_no_secret_in_any_result_or_log_record(
     for secret in harness.secrets:
         assert all(secret not in r for r in reasons)
         assert all(secret not in record.getMessage() for record in caplog.records)
+
+
+def test_grouped_send_delivers_inert_text_and_maps_failures(batch: Harness) -> None:
+    send_many: Callable[[list[Notification]], object] = batch.notifier.send_many  # type: ignore[attr-defined]
+    msgs = [replace(sample(HOSTILE), incident_id=i) for i in (1, 2, 3)]
+    assert isinstance(send_many(msgs), Delivered)
+    batch.inert(batch.arrived())
+    assert batch.server_error is not None
+    assert batch.reject is not None
+    batch.server_error()
+    assert isinstance(send_many(msgs), RetryAfter)
+    batch.reject()
+    assert isinstance(send_many(msgs), Permanent)

@@ -93,3 +93,16 @@ def test_email_digest(update_golden: bool) -> None:
         msgs, timezone=TZ
     )
     check("email_digest.txt", text, update_golden)
+
+
+def test_slack_grouped(update_golden: bool) -> None:
+    msgs = [
+        dataclasses.replace(sample(name), incident_id=100 + i)
+        for i, name in enumerate(["Acme Corp", "Globex", HOSTILE])
+    ]
+    payload = slack_blocks.grouped_payload(msgs, timezone=TZ, url_template=TEMPLATE)
+    check(
+        "slack_grouped.json",
+        json.dumps(payload, indent=2, ensure_ascii=False) + "\n",
+        update_golden,
+    )

@@ -11,10 +11,12 @@ import pytest
 from pydantic import ValidationError
 
 from alerter.clock import FakeClock
-from alerter.domain import Reason
+from alerter.domain import Notification, Reason
 from alerter.notify.base import Delivered, Permanent, RetryAfter
+from alerter.notify.outbox import deliver
 from alerter.notify.render.escape import ZWSP
 from alerter.notify.slack import SlackConfig, SlackNotifier
+from tests.conftest import T0
 from tests.fakes.notifications import HOSTILE, context, resolved, sample
 from tests.fakes.slack import TOKEN, SlackFake
 
@@ -306,3 +308,52 @@ def test_render_is_the_posted_payload(fake: SlackFake) -> None:
 def test_invalid_config_is_rejected(config: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         SlackConfig.model_validate(config)
+
+
+def burst(n: int, customer: str = "Customer") -> list[Notification]:
+    return [dataclasses.replace(sample(f"{customer} {i}"), incident_id=100 + i) for i in range(n)]
+
+
+def test_grouped_burst_is_one_message(fake: SlackFake) -> None:
+    result = bot(fake, url_template="https://dash.example/{incident}").send_many(burst(3))
+    assert isinstance(result, Delivered)
+    assert fake.methods() == ["chat.postMessage"]
+    (posted,) = fake.messages.values()
+    assert posted["blocks"][0]["text"]["text"] == "3 incident updates · customer-hourly-spike"
+    lines = [b for b in posted["blocks"] if b["type"] == "section"]
+    assert len(lines) == 3
+    assert "customer_name=Customer 0" in lines[0]["text"]["text"]
+    assert lines[2]["accessory"]["url"] == "https://dash.example/102"
+
+
+def test_grouped_burst_is_capped_at_twenty_lines(fake: SlackFake) -> None:
+    result = webhook(fake).send_many(burst(23))
+    assert result == Delivered(None)
+    (posted,) = fake.webhook_posts
+    assert len([b for b in posted["blocks"] if b["type"] == "section"]) == 20
+    assert "…and 3 more" in posted["blocks"][-1]["elements"][0]["text"]
+    assert len(posted["blocks"]) <= 50
+
+
+def test_grouped_burst_failures_and_hostile_text(fake: SlackFake) -> None:
+    notifier = bot(fake)
+    fake.fail("chat.postMessage", "500")
+    assert isinstance(notifier.send_many(burst(2)), RetryAfter)
+    fake.fail("chat.postMessage", "channel_not_found")
+    assert isinstance(notifier.send_many(burst(2)), Permanent)
+    assert isinstance(notifier.send_many(burst(2, HOSTILE)), Delivered)
+    body = fake.calls[-1].body.decode()
+    assert "<!channel>" not in body
+    assert "&lt;!channel&gt;" in body
+
+
+def test_outbox_groups_a_rule_burst_beyond_group_over(fake: SlackFake, store: Any) -> None:
+    notifier = bot(fake, group_over=2)
+    for msg in burst(4):
+        store.enqueue(msg, "team", T0)
+
+    report = deliver(store, {"team": notifier}, T0)
+
+    assert report.sent == 4
+    assert fake.methods() == ["chat.postMessage"]
+    assert deliver(store, {"team": notifier}, T0).sent == 0

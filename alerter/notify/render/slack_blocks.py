@@ -6,7 +6,7 @@ links are button URLs (never mrkdwn ``<url|text>``), so billing text cannot add 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from alerter.domain import Notification, Reason
@@ -132,3 +132,56 @@ def render_payload(
         "text": fallback_text(msg),
         "blocks": message_blocks(msg, timezone=timezone, url_template=url_template),
     }
+
+
+GROUP_SHOWN = 20
+
+
+def grouped_payload(
+    msgs: Sequence[Notification], *, timezone: str = "UTC", url_template: str | None = None
+) -> dict[str, Any]:
+    """One message for a burst of incident events (a rule's many groups in one cycle)."""
+    tz = summary.zone(timezone)
+    rules = sorted({m.rule for m in msgs})
+    about = rules[0] if len(rules) == 1 else f"{len(rules)} rules"
+    title = f"{len(msgs)} incident updates · {about}"
+    blocks: list[Block] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _bounded(title, slack_text, 150)},
+        },
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": "Grouped into one message because they arrived in one cycle; "
+                    "each incident's later updates are posted on their own.",
+                }
+            ],
+        },
+    ]
+    for msg in msgs[:GROUP_SHOWN]:
+        group = _bounded(summary.group_label(msg.group), slack_mrkdwn, 300)
+        window = summary.window_text(msg.window_start, msg.window_end, tz)
+        line = (
+            f"{emoji(msg)} *{summary.state_label(msg)}* {summary.SEVERITY_LABEL[msg.severity]} · "
+            f"{group}\n{summary.money(msg.observed, msg.currency)} vs expected "
+            f"{summary.money(msg.expected, msg.currency)}: {summary.delta_text(msg)} · {window}"
+        )
+        if len(rules) > 1:
+            line += f" · rule {slack_mrkdwn(msg.rule)}"
+        block: Block = {"type": "section", "text": {"type": "mrkdwn", "text": line}}
+        url = summary.link(url_template, msg)
+        if url:
+            block["accessory"] = {
+                "type": "button",
+                "text": {"type": "plain_text", "text": "Open"},
+                "url": url[:3000],
+                "action_id": f"open_{msg.incident_id}",
+            }
+        blocks.append(block)
+    if len(msgs) > GROUP_SHOWN:
+        more = f"…and {len(msgs) - GROUP_SHOWN} more (see the dashboard or `alerter status`)."
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+    return {"text": _bounded(title, slack_mrkdwn, 3000), "blocks": blocks}
