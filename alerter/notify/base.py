@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,9 +79,13 @@ class Notifier(Protocol):
     """A notifier, constructed as ``cls(name, config, context)``."""
 
     type: ClassVar[str]
-    Config: ClassVar[type[NotifierConfig]]
+    Config: ClassVar[builtins.type[NotifierConfig]]
     name: str
-    config: NotifierConfig
+
+    @property
+    def config(self) -> NotifierConfig:
+        """The notifier's validated config (read-only here, so a subclass model fits)."""
+        ...
 
     def render(self, msg: Notification) -> str:
         """Exactly what ``send`` would deliver, as text (``--dry-run`` prints it)."""
