@@ -316,6 +316,9 @@ class MetronomeSource:
         end = floor_time(until.astimezone(UTC), step)
         if end < until.astimezone(UTC):
             end += step
+        # Windows that have not ended yet are covered only if the API returned them:
+        # an open window it left out is unknown, not zero.
+        horizon = floor_time(self._clock.now(), step)
         customers = await self.customers()
         jobs = [
             (customer, lo, hi) for customer in customers for lo, hi in split_range(start, end, step)
@@ -340,8 +343,11 @@ class MetronomeSource:
                     f"{format_time(lo)}..{format_time(hi)}: {result}"
                 )
             else:
-                points += result
-                covered.setdefault(customer.id, []).append((lo, hi))
+                chunk_points, last_end = result
+                points += chunk_points
+                covered_end = min(hi, max(horizon, last_end or lo))
+                if covered_end > lo:
+                    covered.setdefault(customer.id, []).append((lo, covered_end))
         coverage = [
             Coverage(lo, hi, scope=(("customer_id", cid),))
             for cid, spans in covered.items()
@@ -362,8 +368,8 @@ class MetronomeSource:
 
     async def _guarded(
         self, customer: MetronomeCustomer, start: datetime, end: datetime
-    ) -> list[CostPoint] | SourceError:
-        """A chunk's points, or its error as a value; only ``AuthRejected`` propagates."""
+    ) -> tuple[list[CostPoint], datetime | None] | SourceError:
+        """``_fetch_chunk``'s result, or its error as a value; only ``AuthRejected`` propagates."""
         try:
             return await self._fetch_chunk(customer, start, end)
         except AuthRejected:
@@ -373,8 +379,9 @@ class MetronomeSource:
 
     async def _fetch_chunk(
         self, customer: MetronomeCustomer, start: datetime, end: datetime
-    ) -> list[CostPoint]:
-        """All pages of one (customer, chunk), validated, as points; raises SourceError."""
+    ) -> tuple[list[CostPoint], datetime | None]:
+        """All pages of one (customer, chunk), validated: its points and the end of the
+        last window the API returned (None if none); raises SourceError."""
         path = f"/v1/customers/{customer.id}/invoices/breakdowns"
         params: dict[str, QueryValue] = {
             "starting_on": format_time(start),
@@ -398,7 +405,9 @@ class MetronomeSource:
             invoices += parsed.data
             cursor = parsed.next_page or None
             if cursor is None:
-                return self._normalise(customer, start, end, invoices)
+                points = self._normalise(customer, start, end, invoices)
+                ends = [i.breakdown_end_timestamp.astimezone(UTC) for i in invoices]
+                return points, max(ends, default=None)
             if cursor in seen:
                 raise BadResponse(f"page {page}: repeated next_page cursor")
             seen.add(cursor)

@@ -277,6 +277,27 @@ def test_zero_usage_window_is_covered_without_points(clock: FakeClock) -> None:
     assert result.coverage == [Coverage(DAY0, DAY0 + timedelta(hours=3), (("customer_id", c.id),))]
 
 
+def test_open_window_is_covered_only_when_returned(
+    fake: FakeMetronome, data: MetronomeDataset, clock: FakeClock
+) -> None:
+    first = next(iter(data.customers))
+    data.set_usage(first, GPU.name, NOW - timedelta(hours=1), Decimal(100))
+    data.set_usage(first, GPU.name, NOW, Decimal(100))
+    until = NOW + timedelta(minutes=30)
+    # the fake hides windows starting at or after `now`: the 06:00 hour is not returned
+    result = run_fetch(make_source(fake, clock, customers=[first]), NOW - timedelta(hours=3), until)
+    assert result.coverage == [Coverage(NOW - timedelta(hours=3), NOW, (("customer_id", first),))]
+    assert max(p.end for p in result.points) == NOW
+    # once the API returns the open window (partial usage), it is covered and has points
+    clock.advance(timedelta(minutes=10))
+    fake.now = lambda: NOW + timedelta(hours=1)
+    result = run_fetch(make_source(fake, clock, customers=[first]), NOW - timedelta(hours=3), until)
+    assert result.coverage == [
+        Coverage(NOW - timedelta(hours=3), NOW + timedelta(hours=1), (("customer_id", first),))
+    ]
+    assert max(p.end for p in result.points) == NOW + timedelta(hours=1)
+
+
 def test_backdated_usage_is_a_revision_on_the_next_fetch(
     fake: FakeMetronome, data: MetronomeDataset, clock: FakeClock
 ) -> None:
