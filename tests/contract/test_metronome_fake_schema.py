@@ -50,7 +50,7 @@ DAY0 = datetime(2025, 3, 10, tzinfo=UTC)
 FORMATS = jsonschema.FormatChecker()
 
 
-@FORMATS.checks("date-time", raises=ValueError)
+@FORMATS.checks("date-time", raises=ValueError)  # type: ignore[untyped-decorator]
 def _date_time(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -61,7 +61,7 @@ def _date_time(value: object) -> bool:
     return True
 
 
-@FORMATS.checks("uuid", raises=ValueError)
+@FORMATS.checks("uuid", raises=ValueError)  # type: ignore[untyped-decorator]
 def _uuid(value: object) -> bool:
     if isinstance(value, str) and not re.fullmatch(
         r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", value
