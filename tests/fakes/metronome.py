@@ -27,6 +27,11 @@ Usage::
         ...
         fake.requests                                # the request log
 
+``MetronomeDataset(usage=SyntheticUsage(...))`` gives thousands of customers a cheap
+deterministic hourly pattern; ``set_usage`` overrides single hours (spikes, revisions).
+``FakeMetronomeProcess`` serves a copy of a dataset from a forked child process, for
+bench/ and large scenarios where an in-process server would share the client's GIL.
+
 Amounts in the dataset are per hour in the product's credit type units (cents for
 "USD (cents)"); daily windows sum their hours. ``set_usage`` may be called again for a
 past hour while the server runs: that is backdated usage (a revision).
