@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +75,24 @@ def test_rules_are_checked_against_sources_and_notifiers(tmp_path):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_commented_examples_in_the_example_config_are_valid(tmp_path):
+    """Uncommenting every example section gives a valid config over every bundled rule file."""
+    import re
+    import shutil
+
+    text = Path("config.example.toml").read_text(encoding="utf-8")
+    head, tail = text.split("# More sources and notifiers.", 1)
+    head += "# More sources and notifiers."
+    tail = "\n".join(
+        re.sub(r"^# ", "", line) if re.match(r"^# (\[|[a-z_]+ =)", line) else line
+        for line in tail.splitlines()
+    )
+    head = head.replace('rules = ["rules/sample.toml"]', 'rules = ["rules/*.toml"]')
+    (tmp_path / "config.toml").write_text(head + tail, encoding="utf-8")
+    shutil.copytree("rules", tmp_path / "rules")
+    config = load_config(tmp_path / "config.toml")
+    assert {"metronome", "digitalocean", "cur"} <= set(config.sources)
+    assert {"slack", "finops-mail", "hook"} <= set(config.notifiers)
+    assert {r.source for r in config.rules} >= {"metronome", "digitalocean", "sample"}
