@@ -190,28 +190,30 @@ def _status(config, *, as_json: bool) -> int:  # type: ignore[no-untyped-def]
         failed = store.outbox_items("failed")
     finally:
         store.close()
+    sources = [
+        {
+            "source": p.source,
+            "last_success_at": p.last_success_at.isoformat() if p.last_success_at else None,
+            "last_attempt_at": p.last_attempt_at.isoformat() if p.last_attempt_at else None,
+            "last_error": p.last_error,
+            "points": p.points,
+        }
+        for p in polls
+    ]
+    open_incidents = [
+        {
+            "id": i.id,
+            "rule": i.rule,
+            "group": dict(i.group),
+            "since": i.opened_at.isoformat(),
+            "observed": str(i.observed),
+            "expected": str(i.expected),
+        }
+        for i in incidents
+    ]
     data = {
-        "sources": [
-            {
-                "source": p.source,
-                "last_success_at": p.last_success_at.isoformat() if p.last_success_at else None,
-                "last_attempt_at": p.last_attempt_at.isoformat() if p.last_attempt_at else None,
-                "last_error": p.last_error,
-                "points": p.points,
-            }
-            for p in polls
-        ],
-        "open_incidents": [
-            {
-                "id": i.id,
-                "rule": i.rule,
-                "group": dict(i.group),
-                "since": i.opened_at.isoformat(),
-                "observed": str(i.observed),
-                "expected": str(i.expected),
-            }
-            for i in incidents
-        ],
+        "sources": sources,
+        "open_incidents": open_incidents,
         "silences": [
             {"id": s.id, "rule": s.rule, "matchers": s.matchers, "until": s.ends_at.isoformat()}
             for s in silences
@@ -222,10 +224,10 @@ def _status(config, *, as_json: bool) -> int:  # type: ignore[no-untyped-def]
         print(json.dumps(data, indent=2))
         return 0
     print("sources:")
-    for s in data["sources"]:  # type: ignore[union-attr]
+    for s in sources:
         print(f"  {s['source']}: last success {s['last_success_at']}, last error {s['last_error']}")
     print(f"open incidents: {len(incidents)}")
-    for i in data["open_incidents"]:  # type: ignore[union-attr]
+    for i in open_incidents:
         print(f"  #{i['id']} {i['rule']} {i['group']} since {i['since']}")
     print(f"active silences: {len(silences)}")
     print(f"outbox: {len(pending)} pending, {len(failed)} failed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar, Literal, Protocol
@@ -21,6 +22,7 @@ class DetectorParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    type: str = Field(description="The detector's registry name (its `type` in rule files).")
     direction: Literal["up", "down", "both"] = Field(
         default="up", description="Which deviations count: increases, decreases or both."
     )
@@ -83,7 +85,7 @@ class Detector(Protocol):
     """A detector, constructed as ``cls(params)``."""
 
     type: ClassVar[str]
-    Params: ClassVar[type[DetectorParams]]
+    Params: ClassVar[builtins.type[DetectorParams]]
 
     def history(self, step: timedelta) -> int:
         """How many windows before a judged window it reads (for loading the frame)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import warnings
 from datetime import timedelta
 from typing import ClassVar, Literal
@@ -52,7 +53,7 @@ class ChangeDetector:
     """Percent and/or money change against a causal baseline."""
 
     type: ClassVar[str] = "change"
-    Params: ClassVar[type[DetectorParams]] = ChangeParams
+    Params: ClassVar[builtins.type[DetectorParams]] = ChangeParams
 
     def __init__(self, params: DetectorParams) -> None:
         assert isinstance(params, ChangeParams)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import timedelta
 from typing import ClassVar, Literal
 
@@ -34,7 +35,7 @@ class ThresholdDetector:
     """Flags windows outside fixed bounds; needs no history."""
 
     type: ClassVar[str] = "threshold"
-    Params: ClassVar[type[DetectorParams]] = ThresholdParams
+    Params: ClassVar[builtins.type[DetectorParams]] = ThresholdParams
 
     def __init__(self, params: DetectorParams) -> None:
         assert isinstance(params, ThresholdParams)

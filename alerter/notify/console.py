@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import sys
 from typing import ClassVar, Literal, TextIO
 
@@ -20,7 +21,7 @@ class ConsoleNotifier:
     """Writes one block per incident event to stdout."""
 
     type: ClassVar[str] = "console"
-    Config: ClassVar[type[NotifierConfig]] = ConsoleConfig
+    Config: ClassVar[builtins.type[NotifierConfig]] = ConsoleConfig
 
     def __init__(
         self,

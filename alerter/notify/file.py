@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 from pathlib import Path
@@ -37,7 +38,7 @@ class FileNotifier:
     """Appends one JSON object per notification, fsynced, so a crash loses nothing sent."""
 
     type: ClassVar[str] = "file"
-    Config: ClassVar[type[NotifierConfig]] = FileConfig
+    Config: ClassVar[builtins.type[NotifierConfig]] = FileConfig
 
     def __init__(self, name: str, config: NotifierConfig, context: NotifierContext) -> None:
         assert isinstance(config, FileConfig)

@@ -32,7 +32,7 @@ def backoff(
 ) -> float:
     """Exponential backoff in seconds for the ``attempt``-th retry (1-based), with jitter."""
     delay = min(cap, base * (2 ** max(0, attempt - 1)))
-    return delay * (1 - jitter + 2 * jitter * rand())
+    return float(delay * (1 - jitter + 2 * jitter * rand()))
 
 
 def deliver(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -72,7 +73,7 @@ class Source(Protocol):
     """A billing source. Constructed as ``cls(name, config, context)``."""
 
     type: ClassVar[str]
-    Config: ClassVar[type[SourceConfig]]
+    Config: ClassVar[builtins.type[SourceConfig]]
     name: str
 
     @property

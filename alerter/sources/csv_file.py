@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -45,7 +46,7 @@ class CsvSource:
     """Reads every file matching the glob on each fetch; a file with a bad row is rejected whole."""
 
     type: ClassVar[str] = "csv"
-    Config: ClassVar[type[SourceConfig]] = CsvConfig
+    Config: ClassVar[builtins.type[SourceConfig]] = CsvConfig
 
     def __init__(self, name: str, config: SourceConfig, context: SourceContext) -> None:
         assert isinstance(config, CsvConfig)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import fnmatch
 import json
 import logging
@@ -47,7 +48,7 @@ class FocusSource:
     """Sums FOCUS rows per (dimensions, window); a file with a bad row is rejected whole."""
 
     type: ClassVar[str] = "focus"
-    Config: ClassVar[type[SourceConfig]] = FocusConfig
+    Config: ClassVar[builtins.type[SourceConfig]] = FocusConfig
 
     def __init__(self, name: str, config: SourceConfig, context: SourceContext) -> None:
         assert isinstance(config, FocusConfig)
