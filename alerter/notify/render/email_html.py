@@ -18,7 +18,7 @@ SEVERITY_COLOUR = {"info": "#3182bd", "warning": "#e6550d", "critical": "#d62728
 
 def subject(msg: Notification) -> str:
     """``[NEW] CRITICAL rule: group +$351.30 (+574.0%)``, header-safe and bounded."""
-    return header_safe(f"{summary.headline(msg)} {summary.delta_text(msg)}")
+    return header_safe(f"{summary.headline(msg)} {summary.change_text(msg)}")
 
 
 def digest_subject(msgs: Sequence[Notification]) -> str:

@@ -39,7 +39,7 @@ def emoji(msg: Notification) -> str:
 
 def fallback_text(msg: Notification) -> str:
     """The notification text (shown in push notifications and by clients without blocks)."""
-    raw = f"{summary.headline(msg)}: {summary.delta_text(msg)}"
+    raw = f"{summary.headline(msg)}: {summary.change_text(msg)}"
     return _bounded(raw, slack_mrkdwn, 3000)
 
 

@@ -96,6 +96,14 @@ def delta_text(msg: Notification) -> str:
     return f"{sign}{format_money(msg.delta, msg.currency)} ({pct_text(msg.delta_pct)})"
 
 
+def change_text(msg: Notification) -> str:
+    """What a one-line summary says after the headline: the delta, or for a resolution
+    the incident's total cost above expected."""
+    if msg.event is Reason.RESOLVED and outcome(msg) != "withdrawn":
+        return f"{format_money(msg.excess, msg.currency)} above expected in total"
+    return delta_text(msg)
+
+
 def money(amount: Decimal, currency: str) -> str:
     return format_money(amount, currency)
 
