@@ -89,7 +89,8 @@ class ChangeDetector:
         margin_abs = np.full(base.shape, p.delta if p.delta is not None else 0.0)
         margin = np.maximum(margin_pct, margin_abs)
         upper = base + margin
-        lower = base - margin
+        # Spend does not go below zero unless the baseline itself is negative (credits).
+        lower = np.where(base >= 0, np.maximum(base - margin, 0.0), base - margin)
         with np.errstate(invalid="ignore", divide="ignore"):
             rel = (x - base) / np.maximum(margin, 1e-9)
         up = (x - base >= margin_abs) & (x >= upper) & (x > base)
