@@ -6,8 +6,9 @@ every 15 minutes its outbox dispatcher (``App.deliver``), exactly as the schedul
 would call them, but driven by a ``FakeClock`` (no scheduler, no sleeping). Anomalies
 are injected at known hours (one-hour spikes and a four-hour surge of one customer's
 GPU spend), with faults around them: 429 bursts, a two-hour API outage (every request
-answers 503), a Slack outage of several hours while an incident opens, and late data
-(a spike revised upwards hours after it was alerted, a normal hour revised slightly).
+answers 503; a spike inside it is alerted once the API is back, since a failed poll
+judges nothing), a Slack outage of several hours while an incident opens, and late
+data (a spike revised upwards hours after it was alerted, a normal hour revised).
 
 Expected: every injected anomaly is one incident, alerted exactly once (one ``first``)
 plus its updates and one resolution, in Slack (one top-level post, the rest in its
@@ -123,7 +124,7 @@ def plan(days: int) -> Plan:
         a1, a2, a3 = Anomaly(2, 10), Anomaly(5, 45), Anomaly(1, 57, hours=4, factor=5)
         return Plan(
             days=days,
-            anomalies=[a1, a2, a3],
+            anomalies=[a1, a2, a3, Anomaly(4, 27)],  # the last one inside the API outage
             bursts_429=[15, 33, 50],
             api_outage=(26, 28),
             slack_outage=(44, 48),
@@ -137,6 +138,7 @@ def plan(days: int) -> Plan:
         Anomaly(3, 5 * 24 + 11),  # a Saturday
         Anomaly(1, 8 * 24 + 3),  # during the Slack outage
         Anomaly(4, 9 * 24 + 16),
+        Anomaly(0, 10 * 24 + 13),  # inside the API outage: alerted once it is over
         Anomaly(5, 11 * 24 + 9, hours=3, factor=6),
         Anomaly(2, 12 * 24 + 20),
     ]
