@@ -29,6 +29,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alerter.app import App
+from alerter.clock import SystemClock
 from alerter.config import Config, load_config
 from alerter.errors import AlerterError
 from alerter.logs import configure
@@ -248,7 +249,8 @@ class Daemon:
             coalesce=True,
             misfire_grace_time=misfire_grace(schedule),
             replace_existing=True,
-            **({"next_run_time": self.app.clock.now()} if first else {}),
+            # APScheduler runs on the wall clock, whatever clock the App was given
+            **({"next_run_time": SystemClock().now()} if first else {}),
         )
 
     def _start_scheduler(self) -> AsyncIOScheduler:
