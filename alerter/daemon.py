@@ -145,6 +145,27 @@ def install_redaction(config: Config, env: dict[str, str]) -> RedactFilter:
     return redactor
 
 
+class _SharedHandlers:
+    """A logger temporarily writing through alerter's handlers (same format, redaction)."""
+
+    def __init__(self, name: str, level: int) -> None:
+        self.logger = logging.getLogger(name)
+        self.saved = (self.logger.handlers[:], self.logger.level, self.logger.propagate)
+        self.logger.handlers[:] = logging.getLogger("alerter").handlers
+        self.logger.setLevel(level)
+        self.logger.propagate = False
+
+    def restore(self) -> None:
+        handlers, level, propagate = self.saved
+        self.logger.handlers[:] = handlers
+        self.logger.setLevel(level)
+        self.logger.propagate = propagate
+
+
+def _share_handlers(name: str, level: int) -> _SharedHandlers:
+    return _SharedHandlers(name, level)
+
+
 class Daemon:
     """Runs one App until told to stop; see the module docstring."""
 
@@ -351,8 +372,9 @@ class Daemon:
         if self._stop.is_set():
             log.warning("daemon_stop_forced signal=%s", signame)
             self._force = True
-            for task in list(self.inflight.values()):
-                task.cancel()
+            for task in [*self.inflight.values(), *self._background, self._delivering]:
+                if task is not None:
+                    task.cancel()
             return
         log.info("daemon_stopping signal=%s inflight=%d", signame, len(self.inflight))
         self._stop.set()
@@ -362,6 +384,7 @@ class Daemon:
         self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         install_redaction(self.app.config, self.app.env)
+        scheduler_log = _share_handlers("apscheduler", logging.WARNING)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig.name)
         loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
@@ -382,6 +405,7 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             await self._close()
+            scheduler_log.restore()
         log.info("daemon_stopped")
         return 0
 

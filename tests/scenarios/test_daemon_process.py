@@ -91,6 +91,7 @@ rules = ["rules/*.toml"]
 settle = "{STEP}s"
 alert_on_backfill = true
 resolve_after = 100000  # incidents stay open: the counts below stay still
+log_format = "json"
 
 [alerter.http]
 host = "127.0.0.1"
@@ -267,8 +268,17 @@ def test_daemon_serves_health_and_metrics_survives_a_bad_reload_and_stops_cleanl
             proc.wait(timeout=BOUND)
     log = log_path.read_text(encoding="utf-8", errors="replace")
     assert code == 0, log
-    assert "daemon_stopped" in log
-    assert "Traceback" not in log
+    records_ = [json.loads(line) for line in log.splitlines() if line.strip()]  # all JSON
+    events = [r["event"] for r in records_]
+    assert events[-1] == "daemon_stopped"
+    assert "daemon_stopping" in events
+    assert "shutdown_delivered" in events
+    assert [r["event"] for r in records_ if r["level"] in ("error", "critical")] == [
+        "reload_rejected"
+    ]
+    cycles = [r["message"] for r in records_ if r["event"] == "cycle_done"]
+    assert cycles
+    assert all(re.search(r"points=\d+ .* seconds=\d+\.\d+$", m) for m in cycles)
     with sqlite3.connect(tmp_path / "state.db") as db:
         statuses = [row[0] for row in db.execute("SELECT status FROM outbox")]
     db.close()
