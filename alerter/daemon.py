@@ -204,6 +204,9 @@ class Daemon:
         self.inflight[name] = task
         try:
             report = await self.app.run_cycle(name)
+        except asyncio.CancelledError:  # shutdown grace over: the next start re-fetches
+            log.warning("cycle_cancelled source=%s", name)
+            return
         except Exception:  # a bug in one source must not stop the scheduler
             log.exception("cycle_crashed source=%s", name)
             return
