@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from alerter.detect.base import BoolArray, FloatArray, SeriesFrame, Verdicts
+from alerter.detect.base import FloatArray, SeriesFrame, Verdicts
 
 IntArray = npt.NDArray[np.int64]
 
@@ -153,33 +153,43 @@ def band_verdicts(
     spread: FloatArray,
     k: float,
     direction: Literal["up", "down", "both"],
+    out: Verdicts | None = None,
 ) -> Verdicts:
     """Turn an expected value and a spread into verdicts with band ``expected +- k*spread``.
 
     ``score`` is the deviation in spreads, signed by ``direction`` (``both``: absolute);
     a window is flagged when its score exceeds ``k``. Where ``observed`` or
-    ``expected`` is unknown the verdict is NaN and not flagged.
+    ``expected`` is unknown the verdict is NaN and not flagged. With ``out`` (e.g. row
+    views of a larger result, see ``rows_of``) the arrays are written there in place.
     """
-    expected = np.where(np.isnan(observed), np.nan, expected)
-    deviation = observed - expected
-    if direction == "up":
-        signed = deviation
-    elif direction == "down":
-        signed = -deviation
-    else:
-        signed = np.abs(deviation)
+    if out is None:
+        out = alloc_verdicts(*observed.shape)
+    exp = out.expected
+    np.copyto(exp, expected)
+    exp[np.isnan(observed)] = np.nan
+    signed = np.subtract(observed, exp)  # NaN wherever there is no verdict
+    if direction == "down":
+        np.negative(signed, out=signed)
+    elif direction == "both":
+        np.abs(signed, out=signed)
     with np.errstate(divide="ignore", invalid="ignore"):
-        score = signed / spread
-    score = np.where(signed == 0, 0.0, score)
-    score = np.where(np.isnan(expected), np.nan, score)
-    flagged: BoolArray = score > k  # NaN compares False: no verdict, no flag
-    width = k * spread
+        np.divide(signed, spread, out=out.score)
+    out.score[signed == 0] = 0.0
+    np.greater(out.score, k, out=out.flagged)  # NaN compares False: no verdict, no flag
+    width = np.multiply(spread, k)
+    np.subtract(exp, width, out=out.lower)
+    np.add(exp, width, out=out.upper)
+    return out
+
+
+def rows_of(verdicts: Verdicts, rows: slice) -> Verdicts:
+    """Views of ``verdicts`` restricted to ``rows`` (writing to them writes the original)."""
     return Verdicts(
-        expected=expected,
-        lower=expected - width,
-        upper=expected + width,
-        score=score,
-        flagged=flagged,
+        expected=verdicts.expected[rows],
+        lower=verdicts.lower[rows],
+        upper=verdicts.upper[rows],
+        score=verdicts.score[rows],
+        flagged=verdicts.flagged[rows],
     )
 
 

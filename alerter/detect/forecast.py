@@ -14,9 +14,9 @@ from alerter.detect.band import (
     judged_range,
     map_blocks,
     row_blocks,
+    rows_of,
     spread_floor,
     windows_in,
-    write_rows,
 )
 from alerter.detect.base import DetectorParams, FloatArray, SeriesFrame, Verdicts
 from alerter.timeparse import Duration
@@ -97,12 +97,14 @@ class ForecastDetector:
 
         def work(rows: slice) -> None:
             with np.errstate(invalid="ignore", divide="ignore"):
-                write_rows(out, rows, self._block(frame.values[rows], start, stop, period))
+                self._block(frame.values[rows], start, stop, period, rows_of(out, rows))
 
         map_blocks(work, row_blocks(frame.n_series, frame.n_windows * 64))
         return out
 
-    def _block(self, values: FloatArray, start: int, stop: int, period: int) -> Verdicts:
+    def _block(
+        self, values: FloatArray, start: int, stop: int, period: int, out: Verdicts
+    ) -> Verdicts:
         p = self.params
         rows = values.shape[0]
         expected = np.full((rows, stop - start), np.nan)
@@ -154,7 +156,7 @@ class ForecastDetector:
             seen += known
         sparse[~np.isfinite(sparse)] = 0.0
         spread = spread_floor(sigma, expected, sparse, p.rel_floor, p.level_floor, p.min_spread)
-        return band_verdicts(values[:, start:stop], expected, spread, p.k, p.direction)
+        return band_verdicts(values[:, start:stop], expected, spread, p.k, p.direction, out)
 
 
 def _initial_state(values: FloatArray, init: int, period: int) -> tuple[FloatArray, FloatArray]:

@@ -18,10 +18,10 @@ from alerter.detect.band import (
     map_blocks,
     median_of_stack,
     row_blocks,
+    rows_of,
     sort_stack,
     spread_floor,
     windows_in,
-    write_rows,
 )
 from alerter.detect.base import DetectorParams, FloatArray, SeriesFrame, Verdicts
 
@@ -99,18 +99,34 @@ class SeasonalDetector:
         start, stop = judged_range(frame, judge)
         period = self.period(frame.step)
         out = alloc_verdicts(frame.n_series, stop - start)
-        if stop == start:
-            return out
-        width = (stop - start + 2 * self.params.smooth) * (self.params.weeks + 4)
+        # columns with fewer than min_weeks weeks before them can have no verdict
+        first = min(stop, max(start, self.params.min_weeks * period))
+        width = (stop - first + 2 * self.params.smooth) * (self.params.weeks + 4)
+        head = slice(0, first - start)
 
         def work(rows: slice) -> None:
-            with np.errstate(invalid="ignore", divide="ignore"):  # inf - inf for unknown lags
-                write_rows(out, rows, self._block(frame.values[rows], start, stop, period))
+            view = rows_of(out, rows)
+            for array in (view.expected, view.lower, view.upper, view.score):
+                array[:, head] = np.nan
+            view.flagged[:, head] = False
+            if first < stop:
+                cols = slice(first - start, None)
+                tail = Verdicts(
+                    view.expected[:, cols],
+                    view.lower[:, cols],
+                    view.upper[:, cols],
+                    view.score[:, cols],
+                    view.flagged[:, cols],
+                )
+                with np.errstate(invalid="ignore", divide="ignore"):  # inf - inf: unknown lags
+                    self._block(frame.values[rows], first, stop, period, tail)
 
         map_blocks(work, row_blocks(frame.n_series, width))
         return out
 
-    def _block(self, values: FloatArray, start: int, stop: int, period: int) -> Verdicts:
+    def _block(
+        self, values: FloatArray, start: int, stop: int, period: int, out: Verdicts
+    ) -> Verdicts:
         p = self.params
         h = min(p.smooth, period - 1)
         lags, count = _lag_stack(values, start - h, stop + h, period, p.weeks)
@@ -124,7 +140,7 @@ class SeasonalDetector:
         expected[count[:, inner] < p.min_weeks] = np.nan
         level = _nonzero_level(values, start, stop, period * p.weeks) if p.level_floor else None
         spread = spread_floor(spread, expected, level, p.rel_floor, p.level_floor, p.min_spread)
-        return band_verdicts(values[:, start:stop], expected, spread, p.k, p.direction)
+        return band_verdicts(values[:, start:stop], expected, spread, p.k, p.direction, out)
 
 
 def _lag_stack(
@@ -171,8 +187,16 @@ def _nonzero_level(values: FloatArray, start: int, stop: int, span: int) -> Floa
     """
     lo = max(0, start - span)
     chunk = values[:, lo : max(lo, stop - 1)]
+    zeros = chunk == 0
+    sparse = zeros.any(axis=1)
+    level = np.zeros((values.shape[0], stop - start))
+    if not sparse.any():
+        return level  # no zero window anywhere: the floor is 0 for every row
+    if not sparse.all():
+        level[sparse] = _nonzero_level(values[sparse], start, stop, span)
+        return level
     known = ~np.isnan(chunk)
-    nonzero = known & (chunk != 0)
+    nonzero = known & ~zeros
     rows, width = chunk.shape
     sums = np.zeros((rows, width + 1))
     np.cumsum(np.where(nonzero, np.abs(chunk), 0.0), axis=1, out=sums[:, 1:])
@@ -184,7 +208,8 @@ def _nonzero_level(values: FloatArray, start: int, stop: int, span: int) -> Floa
     nz = _window_diff(n_nonzero, start, stop, lo, span)
     kn = _window_diff(n_known, start, stop, lo, span)
     with np.errstate(invalid="ignore", divide="ignore"):
-        level: FloatArray = total / nz * (1.0 - nz / kn)
+        np.divide(total, nz, out=level)
+        level *= 1.0 - nz / kn
     level[nz == 0] = 0.0
     return level
 

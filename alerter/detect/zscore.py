@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import ClassVar, Literal
 
 import numpy as np
+import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import Field, model_validator
 
@@ -17,8 +18,8 @@ from alerter.detect.band import (
     map_blocks,
     nan_median_sorted,
     row_blocks,
+    rows_of,
     spread_floor,
-    write_rows,
 )
 from alerter.detect.base import DetectorParams, FloatArray, SeriesFrame, Verdicts
 
@@ -56,6 +57,15 @@ class ZScoreParams(DetectorParams):
     min_spread: float = Field(
         default=0.0, ge=0, description="Absolute spread floor, in the series' money unit."
     )
+    extreme_window: int = Field(
+        default=0,
+        ge=0,
+        le=100_000,
+        description=(
+            "If > 0, flag only values beyond the highest (up) or lowest (down) known value "
+            "of this many trailing windows: a new extreme, not a repeat of past peaks."
+        ),
+    )
 
     @model_validator(mode="after")
     def _min_points_within_window(self) -> ZScoreParams:
@@ -75,7 +85,7 @@ class ZScoreDetector:
         self.params = params
 
     def history(self, step: timedelta) -> int:
-        return self.params.window
+        return max(self.params.window, self.params.extreme_window)
 
     def evaluate(self, frame: SeriesFrame, judge: slice) -> Verdicts:
         start, stop = judged_range(frame, judge)
@@ -85,12 +95,13 @@ class ZScoreDetector:
 
         def work(rows: slice) -> None:
             with np.errstate(invalid="ignore", divide="ignore"):
-                write_rows(out, rows, self._block(frame.values[rows], start, stop))
+                self._block(frame.values[rows], start, stop, rows_of(out, rows))
 
-        map_blocks(work, row_blocks(frame.n_series, (stop - start) * self.params.window * 3))
+        span = max(self.params.window, self.params.extreme_window)
+        map_blocks(work, row_blocks(frame.n_series, (stop - start) * span * 3))
         return out
 
-    def _block(self, values: FloatArray, start: int, stop: int) -> Verdicts:
+    def _block(self, values: FloatArray, start: int, stop: int, out: Verdicts) -> Verdicts:
         p = self.params
         past = _trailing(values, start, stop, p.window)  # (rows, judged, window), +inf unknown
         count = np.sum(past < np.inf, axis=2)
@@ -106,7 +117,30 @@ class ZScoreDetector:
         level *= 1.0 - n_nonzero / np.maximum(count, 1)  # only sparse series get this floor
         median[count < p.min_points] = np.nan
         spread = spread_floor(spread, median, level, p.rel_floor, p.level_floor, p.min_spread)
-        return band_verdicts(values[:, start:stop], median, spread, p.k, p.direction)
+        verdicts = band_verdicts(values[:, start:stop], median, spread, p.k, p.direction, out)
+        if p.extreme_window:
+            np.logical_and(
+                verdicts.flagged,
+                _beyond_range(values, start, stop, p.extreme_window, p.direction),
+                out=verdicts.flagged,
+            )
+        return verdicts
+
+
+def _beyond_range(
+    values: FloatArray, start: int, stop: int, n: int, direction: str
+) -> npt.NDArray[np.bool_]:
+    """Whether each judged value is above the max / below the min of the n windows
+    before it (unknown windows ignored; with none known, any value is beyond)."""
+    past = _trailing(values, start, stop, n)  # unknown as +inf
+    observed = values[:, start:stop]
+    beyond = np.zeros(observed.shape, bool)
+    if direction in ("up", "both"):
+        highest = np.max(np.where(past < np.inf, past, -np.inf), axis=2)
+        beyond |= observed > highest
+    if direction in ("down", "both"):
+        beyond |= observed < np.min(past, axis=2)
+    return beyond
 
 
 def _trailing(values: FloatArray, start: int, stop: int, n: int) -> FloatArray:

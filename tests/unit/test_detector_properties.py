@@ -53,6 +53,7 @@ CASES: dict[str, list[Case]] = {
     "zscore": [
         Case(lambda s: {"window": 8, "min_points": 4, "direction": "both"}),
         Case(lambda s: {"window": 6, "min_points": 3, "rel_floor": 0, "min_spread": 0.5 * s}),
+        Case(lambda s: {"window": 6, "min_points": 3, "k": 2, "extreme_window": 12}),
     ],
     "seasonal": [
         Case(lambda s: {"weeks": 3, "min_weeks": 1, "direction": "both"}, periodic_quiet=True),

@@ -89,8 +89,36 @@ def test_history_is_the_window():
 
 @pytest.mark.parametrize(
     "bad",
-    [{"window": 1}, {"k": -1}, {"window": 10, "min_points": 11}, {"rel_floor": -1}, {"x": 1}],
+    [
+        {"window": 1},
+        {"k": -1},
+        {"window": 10, "min_points": 11},
+        {"rel_floor": -1},
+        {"x": 1},
+        {"extreme_window": -1},
+    ],
 )
 def test_params_are_validated(bad):
     with pytest.raises(ValidationError):
         ZScoreParams(**bad)
+
+
+@pytest.mark.parametrize(
+    ("direction", "value", "alerts"),
+    [
+        ("up", 150.0, False),  # a big move, but not above the earlier 200 peak
+        ("up", 250.0, True),  # a new high
+        ("down", 20.0, False),  # not below the earlier trough at 10
+        ("down", 5.0, True),
+        ("both", 250.0, True),
+        ("both", 5.0, True),
+    ],
+)
+def test_extreme_window_only_flags_new_extremes(direction, value, alerts):
+    row = noisy(120)
+    row[30], row[40] = 200.0, 10.0
+    row[110] = value
+    v = run(row, direction=direction, window=24, min_points=12, extreme_window=100)
+    assert v.flagged[0, 110] == alerts
+    assert v.flagged[0, 50:].sum() == int(alerts)
+    assert ZScoreDetector(ZScoreParams(window=24, extreme_window=100)).history(H) == 100
