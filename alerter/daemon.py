@@ -151,9 +151,13 @@ class _SharedHandlers:
     def __init__(self, name: str, level: int) -> None:
         self.logger = logging.getLogger(name)
         self.saved = (self.logger.handlers[:], self.logger.level, self.logger.propagate)
-        self.logger.handlers[:] = logging.getLogger("alerter").handlers
+        self.refresh()
         self.logger.setLevel(level)
         self.logger.propagate = False
+
+    def refresh(self) -> None:
+        """Follow alerter's handlers again (after a reload reconfigured logging)."""
+        self.logger.handlers[:] = logging.getLogger("alerter").handlers
 
     def restore(self) -> None:
         handlers, level, propagate = self.saved
@@ -193,6 +197,9 @@ class Daemon:
         self._stop: asyncio.Event | None = None
         self._force = False
         self._background: set[asyncio.Task[object]] = set()
+        self._scheduler_log: _SharedHandlers | None = None
+        self._threads = 0
+        self._threads_lock = threading.Lock()
 
     # -- jobs ------------------------------------------------------------------------
     async def poll(self, name: str) -> None:
@@ -230,7 +237,7 @@ class Daemon:
             while True:
                 self._deliver_again = False
                 try:
-                    report = await off_loop(self.app.deliver, "alerter-deliver")
+                    report = await off_loop(self._deliver, "alerter-deliver")
                 except Exception:
                     log.exception("dispatch_crashed")
                     break
@@ -244,6 +251,16 @@ class Daemon:
         finally:
             self._delivering = None
         return total
+
+    def _deliver(self) -> DeliveryReport:
+        """``App.deliver`` in a worker thread, counted so shutdown knows if one still runs."""
+        with self._threads_lock:
+            self._threads += 1
+        try:
+            return self.app.deliver()
+        finally:
+            with self._threads_lock:
+                self._threads -= 1
 
     def wake_outbox(self) -> None:
         """Deliver soon (after a cycle enqueued events) instead of at the next interval."""
@@ -324,6 +341,8 @@ class Daemon:
             config.alerter.log_format != old_config.alerter.log_format
         ):
             configure(config.alerter.log_level, config.alerter.log_format)
+            if self._scheduler_log is not None:
+                self._scheduler_log.refresh()
         install_redaction(config, self.app.env)
         if self.scheduler is not None:
             self._reschedule(self.scheduler, old_config, config)
@@ -387,7 +406,7 @@ class Daemon:
         self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         install_redaction(self.app.config, self.app.env)
-        scheduler_log = _share_handlers("apscheduler", logging.WARNING)
+        self._scheduler_log = scheduler_log = _share_handlers("apscheduler", logging.WARNING)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig.name)
         loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
@@ -426,7 +445,8 @@ class Daemon:
     async def _drain(self) -> None:
         """Let in-flight work finish within the grace period, then deliver what is due."""
         if self.scheduler is not None:
-            self.scheduler.shutdown(wait=False)
+            # pause, not shut down: shutting down cancels the coroutine jobs in flight
+            self.scheduler.pause()
         deadline = asyncio.get_running_loop().time() + self.grace
 
         def left() -> float:
@@ -442,10 +462,11 @@ class Daemon:
             if pending:
                 log.warning("shutdown_cancelled tasks=%d reason=grace_expired", len(pending))
                 await asyncio.wait(pending, timeout=1.0)
+
         if self.app.dry_run or self._force or left() <= 0:
             return
         try:
-            report = await asyncio.wait_for(off_loop(self.app.deliver, "alerter-final"), left())
+            report = await asyncio.wait_for(off_loop(self._deliver, "alerter-final"), left())
         except TimeoutError:
             log.warning("shutdown_delivery_unfinished reason=grace_expired")
             self._force = True
@@ -458,12 +479,18 @@ class Daemon:
             )
 
     async def _close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
         if self.http is not None:
             self.http.stop()
             self.http = None
         self.metrics.close()
-        if self._force:
-            log.warning("store_left_open reason=work_may_still_be_running")
+        with self._threads_lock:
+            sending = self._threads
+        if self._force or sending:
+            # a send may still run in its thread: the store is left to the process exit
+            log.warning("store_left_open reason=work_may_still_be_running threads=%d", sending)
             return
         for name, source in self.app.sources.items():
             try:

@@ -20,7 +20,8 @@ from alerter.clock import FakeClock
 from alerter.config import load_config
 from alerter.daemon import Daemon, RedactFilter, misfire_grace, secret_values, trigger_for
 from alerter.server import Health, HttpServer, health
-from alerter.sources.base import FetchResult
+from alerter.sources.base import FetchResult, Source
+from alerter.store.sqlite import SqliteStore
 from tests.helpers import SPIKE_RULE, csv_config, write_csv_series
 
 T0 = datetime(2026, 9, 7, tzinfo=UTC)
@@ -245,3 +246,57 @@ schedule = "1h"
     assert asyncio.run(scenario()) == 0
     assert stuck.cancelled
     assert stuck.closed
+
+
+class GatedSource:
+    """Delegates to a real source once ``gate`` is set."""
+
+    def __init__(self, inner: Source) -> None:
+        self.inner = inner
+        self.type = inner.type
+        self.step = inner.step
+        self.started = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def fetch(self, since: datetime, until: datetime) -> FetchResult:
+        self.started.set()
+        await self.gate.wait()
+        return await self.inner.fetch(since, until)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_sigterm_lets_the_cycle_in_flight_finish_and_delivers_its_alert(tmp_path: Path) -> None:
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    write_csv_series(
+        tmp_path / "data" / "a.csv",
+        now - timedelta(days=2),
+        46,
+        {"s1": 100.0},
+        spikes={("s1", 44): 8},
+    )
+    config = load_config(csv_config(tmp_path, rules=SPIKE_RULE))
+    app = App(config, env={})
+    gated = GatedSource(app.sources["bench"])
+    app.sources["bench"] = gated  # type: ignore[assignment]
+    daemon = Daemon(app, grace=30.0, serve_http=False)
+
+    async def scenario() -> int:
+        serving = asyncio.create_task(daemon.serve())
+        await asyncio.wait_for(gated.started.wait(), 10)
+        daemon.request_stop("SIGTERM")  # the cycle is in flight, waiting for the API
+        await asyncio.sleep(0)
+        assert not serving.done()
+        gated.gate.set()
+        return await asyncio.wait_for(serving, 10)
+
+    assert asyncio.run(scenario()) == 0
+    state = SqliteStore(str(tmp_path / "state.db"))
+    try:
+        assert [p.source for p in state.poll_status() if p.last_success_at] == ["bench"]
+        assert [item.status for item in state.outbox_items()] == ["sent"]
+    finally:
+        state.close()
+    lines = (tmp_path / "alerts.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["event"] for line in lines] == ["first"]
