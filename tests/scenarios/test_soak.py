@@ -91,6 +91,10 @@ class OutageSlack(SlackFake):
 
     down: bool = False
 
+    def __enter__(self) -> OutageSlack:
+        super().__enter__()
+        return self
+
     def _next_fault(self, method: str) -> SlackFault | None:
         if self.down:
             return SlackFault("500")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def test_error_status_labels(message: str, status: str) -> None:
 
 
 @pytest.fixture
-def metrics(store: SqliteStore):
+def metrics(store: SqliteStore) -> Iterator[Metrics]:
     m = Metrics(store, lambda: ["m"], lambda: T0)
     yield m
     m.close()
