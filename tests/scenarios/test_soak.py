@@ -121,6 +121,7 @@ class Plan:
     late_spike: tuple[Anomaly, int, int]  # (anomaly, revised at hour, new factor)
     late_normal: tuple[int, int, int]  # (customer, hour revised, revised at hour)
     checkpoint_day: int  # state and memory measured from the end of this day
+    partial_outage: tuple[int, int, int] | None = None  # (customer, first hour, end hour)
 
 
 def plan(days: int) -> Plan:
@@ -300,6 +301,15 @@ def before_cycle(run: Run, p: Plan, hour: int) -> None:
         who = run.customers[anomaly.customer]
         amount = run.usage(who, GPU, at(anomaly.hour)) * factor
         run.data.set_usage(who.id, GPU.name, at(anomaly.hour), amount)
+    if p.partial_outage is not None:
+        index, first, end = p.partial_outage
+        customer_id = run.customers[index].id
+        if hour == first:
+            run.metronome.faults.append(Fault("503", customer_id=customer_id, times=None))
+        if hour == end:
+            run.metronome.faults[:] = [
+                f for f in run.metronome.faults if f.customer_id != customer_id
+            ]
     customer, normal_hour, normal_at = p.late_normal
     if hour == normal_at:
         who = run.customers[customer]
@@ -347,8 +357,8 @@ async def drive_and_close(run: Run, p: Plan) -> None:
         await run.app.aclose()
 
 
-def soak(tmp: Path, days: int) -> tuple[Run, Plan, Metrics, EventLog, float]:
-    p = plan(days)
+def soak(tmp: Path, days: int, p: Plan | None = None) -> tuple[Run, Plan, Metrics, EventLog, float]:
+    p = p or plan(days)
     clock = FakeClock(START)
     usage = NoisyUsage(base={GPU.name: Decimal(3000), API.name: Decimal(500)})
     data = MetronomeDataset(usage)
@@ -486,3 +496,21 @@ def test_three_simulated_days_alert_each_anomaly_once_through_faults(tmp_path: P
 def test_fourteen_simulated_days_soak(tmp_path: Path) -> None:
     run, p, metrics, logs, _seconds = soak(tmp_path, 14)
     check(run, p, metrics, logs)
+
+
+@pytest.mark.scenario
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: a window judged while one customer's fetch failed is never judged "
+    "again when its data arrives (new points are not revisions, judged_through moved on)",
+)
+def test_a_spike_during_one_customers_fetch_failures_is_alerted_when_they_recover(
+    tmp_path: Path,
+) -> None:
+    p = plan(3)
+    p.anomalies.append(Anomaly(3, 40))
+    p.partial_outage = (3, 40, 43)  # only customer 3's breakdowns answer 503, for 3 hours
+    run, p, _metrics, _logs, _seconds = soak(tmp_path, 3, p)
+    alerted = {(e.customer_id, e.window_start) for e in run.events if e.event == "first"}
+    assert (run.customers[3].id, at(40)) in alerted
