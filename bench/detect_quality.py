@@ -134,7 +134,7 @@ def generate(
             top = rng.uniform(2, 5)
             factor = np.ones(total)
             factor[start:] = top
-            factor[start : start + length] = np.linspace(1, top, length)
+            factor[start : start + length] = np.linspace(1, top, length)[: total - start]
             row *= factor
             events.append(Event(name, kind, start, start + length + sc.window_after))
         elif kind == "new_spend":
