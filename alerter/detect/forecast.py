@@ -99,7 +99,7 @@ class ForecastDetector:
             with np.errstate(invalid="ignore", divide="ignore"):
                 self._block(frame.values[rows], start, stop, period, rows_of(out, rows))
 
-        map_blocks(work, row_blocks(frame.n_series, frame.n_windows * 64))
+        map_blocks(work, row_blocks(frame.n_series, 64))  # wide blocks: the loop is per column
         return out
 
     def _block(
