@@ -6,7 +6,7 @@ import csv
 import gzip
 import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -137,4 +137,23 @@ def read_files(
             continue
         points.extend(sums.points())
         coverage.extend(sums.coverage())
-    return FetchResult(points, coverage, errors)
+    return FetchResult(_merge(points), coverage, errors)
+
+
+def _merge(points: list[CostPoint]) -> list[CostPoint]:
+    """Sum points of the same series and window found in several files (exports often
+    split one period over files); otherwise each file would overwrite the other."""
+    merged: dict[tuple[SeriesKey, datetime, str], CostPoint] = {}
+    for p in points:
+        slot = (p.key, p.start, p.currency)
+        old = merged.get(slot)
+        if old is None:
+            merged[slot] = p
+        else:
+            quantity = (
+                None
+                if old.quantity is None and p.quantity is None
+                else ((old.quantity or Decimal(0)) + (p.quantity or Decimal(0)))
+            )
+            merged[slot] = replace(old, amount=old.amount + p.amount, quantity=quantity)
+    return list(merged.values())

@@ -613,7 +613,7 @@ class _Mirror:
         start_arr = np.concatenate([self.starts, np.fromiter(starts, np.int64, len(starts))])
         amount_arr = np.concatenate([self.amounts, np.array(amounts, dtype=np.float64)])
         # keep the newest value of each (series, start): later rows win
-        code = key_index * (1 << 32) + (start_arr // 60)
+        code = key_index * (1 << 34) + start_arr  # exact to the second until year 2514
         _, last = np.unique(code[::-1], return_index=True)
         keep = np.sort(len(code) - 1 - last)
         self.key_index, self.starts, self.amounts = (

@@ -139,3 +139,11 @@ def test_focus_currencies_stay_apart(tmp_path):
         ("EUR", Decimal(7)),
         ("USD", Decimal(5)),
     ]
+
+
+def test_rows_of_one_window_in_several_files_add_up(write, tmp_path):
+    write("a.csv", "timestamp,amount\n2026-09-07T00:00:00Z,1.5\n")
+    write("b.csv", "timestamp,amount\n2026-09-07T00:30:00Z,2\n")
+    cfg = CsvConfig(path="*.csv", step=timedelta(hours=1))
+    (p,) = fetch(CsvSource("c", cfg, ctx(tmp_path))).points
+    assert p.amount == Decimal("3.5")

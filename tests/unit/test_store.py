@@ -186,3 +186,11 @@ def test_series_mirror_follows_writes_trims_and_survives_restart(tmp_path):
     reopened.upsert("s", FetchResult([point("9", 0)], []), T0)  # the sequence continues
     assert reopened.load_series("s", T0, T0 + timedelta(hours=1)).amounts.tolist() == [9.0]
     reopened.close()
+
+
+def test_mirror_keeps_sub_minute_windows_apart(store):
+    step = timedelta(seconds=2)
+    pts = [CostPoint("s", KEY, T0 + i * step, T0 + (i + 1) * step, Decimal(i)) for i in range(60)]
+    store.upsert("s", FetchResult(pts, []), T0)
+    series = store.load_series("s", T0, T0 + 60 * step)
+    assert sorted(series.amounts.tolist()) == [float(i) for i in range(60)]
