@@ -36,6 +36,7 @@ class Case:
     params: Callable[[float], dict[str, Any]]
     constant_quiet: bool = True
     periodic_quiet: bool = False
+    bounded_history: bool = True  # verdicts read only history(step) windows back
 
 
 CASES: dict[str, list[Case]] = {
@@ -63,8 +64,12 @@ CASES: dict[str, list[Case]] = {
         ),
     ],
     "forecast": [
-        Case(lambda s: {"alpha": 0.3, "warmup": 3, "direction": "both"}),
-        Case(lambda s: {"season": "7d", "warmup": 3, "direction": "both"}, periodic_quiet=True),
+        Case(lambda s: {"alpha": 0.3, "warmup": 3, "direction": "both"}, bounded_history=False),
+        Case(
+            lambda s: {"season": "7d", "warmup": 3, "direction": "both"},
+            periodic_quiet=True,
+            bounded_history=False,  # a state-space forecast remembers (exponentially) all
+        ),
     ],
     "new_spend": [Case(lambda s: {"min_amount": 3.0 * s, "lookback": "5d"})],
 }
@@ -72,6 +77,7 @@ CASES: dict[str, list[Case]] = {
 ALL = [(name, i) for name in sorted(CASES) for i in range(len(CASES[name]))]
 CONSTANT = [(name, i) for name, i in ALL if CASES[name][i].constant_quiet]
 PERIODIC = [(name, i) for name, i in ALL if CASES[name][i].periodic_quiet]
+BOUNDED = [(name, i) for name, i in ALL if CASES[name][i].bounded_history]
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -85,8 +91,10 @@ def build(name: str, index: int, scale: float = 1.0) -> Detector:
     return cls(params)  # type: ignore[call-arg]
 
 
-def frame(values: np.ndarray) -> SeriesFrame:
-    starts = (np.arange(values.shape[1]) * 86400 + int(T0.timestamp())).astype("datetime64[s]")
+def frame(values: np.ndarray, offset: int = 0) -> SeriesFrame:
+    """Daily frame whose first column is day ``offset`` after T0."""
+    days = np.arange(offset, offset + values.shape[1])
+    starts = (days * 86400 + int(T0.timestamp())).astype("datetime64[s]")
     keys = [(("s", str(i)),) for i in range(values.shape[0])]
     return SeriesFrame(keys, starts, D, values)
 
@@ -147,3 +155,18 @@ def test_a_weekly_periodic_series_never_alerts(name, index, week, weeks):
     values = np.tile(week, (2, weeks))
     verdicts = build(name, index).evaluate(frame(values), slice(0, None))
     assert not verdicts.flagged.any()
+
+
+@pytest.mark.parametrize(("name", "index"), BOUNDED)
+@SETTINGS
+@given(values=matrices, data=st.data())
+def test_history_windows_are_all_a_verdict_reads(name, index, values, data):
+    """The daemon loads only ``history(step)`` windows before what it judges; the
+    verdicts must equal those of a backtest that saw everything before."""
+    detector = build(name, index)
+    t = data.draw(st.integers(0, values.shape[1]))
+    start = max(0, t - detector.history(D))
+    full = detector.evaluate(frame(values), slice(t, None))
+    trimmed = detector.evaluate(frame(values[:, start:], start), slice(t - start, None))
+    np.testing.assert_array_equal(trimmed.flagged, full.flagged)
+    np.testing.assert_array_equal(trimmed.expected, full.expected)
