@@ -154,6 +154,7 @@ class App:
                             first_judge_from=alert_from,
                             notifiers=list(self.notifiers),
                             revised=upsert.revised,
+                            written_seq=upsert.seq,
                             sink=printed.append if self.dry_run else None,
                         )
                     )

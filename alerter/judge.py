@@ -66,13 +66,16 @@ def judge_rule(
     first_judge_from: datetime,
     notifiers: Sequence[str],
     revised: Sequence[tuple[SeriesKey, datetime]] = (),
+    written_seq: int = 0,
     event_time: Callable[[datetime], datetime] | None = None,
     sink: Callable[[Envelope], None] | None = None,
 ) -> JudgeReport:
     """Judge the closed, settled windows of ``rule`` not judged yet, plus revised ones.
 
     ``first_judge_from`` is where judging starts when the rule has never run (older
-    windows only seed baselines). ``event_time(window_end)`` gives the time stamped on
+    windows only seed baselines). ``revised`` are points whose amount changed and
+    ``written_seq`` the cycle's upsert, whose new points for already judged windows are
+    judged as late data too. ``event_time(window_end)`` gives the time stamped on
     events (default: ``now``). Incident changes and outbox rows are written in one
     transaction together with the rule's progress mark.
     """
@@ -81,9 +84,13 @@ def judge_rule(
     judge_until = floor_time(now - settle, step)
     judged = store.judged_through(rule.name)
     judge_from = judged if judged is not None else floor_time(first_judge_from, step)
+    late = list(revised)
+    if judged is not None and written_seq:
+        # windows that were unknown when judged (a failed fetch) and now have data
+        late += store.written(rule.source, written_seq, before=judge_from)
     relevant = [
         (key, start)
-        for key, start in revised
+        for key, start in late
         if start < judge_from and start < judge_until and key_matches(key, rule.match)
     ]
     earliest = min([judge_from, *(start for _key, start in relevant)])

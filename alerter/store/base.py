@@ -22,6 +22,8 @@ class UpsertReport:
     new: int
     revised: list[tuple[SeriesKey, datetime]]
     unchanged: int
+    seq: int = 0
+    """The write sequence of this upsert (see ``Store.written``)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,11 @@ class Store(Protocol):
 
     def upsert(self, source: str, result: FetchResult, now: datetime) -> UpsertReport:
         """Store points and coverage; a changed amount is a revision (old value kept)."""
+        ...
+
+    def written(self, source: str, seq: int, before: datetime) -> list[tuple[SeriesKey, datetime]]:
+        """Points first stored by upsert ``seq`` whose window starts before ``before``:
+        data for windows that were unknown when they were judged."""
         ...
 
     def load_series(self, source: str, since: datetime, until: datetime) -> StoredSeries:

@@ -210,7 +210,16 @@ class SqliteStore:
                 "ON CONFLICT (source, scope, start) DO UPDATE SET end=max(end, excluded.end)",
                 [(source, _key_json(c.scope), _ts(c.start), _ts(c.end)) for c in result.coverage],
             )
-        return UpsertReport(new=len(inserts), revised=revised, unchanged=unchanged)
+        return UpsertReport(new=len(inserts), revised=revised, unchanged=unchanged, seq=seq)
+
+    def written(self, source: str, seq: int, before: datetime) -> list[tuple[SeriesKey, datetime]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT series, start FROM points "
+                "WHERE source=? AND seq=? AND revision=0 AND start<?",
+                (source, seq, _ts(before)),
+            ).fetchall()
+        return [(_key_from(series), _dt(start) or before) for series, start in rows]
 
     def load_series(self, source: str, since: datetime, until: datetime) -> StoredSeries:
         """Served from an in-memory mirror of the source's recent points, refreshed with

@@ -500,11 +500,6 @@ def test_fourteen_simulated_days_soak(tmp_path: Path) -> None:
 
 @pytest.mark.scenario
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: a window judged while one customer's fetch failed is never judged "
-    "again when its data arrives (new points are not revisions, judged_through moved on)",
-)
 def test_a_spike_during_one_customers_fetch_failures_is_alerted_when_they_recover(
     tmp_path: Path,
 ) -> None:
