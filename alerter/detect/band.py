@@ -225,12 +225,3 @@ def alloc_verdicts(n_series: int, n_judged: int) -> Verdicts:
         score=np.empty(shape),
         flagged=np.empty(shape, bool),
     )
-
-
-def write_rows(dest: Verdicts, rows: slice, part: Verdicts) -> None:
-    """Copy a row block's verdicts into ``dest`` (in place)."""
-    dest.expected[rows] = part.expected
-    dest.lower[rows] = part.lower
-    dest.upper[rows] = part.upper
-    dest.score[rows] = part.score
-    dest.flagged[rows] = part.flagged
