@@ -160,9 +160,7 @@ class App:
                     )
                 if self.dry_run:
                     raise _DryRunRollback
-            horizons = [j.load_from for j in report.judged if j.load_from is not None]
-            if horizons:
-                self.store.trim_cache(name, min(horizons))
+            self._retain(name, now, report.judged)
         except _DryRunRollback:
             self._print_dry_run(printed)
         report.seconds = (self.clock.now() - started).total_seconds()
@@ -186,6 +184,22 @@ class App:
     def _observe(self, report: CycleReport) -> None:
         if self.metrics is not None:
             self.metrics.observe_cycle(report)
+
+    def _retain(self, name: str, now: datetime, judged: list[JudgeReport]) -> None:
+        """Forget what no rule reads any more and what is older than the retention."""
+        horizons = [j.load_from for j in judged if j.load_from is not None]
+        if not horizons or len(horizons) < len(judged):
+            return  # a rule that judged nothing this cycle did not say what it needs
+        needed = min(horizons)
+        self.store.trim_cache(name, needed)
+        cutoff = now - self.config.alerter.retention
+        deleted = self.store.prune(name, min(cutoff, needed), cutoff)
+        if any(deleted.values()):
+            log.info(
+                "state_pruned source=%s %s",
+                name,
+                " ".join(f"{table}={count}" for table, count in deleted.items() if count),
+            )
 
     def _print_dry_run(self, envelopes: list[Envelope]) -> None:
         for env in envelopes:

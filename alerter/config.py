@@ -63,6 +63,11 @@ class AlerterSection(BaseModel):
         description="On the first poll, also alert on history older than the lookback "
         "(off: old history only seeds baselines).",
     )
+    retention: Duration = Field(
+        default=parse_duration("90d"),
+        description="How long points, resolved incidents and delivered notifications are kept "
+        "(never less than what a rule's baseline reads).",
+    )
     max_attempts: int = Field(
         default=12, ge=1, description="Delivery attempts before a notification is kept as failed."
     )

@@ -93,6 +93,15 @@ class Store(Protocol):
         """Points with ``since <= start < until``."""
         ...
 
+    def prune(
+        self, source: str, points_before: datetime, history_before: datetime
+    ) -> dict[str, int]:
+        """Delete ``source``'s points, revisions and coverage older than ``points_before``,
+        and (all sources) resolved incidents, delivered or failed notifications and
+        expired silences older than ``history_before``. Pending notifications and open
+        incidents are never deleted. Returns rows deleted per table."""
+        ...
+
     def trim_cache(self, source: str, before: datetime) -> None:
         """Readers no longer need points of ``source`` older than ``before`` in memory."""
         ...

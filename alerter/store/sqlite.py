@@ -205,12 +205,27 @@ class SqliteStore:
                 "WHERE source=? AND series=? AND start=?",
                 updates,
             )
-            self._db.executemany(
-                "INSERT INTO coverage (source, scope, start, end) VALUES (?,?,?,?) "
-                "ON CONFLICT (source, scope, start) DO UPDATE SET end=max(end, excluded.end)",
-                [(source, _key_json(c.scope), _ts(c.start), _ts(c.end)) for c in result.coverage],
-            )
+            for cov in result.coverage:
+                self._cover(source, _key_json(cov.scope), _ts(cov.start), _ts(cov.end))
         return UpsertReport(new=len(inserts), revised=revised, unchanged=unchanged, seq=seq)
+
+    def _cover(self, source: str, scope: str, start: int, end: int) -> None:
+        """Record coverage, merged with overlapping or adjoining intervals of the scope."""
+        rows = self._db.execute(
+            "SELECT start, end FROM coverage WHERE source=? AND scope=? AND start<=? AND end>=?",
+            (source, scope, end, start),
+        ).fetchall()
+        if rows:
+            start = min(start, *(r[0] for r in rows))
+            end = max(end, *(r[1] for r in rows))
+            self._db.executemany(
+                "DELETE FROM coverage WHERE source=? AND scope=? AND start=?",
+                [(source, scope, r[0]) for r in rows],
+            )
+        self._db.execute(
+            "INSERT INTO coverage (source, scope, start, end) VALUES (?,?,?,?)",
+            (source, scope, start, end),
+        )
 
     def written(self, source: str, seq: int, before: datetime) -> list[tuple[SeriesKey, datetime]]:
         with self._lock:
@@ -237,6 +252,46 @@ class SqliteStore:
             ).fetchall()
             mirror.merge(rows)
             return mirror.view(lo, _ts(until))
+
+    def prune(
+        self, source: str, points_before: datetime, history_before: datetime
+    ) -> dict[str, int]:
+        cut = _ts(points_before)
+        old = _ts(history_before)
+        statements = {
+            "points": ("DELETE FROM points WHERE source=? AND start<?", (source, cut)),
+            "point_revisions": (
+                "DELETE FROM point_revisions WHERE source=? AND start<?",
+                (source, cut),
+            ),
+            "coverage": ("DELETE FROM coverage WHERE source=? AND end<=?", (source, cut)),
+            "coverage_trimmed": (
+                "UPDATE OR REPLACE coverage SET start=? WHERE source=? AND start<?",
+                (cut, source, cut),
+            ),
+            "outbox": (
+                "DELETE FROM outbox WHERE status!='pending' AND created_at<? AND incident_id IN "
+                "(SELECT id FROM incidents WHERE status='resolved' AND resolved_at<?)",
+                (old, old),
+            ),
+            "delivery_refs": (
+                "DELETE FROM delivery_refs WHERE incident_id IN (SELECT id FROM incidents "
+                "WHERE status='resolved' AND resolved_at<?) AND incident_id NOT IN "
+                "(SELECT incident_id FROM outbox)",
+                (old,),
+            ),
+            "incidents": (
+                "DELETE FROM incidents WHERE status='resolved' AND resolved_at<? AND id NOT IN "
+                "(SELECT incident_id FROM outbox)",
+                (old,),
+            ),
+            "silences": ("DELETE FROM silences WHERE ends_at<?", (old,)),
+        }
+        deleted: dict[str, int] = {}
+        with self.transaction():
+            for table, (sql, args) in statements.items():
+                deleted[table] = self._db.execute(sql, args).rowcount
+        return deleted
 
     def trim_cache(self, source: str, before: datetime) -> None:
         """Let the mirror forget points older than ``before`` (no reader needs them)."""

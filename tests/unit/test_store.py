@@ -194,3 +194,52 @@ def test_mirror_keeps_sub_minute_windows_apart(store):
     store.upsert("s", FetchResult(pts, []), T0)
     series = store.load_series("s", T0, T0 + 60 * step)
     assert sorted(series.amounts.tolist()) == [float(i) for i in range(60)]
+
+
+def test_prune_keeps_open_incidents_and_pending_notifications(store):
+    store.upsert(
+        "s",
+        FetchResult([point("1", h) for h in range(48)], [Coverage(T0, T0 + timedelta(hours=48))]),
+        T0,
+    )
+    store.upsert("other", FetchResult([point("1", 0)], []), T0)
+    old_done = store.save_incident(incident(status="resolved", resolved_at=T0 + timedelta(hours=1)))
+    store.mark_sent(store.enqueue(note(old_done.id), "slack", T0), "ref", T0)
+    old_pending = store.save_incident(
+        incident(
+            group=make_key({"sku": "b"}), status="resolved", resolved_at=T0 + timedelta(hours=1)
+        )
+    )
+    store.enqueue(note(old_pending.id), "slack", T0)  # still undelivered: must survive
+    still_open = store.save_incident(incident(group=make_key({"sku": "c"})))
+    store.add_silence(None, {"sku": "a"}, T0, T0 + timedelta(hours=1))
+    deleted = store.prune("s", T0 + timedelta(hours=24), T0 + timedelta(days=2))
+    assert deleted["points"] == 24 and deleted["incidents"] == 1 and deleted["silences"] == 1
+    assert len(store.load_points("s", T0, T0 + timedelta(days=3))) == 24
+    assert len(store.load_points("other", T0, T0 + timedelta(days=3))) == 1  # other source
+    assert {i.id for i in store.incidents()} == {old_pending.id, still_open.id}
+    assert [i.incident_id for i in store.outbox_items()] == [old_pending.id]
+    assert store.delivery_ref(old_done.id, "slack") is None
+
+
+def test_coverage_intervals_merge_and_trim(store):
+    scope = (("customer_id", "c1"),)
+    for h in range(0, 48, 6):  # hourly polls re-covering an overlapping 12-hour lookback
+        store.upsert(
+            "s",
+            FetchResult(
+                [], [Coverage(T0 + timedelta(hours=h), T0 + timedelta(hours=h + 12), scope)]
+            ),
+            T0,
+        )
+    store.upsert(
+        "s", FetchResult([], [Coverage(T0 + timedelta(days=5), T0 + timedelta(days=6), scope)]), T0
+    )
+    got = sorted((c.start, c.end) for c in store.load_coverage("s", T0, T0 + timedelta(days=7)))
+    assert got == [(T0, T0 + timedelta(hours=54)), (T0 + timedelta(days=5), T0 + timedelta(days=6))]
+    store.prune("s", T0 + timedelta(hours=24), T0)
+    got = sorted((c.start, c.end) for c in store.load_coverage("s", T0, T0 + timedelta(days=7)))
+    assert got == [
+        (T0 + timedelta(hours=24), T0 + timedelta(hours=54)),
+        (T0 + timedelta(days=5), T0 + timedelta(days=6)),
+    ]
