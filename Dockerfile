@@ -6,7 +6,7 @@
 #     -e METRONOME_BEARER_TOKEN -e SLACK_BOT_TOKEN -p 127.0.0.1:9108:9108 alerter
 #
 # /etc/alerter holds config.toml and the rule files it names (read-only is fine);
-# the state (SQLite) lives on the /var/lib/alerter volume. See docs/operations.md.
+# the state (SQLite) lives on the /var/lib/alerter volume. See "Running the daemon" in README.md.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
