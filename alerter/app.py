@@ -27,7 +27,7 @@ from alerter.notify.base import Notifier, NotifierContext
 from alerter.notify.outbox import DeliveryReport, deliver
 from alerter.notify.pipeline import Envelope
 from alerter.sources import SOURCES
-from alerter.sources.base import Source, SourceContext
+from alerter.sources.base import FetchResult, Source, SourceContext
 from alerter.store.sqlite import SqliteStore, sqlite_path
 from alerter.timeparse import floor_time
 
@@ -128,6 +128,38 @@ class App:
         alert_from = (
             since if (first and self.config.alerter.alert_on_backfill) else now - cfg.lookback
         )
+        # Storing and judging are blocking (SQLite, numpy): off the event loop, so other
+        # sources' requests keep flowing meanwhile.
+        await asyncio.to_thread(self._store_and_judge, name, result, now, alert_from, report)
+        report.seconds = (self.clock.now() - started).total_seconds()
+        log.info(
+            "cycle_done source=%s ok=%s points=%d revised=%d anomalies=%d events=%d errors=%d "
+            "seconds=%.3f",
+            name,
+            report.ok,
+            report.points,
+            report.revised,
+            sum(j.anomalies for j in report.judged),
+            len(report.events),
+            len(report.errors),
+            report.seconds,
+        )
+        if not self.dry_run and self.deliver_in_cycle:
+            report.delivery = await asyncio.to_thread(self.deliver, now)
+        self._observe(report)
+        return report
+
+    def _store_and_judge(
+        self,
+        name: str,
+        result: FetchResult,
+        now: datetime,
+        alert_from: datetime,
+        report: CycleReport,
+    ) -> None:
+        """Upsert the fetch and judge every rule of the source in one transaction (rolled
+        back after printing in a dry run), then prune."""
+        source = self.sources[name]
         printed: list[Envelope] = []
         try:
             with self.store.transaction():
@@ -163,23 +195,6 @@ class App:
             self._retain(name, now, report.judged)
         except _DryRunRollback:
             self._print_dry_run(printed)
-        report.seconds = (self.clock.now() - started).total_seconds()
-        log.info(
-            "cycle_done source=%s ok=%s points=%d revised=%d anomalies=%d events=%d errors=%d "
-            "seconds=%.3f",
-            name,
-            report.ok,
-            report.points,
-            report.revised,
-            sum(j.anomalies for j in report.judged),
-            len(report.events),
-            len(report.errors),
-            report.seconds,
-        )
-        if not self.dry_run and self.deliver_in_cycle:
-            report.delivery = await asyncio.to_thread(self.deliver, now)
-        self._observe(report)
-        return report
 
     def _observe(self, report: CycleReport) -> None:
         if self.metrics is not None:
