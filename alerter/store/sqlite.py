@@ -129,6 +129,10 @@ class SqliteStore:
                 yield
             except BaseException:
                 self._db.execute("ROLLBACK")
+                self._mirrors.clear()  # they may hold rows that were just rolled back
+                self._seq = int(
+                    self._db.execute("SELECT coalesce(max(seq), 0) FROM points").fetchone()[0]
+                )
                 raise
             else:
                 self._db.execute("COMMIT")

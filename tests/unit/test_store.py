@@ -243,3 +243,16 @@ def test_coverage_intervals_merge_and_trim(store):
         (T0 + timedelta(hours=24), T0 + timedelta(hours=54)),
         (T0 + timedelta(days=5), T0 + timedelta(days=6)),
     ]
+
+
+def test_rolled_back_writes_never_reach_readers(store):
+    store.upsert("s", FetchResult([point("1", 0)], []), T0)
+    store.load_series("s", T0, T0 + timedelta(hours=2))  # warm the mirror
+    with pytest.raises(RuntimeError), store.transaction():
+        store.upsert("s", FetchResult([point("5", 0), point("6", 1)], []), T0)
+        assert sorted(store.load_series("s", T0, T0 + timedelta(hours=2)).amounts.tolist()) == [
+            5.0,
+            6.0,
+        ]
+        raise RuntimeError("dry run")
+    assert store.load_series("s", T0, T0 + timedelta(hours=2)).amounts.tolist() == [1.0]
