@@ -3,8 +3,9 @@
 Every data file of the Numenta Anomaly Benchmark (``../shared/bench-data/nab``) is
 written as a ``timestamp,series,amount`` CSV and replayed through the same backtest
 path as the daemon, with a ``csv`` source named ``bench`` whose step is the file's
-sampling interval. Each new incident (a rule's alert) is a detection at the first data
-row of its window. Detections are scored by the NAB rules, implemented here from
+median sampling interval. As NAB feeds detectors its rows in order and scores them by
+position, row i is written as window i of a regular grid from the first timestamp.
+Each new incident (a rule's alert) is a detection at the row of its window. Detections are scored by the NAB rules, implemented here from
 their description (NAB README and Lavin & Ahmad 2015):
 
 - a probationary period of the first 15% of rows (at most 750) is not scored;
@@ -108,14 +109,18 @@ def load_corpus(pattern: str) -> list[DataFile]:
 def detect(data: DataFile, rule: str) -> tuple[list[bool], int]:
     """Per-row detections of ``rule`` on one file via the backtest, and its alert count."""
     step = data.step
+    start = floor_time(data.times[0], step)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         series = Path(data.name).stem
         with (tmp / "data.csv").open("w", newline="", encoding="utf-8") as fh:
             out = csv.writer(fh)
             out.writerow(["timestamp", "series", "amount"])
-            for when, value in zip(data.times, data.values, strict=True):
-                out.writerow([when.strftime("%Y-%m-%dT%H:%M:%SZ"), series, value])
+            # NAB feeds detectors its rows in order and scores them by position, so row i
+            # becomes window i of a regular grid (gaps, repeated and out-of-order
+            # timestamps in some files would otherwise read as zero or be summed)
+            for i, value in enumerate(data.values):
+                out.writerow([(start + step * i).strftime("%Y-%m-%dT%H:%M:%SZ"), series, value])
         (tmp / "rules").mkdir()
         (tmp / "rules" / "nab.toml").write_text(RULES.read_text("utf-8"), encoding="utf-8")
         (tmp / "config.toml").write_text(
@@ -138,17 +143,14 @@ path = "alerts.jsonl"
             encoding="utf-8",
         )
         config = load_config(tmp / "config.toml")
-        since = floor_time(min(data.times), step)
-        until = floor_time(max(data.times), step) + step
+        since = start
+        until = start + step * len(data.values)
         result = run_backtest(config, since=since, until=until, rule=rule, clock_now=until)
-    first_row: dict[datetime, int] = {}
-    for i, when in enumerate(data.times):
-        first_row.setdefault(floor_time(when, step), i)
     flags = [False] * len(data.times)
     alerts = 0
     for event in result.events:
-        if event.event is Reason.FIRST and event.window_start in first_row:
-            flags[first_row[event.window_start]] = True
+        if event.event is Reason.FIRST:
+            flags[int((event.window_start - start) / step)] = True
             alerts += 1
     return flags, alerts
 
