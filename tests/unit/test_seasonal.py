@@ -144,3 +144,23 @@ def test_history_and_period():
 def test_params_are_validated(bad):
     with pytest.raises(ValidationError):
         SeasonalParams(**bad)
+
+
+def test_four_lag_mad_closed_form_matches_sorting_the_deviations():
+    rng = np.random.default_rng(5)
+    lags = [rng.normal(0, 1, (40, 30)) for _ in range(4)]
+    for lag in lags:
+        lag[rng.random(lag.shape) < 0.3] = np.inf  # unknown: every count 0..4 occurs
+    count = sum((lag < np.inf).astype(np.int8) for lag in lags)
+    ordered = band.sort_stack(lags)
+    with np.errstate(invalid="ignore"):
+        median = band.median_of_stack(ordered, count)
+        fast = band.mad_of_sorted(ordered, median, count)
+        slow = band.median_of_stack(band.sort_stack([np.abs(o - median) for o in ordered]), count)
+    np.testing.assert_allclose(fast, slow, equal_nan=True)
+    known = [
+        np.sort([v for v in cell if np.isfinite(v)])
+        for cell in zip(*(o.ravel() for o in lags), strict=True)
+    ]
+    expect = [np.median(np.abs(c - np.median(c))) if c.size else np.nan for c in known]
+    np.testing.assert_allclose(fast.ravel(), expect, equal_nan=True)
