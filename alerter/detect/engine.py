@@ -24,22 +24,38 @@ from alerter.rules.model import RuleBase
 
 @dataclass(frozen=True)
 class Grouping:
-    """Children (rows of the source frame) summed into groups."""
+    """Children (rows of the source frame) summed into groups.
+
+    ``order`` lists child rows sorted by group and ``bounds[g]:bounds[g + 1]`` are group
+    g's slice of it (``order`` is None when every group is exactly one child).
+    """
 
     frame: SeriesFrame
     currencies: list[str]
-    members: list[npt.NDArray[np.int64]]
+    order: npt.NDArray[np.int64] | None
+    bounds: npt.NDArray[np.int64]
+
+    def members(self, g: int) -> npt.NDArray[np.int64]:
+        """The child rows summed into group ``g``."""
+        if self.order is None:
+            return np.array([g], dtype=np.int64)
+        return self.order[self.bounds[g] : self.bounds[g + 1]]
 
 
 def group_frame(children: SeriesFrame, currencies: list[str], group_by: list[str]) -> Grouping:
     """Sum children per ``group_by`` projection and currency (never across currencies).
 
-    A group's window is unknown (NaN) if any of its children's is.
+    A group's window is unknown (NaN) if any of its children's is. When every group is
+    one child, the children's matrix is used as it is (no copy).
     """
     slots: dict[tuple[SeriesKey, str], int] = {}
     gid = np.empty(children.n_series, dtype=np.int64)
+    wanted = set(group_by)
     for i, key in enumerate(children.keys):
-        gid[i] = slots.setdefault((project_key(key, group_by), currencies[i]), len(slots))
+        # a key made of exactly the group_by dimensions is its own group key
+        same = len(key) == len(wanted) and all(name in wanted for name, _v in key)
+        group = key if same else project_key(key, group_by)
+        gid[i] = slots.setdefault((group, currencies[i]), len(slots))
     per_key: dict[SeriesKey, int] = {}
     for key, _cur in slots:
         per_key[key] = per_key.get(key, 0) + 1
@@ -47,17 +63,17 @@ def group_frame(children: SeriesFrame, currencies: list[str], group_by: list[str
         key if per_key[key] == 1 else tuple(sorted((*key, ("currency", cur)))) for key, cur in slots
     ]
     group_currencies = [cur for _key, cur in slots]
-    if children.n_series == 0:
-        values = np.empty((0, children.n_windows))
-        members: list[npt.NDArray[np.int64]] = []
-    else:
-        order = np.argsort(gid, kind="stable")
-        counts = np.bincount(gid, minlength=len(slots))
-        bounds = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        values = np.add.reduceat(children.values[order], bounds, axis=0)
-        members = np.split(order, np.cumsum(counts)[:-1])
+    if len(slots) == children.n_series:  # gid is 0..n-1 in order: one child per group
+        frame = SeriesFrame(
+            keys=keys, starts=children.starts, step=children.step, values=children.values
+        )
+        return Grouping(frame, group_currencies, None, np.arange(children.n_series + 1))
+    order = np.argsort(gid, kind="stable")
+    counts = np.bincount(gid, minlength=len(slots))
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    values = np.add.reduceat(children.values[order], bounds[:-1], axis=0)
     frame = SeriesFrame(keys=keys, starts=children.starts, step=children.step, values=values)
-    return Grouping(frame=frame, currencies=group_currencies, members=members)
+    return Grouping(frame=frame, currencies=group_currencies, order=order, bounds=bounds)
 
 
 @dataclass
@@ -97,7 +113,7 @@ class RuleEvaluation:
 
     def contributors(self, g: int, j: int) -> tuple[Contributor, ...]:
         """Top child series of group ``g`` at column ``j`` by their share of the delta."""
-        rows = self.grouping.members[g] if self.grouping.members else np.empty(0, np.int64)
+        rows = self.grouping.members(g)
         if rows.size <= 1 or self.rule.top_contributors == 0:
             return ()
         if self._child_verdicts is None:

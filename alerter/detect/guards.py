@@ -38,12 +38,14 @@ def apply_guards(
     count of known windows before the cell.
     """
     held = np.full(observed.shape, Held.NOT_HELD, dtype=np.int8)
-    exp = np.nan_to_num(expected, nan=0.0)
-    size = np.maximum(np.nan_to_num(observed, nan=0.0), exp)
-    delta = np.abs(np.nan_to_num(observed, nan=0.0) - exp)
-    held[delta < min_delta] = Held.MIN_DELTA
-    held[size < min_amount] = Held.MIN_AMOUNT
-    held[known_before < min_history] = Held.MIN_HISTORY
+    # NaN compares False, and unknown cells are marked last, so no NaN cleaning is needed.
+    with np.errstate(invalid="ignore"):
+        if min_delta > 0:
+            held[np.abs(observed - expected) < min_delta] = Held.MIN_DELTA
+        if min_amount > 0:
+            held[np.fmax(observed, expected) < min_amount] = Held.MIN_AMOUNT
+    if min_history > 0:
+        held[known_before < min_history] = Held.MIN_HISTORY
     held[~flagged] = Held.NOT_FLAGGED
     held[np.isnan(observed) | np.isnan(expected)] = Held.UNKNOWN
     return held == Held.NOT_HELD, held

@@ -49,10 +49,17 @@ def seasonal(values: FloatArray, start: int, stop: int, period: int, k: int) -> 
 
 
 def known_count(values: FloatArray, start: int, stop: int) -> np.ndarray:
-    """How many known (non-NaN) windows precede each judged column."""
-    known = np.cumsum(~np.isnan(values), axis=1)
-    before = np.zeros((values.shape[0], stop - start), dtype=np.int64)
-    idx = np.arange(start, stop) - 1
-    valid = idx >= 0
-    before[:, valid] = known[:, idx[valid]]
-    return before
+    """How many known (non-NaN) windows precede each judged column.
+
+    Counts the columns before ``start`` once, then accumulates over the judged columns
+    only (the frame before ``start`` can be long: a detector's whole history).
+    """
+    n_series = values.shape[0]
+    before = np.count_nonzero(~np.isnan(values[:, :start]), axis=1).astype(np.int64)
+    out = np.empty((n_series, stop - start), dtype=np.int64)
+    if stop > start:
+        out[:, 0] = before
+        if stop - start > 1:
+            inner = np.cumsum(~np.isnan(values[:, start : stop - 1]), axis=1)
+            out[:, 1:] = before[:, None] + inner
+    return out
