@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar, Literal, Protocol
@@ -37,7 +38,7 @@ class SeriesFrame:
     consecutive, ``step`` apart, as numpy ``datetime64[s]`` (UTC).
     """
 
-    keys: list[SeriesKey]
+    keys: Sequence[SeriesKey]
     starts: npt.NDArray[np.datetime64]
     step: timedelta
     values: FloatArray

@@ -6,6 +6,7 @@ few cells that become notifications (root cause, chart history).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -93,7 +94,7 @@ class RuleEvaluation:
     _child_verdicts: Verdicts | None = field(default=None, repr=False)
 
     @property
-    def groups(self) -> list[SeriesKey]:
+    def groups(self) -> Sequence[SeriesKey]:
         return self.grouping.frame.keys
 
     @cached_property

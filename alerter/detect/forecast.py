@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import timedelta
 from typing import ClassVar, Literal
 
@@ -72,7 +73,7 @@ class ForecastDetector:
     """One-step-ahead smoothing forecast per series; the state is advanced column by column."""
 
     type: ClassVar[str] = "forecast"
-    Params: ClassVar[type[DetectorParams]] = ForecastParams
+    Params: ClassVar[builtins.type[DetectorParams]] = ForecastParams
 
     def __init__(self, params: DetectorParams) -> None:
         assert isinstance(params, ForecastParams)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import timedelta
 from typing import ClassVar, Literal
 
@@ -53,7 +54,7 @@ class NewSpendDetector:
     """Spend above ``min_amount`` where every known window of the lookback was <= 0."""
 
     type: ClassVar[str] = "new_spend"
-    Params: ClassVar[type[DetectorParams]] = NewSpendParams
+    Params: ClassVar[builtins.type[DetectorParams]] = NewSpendParams
 
     def __init__(self, params: DetectorParams) -> None:
         assert isinstance(params, NewSpendParams)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import timedelta
 from typing import ClassVar, Literal
 
@@ -82,7 +83,7 @@ class SeasonalDetector:
     """Median and robust spread of the same slot over the last K weeks, per series."""
 
     type: ClassVar[str] = "seasonal"
-    Params: ClassVar[type[DetectorParams]] = SeasonalParams
+    Params: ClassVar[builtins.type[DetectorParams]] = SeasonalParams
 
     def __init__(self, params: DetectorParams) -> None:
         assert isinstance(params, SeasonalParams)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import timedelta
 from typing import ClassVar, Literal
 
@@ -78,7 +79,7 @@ class ZScoreDetector:
     """Median and MAD of the trailing window, per series, all series at once."""
 
     type: ClassVar[str] = "zscore"
-    Params: ClassVar[type[DetectorParams]] = ZScoreParams
+    Params: ClassVar[builtins.type[DetectorParams]] = ZScoreParams
 
     def __init__(self, params: DetectorParams) -> None:
         assert isinstance(params, ZScoreParams)

@@ -12,6 +12,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ class Receiver:
     """A loopback webhook receiver that records bodies and can hold the k-th request open."""
 
     def __init__(self) -> None:
-        self.bodies: list[dict] = []
+        self.bodies: list[dict[str, Any]] = []
         self.hold_at: int | None = None
         self.holding = threading.Event()
         self.release = threading.Event()
@@ -77,7 +78,7 @@ def setup(tmp_path: Path, url: str) -> Path:
     return cfg
 
 
-def run_once(cfg: Path) -> subprocess.Popen:
+def run_once(cfg: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
         [sys.executable, "-m", "alerter", "run", "--once", "--config", str(cfg)],
@@ -87,7 +88,7 @@ def run_once(cfg: Path) -> subprocess.Popen:
     )
 
 
-def key(body: dict) -> tuple:
+def key(body: dict[str, Any]) -> tuple[str, int, str]:
     return (body["rule"], body["incident"], body["event"])
 
 

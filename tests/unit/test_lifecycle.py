@@ -68,18 +68,21 @@ def test_a_normal_blip_resets_the_resolve_streak():
 
 
 def test_rejudging_the_same_window_is_a_no_op():
-    incident, reason = step(None, w(0, "50", True), T0, POLICY, "r", G)
+    opened, reason = step(None, w(0, "50", True), T0, POLICY, "r", G)
     assert reason is Reason.FIRST
-    incident = replace(incident, id=1)
+    assert opened is not None
+    incident = replace(opened, id=1)
     again, reason = step(incident, w(0, "50", True), T0 + H, POLICY, "r", G)
     assert (again, reason) == (incident, Reason.NONE)
 
 
 def test_late_data_updates_the_open_incident():
-    incident, _ = step(None, w(0, "50", True), T0, POLICY, "r", G)
-    incident = replace(incident, id=1)
+    opened, _ = step(None, w(0, "50", True), T0, POLICY, "r", G)
+    assert opened is not None
+    incident = replace(opened, id=1)
     updated, reason = step(incident, w(0, "80", True, revised=True), T0 + H, POLICY, "r", G)
     assert reason is Reason.LATE_DATA
+    assert updated is not None
     assert updated.observed == Decimal(80) and updated.excess == Decimal(70)
     assert updated.revision == 1
     same, reason = step(updated, w(0, "80", True, revised=True), T0 + 2 * H, POLICY, "r", G)

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import builtins
 import random
 from datetime import timedelta
 from decimal import Decimal
+from typing import ClassVar
 
 from alerter.domain import Direction, Notification, Reason, Severity
 from alerter.notify.base import Delivered, NotifierConfig, Permanent, RetryAfter
@@ -32,7 +34,8 @@ def note(incident_id: int, event: Reason = Reason.FIRST) -> Notification:
 class Scripted:
     """A notifier that answers from a script and records what it was asked."""
 
-    type = "scripted"
+    type: ClassVar[str] = "scripted"
+    Config: ClassVar[builtins.type[NotifierConfig]] = NotifierConfig
 
     def __init__(self, name, answers, **config):
         self.name = name

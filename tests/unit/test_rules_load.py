@@ -86,7 +86,7 @@ def test_valid_rules_load_with_defaults(write, tmp_path):
     (rule,) = load_rules(["rules/*.toml"], tmp_path, sources=["s"], notifiers=[])
     assert rule.name == "a"
     assert rule.group_by == []
-    assert rule.detector.baseline == "median"
+    assert rule.detector.baseline == "median"  # type: ignore[attr-defined]
 
 
 def test_unknown_top_level_table(write):

@@ -151,7 +151,7 @@ def test_four_lag_mad_closed_form_matches_sorting_the_deviations():
     lags = [rng.normal(0, 1, (40, 30)) for _ in range(4)]
     for lag in lags:
         lag[rng.random(lag.shape) < 0.3] = np.inf  # unknown: every count 0..4 occurs
-    count = sum((lag < np.inf).astype(np.int8) for lag in lags)
+    count = np.sum([(lag < np.inf).astype(np.int8) for lag in lags], axis=0).astype(np.int8)
     ordered = band.sort_stack(lags)
     with np.errstate(invalid="ignore"):
         median = band.median_of_stack(ordered, count)

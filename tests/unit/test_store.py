@@ -3,6 +3,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -58,8 +59,8 @@ def test_coverage_round_trip(store):
     assert store.load_coverage("s", T0 + timedelta(days=2), T0 + timedelta(days=3)) == []
 
 
-def incident(**over) -> Incident:
-    base = dict(
+def incident(**over: Any) -> Incident:
+    base: dict[str, Any] = dict(
         id=0,
         rule="r",
         group=KEY,
