@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from alerter.detect.base import BoolArray, Detector, FloatArray, SeriesFrame, Verdicts
 from alerter.detect.guards import apply_guards
-from alerter.detect.lags import judged_range, known_count
+from alerter.detect.lags import judged_range
 from alerter.domain import Contributor, HistoryPoint, SeriesKey, project_key
 from alerter.money import to_decimal
 from alerter.rules.model import RuleBase
@@ -90,7 +90,6 @@ class RuleEvaluation:
     verdicts: Verdicts
     flagged: BoolArray
     held: npt.NDArray[np.int8]
-    known_before: npt.NDArray[np.int64]
     _child_verdicts: Verdicts | None = field(default=None, repr=False)
 
     @property
@@ -181,13 +180,11 @@ def evaluate(
     grouping = group_frame(children, currencies, rule.group_by)
     start, stop = judged_range(grouping.frame.n_windows, judge)
     verdicts = detector.evaluate(grouping.frame, slice(start, stop))
-    observed = grouping.frame.values[:, start:stop]
-    known_before = known_count(grouping.frame.values, start, stop)
     flagged, held = apply_guards(
-        observed,
+        grouping.frame.values,
+        start,
         verdicts.expected,
         verdicts.flagged,
-        known_before,
         min_amount=float(rule.min_amount),
         min_delta=float(rule.min_delta),
         min_history=rule.min_history,
@@ -202,5 +199,4 @@ def evaluate(
         verdicts=verdicts,
         flagged=flagged,
         held=held,
-        known_before=known_before,
     )

@@ -46,20 +46,3 @@ def seasonal(values: FloatArray, start: int, stop: int, period: int, k: int) -> 
         clip = max(0, -src_lo)
         out[:, clip:, i] = values[:, src_lo + clip : src_hi]
     return out
-
-
-def known_count(values: FloatArray, start: int, stop: int) -> np.ndarray:
-    """How many known (non-NaN) windows precede each judged column.
-
-    Counts the columns before ``start`` once, then accumulates over the judged columns
-    only (the frame before ``start`` can be long: a detector's whole history).
-    """
-    n_series = values.shape[0]
-    before = np.count_nonzero(~np.isnan(values[:, :start]), axis=1).astype(np.int64)
-    out = np.empty((n_series, stop - start), dtype=np.int64)
-    if stop > start:
-        out[:, 0] = before
-        if stop - start > 1:
-            inner = np.cumsum(~np.isnan(values[:, start : stop - 1]), axis=1)
-            out[:, 1:] = before[:, None] + inner
-    return out
