@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
 
-from alerter.detect.base import FloatArray, SeriesFrame, Verdicts
+from alerter.detect.base import DetectorParams, FloatArray, SeriesFrame, Verdicts
 
 IntArray = npt.NDArray[np.int64]
 
@@ -27,6 +28,25 @@ ROW_BLOCK_ELEMENTS = 1 << 18
 
 WORKERS = min(4, os.cpu_count() or 1)
 """Threads that evaluate row blocks of one large frame in parallel."""
+
+
+class BandParams(DetectorParams):
+    """The band's width and spread floors, shared by the robust band detectors."""
+
+    k: float = Field(default=4.0, gt=0, le=100, description="Band half-width in robust spreads.")
+    level_floor: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        description=(
+            "Spread floor as a fraction of the mean non-zero amount of the baseline, "
+            "weighted by the share of zero windows; keeps zero-inflated series from "
+            "alerting on ordinary blips."
+        ),
+    )
+    min_spread: float = Field(
+        default=0.0, ge=0, description="Absolute spread floor, in the series' money unit."
+    )
 
 
 def judged_range(frame: SeriesFrame, judge: slice) -> tuple[int, int]:

@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 
 from alerter.detect.band import (
     MAD_TO_SIGMA,
+    BandParams,
     alloc_verdicts,
     band_verdicts,
     judged_range,
@@ -29,7 +30,7 @@ from alerter.detect.base import DetectorParams, FloatArray, SeriesFrame, Verdict
 WEEK = timedelta(days=7)
 
 
-class SeasonalParams(DetectorParams):
+class SeasonalParams(BandParams):
     """Parameters of the ``seasonal`` detector."""
 
     type: Literal["seasonal"] = Field(default="seasonal", description="Detector type.")
@@ -42,25 +43,11 @@ class SeasonalParams(DetectorParams):
         le=12,
         description="Fewest known same-slot values (out of weeks) needed for a verdict.",
     )
-    k: float = Field(default=4.0, gt=0, le=100, description="Band half-width in robust spreads.")
     rel_floor: float = Field(
         default=0.1,
         ge=0,
         le=10,
         description="Spread floor as a fraction of the expected value (0.1 = 10%).",
-    )
-    level_floor: float = Field(
-        default=1.0,
-        ge=0,
-        le=10,
-        description=(
-            "Spread floor as a fraction of the mean non-zero amount over the baseline "
-            "weeks, weighted by the share of zero windows; keeps zero-inflated series "
-            "from alerting on ordinary blips."
-        ),
-    )
-    min_spread: float = Field(
-        default=0.0, ge=0, description="Absolute spread floor, in the series' money unit."
     )
     smooth: int = Field(
         default=2,

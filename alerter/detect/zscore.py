@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from alerter.detect.band import (
     MAD_TO_SIGMA,
+    BandParams,
     alloc_verdicts,
     band_verdicts,
     judged_range,
@@ -25,7 +26,7 @@ from alerter.detect.band import (
 from alerter.detect.base import DetectorParams, FloatArray, SeriesFrame, Verdicts
 
 
-class ZScoreParams(DetectorParams):
+class ZScoreParams(BandParams):
     """Parameters of the ``zscore`` detector."""
 
     type: Literal["zscore"] = Field(default="zscore", description="Detector type.")
@@ -38,25 +39,11 @@ class ZScoreParams(DetectorParams):
         le=10_000,
         description="Fewest known windows (out of window) needed for a verdict.",
     )
-    k: float = Field(default=4.0, gt=0, le=100, description="Band half-width in robust sigmas.")
     rel_floor: float = Field(
         default=0.05,
         ge=0,
         le=10,
         description="Spread floor as a fraction of the median (0.05 = 5%).",
-    )
-    level_floor: float = Field(
-        default=1.0,
-        ge=0,
-        le=10,
-        description=(
-            "Spread floor as a fraction of the mean non-zero amount of the window, weighted "
-            "by the share of zero windows; keeps zero-inflated series from alerting on "
-            "ordinary blips."
-        ),
-    )
-    min_spread: float = Field(
-        default=0.0, ge=0, description="Absolute spread floor, in the series' money unit."
     )
     extreme_window: int = Field(
         default=0,
