@@ -33,7 +33,12 @@ WORKERS = min(4, os.cpu_count() or 1)
 class BandParams(DetectorParams):
     """The band's width and spread floors, shared by the robust band detectors."""
 
-    k: float = Field(default=4.0, gt=0, le=100, description="Band half-width in robust spreads.")
+    k: float = Field(
+        default=4.0,
+        gt=0,
+        le=100,
+        description="Band half-width in robust spreads (residual sigmas for forecast).",
+    )
     level_floor: float = Field(
         default=1.0,
         ge=0,

@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import Field
 
 from alerter.detect.band import (
+    BandParams,
     alloc_verdicts,
     band_verdicts,
     judged_range,
@@ -23,7 +24,7 @@ from alerter.detect.base import DetectorParams, FloatArray, SeriesFrame, Verdict
 from alerter.timeparse import Duration
 
 
-class ForecastParams(DetectorParams):
+class ForecastParams(BandParams):
     """Parameters of the ``forecast`` detector."""
 
     type: Literal["forecast"] = Field(default="forecast", description="Detector type.")
@@ -40,7 +41,6 @@ class ForecastParams(DetectorParams):
     variance_alpha: float = Field(
         default=0.05, gt=0, le=1, description="Smoothing of the residual variance (the band)."
     )
-    k: float = Field(default=4.0, gt=0, le=100, description="Band half-width in residual sigmas.")
     clip: float = Field(
         default=3.0,
         gt=0,
@@ -56,16 +56,6 @@ class ForecastParams(DetectorParams):
     )
     rel_floor: float = Field(
         default=0.05, ge=0, le=10, description="Spread floor as a fraction of the forecast."
-    )
-    level_floor: float = Field(
-        default=1.0,
-        ge=0,
-        le=10,
-        description="Spread floor as a fraction of the smoothed non-zero amount, weighted by "
-        "the smoothed share of zero windows; keeps zero-inflated series quiet on blips.",
-    )
-    min_spread: float = Field(
-        default=0.0, ge=0, description="Absolute spread floor, in the series' money unit."
     )
 
 
