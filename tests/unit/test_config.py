@@ -95,4 +95,4 @@ def test_commented_examples_in_the_example_config_are_valid(tmp_path):
     config = load_config(tmp_path / "config.toml")
     assert {"metronome", "digitalocean", "cur"} <= set(config.sources)
     assert {"slack", "finops-mail", "hook"} <= set(config.notifiers)
-    assert {r.source for r in config.rules} >= {"metronome", "digitalocean", "sample"}
+    assert {r.source for r in config.rules} >= {"metronome", "digitalocean", "sample", "cur"}
