@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Sequence
 from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -125,6 +126,25 @@ class WebhookNotifier:
         return text
 
     def send(self, msg: Notification, prior: str | None) -> DeliveryResult:
+        result = self._post(self.body(msg), msg.event.value, str(msg.incident_id))
+        return Delivered(prior) if isinstance(result, Delivered) else result
+
+    def grouped_body(self, msgs: Sequence[Notification]) -> bytes:
+        """One JSON object for a burst: ``{"grouped": true, "count": N, "notifications": [...]}``."""
+        records = [to_record(m, with_history=self.config.history) for m in msgs]
+        payload = {"grouped": True, "count": len(records), "notifications": records}
+        return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+    def send_many(self, msgs: Sequence[Notification]) -> DeliveryResult:
+        """A rule's burst (beyond ``group_over``) as one signed POST."""
+        if not msgs:
+            return Delivered(None)
+        ids = ",".join(str(m.incident_id) for m in msgs)
+        result = self._post(self.grouped_body(msgs), "grouped", ids)
+        return Delivered(None) if isinstance(result, Delivered) else result
+
+    def _post(self, body: bytes, event: str, incidents: str) -> DeliveryResult:
+        """POST one signed body; classify the answer (2xx, 429/5xx/408 retry, else permanent)."""
         cfg = self.config
         url = cfg.url or self._env(cfg.url_env)
         if not url:
@@ -134,15 +154,14 @@ class WebhookNotifier:
             _httpx_filter.secrets.update(
                 s for s in (url, parts.path if len(parts.path) > 1 else "", parts.query) if s
             )
-        body = self.body(msg)
         headers = {"Content-Type": "application/json", **cfg.headers}
         if cfg.secret_env:
             secret = self._env(cfg.secret_env)
             if secret is None:
                 return Permanent(f"webhook {self.name}: env var {cfg.secret_env} is not set")
             headers[SIGNATURE_HEADER] = signature(secret, body)
-        headers["X-Alerter-Event"] = msg.event.value
-        headers["X-Alerter-Incident"] = str(msg.incident_id)
+        headers["X-Alerter-Event"] = event
+        headers["X-Alerter-Incident"] = incidents
         # The URL itself may be the secret: name the notifier, never the URL, in errors.
         where = f"webhook {self.name}"
         try:
@@ -154,10 +173,8 @@ class WebhookNotifier:
             )
         status = response.status_code
         if 200 <= status < 300:
-            log.info(
-                "webhook.sent notifier=%s incident=%s status=%d", self.name, msg.incident_id, status
-            )
-            return Delivered(prior)
+            log.info("webhook.sent notifier=%s incident=%s status=%d", self.name, incidents, status)
+            return Delivered(None)
         if status == 429:
             seconds = _retry_after(response, DEFAULT_RETRY_AFTER)
             return self._failed(RetryAfter(seconds, f"{where}: HTTP 429, retry after {seconds:g}s"))

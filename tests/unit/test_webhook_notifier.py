@@ -120,3 +120,21 @@ def test_signature_format() -> None:
 def test_invalid_config(config: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         WebhookConfig.model_validate(config)
+
+
+def test_a_burst_is_one_signed_post(receiver: WebhookReceiver) -> None:
+    import hashlib
+    import hmac
+    import json
+    from dataclasses import replace
+
+    hook = notifier(receiver)
+    msgs = [replace(sample(f"Customer {i}"), incident_id=i) for i in (4, 5, 6)]
+    assert hook.send_many(msgs) == Delivered(None)
+    (post,) = receiver.posts
+    body = json.loads(post.body)
+    assert body["grouped"] is True and body["count"] == 3
+    assert [n["incident"] for n in body["notifications"]] == [4, 5, 6]
+    expected = "sha256=" + hmac.new(SECRET.encode(), post.body, hashlib.sha256).hexdigest()
+    assert post.headers["X-Alerter-Signature"] == expected
+    assert post.headers["X-Alerter-Incident"] == "4,5,6"
