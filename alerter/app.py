@@ -55,6 +55,10 @@ class CycleReport:
         return [e for j in self.judged for e in j.events]
 
 
+BACKFILL_TRIES = 3
+"""First polls with failed parts before the backfill is taken as done anyway."""
+
+
 class _DryRunRollback(Exception):
     """Raised inside the cycle transaction so a dry run leaves no trace in the state."""
 
@@ -93,6 +97,7 @@ class App:
         self.deliver_in_cycle = True
         """False in the daemon, whose outbox dispatcher delivers off the event loop."""
         self._deliver_lock = threading.Lock()
+        self._backfill_tries: dict[str, int] = {}
 
     async def aclose(self) -> None:
         for source in self.sources.values():
@@ -125,12 +130,20 @@ class App:
             log.warning("poll_partial source=%s error=%s", name, error)
         report.errors.extend(result.errors)
         report.ok = bool(result.coverage) or not result.errors
+        backfilled = True
+        if first:
+            # A backfill with failed parts (one customer's history) is fetched again on
+            # the next cycles, a few times at most, so no series starts without history.
+            tries = self._backfill_tries[name] = self._backfill_tries.get(name, 0) + 1
+            backfilled = report.ok and (not result.errors or tries >= BACKFILL_TRIES)
         alert_from = (
             since if (first and self.config.alerter.alert_on_backfill) else now - cfg.lookback
         )
         # Storing and judging are blocking (SQLite, numpy): off the event loop, so other
         # sources' requests keep flowing meanwhile.
-        await asyncio.to_thread(self._store_and_judge, name, result, now, alert_from, report)
+        await asyncio.to_thread(
+            self._store_and_judge, name, result, now, alert_from, report, backfilled
+        )
         report.seconds = (self.clock.now() - started).total_seconds()
         log.info(
             "cycle_done source=%s ok=%s points=%d revised=%d anomalies=%d events=%d errors=%d "
@@ -156,6 +169,7 @@ class App:
         now: datetime,
         alert_from: datetime,
         report: CycleReport,
+        backfilled: bool,
     ) -> None:
         """Upsert the fetch and judge every rule of the source in one transaction (rolled
         back after printing in a dry run), then prune."""
@@ -173,6 +187,7 @@ class App:
                     error="; ".join(result.errors)[:2000] or None,
                     points=report.points,
                     errors=len(result.errors),
+                    backfilled=backfilled,
                 )
                 for rule in self.config.rules_for(name):
                     report.judged.append(

@@ -87,7 +87,13 @@ def judge_rule(
     late = list(revised)
     if judged is not None and written_seq:
         # windows that were unknown when judged (a failed fetch) and now have data
-        late += store.written(rule.source, written_seq, before=judge_from)
+        # ...but only inside the range this rule judges: history older than that (a
+        # retried backfill) seeds baselines, as the first backfill did
+        late += [
+            (key, start)
+            for key, start in store.written(rule.source, written_seq, before=judge_from)
+            if start >= first_judge_from
+        ]
     relevant = [
         (key, start)
         for key, start in late

@@ -115,8 +115,18 @@ class Store(Protocol):
         ...
 
     def record_poll(
-        self, source: str, at: datetime, *, ok: bool, error: str | None, points: int, errors: int
-    ) -> None: ...
+        self,
+        source: str,
+        at: datetime,
+        *,
+        ok: bool,
+        error: str | None,
+        points: int,
+        errors: int,
+        backfilled: bool | None = None,
+    ) -> None:
+        """Record a poll; ``backfilled`` (default: ``ok``) marks the history as complete."""
+        ...
 
     def poll_status(self) -> list[PollStatus]: ...
 

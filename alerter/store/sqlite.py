@@ -348,7 +348,15 @@ class SqliteStore:
 
     # -- polls and rule progress ---------------------------------------------------------
     def record_poll(
-        self, source: str, at: datetime, *, ok: bool, error: str | None, points: int, errors: int
+        self,
+        source: str,
+        at: datetime,
+        *,
+        ok: bool,
+        error: str | None,
+        points: int,
+        errors: int,
+        backfilled: bool | None = None,
     ) -> None:
         with self.transaction():
             self._db.execute(
@@ -358,7 +366,15 @@ class SqliteStore:
                 "last_success_at=coalesce(excluded.last_success_at, last_success_at), "
                 "last_error=excluded.last_error, backfilled=max(backfilled, excluded.backfilled), "
                 "points=excluded.points, errors=excluded.errors",
-                (source, _ts(at), _ts(at) if ok else None, error, 1 if ok else 0, points, errors),
+                (
+                    source,
+                    _ts(at),
+                    _ts(at) if ok else None,
+                    error,
+                    1 if (ok if backfilled is None else backfilled) else 0,
+                    points,
+                    errors,
+                ),
             )
 
     def poll_status(self) -> list[PollStatus]:
