@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from alerter.clock import FakeClock
 from alerter.config import Config
 from alerter.domain import Notification
 from alerter.errors import ConfigError
@@ -97,7 +98,7 @@ def load_scratch(
                 silence.comment,
                 silence.created_by,
             )
-    ctx = SourceContext(_NoClock(clock_now), {}, config.base_dir)
+    ctx = SourceContext(FakeClock(clock_now), {}, config.base_dir)
     history: dict[str, int] = {}
     for r in rules:
         step = _step(config, r.source)
@@ -131,17 +132,3 @@ def config_step(cfg: object) -> timedelta:
     if isinstance(step, timedelta):
         return step
     return timedelta(hours=1) if getattr(cfg, "window", "day") == "hour" else timedelta(days=1)
-
-
-class _NoClock:
-    def __init__(self, now: datetime) -> None:
-        self._now = now
-
-    def now(self) -> datetime:
-        return self._now
-
-    def sleep(self, seconds: float) -> None:
-        return None
-
-    async def asleep(self, seconds: float) -> None:
-        return None

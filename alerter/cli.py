@@ -9,9 +9,14 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from alerter import __version__
 from alerter.errors import AlerterError, ConfigError
+
+if TYPE_CHECKING:
+    from alerter.config import Config
+    from alerter.store.sqlite import SqliteStore
 
 log = logging.getLogger("alerter")
 
@@ -52,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     rm = with_config(sil_sub.add_parser("remove", help="delete a silence"))
     rm.add_argument("id", type=int)
     return parser
+
+
+def _open_state(config: Config) -> SqliteStore:
+    """The configured state file (the same path the daemon uses)."""
+    from alerter.store.sqlite import SqliteStore, sqlite_path
+
+    return SqliteStore(sqlite_path(config.alerter.state, config.base_dir))
 
 
 def _setup_logging(level: str = "INFO", fmt: str = "text") -> None:
@@ -122,7 +134,6 @@ def _backtest(config, args: argparse.Namespace) -> int:  # type: ignore[no-untyp
     from alerter.backtest import run_backtest
     from alerter.notify.file import record_line
     from alerter.notify.render.text import render_text
-    from alerter.store.sqlite import SqliteStore, sqlite_path
     from alerter.timeparse import parse_time
 
     now = datetime.now(UTC)
@@ -134,7 +145,7 @@ def _backtest(config, args: argparse.Namespace) -> int:  # type: ignore[no-untyp
         since = until - backfill
     if since >= until:
         raise ConfigError(f"--since {args.since} is not before --until {args.until}")
-    state = SqliteStore(sqlite_path(config.alerter.state, config.base_dir))
+    state = _open_state(config)
     try:
         result = run_backtest(
             config, since=since, until=until, rule=args.rule, state=state, clock_now=now
@@ -153,7 +164,6 @@ def _backtest(config, args: argparse.Namespace) -> int:  # type: ignore[no-untyp
 
 def _explain(config, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
     from alerter.explain import explain
-    from alerter.store.sqlite import SqliteStore, sqlite_path
     from alerter.timeparse import parse_time
 
     group = {}
@@ -166,7 +176,7 @@ def _explain(config, args: argparse.Namespace) -> int:  # type: ignore[no-untype
         at = parse_time(args.at)
     except ValueError as exc:
         raise ConfigError(f"--at: {exc}") from None
-    state = SqliteStore(sqlite_path(config.alerter.state, config.base_dir))
+    state = _open_state(config)
     try:
         result = explain(
             config, rule=args.rule, group=group, at=at, state=state, clock_now=datetime.now(UTC)
@@ -178,9 +188,8 @@ def _explain(config, args: argparse.Namespace) -> int:  # type: ignore[no-untype
 
 
 def _status(config, *, as_json: bool) -> int:  # type: ignore[no-untyped-def]
-    from alerter.store.sqlite import SqliteStore, sqlite_path
 
-    store = SqliteStore(sqlite_path(config.alerter.state, config.base_dir))
+    store = _open_state(config)
     now = datetime.now(UTC)
     try:
         polls = store.poll_status()
@@ -235,10 +244,9 @@ def _status(config, *, as_json: bool) -> int:  # type: ignore[no-untyped-def]
 
 
 def _silence(config, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    from alerter.store.sqlite import SqliteStore, sqlite_path
     from alerter.timeparse import parse_duration
 
-    store = SqliteStore(sqlite_path(config.alerter.state, config.base_dir))
+    store = _open_state(config)
     now = datetime.now(UTC)
     try:
         if args.action == "add":

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
+from alerter.detect import lags
 from alerter.detect.base import DetectorParams, FloatArray, SeriesFrame, Verdicts
 
 IntArray = npt.NDArray[np.int64]
@@ -56,10 +57,7 @@ class BandParams(DetectorParams):
 
 def judged_range(frame: SeriesFrame, judge: slice) -> tuple[int, int]:
     """``[start, stop)`` column indices of ``judge`` over ``frame`` (step 1 only)."""
-    start, stop, step = judge.indices(frame.n_windows)
-    if step != 1:
-        raise ValueError(f"judge slice must have step 1 (got {step})")
-    return start, max(start, stop)
+    return lags.judged_range(frame.n_windows, judge)
 
 
 def windows_in(duration: timedelta, step: timedelta, what: str) -> int:

@@ -10,6 +10,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from alerter.detect.band import windows_in
 from alerter.detect.base import DetectorParams, FloatArray, SeriesFrame, Verdicts
 from alerter.detect.lags import judged_range, seasonal, trailing
 
@@ -43,10 +44,7 @@ class ChangeParams(DetectorParams):
 
 def period_windows(step: timedelta, period: timedelta = timedelta(weeks=1)) -> int:
     """How many windows of ``step`` make one ``period`` (a week by default)."""
-    seconds = int(step.total_seconds())
-    if seconds <= 0 or int(period.total_seconds()) % seconds:
-        raise ValueError(f"step {step} does not divide {period}")
-    return int(period.total_seconds()) // seconds
+    return windows_in(period, step, "a week" if period == timedelta(weeks=1) else "the period")
 
 
 class ChangeDetector:

@@ -9,9 +9,10 @@ from alerter.detect.base import FloatArray
 
 
 def judged_range(n_windows: int, judge: slice) -> tuple[int, int]:
+    """``[start, stop)`` column indices of ``judge`` over ``n_windows`` (step 1 only)."""
     start, stop, step = judge.indices(n_windows)
     if step != 1:
-        raise ValueError("judge slices must be contiguous")
+        raise ValueError(f"judge slice must have step 1 (got {step})")
     return start, max(start, stop)
 
 
