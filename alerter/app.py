@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TextIO
 
-from alerter.clock import Clock, SystemClock
+from alerter.clock import Clock, clock_from_env
 from alerter.config import Config
 from alerter.domain import Notification
 from alerter.errors import SourceError
@@ -77,8 +77,8 @@ class App:
         out: TextIO | None = None,
     ) -> None:
         self.config = config
-        self.clock = clock or SystemClock()
         self.env = dict(os.environ if env is None else env)
+        self.clock = clock or clock_from_env(self.env)
         self.dry_run = dry_run
         self.out = out or sys.stdout
         self.store = store or SqliteStore(sqlite_path(config.alerter.state, config.base_dir))

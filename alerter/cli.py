@@ -6,9 +6,10 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from alerter import __version__
@@ -19,6 +20,13 @@ if TYPE_CHECKING:
     from alerter.store.sqlite import SqliteStore
 
 log = logging.getLogger("alerter")
+
+
+def _now() -> datetime:
+    """The process's clock (``ALERTER_CLOCK_START`` pins it for replays and tests)."""
+    from alerter.clock import clock_from_env
+
+    return clock_from_env(os.environ).now()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -136,7 +144,7 @@ def _backtest(config, args: argparse.Namespace) -> int:  # type: ignore[no-untyp
     from alerter.notify.render.text import render_text
     from alerter.timeparse import parse_time
 
-    now = datetime.now(UTC)
+    now = _now()
     until = parse_time(args.until) if args.until else now
     if args.since:
         since = parse_time(args.since)
@@ -178,9 +186,7 @@ def _explain(config, args: argparse.Namespace) -> int:  # type: ignore[no-untype
         raise ConfigError(f"--at: {exc}") from None
     state = _open_state(config)
     try:
-        result = explain(
-            config, rule=args.rule, group=group, at=at, state=state, clock_now=datetime.now(UTC)
-        )
+        result = explain(config, rule=args.rule, group=group, at=at, state=state, clock_now=_now())
     finally:
         state.close()
     print(result.render())
@@ -190,7 +196,7 @@ def _explain(config, args: argparse.Namespace) -> int:  # type: ignore[no-untype
 def _status(config, *, as_json: bool) -> int:  # type: ignore[no-untyped-def]
 
     store = _open_state(config)
-    now = datetime.now(UTC)
+    now = _now()
     try:
         polls = store.poll_status()
         incidents = store.incidents("open")
@@ -247,7 +253,7 @@ def _silence(config, args: argparse.Namespace) -> int:  # type: ignore[no-untype
     from alerter.timeparse import parse_duration
 
     store = _open_state(config)
-    now = datetime.now(UTC)
+    now = _now()
     try:
         if args.action == "add":
             matchers = {}

@@ -39,7 +39,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlencode
@@ -321,8 +321,8 @@ class JsonHttpClient:
         return self._client, self._semaphore
 
     def _pause(self, seconds: float) -> None:
-        until = self._clock.now().timestamp() + seconds
-        resume = datetime.fromtimestamp(until, UTC)
+        # exact datetime arithmetic: a float round trip can leave a spurious 1 us pause
+        resume = self._clock.now() + timedelta(seconds=seconds)
         if self._paused_until is None or resume > self._paused_until:
             self._paused_until = resume
 
