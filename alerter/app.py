@@ -177,8 +177,12 @@ class App:
         printed: list[Envelope] = []
         try:
             with self.store.transaction():
+                # point writes the judge has not seen: this upsert's, and those of a cycle
+                # that crashed between storing its points and judging them
+                consumed = self.store.consumed_seq(name)
                 upsert = self.store.upsert(name, result, now)
-                report.points = len(result.points)
+                revised = self.store.revised_since(name, consumed)
+                report.points = result.n_points
                 report.revised = len(upsert.revised)
                 self.store.record_poll(
                     name,
@@ -200,11 +204,12 @@ class App:
                             resolve_after=self.config.alerter.resolve_after,
                             first_judge_from=alert_from,
                             notifiers=list(self.notifiers),
-                            revised=upsert.revised,
-                            written_seq=upsert.seq,
+                            revised=revised,
+                            written_after=consumed,
                             sink=printed.append if self.dry_run else None,
                         )
                     )
+                self.store.set_consumed_seq(name, upsert.seq)
                 if self.dry_run:
                     raise _DryRunRollback
             self._retain(name, now, report.judged)
