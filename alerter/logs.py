@@ -136,7 +136,9 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record: time, level, logger, event, then every field as a key."""
+    """One JSON object per record: time, level, logger, event, every field as its own key
+    (a field named like one of those is prefixed ``field.``), and the whole line as
+    ``message`` for people who grep."""
 
     def format(self, record: logging.LogRecord) -> str:
         event, data = fields(record)
@@ -147,7 +149,8 @@ class JsonFormatter(logging.Formatter):
             "event": event,
         }
         for key, value in data.items():
-            out[key if key not in out else f"field.{key}"] = value
+            out[key if key not in out and key != "message" else f"field.{key}"] = value
+        out["message"] = record.getMessage()
         if record.exc_info or record.exc_text:
             out["exc"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
         return json.dumps(out, ensure_ascii=False, default=str)
