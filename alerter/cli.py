@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ConfigError as exc:
         text = str(exc)
-        head = "invalid configuration:\n" if "\n" in text or ": " in text else ""
+        head = "invalid configuration:\n" if "\n" in text else ""
         print(f"alerter: {head}{text}", file=sys.stderr)
         return 2
     except AlerterError as exc:

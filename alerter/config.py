@@ -322,8 +322,11 @@ def _blame(
         if loc[: len(path)] == path:
             return var
     for path, var in origin.items():
-        if path[: len(loc)] == loc and loc not in lines:
-            return var
+        common = 0
+        while common < min(len(path), len(loc)) and path[common] == loc[common]:
+            common += 1
+        if common >= 2 and loc[:common] not in lines:
+            return var  # the variable made a table the TOML does not have
     return None
 
 

@@ -33,6 +33,17 @@ from alerter.clock import SystemClock
 from alerter.config import Config, load_config, secret_values
 from alerter.errors import AlerterError
 from alerter.logs import RedactFilter, configure, set_secrets
+
+__all__ = [
+    "Daemon",
+    "RedactFilter",
+    "install_redaction",
+    "misfire_grace",
+    "off_loop",
+    "run_daemon",
+    "secret_values",
+    "trigger_for",
+]
 from alerter.metrics import Metrics
 from alerter.notify.outbox import DeliveryReport
 from alerter.server import Health, HttpServer, health

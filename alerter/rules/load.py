@@ -76,6 +76,9 @@ def friendly(err: dict[str, Any], known: Iterable[str]) -> str:
         return f"unknown key{hint}"
     if kind == "missing":
         return "required key is missing"
+    if msg.startswith(("Value error, ", "Assertion failed, ")):
+        msg = msg.split(", ", 1)[1]
+        return msg[0].lower() + msg[1:]  # our own validators already show the value
     if "input" in err and kind not in ("missing",):
         shown = repr(err["input"])
         if len(shown) > 60:

@@ -50,7 +50,7 @@ def problems_of(write, text):
         ),
         (
             GOOD.replace("pct = 50", ""),
-            'rules/spend.toml:4: rule "a": detector: value error, set `pct` and/or `delta`',
+            'rules/spend.toml:4: rule "a": detector: set `pct` and/or `delta`',
         ),
         (
             GOOD + "\nmin_amount = 'lots'\n",
