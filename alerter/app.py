@@ -24,6 +24,7 @@ from alerter.errors import SourceError
 from alerter.judge import JudgeReport, judge_rule
 from alerter.notify import NOTIFIERS
 from alerter.notify.base import Notifier, NotifierContext
+from alerter.notify.dryrun import DryRunSink
 from alerter.notify.outbox import DeliveryReport, deliver
 from alerter.notify.pipeline import Envelope
 from alerter.sources import SOURCES
@@ -75,12 +76,14 @@ class App:
         store: SqliteStore | None = None,
         dry_run: bool = False,
         out: TextIO | None = None,
+        dry_run_sink: DryRunSink | None = None,
     ) -> None:
         self.config = config
         self.env = dict(os.environ if env is None else env)
         self.clock = clock or clock_from_env(self.env)
         self.dry_run = dry_run
         self.out = out or sys.stdout
+        self.dry_run_sink = dry_run_sink or DryRunSink(self.out)
         self.store = store or SqliteStore(sqlite_path(config.alerter.state, config.base_dir))
         source_ctx = SourceContext(self.clock, self.env, config.base_dir)
         notifier_ctx = NotifierContext(self.clock, self.env, config.base_dir)
@@ -237,15 +240,7 @@ class App:
             )
 
     def _print_dry_run(self, envelopes: list[Envelope]) -> None:
-        for env in envelopes:
-            for target in env.targets:
-                notifier = self.notifiers.get(target)
-                if notifier is None:
-                    continue
-                self.out.write(
-                    f"--- {target} ({notifier.type}) ---\n{notifier.render(env.msg)}\n\n"
-                )
-        self.out.flush()
+        self.dry_run_sink.write(envelopes, self.notifiers)
 
     def deliver(self, now: datetime | None = None) -> DeliveryReport:
         """Send every due outbox item (blocking; one delivery at a time per App)."""

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -30,9 +30,20 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from alerter.app import App
 from alerter.clock import SystemClock
-from alerter.config import Config, load_config
+from alerter.config import Config, load_config, secret_values
 from alerter.errors import AlerterError
-from alerter.logs import configure
+from alerter.logs import RedactFilter, configure, set_secrets
+
+__all__ = [
+    "Daemon",
+    "RedactFilter",
+    "install_redaction",
+    "misfire_grace",
+    "off_loop",
+    "run_daemon",
+    "secret_values",
+    "trigger_for",
+]
 from alerter.metrics import Metrics
 from alerter.notify.outbox import DeliveryReport
 from alerter.server import Health, HttpServer, health
@@ -101,48 +112,9 @@ async def off_loop(fn: Callable[[], T], name: str = "alerter-worker") -> T:
     return await future
 
 
-class RedactFilter(logging.Filter):
-    """Replaces any configured secret value in a record's text with ``***``."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__("alerter-redact")
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
-
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        message = record.getMessage()
-        clean = self.redact(message)
-        if clean != message:
-            record.msg, record.args = clean, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
-        return True
-
-
-def secret_values(config: Config, env: dict[str, str]) -> list[str]:
-    """Values of every environment variable named by a ``*_env`` field of the config."""
-    found = []
-    for section in (*config.sources.values(), *config.notifiers.values()):
-        for field, value in section:
-            if field.endswith("_env") and isinstance(value, str) and env.get(value):
-                found.append(env[value])
-    return found
-
-
-def install_redaction(config: Config, env: dict[str, str]) -> RedactFilter:
-    """Put a fresh redaction filter on every handler of the ``alerter`` logger."""
-    redactor = RedactFilter(secret_values(config, env))
-    for handler in logging.getLogger("alerter").handlers:
-        for old in [f for f in handler.filters if isinstance(f, RedactFilter)]:
-            handler.removeFilter(old)
-        handler.addFilter(redactor)
-    return redactor
+def install_redaction(config: Config, env: Mapping[str, str]) -> RedactFilter:
+    """Put a fresh redaction filter (this config's secrets) on every alerter handler."""
+    return set_secrets(secret_values(config, env))
 
 
 class _SharedHandlers:
@@ -334,16 +306,26 @@ class Daemon:
             log.exception("reload_rejected config=%s error=%s", path, type(exc).__name__)
             return False
         old_config, old_sources = self.app.config, self.app.sources
+        secrets = secret_values(config, self.app.env)
+        if (config.alerter.log_level, config.alerter.log_format) != (
+            old_config.alerter.log_level,
+            old_config.alerter.log_format,
+        ):
+            try:
+                # logging first: the one step that could still fail; configure() checks
+                # before it touches a handler and always keeps a redaction filter
+                configure(config.alerter.log_level, config.alerter.log_format, secrets=secrets)
+            except ValueError as exc:
+                self.metrics.observe_reload(False)
+                log.error("reload_rejected config=%s error=%s", path, f"log settings: {exc}")
+                return False
+            if self._scheduler_log is not None:
+                self._scheduler_log.refresh()
+        else:
+            set_secrets(secrets)
         self.app.config = config
         self.app.sources = fresh.sources
         self.app.notifiers = fresh.notifiers
-        if config.alerter.log_level != old_config.alerter.log_level or (
-            config.alerter.log_format != old_config.alerter.log_format
-        ):
-            configure(config.alerter.log_level, config.alerter.log_format)
-            if self._scheduler_log is not None:
-                self._scheduler_log.refresh()
-        install_redaction(config, self.app.env)
         if self.scheduler is not None:
             self._reschedule(self.scheduler, old_config, config)
         for name, source in old_sources.items():
@@ -359,6 +341,15 @@ class Daemon:
             len(config.rules),
         )
         return True
+
+    async def _reload_logged(self) -> None:
+        """``reload`` from SIGHUP: whatever goes wrong is logged, never left unretrieved."""
+        try:
+            await self.reload()
+        except Exception as exc:
+            log.exception(
+                "reload_rejected config=%s error=%s", self.app.config.path, type(exc).__name__
+            )
 
     def _reschedule(self, scheduler: AsyncIOScheduler, old: Config, new: Config) -> None:
         for name in old.sources:
@@ -409,7 +400,7 @@ class Daemon:
         self._scheduler_log = scheduler_log = _share_handlers("apscheduler", logging.WARNING)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig.name)
-        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self._reload_logged()))
         try:
             if self.serve_http:
                 self.http = self._start_http()

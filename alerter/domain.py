@@ -220,6 +220,10 @@ class Notification:
     step_seconds: int = 3600
     outcome: str = ""
     """For an early alert once its window settled: ``confirmed`` or ``withdrawn``."""
+    first_window: datetime | None = None
+    """Start of the incident's first anomalous window (the span a resolved notice shows)."""
+    last_anomalous_window: datetime | None = None
+    """Start of the incident's last anomalous window."""
 
     @property
     def delta(self) -> Decimal:

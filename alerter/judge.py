@@ -229,4 +229,6 @@ def _notification(
         step_seconds=int(result.grouping.frame.step.total_seconds()),
         partial=partial,
         outcome=outcome,
+        first_window=incident.first_window,
+        last_anomalous_window=incident.last_anomalous_window,
     )

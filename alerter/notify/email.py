@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import email.policy
 import logging
 import re
 import smtplib
@@ -41,6 +42,11 @@ def _single_line(value: str) -> str:
     if value != header_safe(value, limit=998):
         raise ValueError(f"must be a single line without control characters: {value!r}")
     return value
+
+
+UNFOLDED = email.policy.default.clone(max_line_length=998)
+"""RFC 5322 allows 998-character lines: a subject (at most 200) is never folded, so no
+client shows it broken right after ``Subject:``."""
 
 
 class EmailConfig(NotifierConfig):
@@ -153,6 +159,7 @@ class EmailNotifier:
                 cid=f"<{cid}>",
                 filename=f"incident-{msg.incident_id}.png",
             )
+        mail.policy = UNFOLDED  # set last: the bodies' encodings are chosen
         return mail
 
     def build_digest(self, msgs: Sequence[Notification]) -> EmailMessage:
@@ -182,6 +189,7 @@ class EmailNotifier:
         for png, cid in zip(charts, cids, strict=True):
             if png and cid:
                 html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>")
+        mail.policy = UNFOLDED  # set last: the bodies' encodings are chosen
         return mail
 
     def _envelope(self, subject: str) -> EmailMessage:

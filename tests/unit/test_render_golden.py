@@ -17,6 +17,7 @@ import pytest
 
 from alerter.domain import Notification, Reason, Severity
 from alerter.notify.render import email_html, slack_blocks, summary
+from alerter.notify.render.text import render_text
 from tests.fakes.notifications import HOSTILE, resolved, sample
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -85,6 +86,12 @@ def test_email_bodies(case: str, update_golden: bool) -> None:
     html = email_html.render_html(msg, timezone=TZ, link=link, chart_cid="chart-42@alerter")
     check(f"email_{case}.txt", text, update_golden)
     check(f"email_{case}.html", html, update_golden)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_console_text(case: str, update_golden: bool) -> None:
+    """The console block: same headline, sentence and formats as Slack and email."""
+    check(f"console_{case}.txt", render_text(CASES[case](), TZ) + "\n", update_golden)
 
 
 def test_email_digest(update_golden: bool) -> None:

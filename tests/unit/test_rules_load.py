@@ -50,7 +50,7 @@ def problems_of(write, text):
         ),
         (
             GOOD.replace("pct = 50", ""),
-            'rules/spend.toml:4: rule "a": detector: value error, set `pct` and/or `delta`',
+            'rules/spend.toml:4: rule "a": detector: set `pct` and/or `delta`',
         ),
         (
             GOOD + "\nmin_amount = 'lots'\n",
@@ -77,7 +77,7 @@ def test_all_errors_are_collected_and_duplicates_found(write, tmp_path):
     with pytest.raises(RuleFileError) as err:
         load_rules(["rules/*.toml"], tmp_path, sources=["s"], notifiers=[])
     problems = err.value.problems
-    assert any("duplicate rule name (first defined in rules/a.toml)" in p for p in problems)
+    assert any("duplicate rule name (first defined in rules/a.toml:1)" in p for p in problems)
     assert any('rule "b": detector.pct' in p for p in problems)
 
 

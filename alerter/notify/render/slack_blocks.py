@@ -44,17 +44,8 @@ def fallback_text(msg: Notification) -> str:
 
 
 def facts_fields(msg: Notification, timezone: str) -> list[Block]:
-    tz = summary.zone(timezone)
-    cur = msg.currency
-    pairs = [
-        ("Observed", summary.money(msg.observed, cur)),
-        ("Expected", f"{summary.money(msg.expected, cur)} (band {summary.band_text(msg)})"),
-        ("Delta", summary.delta_text(msg)),
-        ("Window", summary.window_text(msg.window_start, msg.window_end, tz)),
-        ("Source", slack_mrkdwn(msg.source)),
-        ("Score", f"{msg.score:.1f}"),
-    ]
-    return [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in pairs]
+    pairs = summary.facts(msg, summary.zone(timezone))  # one format for every renderer
+    return [{"type": "mrkdwn", "text": f"*{name}*\n{slack_mrkdwn(value)}"} for name, value in pairs]
 
 
 def contributors_block(msg: Notification, limit: int = 5) -> Block | None:
