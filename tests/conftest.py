@@ -27,7 +27,8 @@ from pathlib import Path  # noqa: E402
 
 from alerter.clock import FakeClock, PinnedClock  # noqa: E402
 from alerter.store.sqlite import SqliteStore  # noqa: E402
-from tests.timekeeping import T0, pin_clock  # noqa: E402
+from tests.timekeeping import T0 as T0  # noqa: E402  (re-exported: tests import it from here)
+from tests.timekeeping import pin_clock  # noqa: E402
 
 
 @pytest.fixture
