@@ -53,6 +53,8 @@ class FetchResult:
     points: list[CostPoint]
     coverage: list[Coverage]
     errors: list[str] = field(default_factory=list)
+    skipped_rows: int = 0
+    """Rows of files read this time that could not count (each logged with file:line)."""
 
 
 @dataclass(frozen=True, slots=True)
