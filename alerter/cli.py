@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--at", required=True, help="RFC 3339 time inside the window")
     st = with_config(sub.add_parser("status", help="polls, open incidents, silences, outbox"))
     st.add_argument("--json", action="store_true")
+    se = with_config(sub.add_parser("series", help="stored spend per window and group"))
+    se.add_argument("--source", required=True, help="the source's name in the config")
+    se.add_argument("--group-by", nargs="*", default=[], metavar="DIM", help="sum per these")
+    se.add_argument("--since", help="RFC 3339 start (default: everything stored)")
+    se.add_argument("--until", help="RFC 3339 end (default: everything stored)")
+    se.add_argument("--json", action="store_true", help="JSON lines")
     sil = sub.add_parser("silence", help="manage silences")
     sil_sub = sil.add_subparsers(dest="action", required=True)
     add = with_config(sil_sub.add_parser("add", help="mute a rule and/or dimensions"))
@@ -107,6 +113,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _status(config, as_json=args.json)
     if args.command == "silence":
         return _silence(config, args)
+    if args.command == "series":
+        return _series(config, args)
     raise AssertionError(args.command)
 
 
@@ -240,6 +248,29 @@ def _status(config, *, as_json: bool) -> int:  # type: ignore[no-untyped-def]
         print(f"  #{i['id']} {i['rule']} {i['group']} since {i['since']}")
     print(f"active silences: {len(silences)}")
     print(f"outbox: {len(pending)} pending, {len(failed)} failed")
+    return 0
+
+
+def _series(config, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from alerter.series import EARLIEST, LATEST, render_table, sum_series
+    from alerter.timeparse import parse_time
+
+    if args.source not in config.sources:
+        raise ConfigError(
+            f"--source {args.source!r}: no such source (have: {', '.join(config.sources)})"
+        )
+    try:
+        since = parse_time(args.since) if args.since else EARLIEST
+        until = parse_time(args.until) if args.until else LATEST
+    except ValueError as exc:
+        raise ConfigError(f"--since/--until: {exc}") from None
+    state = _open_state(config)
+    try:
+        rows = sum_series(state.load_points(args.source, since, until), args.group_by)
+    finally:
+        state.close()
+    for line in (r.as_json() for r in rows) if args.json else render_table(rows):
+        print(line)
     return 0
 
 
