@@ -59,6 +59,13 @@ def resolve(store: ObjectStore, path: str, layout: Layout) -> Resolved:
         return Resolved(files=[o for o in store.glob(path) if is_data_file(o.url)])
     listing = store.find(path)
     manifests = [o for o in listing if o.url.lower().endswith("manifest.json")]
+    if layout == "auto" and not manifests:
+        # An export whose first delivery is still being written has no manifest yet:
+        # its folder layout says it is one, and nothing is read until the manifest.
+        if any(_PERIOD.search(o.url) for o in listing):
+            layout = "aws"
+        elif any(_AZURE_RANGE.search(o.url) for o in listing):
+            layout = "azure"
     if layout == "files" or (layout == "auto" and not manifests):
         return Resolved(files=[o for o in listing if is_data_file(o.url)])
     by_url = {o.url: o for o in listing}

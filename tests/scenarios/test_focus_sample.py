@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from alerter.app import App
+from alerter.app import App, CycleReport
 from alerter.cli import main
 from alerter.clock import FakeClock
 from alerter.config import load_config
@@ -50,7 +50,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def ingest(config: Path) -> list[str]:
     app = App(load_config(config), clock=FakeClock(datetime(2024, 10, 2, tzinfo=UTC)))
 
-    async def cycle():
+    async def cycle() -> CycleReport:
         try:
             return await app.run_cycle("finops")
         finally:
@@ -59,7 +59,7 @@ def ingest(config: Path) -> list[str]:
     report = asyncio.run(cycle())
     assert report.ok, report.errors
     assert report.skipped_rows == 0
-    return report.errors
+    return list(report.errors)
 
 
 def test_series_per_day_equals_the_sample_billed_cost_to_the_cent(config, capsys):
