@@ -112,22 +112,25 @@ def azurite(workdir: Path) -> Iterator[AzuriteServer]:
             "--skipApiVersionCheck",
             "--loose",
             "--silent",
+            "--disableTelemetry",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    drain: threading.Thread | None = None
     try:
         assert proc.stdout is not None
         lines = []
         for line in proc.stdout:  # waits on the server's own output, not on a timer
             lines.append(line)
-            if "successfully listening" in line:
+            if "successfully listen" in line:  # "listens" in 3.3x
                 break
         else:
             raise RuntimeError("azurite did not start:\n" + "".join(lines))
         # keep draining its output so a full pipe never blocks the server
-        threading.Thread(target=proc.stdout.read, daemon=True).start()
+        drain = threading.Thread(target=proc.stdout.read, daemon=True)
+        drain.start()
         yield AzuriteServer(f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}")
     finally:
         proc.terminate()
@@ -136,6 +139,10 @@ def azurite(workdir: Path) -> Iterator[AzuriteServer]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if drain is not None:
+            drain.join(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 __all__ = ["S3_ENV", "AzuriteServer", "S3Server", "azurite", "azurite_command", "moto_s3"]

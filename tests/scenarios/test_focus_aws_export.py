@@ -155,18 +155,23 @@ def test_one_planted_spike_among_36_series_gives_exactly_one_incident(s3, tmp_pa
         # A newer delivery of September replaces the older one: its changed day is a
         # revision, and only the new file is read.
         revised = hourly_rows(sept, SPIKE_DAY + timedelta(days=1), spikes=spike)
+        day_before = SPIKE_DAY - timedelta(days=1)
         for row in revised:
-            if row["ChargePeriodStart"] == sept and row["ServiceName"] == "AWS Lambda":
-                row["BilledCost"] = 1000.0
+            start = row["ChargePeriodStart"]
+            assert isinstance(start, datetime)
+            if start.date() == day_before.date() and row["ServiceName"] == "AWS Lambda":
+                row["BilledCost"] = 0.5
         put_delivery(client, "2026-09", "20260906T0500Z-d4", revised)
         third = run(app, NOW + timedelta(hours=2))
         assert source.reads == reads + 1
-        assert third.revised == 0  # Sep 1 lies before the 3-day lookback: not re-sent
-        points = {
-            (key_get(p.key, "ServiceName"), key_get(p.key, "RegionId"), p.start): p.amount
-            for p in app.store.load_points("aws", START, NOW)
+        assert third.revised == 6  # AWS Lambda on Sep 4, in 3 regions x 2 accounts
+        lambdas = {
+            p.amount
+            for p in app.store.load_points("aws", day_before, SPIKE_DAY)
+            if key_get(p.key, "ServiceName") == "AWS Lambda"
         }
-        assert points[("Amazon Elastic Compute Cloud", "us-east-1", SPIKE_DAY)] > Decimal(0)
+        assert lambdas == {Decimal("12")}  # 24 hours x 0.5
+        assert len(app.store.incidents()) == 1
     finally:
         asyncio.run(app.aclose())
 
