@@ -46,6 +46,7 @@ class CycleReport:
     ok: bool
     points: int = 0
     revised: int = 0
+    skipped_rows: int = 0
     errors: list[str] = field(default_factory=list)
     judged: list[JudgeReport] = field(default_factory=list)
     delivery: DeliveryReport | None = None
@@ -132,6 +133,7 @@ class App:
         for error in result.errors:
             log.warning("poll_partial source=%s error=%s", name, error)
         report.errors.extend(result.errors)
+        report.skipped_rows = result.skipped_rows
         report.ok = bool(result.coverage) or not result.errors
         backfilled = True
         if first:

@@ -104,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--at", required=True, help="RFC 3339 time inside the window")
     st = command(sub, "status", "polls, open incidents, silences and outbox, from the state file")
     st.add_argument("--json", action="store_true", help="one JSON object for scripts")
+    se = command(sub, "series", "stored spend per window and group, to check against the bill")
+    se.add_argument("--source", required=True, help="the source's name in the config")
+    se.add_argument("--group-by", nargs="*", default=[], metavar="DIM", help="sum per these")
+    se.add_argument("--since", help="RFC 3339 start (default: everything stored)")
+    se.add_argument("--until", help="RFC 3339 end (default: everything stored)")
+    se.add_argument("--json", action="store_true", help="JSON lines for scripts")
     sil = sub.add_parser("silence", help="manage silences", description="manage silences")
     sil_sub = sil.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = command(sil_sub, "add", "mute a rule and/or dimensions for a while")
@@ -210,6 +216,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _status(config, as_json=args.json)
     if args.command == "silence":
         return _silence(config, args)
+    if args.command == "series":
+        return _series(config, args)
     if args.command == "test-notify":
         return _test_notify(config, args.name)
     if args.command == "config":
@@ -359,7 +367,32 @@ def _explain(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-# -- status / silences -------------------------------------------------------------------
+# -- status / series / silences ----------------------------------------------------------
+def _series(config: Config, args: argparse.Namespace) -> int:
+    from alerter.series import EARLIEST, LATEST, render_table, sum_series
+    from alerter.timeparse import parse_time
+
+    if args.source not in config.sources:
+        raise UsageError(
+            f"--source {args.source!r}: no such source (have: {', '.join(config.sources)})"
+        )
+    try:
+        since = parse_time(args.since) if args.since else EARLIEST
+        until = parse_time(args.until) if args.until else LATEST
+    except ValueError as exc:
+        raise UsageError(f"--since/--until: {exc}") from None
+    state = _existing_state(config)
+    if state is None:
+        return 1
+    try:
+        rows = sum_series(state.load_points(args.source, since, until), args.group_by)
+    finally:
+        state.close()
+    for line in (r.as_json() for r in rows) if args.json else render_table(rows):
+        print(line)
+    return 0
+
+
 def _existing_state(config: Config) -> SqliteStore | None:
     """The state file if it exists (status and listings never create one)."""
     from alerter.store.sqlite import SqliteStore

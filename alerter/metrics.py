@@ -77,6 +77,12 @@ class Metrics:
         self.points = Counter(
             f"{PREFIX}_points_ingested", "Cost points fetched and stored.", ["source"], registry=r
         )
+        self.rows_skipped = Counter(
+            f"{PREFIX}_rows_skipped",
+            "File rows that could not count (bad or null cost or period), by source.",
+            ["source"],
+            registry=r,
+        )
         self.revised = Counter(
             f"{PREFIX}_points_revised",
             "Stored points whose amount changed (late data).",
@@ -146,6 +152,7 @@ class Metrics:
             self.api_errors.labels(source, error_status(message)).inc()
         self.points.labels(source).inc(report.points)
         self.revised.labels(source).inc(report.revised)
+        self.rows_skipped.labels(source).inc(report.skipped_rows)
         for judged in report.judged:
             if judged.anomalies:
                 self.anomalies.labels(source, judged.rule).inc(judged.anomalies)

@@ -81,6 +81,8 @@ class FetchResult:
     points: list[CostPoint]
     coverage: list[Coverage]
     errors: list[str] = field(default_factory=list)
+    skipped_rows: int = 0
+    """Rows of files read this time that could not count (each logged with file:line)."""
     table: pa.Table | None = None
     """Points as columns (``POINT_SCHEMA``), for sources that read many rows (files,
     warehouses): no Python object per point. The store takes ``points`` and ``table``

@@ -1,28 +1,48 @@
-"""``focus``: FOCUS 1.x cost and usage export files (AWS, Azure, Google Cloud, ...)."""
+"""``focus``: FOCUS 1.0-1.2 cost exports (AWS, Azure, Google Cloud, OCI), from files or object storage.
+
+Each fetch lists the export (``exports.resolve``), reads the files it has not read
+yet or that changed (by etag, size or mtime; unchanged ones come from memory), sums
+every file per (series, window) exactly (``focus_table.read_focus``), and adds the
+files up. What counts:
+
+- every row whose ``ChargeCategory`` is in ``charge_categories`` (default: all, so
+  the sums equal the bill); ``ChargeCategory`` is a dimension, so credits and
+  adjustments are series of their own that rules can filter or group;
+- a row that cannot count (null or bad cost or period) is skipped, logged with
+  ``file:line``, counted in ``FetchResult.skipped_rows`` (the ``alerter_rows_skipped``
+  metric) and summarised in the cycle's errors; ``strict = true`` rejects the file;
+- a window that a ``ChargeClass = Correction`` row touches is sent again whole, even
+  outside the fetched range, so the correction lands as a revision of that window;
+- a cell (series, window) that an earlier fetch had and a newer delivery no longer
+  has is sent as zero, so a replaced delivery replaces, not adds.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import builtins
-import fnmatch
-import json
 import logging
-from datetime import datetime, timedelta
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import ClassVar, Literal
 
-from pydantic import Field
+import duckdb
+import pyarrow as pa
+from pydantic import Field, field_validator
 
-from alerter.domain import make_key
-from alerter.errors import BadResponse
-from alerter.money import parse_amount
+from alerter.domain import CostPoint, Coverage, SeriesKey, make_key
+from alerter.errors import BadResponse, SourceError
 from alerter.sources.base import FetchResult, SourceConfig, SourceContext
-from alerter.sources.tabular import WindowSums, read_files, read_rows, require_columns
-from alerter.timeparse import parse_time
+from alerter.sources.exports import Layout, resolve
+from alerter.sources.focus_table import FileSums, FocusSpec, read_focus
+from alerter.sources.objectstore import ObjectInfo, ObjectStore, is_remote
+from alerter.timeparse import floor_time
 
 log = logging.getLogger(__name__)
 
 DIMENSIONS = ("ServiceName", "SkuId", "RegionId", "SubAccountId", "ChargeCategory")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class FocusConfig(SourceConfig):
@@ -30,22 +50,58 @@ class FocusConfig(SourceConfig):
 
     type: Literal["focus"] = "focus"
     path: str = Field(
-        description="Glob of FOCUS CSV exports (plain or .gz), relative to the config."
+        description="A glob of FOCUS files (CSV plain or .gz, Parquet), a folder, or an "
+        "export's root; local (relative to the config) or s3://, az://, abfs://, gs://."
+    )
+    layout: Layout = Field(
+        default="auto",
+        description='"files", "aws" (Data Exports manifests), "azure" (export run manifests) '
+        'or "auto" (by the manifests found under path).',
+    )
+    endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint (http allowed), e.g. MinIO or R2."
     )
     window: Literal["hour", "day"] = Field(
         default="day", description="Aggregate into hourly or daily windows."
     )
-    cost_column: Literal["BilledCost", "EffectiveCost"] = Field(
+    cost_column: Literal["BilledCost", "EffectiveCost", "ListCost", "ContractedCost"] = Field(
         default="BilledCost", description="Which FOCUS cost column is the amount."
+    )
+    extra_dimensions: list[str] = Field(
+        default_factory=list,
+        description="More columns that identify a series besides ServiceName, SkuId, "
+        "RegionId, SubAccountId and ChargeCategory, e.g. x_UsageType, oci_CompartmentName.",
     )
     tags: list[str] = Field(
         default_factory=list,
         description='Tag keys exposed as `tag.KEY` dimensions (globs; ["*"] for all).',
     )
+    charge_categories: list[str] | None = Field(
+        default=None,
+        description="ChargeCategory values to count (default: all, e.g. Usage, Purchase, "
+        "Tax, Credit, Adjustment).",
+    )
+    strict: bool = Field(
+        default=False, description="Reject a whole file for one bad row (default: skip the row)."
+    )
+
+    @field_validator("extra_dimensions")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        if any(not v.strip() for v in value):
+            raise ValueError("dimension names must not be empty")
+        return value
+
+
+@dataclass(frozen=True)
+class _Read:
+    fingerprint: str
+    sums: FileSums | None
+    error: str | None = None
 
 
 class FocusSource:
-    """Sums FOCUS rows per (dimensions, window); a file with a bad row is rejected whole."""
+    """Sums FOCUS rows per (dimensions, window) from files, folders or cloud exports."""
 
     type: ClassVar[str] = "focus"
     Config: ClassVar[builtins.type[SourceConfig]] = FocusConfig
@@ -55,58 +111,201 @@ class FocusSource:
         self.name = name
         self.config = config
         self.context = context
+        self._store: ObjectStore | None = None
+        self._cache: dict[str, _Read] = {}
+        self._sent: set[tuple[SeriesKey, datetime, str]] = set()
+        self.reads = 0
+        """Files parsed so far (unchanged files are not parsed again)."""
 
     @property
     def step(self) -> timedelta:
         return timedelta(hours=1) if self.config.window == "hour" else timedelta(days=1)
 
-    def _tags(self, path: Path, line: int, raw: str) -> dict[str, str]:
-        if not self.config.tags or not raw.strip():
-            return {}
-        try:
-            tags = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise BadResponse(f"{path}:{line}: Tags is not JSON: {exc.msg}") from None
-        if not isinstance(tags, dict):
-            raise BadResponse(f"{path}:{line}: Tags must be a JSON object")
-        return {
-            f"tag.{k}": "" if v is None else str(v)
-            for k, v in tags.items()
-            if any(fnmatch.fnmatchcase(str(k), p) for p in self.config.tags)
-        }
+    @property
+    def spec(self) -> FocusSpec:
+        cfg = self.config
+        return FocusSpec(
+            cost_column=cfg.cost_column,
+            dimensions=tuple(dict.fromkeys([*DIMENSIONS, *cfg.extra_dimensions])),
+            tags=tuple(cfg.tags),
+            step_us=int(self.step.total_seconds()) * 1_000_000,
+            categories=None if cfg.charge_categories is None else frozenset(cfg.charge_categories),
+            strict=cfg.strict,
+        )
 
-    def _read_file(self, path: Path, sums: WindowSums) -> None:
-        cost = self.config.cost_column
-        needed = ["ChargePeriodStart", "ChargePeriodEnd", cost, "BillingCurrency", *DIMENSIONS]
-        checked = False
-        for line, row in read_rows(path):
-            if not checked:
-                require_columns(path, list(row), needed)
-                checked = True
-            try:
-                start = parse_time(row["ChargePeriodStart"])
-                end = parse_time(row["ChargePeriodEnd"])
-                amount = parse_amount(row[cost])
-                quantity_text = (row.get("ConsumedQuantity") or "").strip()
-                quantity = parse_amount(quantity_text) if quantity_text else None
-            except ValueError as exc:
-                raise BadResponse(f"{path}:{line}: {exc}") from None
-            if end < start:
-                raise BadResponse(f"{path}:{line}: ChargePeriodEnd is before ChargePeriodStart")
-            dims = {d: row[d] for d in DIMENSIONS}
-            dims.update(self._tags(path, line, row.get("Tags", "")))
-            currency = row["BillingCurrency"].strip() or "USD"
-            sums.add(make_key(dims), start, end, amount, quantity, currency)
+    def _path(self) -> str:
+        path = self.config.path
+        return path if is_remote(path) else str(self.context.resolve(path))
+
+    def _objects(self) -> ObjectStore:
+        if self._store is None:
+            self._store = ObjectStore(self._path(), self.context.env, self.config.endpoint_url)
+        return self._store
+
+    def _read_one(self, store: ObjectStore, obj: ObjectInfo, spec: FocusSpec) -> _Read:
+        cached = self._cache.get(obj.url)
+        if cached is not None and cached.fingerprint == obj.fingerprint:
+            return cached
+        self.reads += 1
+        try:
+            sums = read_focus(obj.url, store.read(obj.url), spec)
+        except SourceError as exc:
+            read = _Read(obj.fingerprint, None, str(exc))
+        else:
+            read = _Read(obj.fingerprint, sums)
+            for problem in sums.problems:
+                log.warning("focus_row_skipped source=%s where=%s", self.name, problem)
+            log.info(
+                "focus_file_read source=%s file=%s rows=%d counted=%d skipped=%d excluded=%d",
+                self.name,
+                obj.url,
+                sums.rows,
+                sums.counted,
+                sums.skipped,
+                sums.excluded,
+            )
+        self._cache[obj.url] = read
+        return read
 
     def _read(self, since: datetime, until: datetime) -> FetchResult:
-        pattern = str(self.context.resolve(self.config.path))
-        return read_files(self.name, pattern, self.step, since, until, self._read_file)
+        store = self._objects()
+        path = self._path()
+        found = resolve(store, path, self.config.layout)
+        errors = [f"source {self.name}: {e}" for e in found.errors]
+        if not found.files and not found.errors:
+            return FetchResult([], [], [f"source {self.name}: no FOCUS file at {path}"])
+        spec = self.spec
+        tables: list[pa.Table] = []
+        skipped = 0
+        for obj in found.files:
+            fresh = obj.url not in self._cache or (
+                self._cache[obj.url].fingerprint != obj.fingerprint
+            )
+            read = self._read_one(store, obj, spec)
+            if read.sums is None:
+                errors.append(f"source {self.name}: {read.error}")
+                continue
+            tables.append(read.sums.table)
+            if fresh and read.sums.problems:
+                skipped += read.sums.skipped
+                errors.append(
+                    f"source {self.name}: {read.sums.problems[0]} ({read.sums.skipped} row(s) "
+                    f"of {obj.url} skipped, {len(read.sums.problems)} problem(s) logged)"
+                )
+        current = {o.url for o in found.files}
+        for url in [u for u in self._cache if u not in current]:
+            del self._cache[url]  # deleted or replaced files: forget them
+        points, coverage = self._merge(tables, since, until, spec)
+        return FetchResult(points, coverage, errors, skipped_rows=skipped)
+
+    def _merge(
+        self, tables: list[pa.Table], since: datetime, until: datetime, spec: FocusSpec
+    ) -> tuple[list[CostPoint], list[Coverage]]:
+        if not tables:
+            return [], []
+        dims = list(dict.fromkeys(c for t in tables for c in t.column_names[:-5]))
+        step = spec.step_us
+        lo = int((floor_time(since, self.step) - EPOCH).total_seconds()) * 1_000_000
+        hi = int((until - EPOCH).total_seconds()) * 1_000_000
+        aligned = [_with_columns(t, dims) for t in tables]
+        con = duckdb.connect(config={"threads": 1, "memory_limit": "1GB"})
+        try:
+            con.register("cells", pa.concat_tables(aligned))
+            dim_list = "".join(f'"{d.replace(chr(34), chr(34) * 2)}", ' for d in dims)
+            span = con.execute('SELECT min("window"), max("window") FROM cells').fetchall()[0]
+            rows = con.execute(
+                f"""
+                WITH merged AS (
+                  SELECT {dim_list} currency, "window", sum(amount) AS amount,
+                         sum(quantity) AS quantity, bool_or(corrected) AS corrected
+                  FROM cells GROUP BY ALL
+                ), fixed AS (SELECT DISTINCT "window" FROM merged WHERE corrected)
+                SELECT {dim_list} currency, "window", amount, quantity FROM merged
+                WHERE ("window" >= ? AND "window" < ?)
+                   OR "window" IN (SELECT "window" FROM fixed)
+                ORDER BY "window"
+                """,
+                [lo, hi],
+            ).fetchall()
+            fixed = [
+                r[0]
+                for r in con.execute(
+                    'SELECT DISTINCT "window" FROM cells WHERE corrected AND ("window" < ? OR "window" >= ?)',
+                    [lo, hi],
+                ).fetchall()
+            ]
+        except duckdb.Error as exc:
+            raise BadResponse(f"source {self.name}: cannot add up the files: {exc}") from None
+        finally:
+            con.close()
+        step_td = self.step
+        n = len(dims)
+        points = []
+        for row in rows:
+            start = EPOCH + timedelta(microseconds=row[n + 1])
+            points.append(
+                CostPoint(
+                    self.name,
+                    make_key(zip(dims, row[:n], strict=True)),
+                    start,
+                    start + step_td,
+                    _plain(row[n + 2]),
+                    None if row[n + 3] is None else _plain(row[n + 3]),
+                    row[n],
+                )
+            )
+        coverage: list[Coverage] = []
+        if span and span[0] is not None:
+            first = max(span[0], lo)
+            last = min(span[1] + step, hi)
+            if last > first:
+                coverage.append(_coverage(first, last))
+        coverage += [_coverage(w, w + step) for w in sorted(fixed)]
+        points += self._vanished(points, coverage)
+        return points, coverage
+
+    def _vanished(self, points: list[CostPoint], coverage: list[Coverage]) -> list[CostPoint]:
+        """Zero points for cells sent before that a newer delivery no longer has."""
+        now = {(p.key, p.start, p.currency) for p in points}
+        gone = []
+        for key, start, currency in self._sent - now:
+            if any(c.start <= start < c.end for c in coverage):
+                gone.append(
+                    CostPoint(self.name, key, start, start + self.step, Decimal(0), None, currency)
+                )
+        self._sent = now
+        return gone
 
     async def fetch(self, since: datetime, until: datetime) -> FetchResult:
         return await asyncio.to_thread(self._read, since, until)
 
     async def aclose(self) -> None:
-        return None
+        self._cache.clear()
 
 
-__all__ = ["FocusConfig", "FocusSource"]
+def _with_columns(table: pa.Table, dims: list[str]) -> pa.Table:
+    """The table with every dimension column (absent ones as empty strings), in order."""
+    cols = []
+    for d in dims:
+        if d in table.column_names:
+            cols.append(table.column(d))
+        else:
+            cols.append(pa.array([""] * table.num_rows, pa.string()))
+    rest = ["currency", "window", "amount", "quantity", "corrected"]
+    return pa.table(cols + [table.column(c) for c in rest], names=[*dims, *rest])
+
+
+def _coverage(start_us: int, end_us: int) -> Coverage:
+    return Coverage(
+        EPOCH + timedelta(microseconds=start_us), EPOCH + timedelta(microseconds=end_us)
+    )
+
+
+def _plain(value: Decimal) -> Decimal:
+    """``2.000000000000000000`` -> ``2``, without switching to exponent notation."""
+    if value == 0:
+        return Decimal(0)
+    return Decimal(format(value.normalize(), "f"))
+
+
+__all__ = ["DIMENSIONS", "FocusConfig", "FocusSource"]

@@ -173,7 +173,9 @@ def test_unknown_option_exits_2_with_one_line(spiky, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["status", "--bogus", "--config", str(spiky)])
     assert exit_.value.code == 2
-    assert one_line(capsys.readouterr().err).startswith("alerter: error: unrecognized arguments: --bogus")
+    assert one_line(capsys.readouterr().err).startswith(
+        "alerter: error: unrecognized arguments: --bogus"
+    )
 
 
 def test_state_path_that_cannot_be_created_is_one_line(tmp_path, capsys):

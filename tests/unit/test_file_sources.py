@@ -123,8 +123,13 @@ def test_focus_effective_cost_and_bad_tags(tmp_path):
     )
     cfg = FocusConfig(path="e.csv", window="day", cost_column="EffectiveCost", tags=["*"])
     result = fetch(FocusSource("f", cfg, ctx(tmp_path)))
-    assert result.points == []
-    assert "e.csv:2: Tags is not JSON" in result.errors[0]
+    (point,) = result.points  # the cost still counts, without tags
+    assert point.amount == Decimal(5) and not any(k.startswith("tag.") for k, _ in point.key)
+    assert "e.csv:2: Tags is not a JSON object" in result.errors[0]
+    strict = FocusConfig(path="e.csv", window="day", tags=["*"], strict=True)
+    rejected = fetch(FocusSource("f", strict, ctx(tmp_path)))
+    assert rejected.points == [] and rejected.coverage == []
+    assert "e.csv:2: Tags is not a JSON object" in rejected.errors[0]
 
 
 def test_focus_currencies_stay_apart(tmp_path):

@@ -1,0 +1,439 @@
+"""One FOCUS file (CSV plain or gzip, or Parquet) -> exact sums per (series, window).
+
+Reading rules, as real exports need them (the FinOps Foundation sample, AWS Data
+Exports, Azure Cost Management exports):
+
+- the format is told by the bytes: Parquet (``PAR1``), gzip (``1f 8b``), else CSV;
+- CSV cells are text, so account ids keep their leading zeros; ``NULL`` (any case)
+  and empty cells are null;
+- a timestamp without a UTC offset (``2024-09-18 22:00:00``) is UTC, as the FOCUS
+  spec says all its timestamps are; one with an offset is converted to UTC;
+- a row that cannot count (no valid ``ChargePeriodStart``/``End`` or cost, or an end
+  before the start) is *skipped* and reported as ``file:line: why``; with
+  ``strict`` the whole file is rejected instead;
+- a charge spanning several windows (a daily row in hourly windows) is split in
+  proportion to time;
+- money stays exact: ``DECIMAL(38,18)`` in DuckDB, ``Decimal`` out.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import gzip
+import io
+import json
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from alerter.errors import BadResponse
+
+REQUIRED = ("ChargePeriodStart", "ChargePeriodEnd")
+OPTIONAL = ("BillingCurrency", "ConsumedQuantity", "ChargeCategory", "ChargeClass", "Tags")
+MAX_WINDOWS_PER_ROW = 50_000
+"""A charge period longer than this many windows is a bad row (it would blow up memory)."""
+MAX_REPORTED = 20
+"""Located problems kept per file; the rest are counted."""
+AMOUNT = pa.decimal128(38, 18)
+
+
+@dataclass(frozen=True)
+class FocusSpec:
+    """What to read from every file of one source."""
+
+    cost_column: str
+    dimensions: tuple[str, ...]
+    tags: tuple[str, ...]
+    step_us: int
+    categories: frozenset[str] | None = None
+    """ChargeCategory values to count (None: all)."""
+    strict: bool = False
+
+
+@dataclass
+class FileSums:
+    """The sums of one file: an Arrow table with the dimension columns, ``currency``,
+    ``window`` (epoch microseconds), ``amount``, ``quantity`` and ``corrected`` (some
+    row of that cell has ``ChargeClass = Correction``)."""
+
+    name: str
+    table: pa.Table
+    rows: int = 0
+    counted: int = 0
+    excluded: int = 0
+    skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def read_focus(name: str, data: bytes, spec: FocusSpec) -> FileSums:
+    """Parse and sum one file. Raises ``BadResponse`` (naming ``name``) when the file
+    cannot be read at all, misses a required column, or (``strict``) has a bad row."""
+    table, locate = _load(name, data, spec)
+    return _sum(name, table, locate, spec)
+
+
+# -- loading -----------------------------------------------------------------------------
+
+
+def _wanted(spec: FocusSpec) -> list[str]:
+    return list(dict.fromkeys([*REQUIRED, spec.cost_column, *OPTIONAL, *spec.dimensions]))
+
+
+def _load(name: str, data: bytes, spec: FocusSpec) -> tuple[pa.Table, _Locator]:
+    if data[:4] == b"PAR1":
+        return _load_parquet(name, data, spec), _ParquetLocator(name)
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise BadResponse(f"{name}: not a readable gzip file: {exc}") from None
+    if data[:3] == b"\xef\xbb\xbf":
+        data = data[3:]
+    return _load_csv(name, data, spec), _CsvLocator(name, data)
+
+
+def _load_parquet(name: str, data: bytes, spec: FocusSpec) -> pa.Table:
+    try:
+        pf = pq.ParquetFile(io.BytesIO(data))
+        present = set(pf.schema_arrow.names)
+        _require(name, sorted(present), spec)
+        table = pf.read(columns=[c for c in _wanted(spec) if c in present])
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise BadResponse(f"{name}: not a readable Parquet file: {exc}") from None
+    return table
+
+
+def _header(name: str, data: bytes) -> list[str]:
+    first = data.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    try:
+        return next(csv.reader([first.rstrip("\r")]), [])
+    except csv.Error as exc:
+        raise BadResponse(f"{name}:1: unreadable header: {exc}") from None
+
+
+def _load_csv(name: str, data: bytes, spec: FocusSpec) -> pa.Table:
+    header = _header(name, data)
+    _require(name, header, spec)
+    wanted = [c for c in _wanted(spec) if c in header]
+    try:
+        return pacsv.read_csv(
+            io.BytesIO(data),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(wanted, pa.string()),
+                include_columns=wanted,
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowException, ValueError):
+        # Malformed rows (wrong field count, bad UTF-8): the slow reader keeps the good
+        # rows and locates the bad ones.
+        return _load_csv_slowly(name, data, header, wanted)
+
+
+def _load_csv_slowly(name: str, data: bytes, header: list[str], wanted: list[str]) -> pa.Table:
+    text = io.StringIO(data.decode("utf-8", errors="replace"), newline="")
+    reader = csv.reader(text)
+    index = {c: header.index(c) for c in wanted}
+    columns: dict[str, list[str]] = {c: [] for c in wanted}
+    bad: list[tuple[int, str]] = []
+    lines: list[int] = []
+    try:
+        next(reader, None)
+        start = reader.line_num + 1
+        for row in reader:
+            line, start = start, reader.line_num + 1
+            if not row:
+                continue
+            if len(row) != len(header):
+                bad.append((line, f"{len(row)} fields, the header has {len(header)}"))
+                continue
+            lines.append(line)
+            for c, i in index.items():
+                columns[c].append(row[i])
+    except csv.Error as exc:
+        bad.append((reader.line_num, f"CSV error: {exc}; the rest of the file is not read"))
+    table = pa.table({c: pa.array(v, pa.string()) for c, v in columns.items()})
+    table = table.append_column("_line", pa.array(lines, pa.int64()))
+    return table.replace_schema_metadata(
+        {b"bad": json.dumps(bad).encode()}  # rows that never made it into the table
+    )
+
+
+def _require(name: str, header: list[str], spec: FocusSpec) -> None:
+    missing = [c for c in (*REQUIRED, spec.cost_column) if c not in header]
+    if missing:
+        shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
+        raise BadResponse(f"{name}:1: missing FOCUS column(s) {', '.join(missing)} (have: {shown})")
+
+
+# -- locating rows -------------------------------------------------------------------------
+
+
+class _Locator:
+    def where(self, table: pa.Table, rows: list[int]) -> dict[int, str]:
+        raise NotImplementedError
+
+
+class _ParquetLocator(_Locator):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def where(self, table: pa.Table, rows: list[int]) -> dict[int, str]:
+        return {r: f"{self.name}: row {r + 1}" for r in rows}
+
+
+class _CsvLocator(_Locator):
+    """Line numbers of CSV rows, found only when some row is bad (a second pass)."""
+
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name = name
+        self.data = data
+
+    def where(self, table: pa.Table, rows: list[int]) -> dict[int, str]:
+        if "_line" in table.column_names:
+            lines = table.column("_line").to_pylist()
+            return {r: f"{self.name}:{lines[r]}" for r in rows}
+        wanted = set(rows)
+        found: dict[int, str] = {}
+        for i, line in enumerate(self._record_lines()):
+            if i in wanted:
+                found[i] = f"{self.name}:{line}"
+                if len(found) == len(wanted):
+                    break
+        return {r: found.get(r, f"{self.name}: row {r + 1}") for r in rows}
+
+    def _record_lines(self) -> Iterator[int]:
+        reader = csv.reader(io.StringIO(self.data.decode("utf-8", errors="replace"), newline=""))
+        next(reader, None)
+        start = reader.line_num + 1
+        for row in reader:
+            line, start = start, reader.line_num + 1
+            if row:
+                yield line
+
+
+# -- summing -------------------------------------------------------------------------------
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _text(table: pa.Table, column: str) -> str:
+    """SQL for a column as trimmed text, ``NULL``/empty as null."""
+    if column not in table.column_names:
+        return "NULL"
+    col = _q(column)
+    if pa.types.is_string(table.schema.field(column).type) or pa.types.is_large_string(
+        table.schema.field(column).type
+    ):
+        return f"CASE WHEN upper(trim({col})) IN ('', 'NULL') THEN NULL ELSE trim({col}) END"
+    return f"CAST({col} AS VARCHAR)"
+
+
+def _typed(table: pa.Table, column: str, sql_type: str) -> str:
+    if column not in table.column_names:
+        return f"CAST(NULL AS {sql_type})"
+    kind = table.schema.field(column).type
+    if pa.types.is_floating(kind):
+        # NaN and infinities are not amounts
+        col = _q(column)
+        return f"CASE WHEN isfinite({col}) THEN TRY_CAST({col} AS {sql_type}) END"
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return f"TRY_CAST({_text(table, column)} AS {sql_type})"
+    return f"TRY_CAST({_q(column)} AS {sql_type})"
+
+
+def _tag_columns(table: pa.Table, spec: FocusSpec) -> tuple[pa.Table, list[str], list[int]]:
+    """Add a ``tag.KEY`` column for every tag key matching ``spec.tags``; returns the
+    table, the new column names and the rows whose Tags could not be read."""
+    if not spec.tags or "Tags" not in table.column_names:
+        return table, [], []
+    column = table.column("Tags")
+    if pa.types.is_map(column.type):
+        values = [
+            None if m is None else json.dumps({str(k): v for k, v in m}) for m in column.to_pylist()
+        ]
+        column = pa.chunked_array([pa.array(values, pa.string())])
+    elif not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        column = column.cast(pa.string())
+    encoded = column.dictionary_encode().combine_chunks()
+    parsed: list[dict[str, str]] = []
+    broken: set[int] = set()
+    for i, raw in enumerate(encoded.dictionary.to_pylist()):
+        text = (raw or "").strip()
+        if not text or text.upper() == "NULL":
+            parsed.append({})
+            continue
+        try:
+            tags = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            tags = None
+        if not isinstance(tags, dict):
+            broken.add(i)
+            parsed.append({})
+            continue
+        parsed.append(
+            {
+                str(k): "" if v is None else (v if isinstance(v, str) else json.dumps(v))
+                for k, v in tags.items()
+                if any(fnmatch.fnmatchcase(str(k), p) for p in spec.tags)
+            }
+        )
+    keys = sorted({k for tags in parsed for k in tags})
+    indices = encoded.indices
+    names = []
+    for key in keys:
+        name = f"tag.{key}"
+        if name in table.column_names:
+            continue
+        lookup = pa.array([tags.get(key, "") for tags in parsed], pa.string())
+        table = table.append_column(name, lookup.take(indices))
+        names.append(name)
+    bad_rows = [i for i, code in enumerate(indices.to_pylist()) if code in broken] if broken else []
+    return table, names, bad_rows
+
+
+def _sum(name: str, table: pa.Table, locate: _Locator, spec: FocusSpec) -> FileSums:
+    pre_bad: list[tuple[int, str]] = []
+    meta = table.schema.metadata or {}
+    if b"bad" in meta:
+        pre_bad = [(int(line), why) for line, why in json.loads(meta[b"bad"])]
+    table, tag_names, bad_tags = _tag_columns(table, spec)
+    table = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
+    dims = list(dict.fromkeys([*spec.dimensions, *tag_names]))
+    step = spec.step_us
+    dim_sql = ", ".join(
+        f"coalesce({_text(table, d)}, '') AS {_q(d)}"
+        if d in table.column_names
+        else f"'' AS {_q(d)}"
+        for d in dims
+    )
+    dim_list = ", ".join(_q(d) for d in dims)
+    category = _text(table, "ChargeCategory")
+    con = duckdb.connect(config={"threads": 1, "memory_limit": "1GB"})
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("raw", table)
+        con.execute(
+            f"""
+            CREATE TEMP TABLE r AS
+            SELECT _row,
+              {_text(table, REQUIRED[0])} AS s_raw, {_text(table, REQUIRED[1])} AS e_raw,
+              {_text(table, spec.cost_column)} AS c_raw,
+              epoch_us({_typed(table, REQUIRED[0], "TIMESTAMPTZ")}) AS s,
+              epoch_us({_typed(table, REQUIRED[1], "TIMESTAMPTZ")}) AS e,
+              {_typed(table, spec.cost_column, "DECIMAL(38,18)")} AS amount,
+              {_typed(table, "ConsumedQuantity", "DECIMAL(38,18)")} AS quantity,
+              coalesce({_text(table, "BillingCurrency")}, 'USD') AS currency,
+              coalesce({category}, '') AS category,
+              coalesce({_text(table, "ChargeClass")}, '') AS charge_class
+              {", " + dim_sql if dim_sql else ""}
+            FROM raw
+            """
+        )
+        con.execute(
+            f"""
+            CREATE TEMP TABLE judged AS
+            SELECT *, CASE
+              WHEN s IS NULL THEN 'ChargePeriodStart is ' || coalesce('not a timestamp: ' || s_raw, 'null')
+              WHEN e IS NULL THEN 'ChargePeriodEnd is ' || coalesce('not a timestamp: ' || e_raw, 'null')
+              WHEN amount IS NULL THEN {_sql_str(spec.cost_column)} || ' is '
+                   || coalesce('not a decimal amount: ' || c_raw, 'null')
+              WHEN e < s THEN 'ChargePeriodEnd is before ChargePeriodStart'
+              WHEN (e - s) // {step} > {MAX_WINDOWS_PER_ROW}
+                THEN 'charge period spans more than {MAX_WINDOWS_PER_ROW} windows'
+              END AS why
+            FROM r
+            """
+        )
+        bad = con.execute(
+            "SELECT _row, why, s_raw, e_raw, c_raw FROM judged WHERE why IS NOT NULL ORDER BY _row"
+        ).fetchall()
+        rows = table.num_rows
+        cats = sorted(spec.categories) if spec.categories is not None else None
+        keep = "why IS NULL" + (
+            " AND category IN (" + ", ".join(_sql_str(c) for c in cats) + ")"
+            if cats is not None
+            else ""
+        )
+        counted = int(con.execute(f"SELECT count(*) FROM judged WHERE {keep}").fetchall()[0][0])
+        excluded = rows - len(bad) - counted
+        out = con.sql(
+            f"""
+            WITH good AS (
+              SELECT *, s - ((s % {step}) + {step}) % {step} AS w0,
+                     greatest(e, s + 1) AS e1 FROM judged WHERE {keep}
+            ), spread AS (
+              SELECT g.*, w FROM good g,
+                unnest(generate_series(g.w0, g.e1 - 1, {step})) AS t(w)
+            )
+            SELECT {dim_list + "," if dim_list else ""} currency, w AS "window",
+              sum(CASE WHEN e <= s OR (s >= w AND e <= w + {step}) THEN amount
+                  ELSE CAST(CAST(amount AS DOUBLE) * (least(e, w + {step}) - greatest(s, w))
+                            / (e - s) AS DECIMAL(38,18)) END) AS amount,
+              sum(CASE WHEN quantity IS NULL THEN NULL
+                  WHEN e <= s OR (s >= w AND e <= w + {step}) THEN quantity
+                  ELSE CAST(CAST(quantity AS DOUBLE) * (least(e, w + {step}) - greatest(s, w))
+                            / (e - s) AS DECIMAL(38,18)) END) AS quantity,
+              bool_or(lower(charge_class) = 'correction') AS corrected
+            FROM spread
+            GROUP BY ALL
+            """
+        ).to_arrow_table()
+    except duckdb.Error as exc:
+        raise BadResponse(f"{name}: cannot sum the rows: {exc}") from None
+    finally:
+        con.close()
+    found = locate.where(table, [r for r, *_ in bad[:MAX_REPORTED]])
+    problems = [f"{where}: {why}" for where, why in ((f"{name}:{ln}", w) for ln, w in pre_bad)]
+    problems += [f"{found[r]}: {why}" for r, why, *_ in bad[:MAX_REPORTED]]
+    skipped = len(bad) + len(pre_bad)
+    if bad_tags:
+        where = locate.where(table, bad_tags[:MAX_REPORTED])
+        problems += [
+            f"{where[r]}: Tags is not a JSON object; the row counts without tags"
+            for r in bad_tags[:MAX_REPORTED]
+        ]
+    if spec.strict and (skipped or bad_tags):
+        raise BadResponse(
+            problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+        )
+    return FileSums(
+        name,
+        out.cast(_out_schema(dims)),
+        rows=rows + len(pre_bad),
+        counted=counted,
+        excluded=excluded,
+        skipped=skipped,
+        problems=problems[: MAX_REPORTED * 2],
+    )
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _out_schema(dims: list[str]) -> pa.Schema:
+    return pa.schema(
+        [
+            *(pa.field(d, pa.string()) for d in dims),
+            pa.field("currency", pa.string()),
+            pa.field("window", pa.int64()),
+            pa.field("amount", AMOUNT),
+            pa.field("quantity", AMOUNT),
+            pa.field("corrected", pa.bool_()),
+        ]
+    )
+
+
+def empty_sums(name: str, dims: list[str]) -> pa.Table:
+    return _out_schema(dims).empty_table()
