@@ -36,8 +36,6 @@ API_DIMENSIONS: dict[str, frozenset[str]] = {
 """The documented series keys of the API sources (``sources/metronome.py``,
 ``sources/digitalocean.py``)."""
 
-FOCUS_DIMENSIONS = frozenset({"ServiceName", "SkuId", "RegionId", "SubAccountId", "ChargeCategory"})
-
 
 def unset_env(config: Config, env: Mapping[str, str]) -> list[str]:
     """``sources.NAME.token_env: METRONOME_TOKEN is not set`` for each unset variable."""
@@ -77,9 +75,6 @@ def known_dimensions(name: str, cfg: SourceConfig, base: Path) -> tuple[set[str]
         return (set(found) if found is not None else set()), []
     if kind in API_DIMENSIONS:
         return set(API_DIMENSIONS[kind]), []
-    if kind == "focus":
-        tags = [f"tag.{t}" for t in getattr(cfg, "tags", [])]
-        return set(FOCUS_DIMENSIONS) | set(tags), []
     if kind == "csv":
         dims = list(getattr(cfg, "dimensions", []))
         pattern = str(getattr(cfg, "path", ""))
