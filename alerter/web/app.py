@@ -37,7 +37,7 @@ SECURITY_HEADERS = [
     ("Content-Security-Policy", CSP),
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "no-referrer"),
+    ("Referrer-Policy", "same-origin"),
     ("Cross-Origin-Opener-Policy", "same-origin"),
     ("Cache-Control", "no-store"),
 ]
@@ -131,8 +131,10 @@ class WebUI:
             return self._page(404, "error.html", req, title="Not found", message="No such page.")
         except Refused as exc:
             headers_out = []
-            if exc.challenge:
-                headers_out.append(("WWW-Authenticate", 'Basic realm="alerter", charset="UTF-8"'))
+            if exc.challenge and self.guard.credentials.token:
+                # not Basic: a refused form post must not pop up a password dialog
+                # (``/ui/login`` is where the browser is asked for basic credentials)
+                headers_out.append(("WWW-Authenticate", 'Bearer realm="alerter"'))
             return self._page(
                 exc.status,
                 "error.html",
@@ -367,7 +369,20 @@ class WebUI:
 
     # -- sign-in for token holders -----------------------------------------------------
     def login_form(self, req: Request, *, error: str = "", status: int = 200) -> Answer:
-        return self._page(status, "login.html", req, title="Sign in", error=error)
+        """Signed in: back to ``next``. With basic auth configured, a 401 challenge makes
+        the browser ask for the user and password (and send them from then on)."""
+        target = req.arg("next")
+        if not target.startswith("/ui/") or target.startswith("//"):
+            target = "/ui/"
+        if self._identity(req) is not None and not error:
+            return self._redirect(target)
+        extra = []
+        if self.guard.credentials.user and not error:
+            status = 401
+            extra.append(("WWW-Authenticate", 'Basic realm="alerter", charset="UTF-8"'))
+        return self._page(
+            status, "login.html", req, title="Sign in", error=error, extra_headers=extra
+        )
 
     def login(self, req: Request) -> Answer:
         if not self.guard.same_origin(req.headers):

@@ -221,8 +221,9 @@ class Guard:
         if identity is None:
             raise Refused(
                 401,
-                "Sign in to make changes (basic auth, a bearer token, or the login page).",
-                challenge=bool(self.credentials.user),
+                "Sign in to make changes: the sign-in page (/ui/login), basic auth, "
+                "or a bearer token.",
+                challenge=True,
             )
         if identity.kind != "bearer":
             sent = form.get("csrf", "")

@@ -200,11 +200,17 @@ def incident_page(app: App, data: UiData, incident_id: int, now: datetime) -> In
     )
     if latest is not None:
         detail.source = latest.source or detail.source
+        # the latest message has the longest history; the mark goes on the incident's
+        # last anomalous window (a resolve message's own window is a normal one)
+        points = chart_points(latest)
+        step = timedelta(seconds=latest.step_seconds)
+        mark = inc.last_anomalous_window
+        at_mark = next((h.observed for h in points if h.start == mark), None)
         detail.chart = build_chart(
-            chart_points(latest),
-            latest.window_start,
-            latest.window_end,
-            float(latest.observed),
+            points,
+            mark,
+            mark + step,
+            float(at_mark if at_mark is not None else inc.observed),
             step_seconds=latest.step_seconds,
         )
         detail.contributors = [
