@@ -68,7 +68,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         app = sample_app(Path(tmp))
         server = HttpServer(
-            "127.0.0.1", 0, health=lambda: Health(True, {}), metrics=lambda: b"",
+            "127.0.0.1",
+            0,
+            health=lambda: Health(True, {}),
+            metrics=lambda: b"",
             ui=WebUI(app).handle,
         ).start()
         base = f"http://127.0.0.1:{server.port}"
@@ -90,7 +93,7 @@ def main() -> int:
                 for name, path in shots.items():
                     page.goto(base + path)
                     page.screenshot(path=str(args.out / name), full_page=True)
-                    print(f"wrote {args.out / name}")
+                    print(f"wrote {args.out / name}")  # noqa: T201
                 context.close()
         finally:
             server.stop()
