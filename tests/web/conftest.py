@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -134,7 +134,7 @@ class Site:
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def make_site(tmp: Path, http: str) -> Iterator[Site]:
+def make_site(tmp: Path, http: str) -> Generator[Site, None, None]:
     clock = FakeClock(T0)
     data = MetronomeDataset(ShiftedUsage({"Acme Corp", HOSTILE}))
     customers = {
@@ -178,7 +178,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
 @pytest.fixture
 def make_ui_site(tmp_path: Path) -> Iterator[Any]:
     """Build a site with other ``[alerter.http]`` lines (read-only, token, ...)."""
-    made: list[Iterator[Site]] = []
+    made: list[Generator[Site, None, None]] = []
 
     def build(http: str, sub: str = "x") -> Site:
         folder = tmp_path / sub

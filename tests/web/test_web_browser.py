@@ -4,6 +4,7 @@ fed by the Metronome fake over loopback HTTP."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -80,7 +81,12 @@ def test_a_silence_started_from_the_incident_stops_its_next_repeat(site, chromiu
 def test_a_hostile_customer_name_renders_as_inert_text(site, chromium):
     page = chromium().new_page()
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     page.goto(site.url + "/ui/")
     hostile = incident_id(site, HOSTILE)
     assert HOSTILE in page.locator("#incidents").inner_text()
