@@ -9,6 +9,7 @@ in their docstrings.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,11 +40,15 @@ class UiData:
         """Open incidents, and those resolved within ``recent`` before ``now``."""
         active = self.store.silences(now)
         since = now - recent
+        by_rule: dict[str, list[Silence]] = {}  # the silences whose rule glob fits, per rule
         rows = []
         for inc in self.store.incidents():
             if inc.status != "open" and (inc.resolved_at is None or inc.resolved_at < since):
                 continue
-            hit = matching_silence(active, inc.rule, inc.group)
+            candidates = by_rule.get(inc.rule)
+            if candidates is None:
+                candidates = by_rule[inc.rule] = [s for s in active if _rule_fits(s, inc.rule)]
+            hit = matching_silence(candidates, inc.rule, inc.group) if candidates else None
             rows.append(IncidentRow(inc, hit.id if hit else None, self.acknowledged(inc)))
         return rows
 
@@ -102,6 +107,10 @@ class UiData:
 
     def coverage(self, source: str, since: datetime, until: datetime) -> list[Coverage]:
         return self.store.load_coverage(source, since, until)
+
+
+def _rule_fits(silence: Silence, rule: str) -> bool:
+    return silence.rule is None or fnmatch.fnmatchcase(rule, silence.rule)
 
 
 def active_silences(silences: Iterable[Silence], now: datetime) -> list[Silence]:
