@@ -45,6 +45,10 @@ class ChartGeometry:
     plot_right: int
     plot_top: int
     plot_bottom: int
+    dots: tuple[tuple[float, float], ...] = ()
+    """Observed values drawn as points, not a line (sparse windows, e.g. weekly lags)."""
+    bars: tuple[tuple[float, float, float, float], ...] = ()
+    """Bands of single windows: ``(x, top, height, expected_y)``."""
 
 
 def _finite(value: float | None) -> float | None:
@@ -80,13 +84,19 @@ def build_chart(
     marker_value: float,
     *,
     step_seconds: int,
+    sparse: bool = False,
 ) -> ChartGeometry | None:
     """Geometry for ``points`` (sorted by start) with the window ``[marker_start,
-    marker_end)`` marked at ``marker_value``; None when there is nothing to draw."""
+    marker_end)`` marked at ``marker_value``; None when there is nothing to draw.
+
+    ``sparse`` draws observed values as dots and each band as a bar of its own window:
+    for windows that are not adjacent (a seasonal baseline's weekly lags)."""
     if not points:
         return None
     t0 = min(points[0].start, marker_start).timestamp()
     t1 = max(points[-1].start.timestamp() + step_seconds, marker_end.timestamp())
+    if sparse:  # room for the last bar beside the plot's edge
+        t1 += (t1 - t0) * 0.03
     values = [
         v
         for h in points
@@ -132,12 +142,29 @@ def build_chart(
         label = when.strftime("%m-%d" if span_days > 10 else "%m-%d %H:%M")
         x_ticks.append(Tick(x(ts), label))
     mx = x(marker_start.timestamp())
+    dots: tuple[tuple[float, float], ...] = ()
+    bars: tuple[tuple[float, float, float, float], ...] = ()
+    if sparse:
+        dots = tuple(
+            (px, py)
+            for px, py in ((px, y(_finite(h.observed))) for px, h in zip(xs, points, strict=True))
+            if py is not None
+        )
+        found = []
+        for px, h in zip(xs, points, strict=True):
+            top, bottom, mid_y = y(_finite(h.upper)), y(_finite(h.lower)), y(_finite(h.expected))
+            if top is not None and bottom is not None:
+                found.append((px, top, max(bottom - top, 1.0), mid_y if mid_y is not None else top))
+        bars = tuple(found)
+        band = ""
     return ChartGeometry(
         width=WIDTH,
         height=HEIGHT,
         band=band,
         expected=_path([(px, y(_finite(h.expected))) for px, h in zip(xs, points, strict=True)]),
-        observed=_path([(px, y(_finite(h.observed))) for px, h in zip(xs, points, strict=True)]),
+        observed=""
+        if sparse
+        else _path([(px, y(_finite(h.observed))) for px, h in zip(xs, points, strict=True)]),
         marker_x=mx,
         marker_w=max(x(marker_end.timestamp()) - mx, 2.0),
         marker_cx=x(marker_start.timestamp() + mid),
@@ -148,4 +175,6 @@ def build_chart(
         plot_right=WIDTH - RIGHT,
         plot_top=TOP,
         plot_bottom=HEIGHT - BOTTOM,
+        dots=dots,
+        bars=bars,
     )

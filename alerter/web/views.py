@@ -360,4 +360,5 @@ def explain_chart(
         window_start + timedelta(seconds=step_seconds),
         observed if observed == observed else 0.0,
         step_seconds=step_seconds,
+        sparse=True,
     )
