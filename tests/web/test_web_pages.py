@@ -173,3 +173,27 @@ def test_unknown_pages_and_methods_are_answered_not_crashed(site: Site):
     status, page = get(site.url + "/")  # redirected to the incidents page
     assert status == 200
     assert 'id="incidents"' in page
+
+
+def test_sparse_chart_draws_dots_and_a_band_bar_instead_of_lines():
+    t = datetime(2026, 9, 1, tzinfo=UTC)
+    week = timedelta(weeks=1)
+    points = [
+        HistoryPoint(t, 40.0, None, None, None),
+        HistoryPoint(t + week, 41.0, None, None, None),
+        HistoryPoint(t + 2 * week, 200.0, 40.0, 0.0, 98.0),
+    ]
+    chart = build_chart(
+        points,
+        t + 2 * week,
+        t + 2 * week + timedelta(hours=1),
+        200.0,
+        step_seconds=3600,
+        sparse=True,
+    )
+    assert chart is not None
+    assert chart.observed == ""
+    assert len(chart.dots) == 3
+    [(x, top, height, expected_y)] = chart.bars
+    assert top < expected_y < top + height
+    assert x <= chart.plot_right
