@@ -51,13 +51,31 @@ NOT_OVERRIDES = frozenset({"ALERTER_CONFIG", CLOCK_START_ENV})
 
 
 class HttpConfig(BaseModel):
-    """The health and metrics endpoint."""
+    """The health and metrics endpoint, and the optional web UI (``ui``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(default=True, description="Serve /healthz and /metrics.")
     host: str = Field(default="127.0.0.1", description="Address to bind.")
     port: int = Field(default=9108, ge=0, le=65535, description="Port to bind (0 = any free).")
+    ui: bool = Field(
+        default=False, description="Serve the web UI under /ui on the same host and port."
+    )
+    ui_read_only: bool = Field(
+        default=False, description="The web UI shows everything but refuses every change."
+    )
+    ui_token_env: str | None = Field(
+        default=None,
+        description="Environment variable holding the bearer token that allows UI changes.",
+    )
+    ui_user_env: str | None = Field(
+        default=None,
+        description="Environment variable holding the basic-auth user that allows UI changes.",
+    )
+    ui_password_env: str | None = Field(
+        default=None,
+        description="Environment variable holding the basic-auth password (with ui_user_env).",
+    )
 
 
 class AlerterSection(BaseModel):

@@ -49,6 +49,7 @@ from alerter.notify.outbox import DeliveryReport
 from alerter.server import Health, HttpServer, health
 from alerter.sources.base import Source
 from alerter.timeparse import parse_duration
+from alerter.web import WebUI
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -424,7 +425,10 @@ class Daemon:
 
     def _start_http(self) -> HttpServer:
         cfg = self.app.config.alerter.http
-        server = HttpServer(cfg.host, cfg.port, health=self._health, metrics=self.metrics.render)
+        ui = WebUI(self.app).handle if cfg.ui else None
+        server = HttpServer(
+            cfg.host, cfg.port, health=self._health, metrics=self.metrics.render, ui=ui
+        )
         try:
             return server.start()
         except OSError as exc:
