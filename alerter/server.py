@@ -59,9 +59,7 @@ def health(app: App, now: datetime, started_at: datetime) -> Health:
     return Health(not stale, body)
 
 
-UiHandler = Callable[
-    [str, str, Mapping[str, str], bytes], tuple[int, list[tuple[str, str]], bytes]
-]
+UiHandler = Callable[[str, str, Mapping[str, str], bytes], tuple[int, list[tuple[str, str]], bytes]]
 """``(method, target, headers, body) -> (status, headers, body)``: the web UI (``alerter/web``)."""
 
 UI_MAX_BODY = 64 * 1024
