@@ -13,20 +13,19 @@ import os
 import sys
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TextIO
 
 from alerter.clock import Clock, clock_from_env
 from alerter.config import Config
-from alerter.domain import Notification
 from alerter.errors import SourceError
-from alerter.judge import JudgeReport, judge_rule
+from alerter.judge import judge_rule
 from alerter.notify import NOTIFIERS
 from alerter.notify.base import Notifier, NotifierContext
 from alerter.notify.dryrun import DryRunSink
 from alerter.notify.outbox import DeliveryReport, deliver
 from alerter.notify.pipeline import Envelope
+from alerter.reports import CycleReport, JudgeReport
 from alerter.sources import SOURCES
 from alerter.sources.base import FetchResult, Source, SourceContext
 from alerter.store.sqlite import SqliteStore, sqlite_path
@@ -36,25 +35,6 @@ if TYPE_CHECKING:
     from alerter.metrics import Metrics
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class CycleReport:
-    """What one poll cycle of one source did."""
-
-    source: str
-    ok: bool
-    points: int = 0
-    revised: int = 0
-    skipped_rows: int = 0
-    errors: list[str] = field(default_factory=list)
-    judged: list[JudgeReport] = field(default_factory=list)
-    delivery: DeliveryReport | None = None
-    seconds: float = 0.0
-
-    @property
-    def events(self) -> list[Notification]:
-        return [e for j in self.judged for e in j.events]
 
 
 BACKFILL_TRIES = 3

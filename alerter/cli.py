@@ -23,8 +23,9 @@ from alerter import __version__
 from alerter.errors import AlerterError, ConfigError
 
 if TYPE_CHECKING:
-    from alerter.app import App, CycleReport
+    from alerter.app import App
     from alerter.config import Config
+    from alerter.reports import CycleReport
     from alerter.store.sqlite import SqliteStore
 
 log = logging.getLogger("alerter")

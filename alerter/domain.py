@@ -234,3 +234,16 @@ class Notification:
         if self.expected == 0:
             return None
         return float((self.observed - self.expected) / abs(self.expected) * 100)
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """Mutes notifications of matching groups (``rule`` None: every rule) in ``[starts_at, ends_at)``."""
+
+    id: int
+    rule: str | None
+    matchers: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime
+    comment: str
+    created_by: str

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -29,24 +28,12 @@ from alerter.domain import (
 )
 from alerter.incidents import lifecycle
 from alerter.notify.pipeline import Envelope, PipelineContext, run_pipeline
+from alerter.reports import JudgeReport
 from alerter.rules.model import RuleBase, detector_of
 from alerter.store.base import Store
 from alerter.timeparse import floor_time
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class JudgeReport:
-    """What judging one rule did."""
-
-    rule: str
-    windows: int = 0
-    anomalies: int = 0
-    events: list[Notification] = field(default_factory=list)
-    evaluation: RuleEvaluation | None = None
-    load_from: datetime | None = None
-    """The oldest window this rule read (what the store must keep in memory)."""
 
 
 def make_detector(rule: RuleBase) -> Detector:

@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 from alerter import __version__
 
 if TYPE_CHECKING:
-    from alerter.app import CycleReport
+    from alerter.reports import CycleReport
     from alerter.store.sqlite import SqliteStore
 
 PREFIX = "alerter"

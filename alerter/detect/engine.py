@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +21,6 @@ from alerter.detect.guards import apply_guards
 from alerter.detect.lags import judged_range
 from alerter.domain import Contributor, HistoryPoint, SeriesKey, project_key
 from alerter.money import to_decimal
-from alerter.rules.model import RuleBase
 
 
 @dataclass(frozen=True)
@@ -77,11 +77,27 @@ def group_frame(children: SeriesFrame, currencies: list[str], group_by: list[str
     return Grouping(frame=frame, currencies=group_currencies, order=order, bounds=bounds)
 
 
+class RuleFields(Protocol):
+    """What evaluation reads of a rule (``rules.model.RuleBase`` has these fields); a
+    Protocol, so ``detect/`` does not import the rule models that sit above it."""
+
+    @property
+    def group_by(self) -> list[str]: ...
+    @property
+    def min_amount(self) -> Decimal: ...
+    @property
+    def min_delta(self) -> Decimal: ...
+    @property
+    def min_history(self) -> int: ...
+    @property
+    def top_contributors(self) -> int: ...
+
+
 @dataclass
 class RuleEvaluation:
     """Verdicts of one rule for judged columns ``[start, stop)`` of its group frame."""
 
-    rule: RuleBase
+    rule: RuleFields
     detector: Detector
     children: SeriesFrame
     grouping: Grouping
@@ -170,7 +186,7 @@ class RuleEvaluation:
 
 
 def evaluate(
-    rule: RuleBase,
+    rule: RuleFields,
     detector: Detector,
     children: SeriesFrame,
     currencies: list[str],

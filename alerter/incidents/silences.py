@@ -5,8 +5,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable
 
-from alerter.domain import SeriesKey
-from alerter.store.base import Silence
+from alerter.domain import SeriesKey, Silence
 
 
 def matching_silence(silences: Iterable[Silence], rule: str, group: SeriesKey) -> Silence | None:

@@ -18,7 +18,7 @@ from alerter.notify.base import (
     NotifierContext,
     RetryAfter,
 )
-from alerter.notify.payload import to_record
+from alerter.payload import to_record
 
 
 class FileConfig(NotifierConfig):

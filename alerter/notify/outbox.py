@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from alerter.notify import payload
+from alerter import payload
 from alerter.notify.base import Delivered, Notifier, Permanent, RetryAfter
 from alerter.store.base import OutboxItem, Store
 

@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from alerter.domain import Notification, Reason
+from alerter.domain import Notification, Reason, Silence
 from alerter.incidents.silences import matching_silence
-from alerter.store.base import Silence, Store
+from alerter.store.base import Store
 
 log = logging.getLogger(__name__)
 

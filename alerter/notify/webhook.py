@@ -23,7 +23,7 @@ from alerter.notify.base import (
     Permanent,
     RetryAfter,
 )
-from alerter.notify.payload import to_record
+from alerter.payload import to_record
 
 log = logging.getLogger(__name__)
 

@@ -47,6 +47,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alerter.domain import CostPoint, Coverage, Incident, Notification, SeriesKey
+from alerter.domain import Silence as Silence  # moved to domain; re-exported for backends
 from alerter.sources.base import FetchResult, FileMark
 
 __all__ = [
@@ -118,19 +119,6 @@ class OutboxItem:
     next_attempt_at: datetime
     last_error: str | None
     created_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Silence:
-    """Mutes notifications of matching groups (``rule`` None: every rule) in ``[starts_at, ends_at)``."""
-
-    id: int
-    rule: str | None
-    matchers: dict[str, str]
-    starts_at: datetime
-    ends_at: datetime
-    comment: str
-    created_by: str
 
 
 class Transactional(Protocol):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from alerter import payload
 from alerter.domain import Notification
-from alerter.notify import payload
 from alerter.store.base import OutboxItem
 from alerter.store.sqlite_db import SqliteDatabase, as_int, as_str, dt, dt_or_none, str_or_none, ts
 

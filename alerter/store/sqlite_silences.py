@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from alerter.store.base import Silence
+from alerter.domain import Silence
 from alerter.store.sqlite_db import SqliteDatabase, as_int, as_str, dt, str_or_none, ts
 
 

@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from alerter.domain import Coverage, Incident, Notification
+from alerter import payload
+from alerter.domain import Coverage, Incident, Notification, Silence
 from alerter.incidents.silences import matching_silence
-from alerter.notify import payload
-from alerter.store.base import OutboxItem, PollStatus, Silence, Store
+from alerter.store.base import OutboxItem, PollStatus, Store
 
 
 @dataclass(frozen=True, slots=True)

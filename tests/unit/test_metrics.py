@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from alerter.app import App, CycleReport
+from alerter.app import App
 from alerter.clock import FakeClock
 from alerter.config import load_config
 from alerter.metrics import Metrics, error_status
+from alerter.reports import CycleReport
 from alerter.store.sqlite import SqliteStore
 from tests.helpers import SPIKE_RULE, csv_config, write_csv_series
 

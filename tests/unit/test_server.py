@@ -15,10 +15,11 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from alerter.app import App, CycleReport
+from alerter.app import App
 from alerter.clock import FakeClock, PinnedClock
 from alerter.config import load_config
 from alerter.daemon import Daemon, RedactFilter, misfire_grace, secret_values, trigger_for
+from alerter.reports import CycleReport
 from alerter.server import Health, HttpServer, health
 from alerter.sources.base import FetchResult, Source
 from alerter.store.sqlite import SqliteStore

@@ -12,8 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from alerter.notify.base import Delivered, Permanent, RetryAfter
-from alerter.notify.payload import from_record
 from alerter.notify.webhook import WebhookConfig, WebhookNotifier, signature
+from alerter.payload import from_record
 from tests.fakes.notifications import HOSTILE, context, sample
 from tests.fakes.webhook import SECRET_PATH, WebhookReceiver
 

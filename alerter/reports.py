@@ -1,0 +1,46 @@
+"""What a poll cycle did: ``CycleReport`` (one source) holding a ``JudgeReport`` per rule.
+
+Plain data read by the CLI, the metrics hooks and the web UI; it sits below all of them
+(and below ``app``, which fills it in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from alerter.detect.engine import RuleEvaluation
+from alerter.domain import Notification
+from alerter.notify.outbox import DeliveryReport
+
+
+@dataclass
+class JudgeReport:
+    """What judging one rule did."""
+
+    rule: str
+    windows: int = 0
+    anomalies: int = 0
+    events: list[Notification] = field(default_factory=list)
+    evaluation: RuleEvaluation | None = None
+    load_from: datetime | None = None
+    """The oldest window this rule read (what the store must keep in memory)."""
+
+
+@dataclass
+class CycleReport:
+    """What one poll cycle of one source did."""
+
+    source: str
+    ok: bool
+    points: int = 0
+    revised: int = 0
+    skipped_rows: int = 0
+    errors: list[str] = field(default_factory=list)
+    judged: list[JudgeReport] = field(default_factory=list)
+    delivery: DeliveryReport | None = None
+    seconds: float = 0.0
+
+    @property
+    def events(self) -> list[Notification]:
+        return [e for j in self.judged for e in j.events]
