@@ -82,7 +82,7 @@ class App:
         self.dry_run = dry_run
         self.out = out or sys.stdout
         self.store = store or SqliteStore(sqlite_path(config.alerter.state, config.base_dir))
-        source_ctx = SourceContext(self.clock, self.env, config.base_dir)
+        source_ctx = SourceContext(self.clock, self.env, config.base_dir, marks=self.store)
         notifier_ctx = NotifierContext(self.clock, self.env, config.base_dir)
         self.sources: dict[str, Source] = {
             name: SOURCES[cfg.type](name, cfg, source_ctx)  # type: ignore[attr-defined, call-arg]
@@ -209,6 +209,7 @@ class App:
                             sink=printed.append if self.dry_run else None,
                         )
                     )
+                self.store.set_file_marks(name, result.file_marks)
                 self.store.set_consumed_seq(name, upsert.seq)
                 if self.dry_run:
                     raise _DryRunRollback

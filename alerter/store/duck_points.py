@@ -208,8 +208,8 @@ class DuckPoints:
         try:
             first = self._scalar("SELECT coalesce(max(id), 0) FROM series WHERE source=?", [source])
             db.execute(
-                "INSERT INTO series SELECT ?, ? + row_number() OVER (), w.key FROM wanted_keys w "
-                "ANTI JOIN (SELECT key FROM series WHERE source=?) s ON s.key = w.key",
+                "INSERT INTO series SELECT ?, ? + row_number() OVER (), w.key FROM "
+                "(SELECT DISTINCT key FROM wanted_keys) w ANTI JOIN (SELECT key FROM series WHERE source=?) s ON s.key = w.key",
                 [source, first, source],
             ).fetchall()
             got = db.execute(
