@@ -102,7 +102,7 @@ class FetchResult:
                         start,
                         datetime.fromtimestamp(row["end"], UTC),
                         row["amount"],
-                        row["quantity"],
+                        row.get("quantity"),
                         row["currency"],
                     )
                 )
@@ -125,8 +125,9 @@ POINT_SCHEMA = pa.schema(
     ]
 )
 """Columns of ``FetchResult.table``: ``key`` is the series key as ``key_json`` writes it
-(JSON list of sorted ``[name, value]`` pairs), ``start``/``end`` are Unix seconds (UTC,
-half-open window), money is exact ``DECIMAL(38,10)``. One row per (key, start)."""
+(JSON list of sorted ``[name, value]`` pairs; plain or dictionary-encoded strings),
+``start``/``end`` are Unix seconds (UTC, half-open window), money is exact
+``DECIMAL(38,10)``; ``quantity`` may be left out (all null). One row per (key, start)."""
 
 
 @dataclass(frozen=True, slots=True)

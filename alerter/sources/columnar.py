@@ -166,11 +166,19 @@ def _sum_files(
     step = int(layout.step.total_seconds())
     lo, hi = int(since.timestamp()), int(until.timestamp())
     dcols = [f"d{i}" for i in range(len(dims))]
-    union = " UNION ALL ".join(f"SELECT * FROM {t}" for t in tables)  # noqa: S608
-    db.execute(
-        f"CREATE TEMP TABLE summed AS SELECT {', '.join([*dcols, 'w'])}, sum(amount) AS amount "  # noqa: S608
-        f"FROM ({union}) WHERE w >= {lo} AND w < {hi} GROUP BY ALL"
-    ).fetchall()
+    if len(tables) == 1:  # one file: already one row per (series, window)
+        db.execute(
+            f"CREATE TEMP TABLE summed AS SELECT {', '.join([*dcols, 'w'])}, amount "  # noqa: S608
+            f"FROM {tables[0]} WHERE w >= {lo} AND w < {hi}"
+        ).fetchall()
+    else:
+        union = " UNION ALL ".join(f"SELECT * FROM {t}" for t in tables)  # noqa: S608
+        db.execute(
+            f"CREATE TEMP TABLE summed AS SELECT {', '.join([*dcols, 'w'])}, "  # noqa: S608
+            f"sum(amount) AS amount FROM ({union}) WHERE w >= {lo} AND w < {hi} GROUP BY ALL"
+        ).fetchall()
+    for t in tables:
+        db.execute(f"DROP TABLE {t}").fetchall()
     # series keys are built once per distinct series, in Python, exactly as key_json does
     if dcols:
         distinct = db.execute(f"SELECT DISTINCT {', '.join(dcols)} FROM summed").fetchall()  # noqa: S608
@@ -205,7 +213,6 @@ def _sum_files(
             "start": got.column("start").cast(pa.int64()),
             "end": got.column("end").cast(pa.int64()),
             "amount": got.column("amount").cast(pa.decimal128(38, 10)),
-            "quantity": pa.nulls(n, pa.decimal128(38, 10)),
             "currency": currency,
         }
     )

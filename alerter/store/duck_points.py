@@ -123,7 +123,7 @@ class DuckPoints:
             raise StoreError(f"cannot open points file {path}: {exc}") from exc
         self._lock = threading.RLock()
         self._mirrors: dict[str, SeriesMirror] = {}
-        self._keys: dict[str, dict[int, SeriesKey]] = {}
+        self._keys: dict[str, dict[int, tuple[SeriesKey, str]]] = {}
         self._joined = self._began = False
 
     def close(self) -> None:
@@ -235,13 +235,32 @@ class DuckPoints:
                 "start": table.column("start"),
                 "end": table.column("end"),
                 "amount": table.column("amount").cast(pa.decimal128(38, 10)),
-                "quantity": table.column("quantity").cast(pa.decimal128(38, 10)),
+                "quantity": (
+                    table.column("quantity").cast(pa.decimal128(38, 10))
+                    if "quantity" in table.column_names
+                    else pa.nulls(table.num_rows, pa.decimal128(38, 10))
+                ),
                 "currency": table.column("currency").cast(pa.string()),
             }
         )
         lo = pc.min(incoming.column("start")).as_py()
         hi = pc.max(incoming.column("start")).as_py()
         db.register("incoming", incoming)
+        stored = self._scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM points WHERE source=? AND start BETWEEN ? AND ? "
+            "LIMIT 1)",
+            [source, lo, hi],
+        )
+        if not stored:  # a first load: every row is new, nothing to compare
+            try:
+                db.execute(
+                    'INSERT INTO points SELECT ?, series, start, "end", amount, quantity, '
+                    "currency, 0, ?, ? FROM incoming",
+                    [source, now, seq],
+                ).fetchall()
+            finally:
+                db.unregister("incoming")
+            return incoming.num_rows, 0, []
         try:
             db.execute(
                 "CREATE OR REPLACE TEMP TABLE cmp AS SELECT i.*, p.amount AS old_amount, "
@@ -345,16 +364,19 @@ class DuckPoints:
                 mirror.trim(ts(before))
 
     # -- reading ---------------------------------------------------------------------------
-    def _key_names(self, source: str, ids: np.ndarray) -> dict[int, SeriesKey]:
+    def _key_names(self, source: str, ids: np.ndarray) -> dict[int, tuple[SeriesKey, str]]:
+        """Key and currency of each stored series id (cached; a series keeps its currency)."""
         known = self._keys.setdefault(source, {})
         missing = [int(i) for i in np.unique(ids) if int(i) not in known]
         if missing:
             rows = self._db.execute(
-                "SELECT id, key FROM series WHERE source=? AND id IN (SELECT unnest(?))",
+                "SELECT s.id, s.key, (SELECT any_value(p.currency) FROM points p "
+                "WHERE p.source=s.source AND p.series=s.id) FROM series s "
+                "WHERE s.source=? AND s.id IN (SELECT unnest(?))",
                 [source, missing],
             ).fetchall()
-            for i, k in rows:
-                known[int(i)] = key_from_json(str(k))
+            for i, k, c in rows:
+                known[int(i)] = (key_from_json(str(k)), str(c or ""))
         return known
 
     def load_series(self, source: str, since: datetime, until: datetime) -> StoredSeries:
@@ -366,22 +388,22 @@ class DuckPoints:
             if mirror is None or lo < mirror.since:
                 mirror = SeriesMirror(since=lo)
                 self._mirrors[source] = mirror
+            seq = self._scalar("SELECT value FROM meta WHERE name='seq'")
             got = self._db.execute(
-                "SELECT p.series, p.start, CAST(p.amount AS DOUBLE) AS amount, p.seq, "
-                "p.currency FROM points p WHERE p.source=? AND p.seq>? AND p.start>=?",
-                [source, mirror.seq, mirror.since],
+                "SELECT series, start, CAST(amount AS DOUBLE) AS amount FROM points "
+                "WHERE source=? AND seq>? AND seq<=? AND start>=?",
+                [source, mirror.seq, seq, mirror.since],
             ).fetchnumpy()
             ids = np.asarray(got["series"], dtype=np.int64)
             if ids.size:
-                names = self._key_names(source, ids)
                 mirror.merge(
                     ids,
                     np.asarray(got["start"], dtype=np.int64),
                     np.asarray(got["amount"], dtype=np.float64),
-                    int(np.max(got["seq"])),
-                    names,
-                    got["currency"],
+                    seq,
+                    self._key_names(source, ids),
                 )
+            mirror.seq = max(mirror.seq, seq)
             return mirror.view(lo, ts(until))
 
     def load_points(self, source: str, since: datetime, until: datetime) -> list[CostPoint]:

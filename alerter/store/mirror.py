@@ -30,19 +30,20 @@ class SeriesMirror:
         starts: npt.NDArray[np.int64],
         amounts: npt.NDArray[np.float64],
         seq: int,
-        names: Mapping[int, SeriesKey],
-        currencies: npt.NDArray[np.object_],
+        names: Mapping[int, tuple[SeriesKey, str]],
     ) -> None:
         """Add rows written after ``self.seq`` (stored ids, Unix seconds, amounts); a row
-        for a (series, start) already held replaces it."""
-        uniq, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+        for a (series, start) already held replaces it. ``names`` gives each id's key and
+        currency."""
+        uniq, inverse = np.unique(ids, return_inverse=True)
         slot_of = np.empty(uniq.size, dtype=np.int64)
         for n, stored_id in enumerate(uniq.tolist()):
             slot = self.slots.get(stored_id)
             if slot is None:
                 slot = self.slots[stored_id] = len(self.keys)
-                self.keys.append(names[stored_id])
-                self.currencies.append(str(currencies[first[n]]))
+                key, currency = names[stored_id]
+                self.keys.append(key)
+                self.currencies.append(currency)
             slot_of[n] = slot
         index = slot_of[inverse.reshape(-1)]
         if self.starts.size == 0:
