@@ -365,17 +365,19 @@ class DuckPoints:
 
     # -- reading ---------------------------------------------------------------------------
     def _key_names(self, source: str, ids: np.ndarray) -> dict[int, tuple[SeriesKey, str]]:
-        """Key and currency of each stored series id (cached; a series keeps its currency)."""
+        """Key and currency of each stored series id (cached; a series keeps the currency
+        of its first point)."""
         known = self._keys.setdefault(source, {})
-        missing = [int(i) for i in np.unique(ids) if int(i) not in known]
-        if missing:
-            rows = self._db.execute(
-                "SELECT s.id, s.key, (SELECT any_value(p.currency) FROM points p "
-                "WHERE p.source=s.source AND p.series=s.id) FROM series s "
-                "WHERE s.source=? AND s.id IN (SELECT unnest(?))",
-                [source, missing],
-            ).fetchall()
-            for i, k, c in rows:
+        if all(int(i) in known for i in np.unique(ids).tolist()):
+            return known
+        rows = self._db.execute(
+            "SELECT s.id, s.key, c.currency FROM series s LEFT JOIN (SELECT series, "
+            "arg_min(currency, start) AS currency FROM points WHERE source=? GROUP BY series) c "
+            "ON c.series = s.id WHERE s.source=?",
+            [source, source],
+        ).fetchall()
+        for i, k, c in rows:
+            if int(i) not in known:
                 known[int(i)] = (key_from_json(str(k)), str(c or ""))
         return known
 
