@@ -81,28 +81,46 @@ def _exact(value: Decimal | None) -> Decimal | None:
     return q if abs(q) < _LIMIT else None
 
 
-def points_table(points: list[CostPoint]) -> pa.Table:
-    """CostPoints (API sources) as a ``POINT_SCHEMA`` table; a point whose amount does not
-    fit DECIMAL(38,10) is dropped with an error log naming its series."""
-    keys: dict[SeriesKey, str] = {}
-    rows = []
-    for p in points:
-        amount = _exact(p.amount)
-        if amount is None:
-            log.error("point_rejected source=%s series=%s amount_out_of_range", p.source, p.key)
-            continue
-        rows.append(p)
-        if p.key not in keys:
-            keys[p.key] = key_json(p.key)
+def _decimals(values: list[Decimal | None]) -> pa.Array:
+    """Decimals as DECIMAL(38,10), rounded to 10 places when they have more; raises
+    ``InvalidOperation`` or ``ArrowInvalid`` when one does not fit."""
     dec = pa.decimal128(38, 10)
+    try:
+        return pa.array(values, dec)
+    except pa.ArrowInvalid:
+        return pa.array([None if v is None else v.quantize(_TEN) for v in values], dec)
+
+
+def points_table(points: list[CostPoint]) -> pa.Table:
+    """CostPoints (API sources) as a ``POINT_SCHEMA`` table, converted by Arrow in C.
+    Amounts are rounded to 10 places; a point whose amount does not fit DECIMAL(38,10)
+    is dropped with an error log naming its series."""
+    try:
+        amounts = _decimals([p.amount for p in points])
+        quantities = _decimals([p.quantity for p in points])
+    except (pa.ArrowInvalid, InvalidOperation):
+        kept = []
+        for p in points:
+            if _exact(p.amount) is None or (p.quantity is not None and _exact(p.quantity) is None):
+                log.error("point_rejected source=%s series=%s amount_out_of_range", p.source, p.key)
+            else:
+                kept.append(p)
+        points = kept
+        amounts = _decimals([_exact(p.amount) for p in points])
+        quantities = _decimals([_exact(p.quantity) for p in points])
+    names: dict[SeriesKey, str] = {}
+    for p in points:
+        if p.key not in names:
+            names[p.key] = key_json(p.key)
+    stamp = pa.timestamp("s", tz="UTC")
     return pa.table(
         {
-            "key": pa.array([keys[p.key] for p in rows], pa.string()),
-            "start": pa.array([ts(p.start) for p in rows], pa.int64()),
-            "end": pa.array([ts(p.end) for p in rows], pa.int64()),
-            "amount": pa.array([_exact(p.amount) for p in rows], dec),
-            "quantity": pa.array([_exact(p.quantity) for p in rows], dec),
-            "currency": pa.array([p.currency for p in rows], pa.string()),
+            "key": pa.array([names[p.key] for p in points], pa.string()),
+            "start": pa.array([p.start for p in points], stamp).cast(pa.int64()),
+            "end": pa.array([p.end for p in points], stamp).cast(pa.int64()),
+            "amount": amounts,
+            "quantity": quantities,
+            "currency": pa.array([p.currency for p in points], pa.string()),
         }
     )
 
