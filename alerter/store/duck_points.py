@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -27,6 +27,7 @@ from alerter.errors import StoreError
 from alerter.sources.base import FetchResult
 from alerter.store.base import StoredSeries, UpsertReport
 from alerter.store.mirror import SeriesMirror
+from alerter.store.point_rows import plain, point_batches, points_table
 from alerter.store.sqlite_db import dt, ts
 
 log = logging.getLogger(__name__)
@@ -52,77 +53,6 @@ CREATE TABLE IF NOT EXISTS coverage (
 );
 INSERT INTO meta VALUES ('seq', 0), ('schema', 1) ON CONFLICT DO NOTHING;
 """
-
-_TEN = Decimal("1e-10")
-_LIMIT = Decimal("1e27")
-
-
-def plain(value: object) -> Decimal:
-    """A stored DECIMAL(38,10) without its padding zeros (``2.5000000000`` -> ``2.5``)."""
-    d = value if isinstance(value, Decimal) else Decimal(str(value))
-    if d == d.to_integral_value():
-        return d.quantize(Decimal(1))
-    return d.normalize()
-
-
-def points_path(state: str) -> str:
-    """The points file of a SQLite state file: ``state.db`` -> ``state.db.points.duckdb``."""
-    return ":memory:" if state == ":memory:" else state + ".points.duckdb"
-
-
-def _exact(value: Decimal | None) -> Decimal | None:
-    """``value`` at 10 places, or None when it does not fit DECIMAL(38,10)."""
-    if value is None:
-        return None
-    try:
-        q = value.quantize(_TEN)
-    except InvalidOperation:
-        return None
-    return q if abs(q) < _LIMIT else None
-
-
-def _decimals(values: list[Decimal | None]) -> pa.Array:
-    """Decimals as DECIMAL(38,10), rounded to 10 places when they have more; raises
-    ``InvalidOperation`` or ``ArrowInvalid`` when one does not fit."""
-    dec = pa.decimal128(38, 10)
-    try:
-        return pa.array(values, dec)
-    except pa.ArrowInvalid:
-        return pa.array([None if v is None else v.quantize(_TEN) for v in values], dec)
-
-
-def points_table(points: list[CostPoint]) -> pa.Table:
-    """CostPoints (API sources) as a ``POINT_SCHEMA`` table, converted by Arrow in C.
-    Amounts are rounded to 10 places; a point whose amount does not fit DECIMAL(38,10)
-    is dropped with an error log naming its series."""
-    try:
-        amounts = _decimals([p.amount for p in points])
-        quantities = _decimals([p.quantity for p in points])
-    except (pa.ArrowInvalid, InvalidOperation):
-        kept = []
-        for p in points:
-            if _exact(p.amount) is None or (p.quantity is not None and _exact(p.quantity) is None):
-                log.error("point_rejected source=%s series=%s amount_out_of_range", p.source, p.key)
-            else:
-                kept.append(p)
-        points = kept
-        amounts = _decimals([_exact(p.amount) for p in points])
-        quantities = _decimals([_exact(p.quantity) for p in points])
-    names: dict[SeriesKey, str] = {}
-    for p in points:
-        if p.key not in names:
-            names[p.key] = key_json(p.key)
-    stamp = pa.timestamp("s", tz="UTC")
-    return pa.table(
-        {
-            "key": pa.array([names[p.key] for p in points], pa.string()),
-            "start": pa.array([p.start for p in points], stamp).cast(pa.int64()),
-            "end": pa.array([p.end for p in points], stamp).cast(pa.int64()),
-            "amount": amounts,
-            "quantity": quantities,
-            "currency": pa.array([p.currency for p in points], pa.string()),
-        }
-    )
 
 
 class DuckPoints:
@@ -201,15 +131,22 @@ class DuckPoints:
 
     # -- writing ---------------------------------------------------------------------------
     def upsert(self, source: str, result: FetchResult, now: datetime) -> UpsertReport:
-        tables = [t for t in (points_table(result.points), result.table) if t is not None]
-        tables = [t for t in tables if t.num_rows]
+        tables = [points_table(result.points)]
+        if result.table is not None:
+            tables.append(result.table)
         try:
             with self._write() as db:
                 seq = self._scalar("SELECT value FROM meta WHERE name='seq'") + 1
                 new = unchanged = 0
                 revised: list[tuple[SeriesKey, datetime]] = []
-                for table in tables:
-                    n, u, r = self._upsert_table(db, source, table, ts(now), seq)
+                # a source with no points yet takes every row as new, without comparing
+                fresh = not self._scalar(
+                    "SELECT count(*) FROM (SELECT 1 FROM points WHERE source=? LIMIT 1)",
+                    [source],
+                )
+                batches = (b for t in tables for b in point_batches(t))
+                for table in batches:
+                    n, u, r = self._upsert_table(db, source, table, ts(now), seq, fresh=fresh)
                     new, unchanged = new + n, unchanged + u
                     revised += r
                 for cov in result.coverage:
@@ -240,7 +177,14 @@ class DuckPoints:
         return np.asarray(got["id"], dtype=np.int64)
 
     def _upsert_table(
-        self, db: duckdb.DuckDBPyConnection, source: str, table: pa.Table, now: int, seq: int
+        self,
+        db: duckdb.DuckDBPyConnection,
+        source: str,
+        table: pa.Table,
+        now: int,
+        seq: int,
+        *,
+        fresh: bool = False,
     ) -> tuple[int, int, list[tuple[SeriesKey, datetime]]]:
         keys = table.column("key").combine_chunks()
         if not pa.types.is_dictionary(keys.type):
@@ -264,7 +208,7 @@ class DuckPoints:
         lo = pc.min(incoming.column("start")).as_py()
         hi = pc.max(incoming.column("start")).as_py()
         db.register("incoming", incoming)
-        stored = self._scalar(
+        stored = not fresh and self._scalar(
             "SELECT count(*) FROM (SELECT 1 FROM points WHERE source=? AND start BETWEEN ? AND ? "
             "LIMIT 1)",
             [source, lo, hi],
