@@ -58,7 +58,7 @@ INSERT INTO meta VALUES ('seq', 0), ('schema', 1) ON CONFLICT DO NOTHING;
 class DuckPoints:
     """Points, revisions and coverage in a DuckDB file (``:memory:`` for scratch stores)."""
 
-    def __init__(self, path: str, *, memory_limit: str = "1GB") -> None:
+    def __init__(self, path: str, *, memory_limit: str = "512MB") -> None:
         self.path = path
         try:
             if path != ":memory:":
@@ -353,22 +353,35 @@ class DuckPoints:
                 mirror = SeriesMirror(since=lo)
                 self._mirrors[source] = mirror
             seq = self._scalar("SELECT value FROM meta WHERE name='seq'")
-            got = self._db.execute(
-                "SELECT series, start, CAST(amount AS DOUBLE) AS amount FROM points "
-                "WHERE source=? AND seq>? AND seq<=? AND start>=?",
-                [source, mirror.seq, seq, mirror.since],
-            ).fetchnumpy()
-            ids = np.asarray(got["series"], dtype=np.int64)
+            ids, starts, amounts = self._changed_columns(source, mirror.seq, seq, mirror.since)
             if ids.size:
-                mirror.merge(
-                    ids,
-                    np.asarray(got["start"], dtype=np.int64),
-                    np.asarray(got["amount"], dtype=np.float64),
-                    seq,
-                    self._key_names(source, ids),
-                )
+                mirror.merge(ids, starts, amounts, seq, self._key_names(source, ids))
             mirror.seq = max(mirror.seq, seq)
             return mirror.view(lo, ts(until))
+
+    def _changed_columns(
+        self, source: str, after: int, through: int, since: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(series id, start, amount as float64) of points written in ``(after, through]``
+        with ``start >= since``, streamed into arrays sized up front (no second copy)."""
+        where = "WHERE source=? AND seq>? AND seq<=? AND start>=?"
+        args: list[object] = [source, after, through, since]
+        n = self._scalar(f"SELECT count(*) FROM points {where}", args)  # noqa: S608
+        ids = np.empty(n, dtype=np.int64)
+        starts = np.empty(n, dtype=np.int64)
+        amounts = np.empty(n, dtype=np.float64)
+        reader = self._db.sql(
+            f"SELECT series, start, CAST(amount AS DOUBLE) AS amount FROM points {where}",  # noqa: S608
+            params=args,
+        ).to_arrow_reader(1 << 20)
+        at = 0
+        for batch in reader:
+            k = min(batch.num_rows, n - at)
+            ids[at : at + k] = batch.column(0).to_numpy()[:k]
+            starts[at : at + k] = batch.column(1).to_numpy()[:k]
+            amounts[at : at + k] = batch.column(2).to_numpy()[:k]
+            at += k
+        return ids[:at], starts[:at], amounts[:at]
 
     def load_points(self, source: str, since: datetime, until: datetime) -> list[CostPoint]:
         with self._lock:
