@@ -66,7 +66,7 @@ class App:
         self.out = out or sys.stdout
         self.dry_run_sink = dry_run_sink or DryRunSink(self.out)
         self.store = store or SqliteStore(sqlite_path(config.alerter.state, config.base_dir))
-        source_ctx = SourceContext(self.clock, self.env, config.base_dir)
+        source_ctx = SourceContext(self.clock, self.env, config.base_dir, marks=self.store)
         notifier_ctx = NotifierContext(self.clock, self.env, config.base_dir)
         self.sources: dict[str, Source] = {
             name: SOURCES[cfg.type](name, cfg, source_ctx)  # type: ignore[attr-defined, call-arg]
@@ -167,7 +167,7 @@ class App:
                 consumed = self.store.consumed_seq(name)
                 upsert = self.store.upsert(name, result, now)
                 revised = self.store.revised_since(name, consumed)
-                report.points = result.n_points
+                report.points = upsert.new + upsert.unchanged + len(upsert.revised)
                 report.revised = len(upsert.revised)
                 self.store.record_poll(
                     name,
@@ -194,6 +194,7 @@ class App:
                             sink=printed.append if self.dry_run else None,
                         )
                     )
+                self.store.set_file_marks(name, result.file_marks)
                 self.store.set_consumed_seq(name, upsert.seq)
                 if self.dry_run:
                     raise _DryRunRollback

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from alerter import __version__
-from alerter.errors import AlerterError, ConfigError
+from alerter.errors import AlerterError, ConfigError, StateInUse
 
 if TYPE_CHECKING:
     from alerter.app import App
@@ -178,6 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = str(exc)
         head = "invalid configuration:\n" if "\n" in text else ""
         print(f"alerter: {head}{text}", file=sys.stderr)
+        return 2
+    except StateInUse as exc:
+        print(f"alerter: {exc}", file=sys.stderr)
         return 2
     except AlerterError as exc:
         print(f"alerter: {exc}", file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -13,7 +13,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from alerter.clock import Clock
-from alerter.domain import CostPoint, Coverage
+from alerter.domain import CostPoint, Coverage, key_from_json
 from alerter.timeparse import Duration, parse_duration
 
 
@@ -83,18 +83,46 @@ class FetchResult:
     errors: list[str] = field(default_factory=list)
     skipped_rows: int = 0
     """Rows of files read this time that could not count (each logged with file:line)."""
-    table: pa.Table | None = None
+    table: pa.Table | pa.RecordBatchReader | None = None
     """Points as columns (``POINT_SCHEMA``), for sources that read many rows (files,
-    warehouses): no Python object per point. The store takes ``points`` and ``table``
+    warehouses): no Python object per point. A ``RecordBatchReader`` is streamed into
+    the store batch by batch (read once). The store takes ``points`` and ``table``
     together; a (series, window) must not appear in both."""
     file_marks: list[FileMark] = field(default_factory=list)
     """The files read (or skipped as unchanged) by this fetch; the store records them
     in the transaction that stores the points, so a crash never marks unread data."""
 
+    def all_points(self, source: str = "") -> list[CostPoint]:
+        """``points`` and ``table`` rows as CostPoints (tests and small replays only; a
+        streamed table is consumed)."""
+        found = list(self.points)
+        if self.table is not None:
+            rows = (
+                self.table.read_all()
+                if isinstance(self.table, pa.RecordBatchReader)
+                else self.table
+            )
+            for row in rows.to_pylist():
+                start = datetime.fromtimestamp(row["start"], UTC)
+                found.append(
+                    CostPoint(
+                        source,
+                        key_from_json(row["key"]),
+                        start,
+                        datetime.fromtimestamp(row["end"], UTC),
+                        row["amount"],
+                        row.get("quantity"),
+                        row["currency"],
+                    )
+                )
+        return found
+
     @property
     def n_points(self) -> int:
-        """Points in ``points`` and ``table`` together."""
-        return len(self.points) + (0 if self.table is None else self.table.num_rows)
+        """Points in ``points`` and ``table`` together (a streamed table counts once read:
+        use the store's ``UpsertReport`` for what was stored)."""
+        rows = self.table.num_rows if isinstance(self.table, pa.Table) else 0
+        return len(self.points) + rows
 
 
 POINT_SCHEMA = pa.schema(
@@ -108,8 +136,9 @@ POINT_SCHEMA = pa.schema(
     ]
 )
 """Columns of ``FetchResult.table``: ``key`` is the series key as ``key_json`` writes it
-(JSON list of sorted ``[name, value]`` pairs), ``start``/``end`` are Unix seconds (UTC,
-half-open window), money is exact ``DECIMAL(38,10)``. One row per (key, start)."""
+(JSON list of sorted ``[name, value]`` pairs; plain or dictionary-encoded strings),
+``start``/``end`` are Unix seconds (UTC, half-open window), money is exact
+``DECIMAL(38,10)``; ``quantity`` may be left out (all null). One row per (key, start)."""
 
 
 @dataclass(frozen=True, slots=True)
