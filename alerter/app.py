@@ -14,12 +14,13 @@ import sys
 import threading
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from alerter.clock import Clock, clock_from_env
 from alerter.config import Config
 from alerter.errors import SourceError
 from alerter.judge import judge_rule
+from alerter.metrics import Metrics
 from alerter.notify import NOTIFIERS
 from alerter.notify.base import Notifier, NotifierContext
 from alerter.notify.dryrun import DryRunSink
@@ -30,9 +31,6 @@ from alerter.sources import SOURCES
 from alerter.sources.base import FetchResult, Source, SourceContext
 from alerter.store.sqlite import SqliteStore, sqlite_path
 from alerter.timeparse import floor_time
-
-if TYPE_CHECKING:
-    from alerter.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +56,12 @@ class App:
         dry_run: bool = False,
         out: TextIO | None = None,
         dry_run_sink: DryRunSink | None = None,
+        metrics: Metrics | None = None,
+        deliver_in_cycle: bool = True,
     ) -> None:
+        """``metrics`` (default: a registry of its own) counts cycles, deliveries and
+        retries; a reload passes the running one on. ``deliver_in_cycle`` is False in the
+        daemon, whose outbox dispatcher delivers off the event loop."""
         self.config = config
         self.env = dict(os.environ if env is None else env)
         self.clock = clock or clock_from_env(self.env)
@@ -66,7 +69,17 @@ class App:
         self.out = out or sys.stdout
         self.dry_run_sink = dry_run_sink or DryRunSink(self.out)
         self.store = store or SqliteStore(sqlite_path(config.alerter.state, config.base_dir))
-        source_ctx = SourceContext(self.clock, self.env, config.base_dir, marks=self.store)
+        self.metrics = metrics or Metrics(
+            self.store, lambda: list(self.config.sources), self.clock.now
+        )
+        self.deliver_in_cycle = deliver_in_cycle
+        source_ctx = SourceContext(
+            self.clock,
+            self.env,
+            config.base_dir,
+            marks=self.store,
+            on_retry=self.metrics.observe_retry,
+        )
         notifier_ctx = NotifierContext(self.clock, self.env, config.base_dir)
         self.sources: dict[str, Source] = {
             name: SOURCES[cfg.type](name, cfg, source_ctx)  # type: ignore[attr-defined, call-arg]
@@ -76,10 +89,6 @@ class App:
             name: NOTIFIERS[cfg.type](name, cfg, notifier_ctx)  # type: ignore[attr-defined, call-arg]
             for name, cfg in config.notifiers.items()
         }
-        self.metrics: Metrics | None = None
-        """Set by the daemon: counts cycles and deliveries (``alerter/metrics.py``)."""
-        self.deliver_in_cycle = True
-        """False in the daemon, whose outbox dispatcher delivers off the event loop."""
         self._deliver_lock = threading.Lock()
         self._backfill_tries: dict[str, int] = {}
 
@@ -203,8 +212,7 @@ class App:
             self._print_dry_run(printed)
 
     def _observe(self, report: CycleReport) -> None:
-        if self.metrics is not None:
-            self.metrics.observe_cycle(report)
+        self.metrics.observe_cycle(report)
 
     def _retain(self, name: str, now: datetime, judged: list[JudgeReport]) -> None:
         """Forget what no rule reads any more and what is older than the retention."""
@@ -233,7 +241,7 @@ class App:
                 self.notifiers,
                 now or self.clock.now(),
                 max_attempts=self.config.alerter.max_attempts,
-                on_result=self.metrics.observe_delivery if self.metrics is not None else None,
+                on_result=self.metrics.observe_delivery,
             )
 
     async def run_once(self) -> list[CycleReport]:

@@ -258,7 +258,9 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         log.warning("config_warning problem=%s", problem)
     store = _open_state(config)
     sink = DryRunSink(sys.stdout, Path(args.out) if args.out else None) if args.dry_run else None
-    app = App(config, dry_run=args.dry_run, store=store, dry_run_sink=sink)
+    app = App(
+        config, dry_run=args.dry_run, store=store, dry_run_sink=sink, deliver_in_cycle=args.once
+    )
     if not args.once:
         from alerter.daemon import run_daemon
 

@@ -44,7 +44,6 @@ __all__ = [
     "secret_values",
     "trigger_for",
 ]
-from alerter.metrics import Metrics
 from alerter.notify.outbox import DeliveryReport
 from alerter.server import Health, HttpServer, health
 from alerter.sources.base import Source
@@ -159,9 +158,7 @@ class Daemon:
         self.outbox_interval = outbox_interval
         self.serve_http = app.config.alerter.http.enabled if serve_http is None else serve_http
         self.started_at = app.clock.now()
-        self.metrics = Metrics(app.store, lambda: list(self.app.config.sources), app.clock.now)
-        app.metrics = self.metrics
-        app.deliver_in_cycle = False
+        self.metrics = app.metrics
         self.scheduler: AsyncIOScheduler | None = None
         self.http: HttpServer | None = None
         self.inflight: dict[str, asyncio.Task[object]] = {}
@@ -297,6 +294,8 @@ class Daemon:
                 store=self.app.store,
                 dry_run=self.app.dry_run,
                 out=self.app.out,
+                metrics=self.metrics,
+                deliver_in_cycle=False,
             )
         except AlerterError as exc:
             self.metrics.observe_reload(False)
@@ -480,7 +479,6 @@ class Daemon:
         if self.http is not None:
             self.http.stop()
             self.http = None
-        self.metrics.close()
         with self._threads_lock:
             sending = self._threads
         if self._force or sending:

@@ -1,19 +1,18 @@
 """Prometheus metrics of one App: its own registry, fed by cycle and delivery hooks.
 
-Counters move when ``observe_cycle`` / ``observe_delivery`` are called (the App calls
-them from ``run_cycle`` and ``deliver`` when its ``metrics`` attribute is set); gauges
-of the state (open incidents, outbox depth, last successful poll) are read from the
-store at scrape time, so they are right even after a restart.
+Counters move when the hooks are called: the App calls ``observe_cycle`` from
+``run_cycle``, ``observe_delivery`` from ``deliver`` and hands ``observe_retry`` to its
+sources (``SourceContext.on_retry``, called by the HTTP client per retried attempt).
+Gauges of the state (open incidents, outbox depth, last successful poll) are read from
+the store at scrape time, so they are right even after a restart.
 
-API errors are counted per failed HTTP attempt: every retried attempt is seen through
-the ``http_retry`` log event of ``alerter.sources.http`` (its arguments are
-``source, endpoint, attempt, reason, delay``), and every terminal failure through the
-cycle's error messages (``HTTP 429``, ``timeout``, ``connection error``).
+API errors are counted per failed HTTP attempt: every retried attempt through
+``observe_retry``, and every terminal failure through the cycle's error messages
+(``HTTP 429``, ``timeout``, ``connection error``).
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -33,7 +32,6 @@ PREFIX = "alerter"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 CYCLE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 _STATUS = re.compile(r"\bHTTP (\d{3})\b")
-_HTTP_LOGGER = "alerter.sources.http"
 
 
 def error_status(message: str) -> str:
@@ -135,12 +133,6 @@ class Metrics:
         info = Gauge(f"{PREFIX}_build_info", "Version of alerter.", ["version"], registry=r)
         info.labels(__version__).set(1)
         r.register(_StateCollector(store, sources, now))
-        self._handler = _RetryLogHandler(self)
-        logging.getLogger(_HTTP_LOGGER).addHandler(self._handler)
-
-    def close(self) -> None:
-        """Stop listening to the HTTP client's retry log (idempotent)."""
-        logging.getLogger(_HTTP_LOGGER).removeHandler(self._handler)
 
     # -- hooks ---------------------------------------------------------------------------
     def observe_cycle(self, report: CycleReport) -> None:
@@ -170,27 +162,13 @@ class Metrics:
         self.reloads.labels("ok" if ok else "rejected").inc()
 
     def observe_retry(self, source: str, reason: str) -> None:
-        """One retried HTTP attempt of ``source`` (reason like ``HTTP 503`` or ``timeout``)."""
+        """The sources' ``on_retry`` hook: one retried HTTP attempt of ``source`` (reason
+        like ``HTTP 503`` or ``timeout``)."""
         self.api_errors.labels(source, error_status(reason)).inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of this registry."""
         return generate_latest(self.registry)
-
-
-class _RetryLogHandler(logging.Handler):
-    """Counts ``http_retry`` records (one per retried attempt) as API errors."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        super().__init__(logging.DEBUG)
-        self.metrics = metrics
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if not isinstance(record.msg, str) or not record.msg.startswith("http_retry "):
-            return
-        args = record.args
-        if isinstance(args, tuple) and len(args) >= 4:
-            self.metrics.observe_retry(str(args[0]), str(args[3]))
 
 
 class _StateCollector(Collector):

@@ -128,7 +128,11 @@ def main() -> int:
             encoding="utf-8",
         )
         app = App(
-            load_config(folder / "config.toml"), clock=FakeClock(NOW), env={}, out=io.StringIO()
+            load_config(folder / "config.toml"),
+            clock=FakeClock(NOW),
+            env={},
+            out=io.StringIO(),
+            deliver_in_cycle=False,
         )
         start = time.perf_counter()
         fill(app, args.incidents)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -150,6 +150,8 @@ class SourceContext:
     config_dir: Path
     marks: FileMarks | None = None
     """File marks of earlier reads (the daemon's store); None reads every file."""
+    on_retry: Callable[[str, str], None] | None = None
+    """Told ``(source, reason)`` of every retried HTTP attempt (the App's metrics)."""
 
     def resolve(self, path: str) -> Path:
         """A config path, relative paths taken from the config file's folder."""

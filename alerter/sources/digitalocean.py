@@ -206,6 +206,7 @@ class DigitalOceanSource:
             token=SecretStr(token),
             token_env=config.token_env,
             clock=context.clock,
+            on_retry=context.on_retry,
             concurrency=config.concurrency,
             timeout=config.timeout,
             on_response=self._on_response,

@@ -63,6 +63,10 @@ It may inspect headers (e.g. ``ratelimit-remaining``). For a retryable response 
 ``Retry-After`` and backoff; ``None`` keeps the default. Ignored for other statuses.
 """
 
+RetryHook = Callable[[str, str], None]
+"""Called once per retried attempt with ``(source, reason)``, the reason redacted (like
+``HTTP 503`` or ``timeout``); how the metrics count API errors that a retry hid."""
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
@@ -160,6 +164,7 @@ class JsonHttpClient:
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
         on_response: ResponseHook | None = None,
+        on_retry: RetryHook | None = None,
         rng: random.Random | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
@@ -186,6 +191,7 @@ class JsonHttpClient:
         self._timeout = httpx.Timeout(timeout, connect=min(5.0, timeout))
         self._on_response = on_response
         self._rng = rng or random.Random()
+        self._on_retry = on_retry
         self._extra_headers = dict(headers or {})
         self._client: httpx.AsyncClient | None = None
         self._semaphore: asyncio.Semaphore | None = None
@@ -242,6 +248,8 @@ class JsonHttpClient:
                     self.redact(retry.reason),
                     delay,
                 )
+                if self._on_retry is not None:
+                    self._on_retry(self.source, self.redact(retry.reason))
                 if retry.status == 429:
                     self._pause(delay)
                 await self._clock.asleep(delay)

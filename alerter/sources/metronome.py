@@ -200,6 +200,7 @@ class MetronomeSource:
             token=SecretStr(token),
             token_env=config.token_env,
             clock=context.clock,
+            on_retry=context.on_retry,
             concurrency=config.concurrency,
             timeout=config.timeout.total_seconds(),
             retry=RetryPolicy(max_attempts=config.max_attempts),

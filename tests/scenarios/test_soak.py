@@ -375,10 +375,9 @@ def soak(tmp: Path, days: int, p: Plan | None = None) -> tuple[Run, Plan, Metric
     ):
         config = load_config(write_config(tmp, metronome.url, slack.base_url))
         env = {"SOAK_METRONOME_TOKEN": MTR_TOKEN, "SOAK_SLACK_TOKEN": SLACK_TOKEN}
-        app = App(config, clock=clock, env=env)
-        metrics = Metrics(app.store, lambda: list(app.config.sources), clock.now)
-        app.metrics = metrics
-        app.deliver_in_cycle = False  # as in the daemon: the dispatcher delivers
+        # as in the daemon: the dispatcher delivers
+        app = App(config, clock=clock, env=env, deliver_in_cycle=False)
+        metrics = app.metrics
         run = Run(clock, app, metronome, slack, data, customers, usage, tmp)
         inject_anomalies(run, p)
         switch = sys.getswitchinterval()
@@ -389,7 +388,6 @@ def soak(tmp: Path, days: int, p: Plan | None = None) -> tuple[Run, Plan, Metric
         finally:
             sys.setswitchinterval(switch)
             tracemalloc.stop()
-            metrics.close()
     seconds = time.perf_counter() - began
     print(f"\nsoak: {days} simulated days in {seconds:.1f}s")
     return run, p, metrics, logs, seconds

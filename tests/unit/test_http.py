@@ -213,6 +213,21 @@ def test_hook_sees_every_response_and_may_choose_the_wait(
     assert clock.slept == [12.0]
 
 
+def test_retry_hook_is_told_each_retried_attempt_redacted(
+    server: Scripted, clock: FakeClock
+) -> None:
+    server.script += [
+        (503, {}, b"down"),
+        json_reply(429, {"message": TOKEN}, **{"Retry-After": "1"}),
+    ]
+    retries: list[tuple[str, str]] = []
+    call(server, clock, on_retry=lambda source, reason: retries.append((source, reason)))
+    assert [source for source, _r in retries] == ["billing", "billing"]
+    assert retries[0][1].startswith("HTTP 503")
+    assert retries[1][1].startswith("HTTP 429")
+    assert all(TOKEN not in reason for _s, reason in retries)
+
+
 @pytest.mark.parametrize("status", [401, 403])
 def test_auth_refused_names_env_var_never_token(
     server: Scripted, clock: FakeClock, status: int

@@ -1,10 +1,8 @@
-"""alerter_* metrics: cycle and delivery hooks, retry log counting, state gauges at scrape time."""
+"""alerter_* metrics: cycle, delivery and retry hooks, state gauges at scrape time."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +13,10 @@ from alerter.clock import FakeClock
 from alerter.config import load_config
 from alerter.metrics import Metrics, error_status
 from alerter.reports import CycleReport
+from alerter.sources.base import SourceContext
+from alerter.sources.metronome import MetronomeConfig, MetronomeSource
 from alerter.store.sqlite import SqliteStore
+from tests.fakes.metronome import FakeMetronome, Fault, MetronomeDataset, Product
 from tests.helpers import SPIKE_RULE, csv_config, write_csv_series
 
 T0 = datetime(2026, 9, 7, tzinfo=UTC)
@@ -37,10 +38,8 @@ def test_error_status_labels(message: str, status: str) -> None:
 
 
 @pytest.fixture
-def metrics(store: SqliteStore) -> Iterator[Metrics]:
-    m = Metrics(store, lambda: ["m"], lambda: T0)
-    yield m
-    m.close()
+def metrics(store: SqliteStore) -> Metrics:
+    return Metrics(store, lambda: ["m"], lambda: T0)
 
 
 def value(m: Metrics, name: str, **labels: str) -> float | None:
@@ -66,18 +65,31 @@ def test_cycle_outcomes_points_and_api_errors_are_counted(metrics: Metrics) -> N
     assert value(metrics, "alerter_cycle_duration_seconds_bucket", source="m", le="1.0") == 1
 
 
-def test_http_retries_are_api_errors_until_closed(store: SqliteStore) -> None:
-    metrics = Metrics(store, lambda: ["m"], lambda: T0)
-    http_log = logging.getLogger("alerter.sources.http")
-    fmt = "http_retry source=%s endpoint=%s attempt=%d reason=%s delay=%.3f"
-    http_log.warning(fmt, "m", "GET /v1/x", 1, "HTTP 429", 2.0)
-    http_log.warning(fmt, "m", "GET /v1/x", 2, "timeout (ReadTimeout)", 1.0)
-    http_log.warning("something_else source=%s", "m")
-    metrics.close()
-    http_log.warning(fmt, "m", "GET /v1/x", 3, "HTTP 429", 2.0)
+def test_http_retries_reach_the_metrics_through_the_source_context(
+    store: SqliteStore,
+) -> None:
+    """Retried attempts are counted through ``SourceContext.on_retry`` (no log scraping)."""
+    metrics = Metrics(store, lambda: ["mtr"], lambda: T0)
+    clock = FakeClock(T0)
+    data = MetronomeDataset()
+    acme = data.add_customer("Acme", products=[Product("GPU compute")])
+    with FakeMetronome(data, token="t0k", now=clock.now) as fake:
+        fake.faults += [Fault("503", customer_id=acme.id), Fault("429", customer_id=acme.id)]
+        cfg = MetronomeConfig(type="metronome", base_url=fake.url)
+        ctx = SourceContext(
+            clock, {"METRONOME_BEARER_TOKEN": "t0k"}, Path("."), on_retry=metrics.observe_retry
+        )
+        source = MetronomeSource("mtr", cfg, ctx)
 
-    assert value(metrics, "alerter_api_errors_total", source="m", status="429") == 1
-    assert value(metrics, "alerter_api_errors_total", source="m", status="timeout") == 1
+        async def fetch() -> None:
+            try:
+                await source.fetch(T0 - timedelta(hours=2), T0)
+            finally:
+                await source.aclose()
+
+        asyncio.run(fetch())
+    assert value(metrics, "alerter_api_errors_total", source="mtr", status="503") == 1
+    assert value(metrics, "alerter_api_errors_total", source="mtr", status="429") == 1
 
 
 def test_deliveries_and_reloads_are_counted(metrics: Metrics) -> None:
@@ -95,13 +107,9 @@ def test_deliveries_and_reloads_are_counted(metrics: Metrics) -> None:
 def test_each_app_has_its_own_registry(store: SqliteStore) -> None:
     a = Metrics(store, lambda: [], lambda: T0)
     b = Metrics(store, lambda: [], lambda: T0)
-    try:
-        a.observe_delivery("x", "first", "sent")
-        assert value(a, "alerter_notifications_sent_total", notifier="x") == 1
-        assert value(b, "alerter_notifications_sent_total", notifier="x") is None
-    finally:
-        a.close()
-        b.close()
+    a.observe_delivery("x", "first", "sent")
+    assert value(a, "alerter_notifications_sent_total", notifier="x") == 1
+    assert value(b, "alerter_notifications_sent_total", notifier="x") is None
 
 
 def test_a_cycle_feeds_counters_and_the_state_gauges(tmp_path: Path) -> None:
@@ -111,10 +119,8 @@ def test_a_cycle_feeds_counters_and_the_state_gauges(tmp_path: Path) -> None:
     )
     config = load_config(csv_config(tmp_path, rules=SPIKE_RULE))
     clock = FakeClock(T0)
-    app = App(config, clock=clock, env={})
-    metrics = Metrics(app.store, lambda: list(app.config.sources), clock.now)
-    app.metrics = metrics
-    app.deliver_in_cycle = False
+    app = App(config, clock=clock, env={}, deliver_in_cycle=False)
+    metrics = app.metrics
     try:
         report = asyncio.run(app.run_cycle("bench", T0))
         assert len(report.events) == 1
@@ -136,5 +142,4 @@ def test_a_cycle_feeds_counters_and_the_state_gauges(tmp_path: Path) -> None:
         assert 'alerter_outbox_depth{status="pending"} 0.0' in text
         assert 'alerter_last_success_age_seconds{source="bench"} 1800.0' in text
     finally:
-        metrics.close()
         asyncio.run(app.aclose())

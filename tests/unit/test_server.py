@@ -31,7 +31,7 @@ T0 = datetime(2026, 9, 7, tzinfo=UTC)
 def make_app(tmp: Path, extra: str = "") -> App:
     write_csv_series(tmp / "data" / "a.csv", T0 - timedelta(days=2), 48, {"s1": 100.0})
     config = load_config(csv_config(tmp, rules=SPIKE_RULE, extra=extra))
-    return App(config, clock=FakeClock(T0), env={})
+    return App(config, clock=FakeClock(T0), env={}, deliver_in_cycle=False)
 
 
 # -- health -------------------------------------------------------------------------------
@@ -176,7 +176,6 @@ def test_reload_rejects_a_broken_set_and_applies_a_valid_one(
         with caplog.at_level(logging.INFO, logger="alerter"):
             asyncio.run(scenario())
     finally:
-        daemon.metrics.close()
         asyncio.run(app.aclose())
     rejected = [r.getMessage() for r in caplog.records if "reload_rejected" in r.getMessage()]
     assert len(rejected) == 1
@@ -280,7 +279,7 @@ def test_sigterm_lets_the_cycle_in_flight_finish_and_delivers_its_alert(
         spikes={("s1", 44): 8},
     )
     config = load_config(csv_config(tmp_path, rules=SPIKE_RULE))
-    app = App(config, env={}, clock=pinned_clock)
+    app = App(config, env={}, clock=pinned_clock, deliver_in_cycle=False)
     gated = GatedSource(app.sources["bench"])
     app.sources["bench"] = gated  # type: ignore[assignment]
     daemon = Daemon(app, grace=30.0, serve_http=False)

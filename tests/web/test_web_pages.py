@@ -46,7 +46,6 @@ def test_the_daemon_mounts_the_ui_only_when_asked(make_ui_site):
             assert get(base + "/healthz")[0] in (200, 503)
         finally:
             server.stop()
-            daemon.metrics.close()
 
 
 def test_explain_page_prints_what_alerter_explain_prints(site: Site):
