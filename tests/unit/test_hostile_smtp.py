@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from alerter.notify.base import Permanent, RetryAfter
+from alerter.notify.base import Notifier, Permanent, RetryAfter
 from alerter.notify.email import EmailConfig, EmailNotifier
 from alerter.notify.outbox import deliver
 from alerter.notify.webhook import WebhookConfig, WebhookNotifier
@@ -74,7 +74,7 @@ def test_a_trickling_relay_costs_one_deadline_and_others_still_go_out(store) -> 
     with HostileRelay("trickle", delay=0.2) as relay, WebhookReceiver() as good:
         store.enqueue(replace(sample(), incident_id=1, rule="a"), "mail", T0)
         store.enqueue(replace(sample(), incident_id=2, rule="b"), "hook", T0)
-        notifiers = {
+        notifiers: dict[str, Notifier] = {
             "mail": relay_notifier(relay.port, timeout=5),
             "hook": WebhookNotifier("hook", WebhookConfig(url=good.url), context({})),
         }
