@@ -40,7 +40,7 @@ from pydantic import (
     field_validator,
 )
 
-from alerter.domain import CostPoint, Coverage, SeriesKey
+from alerter.domain import CostPoint, Coverage, SeriesKey, cap_value
 from alerter.errors import BadResponse, ConfigError, SourceError
 from alerter.money import MAX_AMOUNT, MAX_QUANTITY, check_amount, parse_amount
 from alerter.sources.base import FetchResult, SourceConfig, SourceContext
@@ -210,7 +210,7 @@ def to_money(amount: Decimal, credit_type: str, credit_type_id: str) -> tuple[De
     """``(amount, currency)``: "USD (cents)" -> dollars in ``USD``; others unchanged."""
     if credit_type_id == USD_CENTS_ID or credit_type == USD_CENTS_NAME:
         return amount / 100, "USD"
-    return amount, credit_type
+    return amount, cap_value(credit_type)
 
 
 class MetronomeSource:
@@ -405,7 +405,7 @@ class MetronomeSource:
                 if covered_end > lo:
                     covered.setdefault(customer.id, []).append((lo, covered_end))
         coverage = [
-            Coverage(lo, hi, scope=(("customer_id", cid),))
+            Coverage(lo, hi, scope=(("customer_id", cap_value(cid)),))
             for cid, spans in covered.items()
             for lo, hi in _merge(spans)
         ]
@@ -499,11 +499,11 @@ class MetronomeSource:
                 amount, currency = to_money(line.total, line.credit_type.name, line.credit_type.id)
                 # make_key's canonical order, built directly (this loop runs per line item)
                 key: SeriesKey = (
-                    ("credit_type", line.credit_type.name),
-                    ("customer_id", customer.id),
-                    ("customer_name", customer.name),
-                    ("line_item", line.name),
-                    ("product_id", line.product_id or ""),
+                    ("credit_type", cap_value(line.credit_type.name)),
+                    ("customer_id", cap_value(customer.id)),
+                    ("customer_name", cap_value(customer.name)),
+                    ("line_item", cap_value(line.name)),
+                    ("product_id", cap_value(line.product_id or "")),
                 )
                 old_amount, old_qty = sums.get((key, lo, currency), (Decimal(0), None))
                 qty = old_qty
