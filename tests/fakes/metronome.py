@@ -194,8 +194,9 @@ class Fault:
     ``"drop"`` (connection closed without an answer), ``"amount"`` (every line item's
     ``total`` becomes ``value``, raw JSON text such as ``1e999999999``), ``"line_type"``
     (every line item's ``type`` becomes ``value``), ``"trickle"`` (the page written one
-    byte every ``delay`` seconds) or ``"padded"`` (the page with ``value`` extra bytes of
-    padding in an ignored field). Matches ``endpoint``
+    byte every ``delay`` seconds), ``"padded"`` (the page with ``value`` extra bytes of
+    padding in an ignored field) or ``"body"`` (``value`` sent verbatim as the 200 body).
+    Matches ``endpoint``
     (``"customers"``/``"breakdowns"``/None = any), ``customer_id``, ``page`` (1-based
     page of a cursor walk) and ``starting_on`` (exact datetime); fires ``times`` times
     (None = always).
@@ -800,6 +801,9 @@ class _Handler(BaseHTTPRequestHandler):
             if kind == "amount":
                 raw_text = raw_text.replace('"\\u0000RAW\\u0000"', fault.value or "null")
             self._send(200, raw_text.encode())
+        elif kind == "body":
+            log(200, page)
+            self._send(200, (fault.value or "").encode())
         elif kind == "padded":
             log(200, page)
             padded = {**body, "padding": "x" * int(fault.value or "0")}
