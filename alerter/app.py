@@ -119,8 +119,15 @@ class App:
         since = floor_time(now - (cfg.backfill if first else cfg.lookback), source.step)
         report = CycleReport(source=name, ok=False)
         try:
-            result = await source.fetch(since, now)
-        except SourceError as exc:
+            # a total deadline per cycle: a peer that answers slowly but forever ends here
+            async with asyncio.timeout(self.config.alerter.cycle_deadline.total_seconds()):
+                result = await source.fetch(since, now)
+        except (SourceError, TimeoutError) as exc:
+            if isinstance(exc, TimeoutError):
+                exc = SourceError(
+                    f"source {name}: the cycle did not finish within "
+                    f"{self.config.alerter.cycle_deadline.total_seconds():g}s (cycle_deadline)"
+                )
             report.errors.append(str(exc))
             self.store.record_poll(name, now, ok=False, error=str(exc), points=0, errors=1)
             log.error("poll_failed source=%s error=%s", name, exc)

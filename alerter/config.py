@@ -84,6 +84,11 @@ class AlerterSection(BaseModel):
         description="Longest one send may take (connect and whole answer) before it is "
         "retried later; a stuck peer delays only its own notifier.",
     )
+    cycle_deadline: Duration = Field(
+        default=parse_duration("30m"),
+        description="Longest one poll of one source may take (every request and wait "
+        "included); past it the cycle fails with an error and the next one starts afresh.",
+    )
     outbox_max_pending: int = Field(
         default=10000,
         ge=1,

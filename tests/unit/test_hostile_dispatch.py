@@ -58,3 +58,38 @@ url = "{good.url}"
     assert slow_still_running
     assert len(good.posts) == 1
     assert statuses == {"good": "sent", "slow": "pending"}
+
+
+def test_a_source_that_never_finishes_hits_the_cycle_deadline(tmp_path: Path) -> None:
+    class Hanging:
+        step = timedelta(hours=1)
+
+        async def fetch(self, since, until):
+            await asyncio.Event().wait()
+
+        async def aclose(self) -> None:
+            return None
+
+    write_csv_series(tmp_path / "data" / "a.csv", T0 - timedelta(days=2), 48, {"s1": 1.0})
+    config = load_config(csv_config(tmp_path, rules=SPIKE_RULE))
+    quick = config.alerter.model_copy(update={"cycle_deadline": timedelta(seconds=0.3)})
+    app = App(replace(config, alerter=quick), clock=FakeClock(T0), env={})
+    app.sources["bench"] = Hanging()  # type: ignore[assignment]
+    try:
+        report = asyncio.run(app.run_cycle("bench", T0))
+    finally:
+        asyncio.run(app.aclose())
+    assert not report.ok
+    assert "cycle_deadline" in report.errors[0]
+
+
+def test_the_age_of_the_oldest_undelivered_item_is_a_metric(store) -> None:
+    from alerter.metrics import Metrics
+
+    store.enqueue(sample(), "slack", T0)
+    metrics = Metrics(store, lambda: [], lambda: T0 + timedelta(hours=5))
+    try:
+        text = metrics.render().decode()
+    finally:
+        metrics.close()
+    assert 'alerter_outbox_oldest_pending_age_seconds{notifier="slack"} 18000.0' in text
