@@ -24,7 +24,7 @@ from alerter.metrics import Metrics
 from alerter.notify import NOTIFIERS
 from alerter.notify.base import Notifier, NotifierContext
 from alerter.notify.dryrun import DryRunSink
-from alerter.notify.outbox import DeliveryReport, deliver
+from alerter.notify.outbox import DeliveryReport, deliver, fail_unconfigured
 from alerter.notify.pipeline import Envelope
 from alerter.reports import CycleReport, JudgeReport
 from alerter.sources import SOURCES
@@ -90,6 +90,7 @@ class App:
             for name, cfg in config.notifiers.items()
         }
         self._deliver_lock = threading.Lock()
+        self._deliver_locks: dict[str, threading.Lock] = {}
         self._backfill_tries: dict[str, int] = {}
 
     async def aclose(self) -> None:
@@ -111,8 +112,15 @@ class App:
         since = floor_time(now - (cfg.backfill if first else cfg.lookback), source.step)
         report = CycleReport(source=name, ok=False)
         try:
-            result = await source.fetch(since, now)
-        except SourceError as exc:
+            # a total deadline per cycle: a peer that answers slowly but forever ends here
+            async with asyncio.timeout(self.config.alerter.cycle_deadline.total_seconds()):
+                result = await source.fetch(since, now)
+        except (SourceError, TimeoutError) as exc:
+            if isinstance(exc, TimeoutError):
+                exc = SourceError(
+                    f"source {name}: the cycle did not finish within "
+                    f"{self.config.alerter.cycle_deadline.total_seconds():g}s (cycle_deadline)"
+                )
             report.errors.append(str(exc))
             self.store.record_poll(name, now, ok=False, error=str(exc), points=0, errors=1)
             log.error("poll_failed source=%s error=%s", name, exc)
@@ -233,14 +241,33 @@ class App:
     def _print_dry_run(self, envelopes: list[Envelope]) -> None:
         self.dry_run_sink.write(envelopes, self.notifiers)
 
-    def deliver(self, now: datetime | None = None) -> DeliveryReport:
-        """Send every due outbox item (blocking; one delivery at a time per App)."""
+    def deliver(self, now: datetime | None = None, only: str | None = None) -> DeliveryReport:
+        """Send every due outbox item, or only notifier ``only``'s (blocking; one delivery
+        at a time per App and notifier, so the daemon's per-notifier dispatchers and a
+        full delivery never send one item twice)."""
+        when = now or self.clock.now()
+        if only is None:
+            fail_unconfigured(self.store, self.notifiers)
+            total = DeliveryReport()
+            for name in list(self.notifiers):
+                done = self.deliver(when, name)
+                total = DeliveryReport(
+                    total.sent + done.sent, total.retried + done.retried, total.failed + done.failed
+                )
+            return total
         with self._deliver_lock:
+            lock = self._deliver_locks.setdefault(only, threading.Lock())
+        with lock:
+            cfg = self.config.alerter
             return deliver(
                 self.store,
                 self.notifiers,
-                now or self.clock.now(),
-                max_attempts=self.config.alerter.max_attempts,
+                when,
+                max_attempts=cfg.max_attempts,
+                give_up_after=cfg.give_up_after,
+                send_deadline=cfg.send_deadline.total_seconds(),
+                max_pending=cfg.outbox_max_pending,
+                only=only,
                 on_result=self.metrics.observe_delivery,
             )
 

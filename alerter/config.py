@@ -108,8 +108,32 @@ class AlerterSection(BaseModel):
         description="How long points, resolved incidents and delivered notifications are kept "
         "(never less than what a rule's baseline reads).",
     )
-    max_attempts: int = Field(
-        default=12, ge=1, description="Delivery attempts before a notification is kept as failed."
+    max_attempts: int | None = Field(
+        default=None,
+        ge=1,
+        description="Optional cap on delivery attempts; by default a notification is retried "
+        "until give_up_after.",
+    )
+    give_up_after: Duration = Field(
+        default=parse_duration("7d"),
+        description="An undelivered notification is retried until it is this old, then kept "
+        "as failed (retries past 1h log notification_aging).",
+    )
+    send_deadline: Duration = Field(
+        default=parse_duration("2m"),
+        description="Longest one send may take (connect and whole answer) before it is "
+        "retried later; a stuck peer delays only its own notifier.",
+    )
+    cycle_deadline: Duration = Field(
+        default=parse_duration("30m"),
+        description="Longest one poll of one source may take (every request and wait "
+        "included); past it the cycle fails with an error and the next one starts afresh.",
+    )
+    outbox_max_pending: int = Field(
+        default=10000,
+        ge=1,
+        description="Pending notifications per notifier kept at most; past it the oldest "
+        "are kept as failed and outbox_overflow is logged.",
     )
     log_format: str = Field(default="text", pattern="^(text|json)$", description="text or json.")
     log_level: str = Field(

@@ -3,8 +3,9 @@
 - Each source polls on its own ``schedule`` (an interval with jitter, or a cron
   expression), ``max_instances=1`` and ``coalesce``: a slow or failing source only
   delays itself. The first poll of every source runs at start.
-- The outbox dispatcher delivers every ``OUTBOX_INTERVAL`` seconds, and at once after
-  a cycle wrote events; sends are blocking, so they run in a thread off the event loop.
+- The outbox dispatchers, one per notifier, deliver every ``OUTBOX_INTERVAL`` seconds,
+  and at once after a cycle wrote events; sends are blocking, so each dispatcher runs
+  in its own thread off the event loop, and a stuck peer delays only its own items.
 - SIGTERM / SIGINT: no new cycles; the in-flight cycles and deliveries get ``grace``
   seconds, then what is due is delivered once more, and the process exits 0. A second
   signal stops waiting. Undelivered items stay in the outbox for the next start.
@@ -22,7 +23,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Coroutine, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -44,7 +45,7 @@ __all__ = [
     "secret_values",
     "trigger_for",
 ]
-from alerter.notify.outbox import DeliveryReport
+from alerter.notify.outbox import DeliveryReport, fail_unconfigured
 from alerter.server import Health, HttpServer, health
 from alerter.sources.base import Source
 from alerter.timeparse import parse_duration
@@ -162,8 +163,8 @@ class Daemon:
         self.scheduler: AsyncIOScheduler | None = None
         self.http: HttpServer | None = None
         self.inflight: dict[str, asyncio.Task[object]] = {}
-        self._delivering: asyncio.Task[object] | None = None
-        self._deliver_again = False
+        self._delivering: dict[str, asyncio.Task[DeliveryReport]] = {}
+        self._deliver_again: set[str] = set()
         self._stop: asyncio.Event | None = None
         self._force = False
         self._background: set[asyncio.Task[object]] = set()
@@ -193,50 +194,62 @@ class Daemon:
         if report.events:
             self.wake_outbox()
 
-    async def dispatch(self) -> DeliveryReport | None:
-        """Deliver what the outbox holds (off the loop); one dispatch at a time."""
+    async def dispatch(self) -> None:
+        """Start delivering what the outbox holds: one dispatcher per notifier, each off the
+        loop, so a stuck peer delays only its own items. Does not wait for them (the
+        next interval or cycle asks a running dispatcher for another round)."""
         if self.app.dry_run:
-            return None
-        if self._delivering is not None:
-            self._deliver_again = True
-            return None
-        task = asyncio.current_task()
-        self._delivering = task
-        total = DeliveryReport()
+            return
         try:
-            while True:
-                self._deliver_again = False
-                try:
-                    report = await off_loop(self._deliver, "alerter-deliver")
-                except Exception:
-                    log.exception("dispatch_crashed")
-                    break
-                total = DeliveryReport(
-                    total.sent + report.sent,
-                    total.retried + report.retried,
-                    total.failed + report.failed,
-                )
-                if not self._deliver_again or self._stopping():
-                    break
-        finally:
-            self._delivering = None
+            await off_loop(lambda: fail_unconfigured(self.app.store, self.app.notifiers))
+        except Exception:
+            log.exception("dispatch_crashed notifier=*")
+        if self._stopping():
+            return
+        for name in list(self.app.notifiers):
+            self._dispatch_notifier(name)
+
+    def _dispatch_notifier(self, name: str) -> asyncio.Task[DeliveryReport] | None:
+        """Start ``name``'s dispatcher, or ask the running one for another round."""
+        if name in self._delivering:
+            self._deliver_again.add(name)
+            return None
+        task = asyncio.ensure_future(self._dispatch_loop(name))
+        self._delivering[name] = task
+        task.add_done_callback(lambda _t: self._delivering.pop(name, None))
+        return task
+
+    async def _dispatch_loop(self, name: str) -> DeliveryReport:
+        total = DeliveryReport()
+        while True:
+            self._deliver_again.discard(name)
+            try:
+                report = await off_loop(lambda: self._deliver(name), f"alerter-deliver-{name}")
+            except Exception:
+                log.exception("dispatch_crashed notifier=%s", name)
+                break
+            total = DeliveryReport(
+                total.sent + report.sent,
+                total.retried + report.retried,
+                total.failed + report.failed,
+            )
+            if name not in self._deliver_again or self._stopping():
+                break
         return total
 
-    def _deliver(self) -> DeliveryReport:
+    def _deliver(self, only: str | None = None) -> DeliveryReport:
         """``App.deliver`` in a worker thread, counted so shutdown knows if one still runs."""
         with self._threads_lock:
             self._threads += 1
         try:
-            return self.app.deliver()
+            return self.app.deliver(only=only)
         finally:
             with self._threads_lock:
                 self._threads -= 1
 
     def wake_outbox(self) -> None:
         """Deliver soon (after a cycle enqueued events) instead of at the next interval."""
-        if self._delivering is not None:
-            self._deliver_again = True
-        elif not self._stopping():
+        if not self._stopping():
             self._spawn(self.dispatch())
 
     def _spawn(self, coro: Coroutine[object, object, object]) -> None:
@@ -385,9 +398,8 @@ class Daemon:
         if self._stop.is_set():
             log.warning("daemon_stop_forced signal=%s", signame)
             self._force = True
-            for task in [*self.inflight.values(), *self._background, self._delivering]:
-                if task is not None:
-                    task.cancel()
+            for task in [*self.inflight.values(), *self._background, *self._delivering.values()]:
+                task.cancel()
             return
         log.info("daemon_stopping signal=%s inflight=%d", signame, len(self.inflight))
         self._stop.set()
@@ -446,9 +458,11 @@ class Daemon:
         def left() -> float:
             return max(0.0, deadline - asyncio.get_running_loop().time())
 
-        busy = [*self.inflight.values(), *self._background]
-        if self._delivering is not None:
-            busy.append(self._delivering)
+        busy: list[asyncio.Future[Any]] = [
+            *self.inflight.values(),
+            *self._background,
+            *self._delivering.values(),
+        ]
         if busy:
             _, pending = await asyncio.wait(busy, timeout=left())
             for task in pending:

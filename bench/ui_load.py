@@ -158,7 +158,6 @@ def main() -> int:
                 rows.append((label, statistics.median(samples), max(samples), size))
         finally:
             server.stop()
-            daemon.metrics.close()
             app.store.close()
     floor = rows[0][1]
     print(f"{'page':<28} {'median ms':>10} {'max ms':>8} {'bytes':>9} {'x floor':>8}")

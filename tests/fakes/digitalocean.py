@@ -67,7 +67,8 @@ class Fault:
     ``mutate(fake)`` runs first (e.g. add points so ``total_pages`` changes mid-walk);
     then ``disconnect`` closes the socket without an answer; ``status`` answers that
     status with DigitalOcean's error body (``request_id`` included), optional
-    ``retry_after`` and ``headers`` (e.g. a ``ratelimit-reset``); ``raw_body`` replaces the body verbatim; otherwise the normal
+    ``retry_after`` and ``headers`` (e.g. a ``ratelimit-reset``; also sent on a normal page);
+    ``raw_body`` replaces the body verbatim; otherwise the normal
     page is built and ``amount`` replaces ``total_amount`` of its point
     ``point_index``, ``empty`` blanks ``data_points``, ``total_pages`` overrides it.
     """
@@ -395,6 +396,7 @@ class FakeDigitalOcean:
                 chunk = []
             if fault.total_pages is not None:
                 total_pages = fault.total_pages
+            headers = {**headers, **fault.headers}  # e.g. a hostile ratelimit-reset on a 200
         body = {
             "data_points": chunk,
             "total_items": total_items,
