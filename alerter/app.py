@@ -12,20 +12,20 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TextIO
 
 from alerter.clock import Clock, clock_from_env
 from alerter.config import Config
 from alerter.errors import SourceError
-from alerter.judge import judge_rule
+from alerter.judge import JudgeSettings, judge_rule
 from alerter.metrics import Metrics
 from alerter.notify import NOTIFIERS
 from alerter.notify.base import Notifier, NotifierContext
-from alerter.notify.dryrun import DryRunSink
+from alerter.notify.dryrun import DryRunOutbox, DryRunSink
 from alerter.notify.outbox import DeliveryReport, deliver, fail_unconfigured
-from alerter.notify.pipeline import Envelope
 from alerter.reports import CycleReport, JudgeReport
 from alerter.sources import SOURCES
 from alerter.sources.base import FetchResult, Source, SourceContext
@@ -39,8 +39,20 @@ BACKFILL_TRIES = 3
 """First polls with failed parts before the backfill is taken as done anyway."""
 
 
-class _DryRunRollback(Exception):
-    """Raised inside the cycle transaction so a dry run leaves no trace in the state."""
+class _Discard(Exception):
+    """Ends a dry run's transaction: the store rolls back on an exception."""
+
+
+@contextmanager
+def _transaction(store: SqliteStore, *, discard: bool) -> Iterator[None]:
+    """The cycle's write transaction, rolled back at its end when ``discard`` (dry run)."""
+    try:
+        with store.transaction():
+            yield
+            if discard:
+                raise _Discard
+    except _Discard:
+        pass
 
 
 class App:
@@ -173,51 +185,52 @@ class App:
         report: CycleReport,
         backfilled: bool,
     ) -> None:
-        """Upsert the fetch and judge every rule of the source in one transaction (rolled
-        back after printing in a dry run), then prune."""
+        """Upsert the fetch and judge every rule of the source in one transaction, then
+        prune; a dry run prints what it would send and leaves the state as it was."""
         source = self.sources[name]
-        printed: list[Envelope] = []
-        try:
-            with self.store.transaction():
-                # point writes the judge has not seen: this upsert's, and those of a cycle
-                # that crashed between storing its points and judging them
-                consumed = self.store.consumed_seq(name)
-                upsert = self.store.upsert(name, result, now)
-                revised = self.store.revised_since(name, consumed)
-                report.points = upsert.new + upsert.unchanged + len(upsert.revised)
-                report.revised = len(upsert.revised)
-                self.store.record_poll(
-                    name,
-                    now,
-                    ok=report.ok,
-                    error="; ".join(result.errors)[:2000] or None,
-                    points=report.points,
-                    errors=len(result.errors),
-                    backfilled=backfilled,
-                )
-                for rule in self.config.rules_for(name):
-                    report.judged.append(
-                        judge_rule(
-                            self.store,
-                            rule,
-                            step=source.step,
-                            now=now,
-                            settle=self.config.settle,
-                            resolve_after=self.config.alerter.resolve_after,
-                            first_judge_from=alert_from,
-                            notifiers=list(self.notifiers),
-                            revised=revised,
-                            written_after=consumed,
-                            sink=printed.append if self.dry_run else None,
-                        )
+        settings = JudgeSettings(
+            source.step,
+            self.config.settle,
+            self.config.alerter.resolve_after,
+            tuple(self.notifiers),
+        )
+        dry = DryRunOutbox() if self.dry_run else None
+        with _transaction(self.store, discard=dry is not None):
+            # point writes the judge has not seen: this upsert's, and those of a cycle
+            # that crashed between storing its points and judging them
+            consumed = self.store.consumed_seq(name)
+            upsert = self.store.upsert(name, result, now)
+            revised = self.store.revised_since(name, consumed)
+            report.points = upsert.new + upsert.unchanged + len(upsert.revised)
+            report.revised = len(upsert.revised)
+            self.store.record_poll(
+                name,
+                now,
+                ok=report.ok,
+                error="; ".join(result.errors)[:2000] or None,
+                points=report.points,
+                errors=len(result.errors),
+                backfilled=backfilled,
+            )
+            for rule in self.config.rules_for(name):
+                report.judged.append(
+                    judge_rule(
+                        self.store,
+                        rule,
+                        settings,
+                        now=now,
+                        first_judge_from=alert_from,
+                        outbox=dry or self.store,
+                        revised=revised,
+                        written_after=consumed,
                     )
-                self.store.set_file_marks(name, result.file_marks)
-                self.store.set_consumed_seq(name, upsert.seq)
-                if self.dry_run:
-                    raise _DryRunRollback
+                )
+            self.store.set_file_marks(name, result.file_marks)
+            self.store.set_consumed_seq(name, upsert.seq)
+        if dry is not None:
+            self.dry_run_sink.write(dry.envelopes, self.notifiers)
+        else:
             self._retain(name, now, report.judged)
-        except _DryRunRollback:
-            self._print_dry_run(printed)
 
     def _observe(self, report: CycleReport) -> None:
         self.metrics.observe_cycle(report)
@@ -237,9 +250,6 @@ class App:
                 name,
                 " ".join(f"{table}={count}" for table, count in deleted.items() if count),
             )
-
-    def _print_dry_run(self, envelopes: list[Envelope]) -> None:
-        self.dry_run_sink.write(envelopes, self.notifiers)
 
     def deliver(self, now: datetime | None = None, only: str | None = None) -> DeliveryReport:
         """Send every due outbox item, or only notifier ``only``'s (blocking; one delivery

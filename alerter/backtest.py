@@ -16,7 +16,7 @@ from alerter.clock import FakeClock
 from alerter.config import Config
 from alerter.domain import Notification
 from alerter.errors import ConfigError
-from alerter.judge import judge_rule, make_detector
+from alerter.judge import JudgeSettings, judge_rule, make_detector
 from alerter.rules.model import RuleBase
 from alerter.sources import SOURCES
 from alerter.sources.base import FetchResult, SourceContext
@@ -58,16 +58,15 @@ def run_backtest(
     )
     events: list[Notification] = []
     for r in rules:
+        settings = JudgeSettings(
+            _step(config, r.source),
+            config.settle,
+            config.alerter.resolve_after,
+            tuple(config.notifiers),
+            replay=True,
+        )
         report = judge_rule(
-            scratch,
-            r,
-            step=_step(config, r.source),
-            now=until + config.settle,
-            settle=config.settle,
-            resolve_after=config.alerter.resolve_after,
-            first_judge_from=since,
-            notifiers=list(config.notifiers),
-            event_time=lambda end: end + config.settle,
+            scratch, r, settings, now=until + config.settle, first_judge_from=since, outbox=scratch
         )
         events.extend(report.events)
     scratch.close()

@@ -123,6 +123,10 @@ class Reason(enum.StrEnum):
     LATE_DATA = "late_data"
     REPEAT_DUE = "repeat_due"
     RESOLVED = "resolved"
+    CONFIRMED = "confirmed"
+    """An early (provisional) alert whose window settled still anomalous."""
+    WITHDRAWN = "withdrawn"
+    """An early alert whose window settled normal: resolved as withdrawn."""
     SILENCED = "silenced"
     NONE = "none"
 

@@ -1,14 +1,22 @@
-"""Judging one rule: frame -> one detector pass -> incident transitions -> notify pipeline.
+"""Judging one rule, one stage per line: plan -> evaluate -> track each group -> notify.
 
-The daemon (``app.run_cycle``) and ``backtest`` both call ``judge_rule``; only the clock
-differs (the daemon's now, or each window's end plus the settle delay in a backtest),
-so a backtest shows exactly what the daemon would have sent.
+The daemon (``app.run_cycle``) and ``backtest`` both call ``judge_rule``; a backtest
+sets ``JudgeSettings.replay``, so events are stamped at their window's end plus the
+settle delay instead of the cycle's now, and a backtest shows exactly what the daemon
+would have sent.
+
+- ``plan_judging`` (pure): which windows to judge (closed and settled, not judged yet,
+  plus revised ones) and which to read (their baseline history before them).
+- ``detect.engine.evaluate``: one detector pass over every group of the rule.
+- ``incidents.track``: the per-group decision, one lifecycle step per judged window.
+- ``notify.build`` and ``notify.pipeline``: the notification, silences, the outbox.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -17,23 +25,20 @@ from alerter.detect import DETECTORS
 from alerter.detect.base import Detector
 from alerter.detect.engine import RuleEvaluation, evaluate
 from alerter.detect.frame import build_frame
-from alerter.domain import (
-    Direction,
-    Incident,
-    Notification,
-    Reason,
-    SeriesKey,
-    key_matches,
-    project_key,
-)
-from alerter.incidents import lifecycle
-from alerter.notify.pipeline import Envelope, PipelineContext, run_pipeline
+from alerter.domain import Incident, Notification, Reason, SeriesKey, key_matches, project_key
+from alerter.incidents.lifecycle import Judged, Policy
+from alerter.incidents.track import Change, track
+from alerter.notify.build import build_notification
+from alerter.notify.pipeline import Envelope, Outbox, PipelineContext, run_pipeline
 from alerter.reports import JudgeReport
 from alerter.rules.model import RuleBase, detector_of
 from alerter.store.base import Store
 from alerter.timeparse import floor_time
 
 log = logging.getLogger(__name__)
+
+Cell = tuple[SeriesKey, datetime]
+"""A series (or group) key and a window start."""
 
 
 def make_detector(rule: RuleBase) -> Detector:
@@ -42,180 +47,212 @@ def make_detector(rule: RuleBase) -> Detector:
     return cls(params)  # type: ignore[call-arg]
 
 
-def judge_rule(
-    store: Store,
-    rule: RuleBase,
-    *,
-    step: timedelta,
-    now: datetime,
-    settle: timedelta,
-    resolve_after: int,
-    first_judge_from: datetime,
-    notifiers: Sequence[str],
-    revised: Sequence[tuple[SeriesKey, datetime]] = (),
-    written_after: int | None = None,
-    event_time: Callable[[datetime], datetime] | None = None,
-    sink: Callable[[Envelope], None] | None = None,
-) -> JudgeReport:
-    """Judge the closed, settled windows of ``rule`` not judged yet, plus revised ones.
+@dataclass(frozen=True, slots=True)
+class JudgeSettings:
+    """How the rules of one source are judged in one pass."""
 
-    ``first_judge_from`` is where judging starts when the rule has never run (older
-    windows only seed baselines). ``revised`` are points whose amount changed and
-    ``written_after`` the last point write judged before this cycle: points first written
-    after it for already judged windows are judged as late data too. ``event_time(window_end)`` gives the time stamped on
-    events (default: ``now``). Incident changes and outbox rows are written in one
-    transaction together with the rule's progress mark.
+    step: timedelta
+    settle: timedelta
+    resolve_after: int
+    """Normal windows that resolve an incident (a rule's own ``resolve_after`` wins)."""
+    notifiers: tuple[str, ...]
+    """Every configured notifier: the targets of a rule with an empty ``notify``."""
+    replay: bool = False
+    """A backtest: events stamped at window end plus ``settle``; no early alerts."""
+
+
+@dataclass(frozen=True, slots=True)
+class JudgePlan:
+    """The windows one pass judges and reads (``[start, end)`` times, UTC)."""
+
+    judge_from: datetime
+    """Start of the first window not judged before."""
+    judge_until: datetime
+    """End of the last closed and settled window."""
+    earliest: datetime
+    """Start of the first window judged: ``judge_from`` or an older revised one."""
+    frame_until: datetime
+    """End of the last window read: past ``judge_until`` for early alerts."""
+    load_from: datetime
+    """Start of the first window read (baseline history before ``earliest``)."""
+    revised: frozenset[Cell]
+    """Judged-before windows of matching series to judge again (late data)."""
+
+
+def first_unjudged(
+    judged_through: datetime | None, first_judge_from: datetime, step: timedelta
+) -> datetime:
+    """Where judging goes on: after the last judged window, or (a rule that never ran)
+    at ``first_judge_from``; older windows only seed baselines."""
+    return judged_through if judged_through is not None else floor_time(first_judge_from, step)
+
+
+def plan_judging(
+    rule: RuleBase,
+    settings: JudgeSettings,
+    now: datetime,
+    judged_through: datetime | None,
+    first_judge_from: datetime,
+    late: Sequence[Cell],
+    history: int,
+) -> JudgePlan | None:
+    """What to judge at ``now`` (pure), or None when there is nothing to judge.
+
+    ``late`` are points whose amount changed or that arrived for windows judged while
+    unknown; those of series the rule matches, in windows judged before and settled, are
+    judged again. ``history`` is how many windows before the first judged one the
+    detector reads. An early rule (daemon only) also reads the windows not yet settled,
+    up to the one still open.
     """
-    report = JudgeReport(rule=rule.name)
-    detector = make_detector(rule)
-    judge_until = floor_time(now - settle, step)
-    judged = store.judged_through(rule.name)
-    judge_from = judged if judged is not None else floor_time(first_judge_from, step)
-    late = list(revised)
-    if judged is not None and written_after is not None:
-        # windows that were unknown when judged (a failed fetch) and now have data
-        # ...but only inside the range this rule judges: history older than that (a
-        # retried backfill) seeds baselines, as the first backfill did
-        late += [
-            (key, start)
-            for key, start in store.written(rule.source, written_after, before=judge_from)
-            if start >= first_judge_from
-        ]
-    relevant = [
+    step = settings.step
+    judge_until = floor_time(now - settings.settle, step)
+    judge_from = first_unjudged(judged_through, first_judge_from, step)
+    revised = frozenset(
         (key, start)
         for key, start in late
         if start < judge_from and start < judge_until and key_matches(key, rule.match)
-    ]
-    earliest = min([judge_from, *(start for _key, start in relevant)])
-    # Early alerts look at unsettled windows too, up to the one still open (daemon only:
-    # a backtest replays settled data).
-    early = rule.early and event_time is None
+    )
+    earliest = min([judge_from, *(start for _key, start in revised)])
+    early = rule.early and not settings.replay
     frame_until = floor_time(now, step) + step if early else judge_until
     if earliest >= frame_until or (earliest >= judge_until and not early):
-        return report
-    history = max(detector.history(step), rule.min_history) + 1
+        return None
     load_from = earliest - step * history
-    report.load_from = load_from
-    stored = store.load_series(rule.source, load_from, frame_until)
-    coverage = store.load_coverage(rule.source, load_from, frame_until)
-    frame, currencies = build_frame(stored, coverage, load_from, frame_until, step, rule.match)
-    first_col = frame.index_of(floor_time(earliest, step)) if frame.n_windows else 0
-    result = evaluate(rule, detector, frame, currencies, slice(first_col, frame.n_windows))
-    report.evaluation = result
-    report.windows = int(result.observed.size)
-    report.anomalies = int(result.flagged.sum())
+    return JudgePlan(judge_from, judge_until, earliest, frame_until, load_from, revised)
 
-    revised_cells = {(project_key(key, rule.group_by), start) for key, start in relevant}
+
+def judge_rule(
+    store: Store,
+    rule: RuleBase,
+    settings: JudgeSettings,
+    *,
+    now: datetime,
+    first_judge_from: datetime,
+    outbox: Outbox,
+    revised: Sequence[Cell] = (),
+    written_after: int | None = None,
+) -> JudgeReport:
+    """Judge the closed, settled windows of ``rule`` not judged yet, plus late data:
+    ``revised`` points, and points first written after ``written_after`` for windows judged
+    while unknown. Incidents, ``outbox`` rows and the progress mark: one transaction."""
+    detector = make_detector(rule)
+    judged = store.judged_through(rule.name)
+    late = [*revised, *_unseen(store, rule, settings, judged, written_after, first_judge_from)]
+    history = max(detector.history(settings.step), rule.min_history) + 1
+    plan = plan_judging(rule, settings, now, judged, first_judge_from, late, history)
+    if plan is None:
+        return JudgeReport(rule=rule.name)
+    result = _evaluate(store, rule, detector, plan, settings.step)
+    report = JudgeReport(rule.name, int(result.observed.size), int(result.flagged.sum()))
+    report.evaluation, report.load_from = result, plan.load_from
+    cells = {(project_key(key, rule.group_by), start) for key, start in plan.revised}
     open_incidents = {i.group: i for i in store.incidents("open") if i.rule == rule.name}
-    group_index = {key: g for g, key in enumerate(result.groups)}
-    interesting = set(np.nonzero(result.flagged.any(axis=1))[0].tolist())
-    interesting |= {group_index[k] for k in open_incidents if k in group_index}
-    interesting |= {group_index[k] for k, _s in revised_cells if k in group_index}
-    policy_base = {
-        "severity": rule.severity,
-        "resolve_after": rule.resolve_after or resolve_after,
-        "repeat_interval": rule.repeat_interval,
-    }
-    ctx = PipelineContext(
-        store=store,
-        silences=store.silences(),
-        all_notifiers=tuple(notifiers),
-        sink=sink,
-    )
+    ctx = PipelineContext(outbox, store.silences(), settings.notifiers)
+    stamp = (lambda w: w.end + settings.settle) if settings.replay else (lambda _w: now)
     with store.transaction():
-        for g in sorted(interesting):
-            group = result.groups[g]
-            policy = lifecycle.Policy(currency=result.grouping.currencies[g], **policy_base)  # type: ignore[arg-type]
-            incident: Incident | None = open_incidents.get(group)
-            for j in range(result.observed.shape[1]):
-                start, end = result.window(j)
-                is_revised = (group, start) in revised_cells
-                if start < judge_from and not is_revised:
-                    continue
-                if np.isnan(result.observed[g, j]) or np.isnan(result.verdicts.expected[g, j]):
-                    continue  # unknown: missing is neither an anomaly nor a normal window
-                window = lifecycle.Judged(
-                    start=start,
-                    end=end,
-                    observed=result.decimal(result.observed, g, j),
-                    expected=result.decimal(result.verdicts.expected, g, j),
-                    score=float(result.verdicts.score[g, j]),
-                    anomalous=bool(result.flagged[g, j]),
-                    revised=is_revised,
-                    partial=start >= judge_until,
-                )
-                stamp = event_time(end) if event_time else now
-                current = incident
-                if is_revised and (current is None or start < current.first_window):
-                    current = store.last_incident(rule.name, group)  # late data for a closed one
-                new, reason = lifecycle.step(current, window, stamp, policy, rule.name, group)
-                if new is not None and new != current:
-                    new = store.save_incident(new)
-                if new is not None and new.status == "open":
-                    incident = new
-                elif new is not None and current is incident:
-                    incident = None
-                if reason is Reason.NONE or new is None:
-                    continue
-                outcome = ""
-                if current is not None and current.provisional and not new.provisional:
-                    outcome = "confirmed"
-                elif new.withdrawn and reason is Reason.RESOLVED:
-                    outcome = "withdrawn"
-                msg = _notification(result, rule, new, reason, g, j, window.partial, outcome)
-                report.events.append(msg)
-                log.info(
-                    "incident_event rule=%s incident=%d reason=%s group=%s window=%s",
-                    rule.name,
-                    new.id,
-                    reason,
-                    dict(group),
-                    start.isoformat(),
-                )
-                if reason is Reason.RESOLVED and not rule.notify_resolved:
-                    continue  # recorded in the incident, not sent
-                run_pipeline(Envelope(msg, tuple(rule.notify), stamp), ctx)
-        store.set_judged_through(rule.name, judge_until)
+        for g in _groups(result, open_incidents, cells):
+            group, windows = result.groups[g], _windows(result, g, plan, cells)
+            policy = _policy(rule, settings, result.grouping.currencies[g])
+            incident = open_incidents.get(group)
+            for change in track(store, incident, windows, stamp, policy, rule.name, group):
+                report.events.append(_notify(result, rule, g, change, ctx))
+        store.set_judged_through(rule.name, plan.judge_until)
     return report
 
 
-def _notification(
-    result: RuleEvaluation,
+def _unseen(
+    store: Store,
     rule: RuleBase,
-    incident: Incident,
-    reason: Reason,
-    g: int,
-    j: int,
-    partial: bool = False,
-    outcome: str = "",
-) -> Notification:
-    start, end = result.window(j)
-    observed = result.decimal(result.observed, g, j)
-    expected = result.decimal(result.verdicts.expected, g, j)
-    return Notification(
-        incident_id=incident.id,
-        rule=rule.name,
-        group=incident.group,
-        source=rule.source,
-        event=reason,
-        severity=incident.severity,
-        window_start=start,
-        window_end=end,
-        observed=observed,
-        expected=expected,
-        lower=result.decimal(result.verdicts.lower, g, j),
-        upper=result.decimal(result.verdicts.upper, g, j),
-        score=float(result.verdicts.score[g, j]),
-        direction=Direction.UP if observed >= expected else Direction.DOWN,
-        currency=incident.currency,
-        contributors=result.contributors(g, j) if reason is not Reason.RESOLVED else (),
-        opened_at=incident.opened_at,
-        resolved_at=incident.resolved_at,
-        excess=incident.excess,
-        history=result.history(g, j),
-        step_seconds=int(result.grouping.frame.step.total_seconds()),
-        partial=partial,
-        outcome=outcome,
-        first_window=incident.first_window,
-        last_anomalous_window=incident.last_anomalous_window,
+    settings: JudgeSettings,
+    judged: datetime | None,
+    written_after: int | None,
+    first_judge_from: datetime,
+) -> list[Cell]:
+    """Points first written after ``written_after`` for windows judged while unknown (a
+    failed fetch), inside the range this rule judges: older history (a retried backfill)
+    seeds baselines, as the first backfill did."""
+    if judged is None or written_after is None:
+        return []
+    before = first_unjudged(judged, first_judge_from, settings.step)
+    written = store.written(rule.source, written_after, before=before)
+    return [(key, start) for key, start in written if start >= first_judge_from]
+
+
+def _evaluate(
+    store: Store, rule: RuleBase, detector: Detector, plan: JudgePlan, step: timedelta
+) -> RuleEvaluation:
+    """Read the planned windows and run the rule's one detector pass over them."""
+    stored = store.load_series(rule.source, plan.load_from, plan.frame_until)
+    coverage = store.load_coverage(rule.source, plan.load_from, plan.frame_until)
+    frame, currencies = build_frame(
+        stored, coverage, plan.load_from, plan.frame_until, step, rule.match
     )
+    first_col = frame.index_of(floor_time(plan.earliest, step)) if frame.n_windows else 0
+    return evaluate(rule, detector, frame, currencies, slice(first_col, frame.n_windows))
+
+
+def _groups(
+    result: RuleEvaluation, open_incidents: Mapping[SeriesKey, Incident], cells: set[Cell]
+) -> list[int]:
+    """Groups worth a lifecycle pass: flagged, with an open incident, or revised."""
+    index = {key: g for g, key in enumerate(result.groups)}
+    chosen = set(np.nonzero(result.flagged.any(axis=1))[0].tolist())
+    chosen |= {index[key] for key in open_incidents if key in index}
+    chosen |= {index[key] for key, _start in cells if key in index}
+    return sorted(chosen)
+
+
+def _windows(
+    result: RuleEvaluation, g: int, plan: JudgePlan, cells: set[Cell]
+) -> Iterator[tuple[int, Judged]]:
+    """Group ``g``'s windows to judge, oldest first: not judged before (or revised), and
+    known (missing data is neither an anomaly nor a normal window)."""
+    group = result.groups[g]
+    for j in range(result.observed.shape[1]):
+        start, end = result.window(j)
+        is_revised = (group, start) in cells
+        if start < plan.judge_from and not is_revised:
+            continue
+        if np.isnan(result.observed[g, j]) or np.isnan(result.verdicts.expected[g, j]):
+            continue
+        yield (
+            j,
+            Judged(
+                start=start,
+                end=end,
+                observed=result.decimal(result.observed, g, j),
+                expected=result.decimal(result.verdicts.expected, g, j),
+                score=float(result.verdicts.score[g, j]),
+                anomalous=bool(result.flagged[g, j]),
+                revised=is_revised,
+                partial=start >= plan.judge_until,
+            ),
+        )
+
+
+def _policy(rule: RuleBase, settings: JudgeSettings, currency: str) -> Policy:
+    return Policy(
+        severity=rule.severity,
+        resolve_after=rule.resolve_after or settings.resolve_after,
+        repeat_interval=rule.repeat_interval,
+        currency=currency,
+    )
+
+
+def _notify(
+    result: RuleEvaluation, rule: RuleBase, g: int, change: Change, ctx: PipelineContext
+) -> Notification:
+    """The change's notification, logged, and sent down the pipeline unless it is an end
+    the rule keeps quiet about (``notify_resolved = false``)."""
+    msg = build_notification(result, rule.name, rule.source, g, change)
+    log.info(
+        "incident_event rule=%s incident=%d reason=%s group=%s window=%s",
+        rule.name,
+        change.incident.id,
+        msg.event,
+        dict(msg.group),
+        change.window.start.isoformat(),
+    )
+    if msg.event is not Reason.RESOLVED or rule.notify_resolved:
+        run_pipeline(Envelope(msg, tuple(rule.notify), change.at), ctx)
+    return msg

@@ -178,7 +178,8 @@ def _early(
 def _settle_provisional(
     incident: Incident, window: Judged, now: datetime
 ) -> tuple[Incident, Reason]:
-    """The early alert's window settled: confirm it in place, or withdraw it."""
+    """The early alert's window settled: confirm it in place (``CONFIRMED``), or withdraw
+    it (``WITHDRAWN``, the incident resolved)."""
     if window.anomalous:
         delta = window.observed - window.expected
         confirmed = replace(
@@ -192,7 +193,7 @@ def _settle_provisional(
             notified_delta=delta,
             revision=incident.revision + 1,
         )
-        return confirmed, Reason.LATE_DATA
+        return confirmed, Reason.CONFIRMED
     withdrawn = replace(
         incident,
         status="resolved",
@@ -203,4 +204,4 @@ def _settle_provisional(
         resolved_at=window.end,
         last_notified_at=now,
     )
-    return withdrawn, Reason.RESOLVED
+    return withdrawn, Reason.WITHDRAWN

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from alerter.domain import Notification
 from alerter.notify.base import Notifier
 from alerter.notify.pipeline import Envelope
 from alerter.notify.render.chart import safe_chart
@@ -15,6 +17,17 @@ from alerter.notify.render.chart import safe_chart
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 SUFFIX = {"slack": "json", "webhook": "json", "file": "jsonl", "email": "eml.txt"}
+
+
+class DryRunOutbox:
+    """A dry run's outbox: keeps what would be queued, in order, and writes nothing."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Envelope] = []
+
+    def enqueue(self, msg: Notification, notifier: str, now: datetime) -> int:
+        self.envelopes.append(Envelope(msg, (notifier,), now))
+        return len(self.envelopes)
 
 
 class DryRunSink:

@@ -10,10 +10,10 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Protocol
 
 from alerter.domain import Notification, Reason, Silence
 from alerter.incidents.silences import matching_silence
-from alerter.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +28,21 @@ class Envelope:
     silenced_by: int | None = None
 
 
+class Outbox(Protocol):
+    """Where the pipeline leaves notifications: the store's outbox, or a dry run's."""
+
+    def enqueue(self, msg: Notification, notifier: str, now: datetime) -> int:
+        """Queue ``msg`` for ``notifier`` (inside the caller's transaction); the row id."""
+        ...
+
+
 @dataclass(frozen=True)
 class PipelineContext:
-    store: Store
+    """What the stages share within one judging pass."""
+
+    outbox: Outbox
     silences: Sequence[Silence]
     all_notifiers: tuple[str, ...]
-    sink: Callable[[Envelope], None] | None = None
 
 
 Stage = Callable[[Envelope, PipelineContext], Envelope | None]
@@ -65,9 +74,7 @@ def target_stage(env: Envelope, ctx: PipelineContext) -> Envelope | None:
 def enqueue_stage(env: Envelope, ctx: PipelineContext) -> Envelope | None:
     """Write one outbox row per target (inside the caller's transaction)."""
     for target in env.targets:
-        ctx.store.enqueue(env.msg, target, env.now)
-    if ctx.sink is not None:
-        ctx.sink(env)
+        ctx.outbox.enqueue(env.msg, target, env.now)
     return env
 
 
