@@ -141,6 +141,10 @@ def test_version_help_and_config_default(tmp_path, monkeypatch, capsys):
     help_text = " ".join(capsys.readouterr().out.split())
     assert "$ALERTER_CONFIG, else ./alerter.toml" in help_text
     assert "exit codes: 0 ok, 1 runtime failure" in help_text
+    with pytest.raises(SystemExit):
+        main(["silence", "add", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert 'how long, e.g. "2h", "7d" (default: 2h)' in help_text
     monkeypatch.chdir(tmp_path)
     assert main(["validate"]) == 2
     assert one_line(capsys.readouterr().err) == (

@@ -41,6 +41,14 @@ def chart_points(msg: Notification) -> list[HistoryPoint]:
     )
 
 
+def drawn_points(msg: Notification) -> list[HistoryPoint]:
+    """``chart_points`` from the first window with any data: a short history starts the
+    axis there instead of leaving its left part empty."""
+    points = chart_points(msg)
+    known = [i for i, h in enumerate(points) if h.observed is not None or h.expected is not None]
+    return points[known[0] :] if known else []
+
+
 def _x(when: datetime) -> float:
     return float(mdates.date2num(when))  # type: ignore[no-untyped-call]
 
@@ -51,7 +59,7 @@ def _num(value: float | None) -> float:
 
 def render_chart(msg: Notification, timezone: str = "UTC", *, dpi: int = 100) -> bytes | None:
     """PNG bytes of the incident's history, or None when there is no history to draw."""
-    points = chart_points(msg)
+    points = drawn_points(msg)
     if not points:
         return None
     tz: ZoneInfo = zone(timezone)
