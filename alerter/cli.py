@@ -370,6 +370,8 @@ def _existing_state(config: Config) -> SqliteStore | None:
 
 
 def _status(config: Config, *, as_json: bool) -> int:
+    from alerter.config import secret_values
+    from alerter.logs import RedactFilter
     from alerter.notify.render import fmt
     from alerter.notify.render.text import group_label
     from alerter.table import table
@@ -378,6 +380,7 @@ def _status(config: Config, *, as_json: bool) -> int:
     if store is None:
         return 1
     now = datetime.now(UTC)
+    hide = RedactFilter(secret_values(config, _env())).redact  # errors stored before a fix
     try:
         polls = store.poll_status()
         incidents = store.incidents("open")
@@ -393,7 +396,7 @@ def _status(config: Config, *, as_json: bool) -> int:
                     "source": p.source,
                     "last_success_at": p.last_success_at.isoformat() if p.last_success_at else None,
                     "last_attempt_at": p.last_attempt_at.isoformat() if p.last_attempt_at else None,
-                    "last_error": p.last_error,
+                    "last_error": hide(p.last_error) if p.last_error else None,
                     "points": p.points,
                 }
                 for p in polls
@@ -425,7 +428,7 @@ def _status(config: Config, *, as_json: bool) -> int:
                     fmt.when(p.last_success_at),
                     fmt.when(p.last_attempt_at),
                     p.points,
-                    _one_line(p.last_error),
+                    _one_line(hide(p.last_error) if p.last_error else None),
                 ]
                 for p in polls
             ],

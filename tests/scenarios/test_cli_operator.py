@@ -177,7 +177,9 @@ def test_unknown_option_exits_2_with_one_line(spiky, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["status", "--bogus", "--config", str(spiky)])
     assert exit_.value.code == 2
-    assert one_line(capsys.readouterr().err).startswith("alerter: error: unrecognized arguments: --bogus")
+    assert one_line(capsys.readouterr().err).startswith(
+        "alerter: error: unrecognized arguments: --bogus"
+    )
 
 
 def test_state_path_that_cannot_be_created_is_one_line(tmp_path, capsys):
@@ -253,6 +255,14 @@ def test_logs_go_to_stderr_as_key_value_and_alerts_to_stdout(tmp_path, capsys):
     assert 'group="series=s1"' in event and "{" not in event
 
 
+def test_an_empty_csv_is_reported(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv").write_text("timestamp,series,team,amount\n")
+    cfg = csv_config(tmp_path, rules=SPIKE_RULE)
+    assert main(["run", "--once", "--config", str(cfg)]) == 0
+    assert "WARNING poll_empty source=bench" in capsys.readouterr().err
+
+
 def test_json_logs_carry_each_field_as_a_key(spiky, capsys, monkeypatch):
     monkeypatch.setenv("ALERTER_ALERTER__LOG_FORMAT", "json")
     assert main(["run", "--once", "--config", str(spiky)]) == 0
@@ -271,6 +281,23 @@ def test_every_entry_point_redacts_configured_secrets(spiky, capsys, monkeypatch
     logging.getLogger("alerter.test").error("echo body=%s", f"token {secret}\n")
     err = capsys.readouterr().err
     assert secret not in err and "***" in err
+
+
+def test_status_hides_a_secret_stored_in_a_poll_error(spiky, capsys, monkeypatch):
+    from alerter.store.sqlite import SqliteStore
+
+    secret = "dop_v1_stored-secret"
+    monkeypatch.setenv("OPS_TEST_HOOK_URL", secret)
+    spiky.write_text(
+        spiky.read_text() + '\n[notifiers.hook]\ntype = "webhook"\nurl_env = "OPS_TEST_HOOK_URL"\n'
+    )
+    store = SqliteStore(str(spiky.parent / "state.db"))
+    store.record_poll("bench", T0, ok=False, error=f"401 for Bearer {secret}", points=0, errors=1)
+    store.close()
+    for args in (["status"], ["status", "--json"]):
+        assert main([*args, "--config", str(spiky)]) == 0
+        out = capsys.readouterr().out
+        assert secret not in out and "***" in out
 
 
 # -- dry run, test-notify, config show, progress -------------------------------------------
