@@ -122,16 +122,20 @@ def _env() -> Mapping[str, str]:
     return os.environ
 
 
-def _setup_logging(config: Config) -> None:
+QUIET_COMMANDS = frozenset({"validate", "backtest", "explain", "status", "silence", "config"})
+"""Commands that answer a question: their INFO lines (a state file migrated, ...) would
+only bury the answer, so they log warnings and errors unless DEBUG is configured."""
+
+
+def _setup_logging(config: Config, command: str) -> None:
     """Logs to stderr with every configured secret redacted (all entry points)."""
     from alerter.config import secret_values
-    from alerter.logs import configure
+    from alerter.logs import LEVELS, configure
 
-    configure(
-        config.alerter.log_level,
-        config.alerter.log_format,
-        secrets=secret_values(config, _env()),
-    )
+    level = config.alerter.log_level
+    if command in QUIET_COMMANDS and LEVELS.index(level) < LEVELS.index("WARNING"):
+        level = "DEBUG" if level == "DEBUG" else "WARNING"
+    configure(level, config.alerter.log_format, secrets=secret_values(config, _env()))
 
 
 def _state_path(config: Config) -> str:
@@ -190,7 +194,7 @@ def _load(args: argparse.Namespace) -> Config:
 
 def _dispatch(args: argparse.Namespace) -> int:
     config = _load(args)
-    _setup_logging(config)
+    _setup_logging(config, args.command)
     if args.command == "validate":
         return _validate(config, args)
     if args.command == "run":
@@ -327,9 +331,18 @@ def _backtest(config: Config, args: argparse.Namespace) -> int:
         print(record_line(event) if args.json else render_text(event) + "\n")
     if not args.json:
         print("alerts per week (new incidents):")
+        from alerter.domain import Reason
+        from alerter.notify.render import fmt
+
         rates = result.per_rule_weekly()
-        for rule in sorted({r.name for r in config.rules if r.enabled}):
-            print(f"  {rule}: {rates.get(rule, 0.0):.2f}")
+        weeks = (until - since) / timedelta(weeks=1)
+        shown = {r.name for r in config.rules if r.enabled and args.rule in (None, r.name)}
+        for rule in sorted(shown):
+            opened = sum(1 for e in result.events if e.rule == rule and e.event is Reason.FIRST)
+            print(
+                f"  {rule}: {rates.get(rule, 0.0):.2f} "
+                f"({fmt.count(opened, 'incident')} in {weeks:,.1f} weeks)"
+            )
     return 0
 
 

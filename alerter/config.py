@@ -42,7 +42,7 @@ from alerter.rules.model import RuleBase
 from alerter.sources import SOURCES
 from alerter.sources.base import SourceConfig
 from alerter.timeparse import Duration, parse_duration
-from alerter.tomlpos import key_lines, line_of
+from alerter.tomlpos import key_lines, line_of, syntax_error
 
 ENV_PREFIX = "ALERTER_"
 NOT_OVERRIDES = frozenset({"ALERTER_CONFIG"})
@@ -261,6 +261,14 @@ def _known(loc: tuple[str, ...], data: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def _home_of(key: str) -> str | None:
+    """``[sources.NAME]`` / ``[notifiers.NAME]`` when ``key`` is a field of those tables."""
+    for kind, registry in (("sources", SOURCES), ("notifiers", NOTIFIERS)):
+        if any(key in cls.Config.model_fields for cls in registry.values()):
+            return f"[{kind}.NAME]"
+    return None
+
+
 def _clean_loc(err: Mapping[str, Any]) -> tuple[str, ...]:
     """The error's key path without the discriminator tag pydantic puts into unions."""
     parts = [str(p) for p in err.get("loc", ())]
@@ -299,6 +307,9 @@ def _problems(
             message = _union_message(err, loc[0])
         else:
             message = friendly(err, _known(loc, data))
+            if message == "unknown key" and len(loc) == 2 and loc[0] == "alerter":
+                home = _home_of(loc[1])
+                message += f" here (it belongs in {home})" if home else ""
         where = ".".join(loc)
         var = _blame(loc, origin, lines)
         if var is not None:
@@ -384,7 +395,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         text = file.read_text(encoding="utf-8")
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: {exc}") from None
+        raise ConfigError(syntax_error(str(file), str(exc))) from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else str(exc)
         raise ConfigError(f"{file}: cannot read: {reason}") from None
@@ -407,8 +418,14 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     else:
         section = merged.get("alerter")
         raw_rules = section.get("rules") if isinstance(section, Mapping) else None
-        ok_globs = isinstance(raw_rules, list) and all(isinstance(g, str) for g in raw_rules)
-        globs = raw_rules if ok_globs else list(DEFAULT_RULE_GLOBS)  # type: ignore[assignment]
+        if raw_rules is None:
+            globs = list(DEFAULT_RULE_GLOBS)
+        elif isinstance(raw_rules, str):
+            globs = [raw_rules]  # reported above as "should be a list"; still check its rules
+        elif isinstance(raw_rules, list):
+            globs = [g for g in raw_rules if isinstance(g, str)]
+        else:
+            globs = []
         source_names = _table_names(merged, "sources")
         notifier_names = _table_names(merged, "notifiers")
     rules, rule_problems = collect_rules(

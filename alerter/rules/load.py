@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from alerter.errors import RuleFileError
 from alerter.rules.model import RuleBase, make_rule_model
+from alerter.tomlpos import syntax_error
 
 DEFAULT_RULE_GLOBS = ("rules/*.toml",)
 _RULE_HEADER = re.compile(r"^\s*\[\[\s*rule\s*\]\]\s*(#.*)?$")
@@ -128,7 +129,7 @@ def read_rule_file(path: Path, base: Path) -> tuple[list[RawRule], list[str]]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return [], [f"{shown}: {exc}"]
+        return [], [syntax_error(shown, str(exc))]
     lines = text.splitlines()
     problems: list[str] = []
     unknown_top = [k for k in data if k != "rule"]

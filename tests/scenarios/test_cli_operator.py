@@ -61,6 +61,31 @@ def test_config_errors_are_located_with_suggestions_and_come_with_rule_errors(tm
     assert "'direction' is a detector parameter: put it in [rule.detector]" in err
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("[sources.bench]", "[source.bench]", ":8: source: unknown key (did you mean 'sources'?)"),
+        (
+            'settle = "1h"',
+            'settle = "1h"\nlookback = "2d"',
+            ":6: alerter.lookback: unknown key here (it belongs in [sources.NAME])",
+        ),
+        (
+            'rules = ["rules/*.toml"]',
+            'rules = "rules/*.toml"',
+            ":4: alerter.rules: input should be a valid list",
+        ),
+        ('settle = "1h"', "settle = ", ":5:10: TOML syntax: invalid value"),
+    ],
+)
+def test_newcomer_mistakes_in_the_config(tmp_path, old, new, expected):
+    cfg = csv_config(tmp_path, rules=SPIKE_RULE)
+    cfg.write_text(cfg.read_text().replace(old, new, 1))
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg, env={})
+    assert f"{cfg}{expected}" in str(err.value)
+
+
 def test_wrong_type_and_bad_value_name_line_and_choices(tmp_path):
     cfg = csv_config(tmp_path, rules=SPIKE_RULE)
     cfg.write_text(cfg.read_text().replace('type = "file"', 'type = "fiel"'))
