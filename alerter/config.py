@@ -17,7 +17,7 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
@@ -165,6 +165,8 @@ class Config:
     sources: Mapping[str, SourceConfig]
     notifiers: Mapping[str, NotifierConfig]
     rules: tuple[RuleBase, ...]
+    rule_origins: Mapping[str, str] = field(default_factory=dict)
+    """``{rule name: "rules/x.toml:12"}``: where each rule is written, for messages."""
 
     @property
     def base_dir(self) -> Path:
@@ -372,8 +374,8 @@ def secret_values(config: Config, env: Mapping[str, str]) -> list[str]:
     """Values of every environment variable named by a ``*_env`` field of the config."""
     found = []
     for section in (*config.sources.values(), *config.notifiers.values()):
-        for field, value in section:
-            if field.endswith("_env") and isinstance(value, str) and env.get(value):
+        for key, value in section:
+            if key.endswith("_env") and isinstance(value, str) and env.get(value):
                 found.append(env[value])
             elif isinstance(value, SecretStr) and value.get_secret_value():
                 found.append(value.get_secret_value())
@@ -428,12 +430,14 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
             globs = []
         source_names = _table_names(merged, "sources")
         notifier_names = _table_names(merged, "notifiers")
+    origins: dict[str, str] = {}
     rules, rule_problems = collect_rules(
         globs,
         file.parent,
         sources=source_names,
         notifiers=notifier_names,
         where=f"{file}:{line_of(lines, ('alerter', 'rules')) or 1}: alerter.rules",
+        origins=origins,
     )
     if rule_problems and not problems:
         raise RuleFileError(rule_problems)
@@ -446,6 +450,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         sources=sources,
         notifiers=notifiers,
         rules=tuple(rules),
+        rule_origins=origins,
     )
 
 

@@ -212,9 +212,11 @@ def collect_rules(
     sources: Iterable[str],
     notifiers: Iterable[str],
     where: str = "rules",
+    origins: dict[str, str] | None = None,
 ) -> tuple[list[RuleBase], list[str]]:
     """``(valid rules, every problem)`` in one pass: an invalid rule is still checked for
-    its name, source and notifiers, so no error waits for another to be fixed first."""
+    its name, source and notifiers, so no error waits for another to be fixed first.
+    ``origins``, if given, receives ``{rule name: "file:line"}``."""
     source_names = set(sources)
     notifier_names = set(notifiers)
     problems: list[str] = []
@@ -256,4 +258,6 @@ def collect_rules(
                     )
             if raw.rule is not None:
                 rules.append(raw.rule)
+                if origins is not None:
+                    origins.setdefault(raw.rule.name, f"{shown}:{raw.line}")
     return rules, problems

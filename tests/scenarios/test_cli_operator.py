@@ -143,7 +143,10 @@ def test_validate_reports_unset_env_and_dimensions_a_source_never_has(tmp_path, 
     assert main(["validate", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "notifiers.hook.url_env: environment variable OPS_TEST_UNSET_HOOK is not set" in err
-    assert "source 'bench' has no dimension 'teem' (did you mean 'team'?" in err
+    assert (
+        "rules/r.toml:2: rule \"spike\": group_by: source 'bench' has no dimension 'teem' (did you mean 'team'?"
+        in err
+    )
 
 
 def test_log_level_is_checked_before_any_handler_changes():
