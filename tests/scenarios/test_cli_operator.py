@@ -379,3 +379,62 @@ def test_progress_is_drawn_only_on_a_terminal(spiky, capsys, monkeypatch):
         bar.step("a")
         bar.step("b")
     assert bar.enabled
+
+
+# -- issue 11 #5: an API error body that echoes the token ------------------------------------
+class _EchoingApi:
+    """A loopback HTTP server answering every request 400 with a JSON body that echoes the
+    bearer token it was sent (as some APIs put it into ``message`` / ``request_id``)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                body = json.dumps({"message": f"invalid token {token}", "request_id": token})
+                data = body.encode()
+                self.send_response(400)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _EchoingApi:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_run_once_redacts_a_token_echoed_in_an_error_body(tmp_path, capfd, monkeypatch):
+    token = "mtr-echoed-secret-7788"
+    monkeypatch.setenv("OPS_METRONOME_TOKEN", token)
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.toml").write_text(
+        '[[rule]]\nname = "m"\nsource = "m"\n[rule.detector]\ntype = "change"\npct = 100\n'
+    )
+    with _EchoingApi() as api:
+        cfg = tmp_path / "config.toml"
+        cfg.write_text(
+            '[alerter]\nstate = "state.db"\n[alerter.http]\nenabled = false\n'
+            f'[sources.m]\ntype = "metronome"\nbase_url = "{api.url}"\n'
+            'token_env = "OPS_METRONOME_TOKEN"\nbackfill = "2d"\n'
+            '[notifiers.out]\ntype = "file"\npath = "alerts.jsonl"\n'
+        )
+        assert main(["run", "--once", "--config", str(cfg)]) == 1
+        assert main(["status", "--json", "--config", str(cfg)]) == 0
+    captured = capfd.readouterr()
+    assert "poll_failed" in captured.err
+    assert token not in captured.err and token not in captured.out
+    assert "***" in captured.err  # the body was logged, redacted
