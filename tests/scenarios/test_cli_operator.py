@@ -220,6 +220,22 @@ def test_state_path_that_cannot_be_created_is_one_line(tmp_path, capsys):
     assert str(tmp_path / "blocker") in line
 
 
+@pytest.mark.parametrize(
+    ("state", "reason"),
+    [
+        ("/proc/self/state.db", "folder /proc/self is not writable: permission denied"),
+        ("/proc/no-such-dir/state.db", "cannot create folder /proc/no-such-dir"),
+    ],
+)
+def test_state_path_problems_name_path_and_reason_even_for_root(tmp_path, capsys, state, reason):
+    """/proc refuses new files and folders to everyone, root included (tests run as root)."""
+    cfg = csv_config(tmp_path, rules=SPIKE_RULE, state=state)
+    for args in (["validate"], ["run", "--once"], ["silence", "add", "--rule", "spike"]):
+        assert main([*args, "--config", str(cfg)]) == 2
+        line = one_line(capsys.readouterr().err)
+        assert line.startswith(f"alerter: state file {state}: ") and reason in line
+
+
 # -- run --once, status, silences --------------------------------------------------------
 def test_run_once_exits_1_when_a_notification_was_not_delivered(spiky, capsys):
     (spiky.parent / "alerts.jsonl").mkdir()  # the file notifier cannot write
