@@ -98,8 +98,13 @@ def fields(record: logging.LogRecord) -> tuple[str, dict[str, Any]]:
     return event, data
 
 
+_EVENT = re.compile(r"^[a-z][a-z0-9_.]*$")
+
+
 def _from_text(message: str) -> tuple[str, dict[str, Any]]:
     event, _, rest = message.partition(" ")
+    if not _EVENT.match(event):  # a library's prose ("Run time of job ... was missed")
+        return "log", {"message": message}
     data: dict[str, Any] = {}
     for key, value in _PAIR.findall(rest):
         if value.startswith('"') and value.endswith('"') and len(value) >= 2:

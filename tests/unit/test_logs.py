@@ -56,6 +56,16 @@ def test_pre_rendered_parts_and_literals_become_fields() -> None:
     assert data == {"notifier": "ops", "incident": "4", "reason": "grace_expired"}
 
 
+def test_prose_from_a_library_stays_one_message_field() -> None:
+    rec = record("Run time of job %s was missed by %s", "poll sample", "0:00:02")
+    assert fields(rec) == ("log", {"message": "Run time of job poll sample was missed by 0:00:02"})
+    assert (
+        TextFormatter()
+        .format(rec)
+        .endswith('INFO log message="Run time of job poll sample was missed by 0:00:02"')
+    )
+
+
 def test_a_secret_is_redacted_however_a_library_quotes_it() -> None:
     token = "tok-123456\n"  # a file-mounted secret with its newline
     redactor = RedactFilter([token])
