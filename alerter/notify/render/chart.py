@@ -14,10 +14,6 @@ import warnings
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from matplotlib import dates as mdates
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from alerter.domain import HistoryPoint, Notification
 from alerter.notify.render.escape import plain_text
 from alerter.notify.render.summary import delta_text, group_label, zone
@@ -50,6 +46,8 @@ def drawn_points(msg: Notification) -> list[HistoryPoint]:
 
 
 def _x(when: datetime) -> float:
+    from matplotlib import dates as mdates
+
     return float(mdates.date2num(when))  # type: ignore[no-untyped-call]
 
 
@@ -62,6 +60,12 @@ def render_chart(msg: Notification, timezone: str = "UTC", *, dpi: int = 100) ->
     points = drawn_points(msg)
     if not points:
         return None
+    # imported here: matplotlib takes about a second to import, and every CLI command
+    # loads the notifier registry while few of them draw a chart
+    from matplotlib import dates as mdates
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     tz: ZoneInfo = zone(timezone)
     step_days = msg.step_seconds / 86400
     xs = mdates.date2num([h.start for h in points])  # type: ignore[no-untyped-call]
