@@ -39,6 +39,19 @@ class UsageError(AlerterError):
     """A command-line argument is wrong (exit 2, one line)."""
 
 
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's lines; adds ``(default: X)`` where a default means something and
+    the help does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        meaningful = default not in (None, False, "", [], argparse.SUPPRESS)
+        if meaningful and "default" not in text and "$ALERTER_CONFIG" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage mistake in one line and exits 2."""
 
@@ -51,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="alerter",
         description="Cost anomaly alerting: poll billing data, judge it, notify people.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Help,
     )
     parser.add_argument("--version", action="version", version=f"alerter {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -63,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
             help=help_text,
             description=help_text,
             epilog=EPILOG,
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=_Help,
         )
         p.add_argument(
             "--config",
