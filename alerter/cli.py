@@ -248,11 +248,11 @@ def _validate(config: Config, args: argparse.Namespace) -> int:
 def _run(config: Config, args: argparse.Namespace) -> int:
     from alerter.app import App
     from alerter.notify.dryrun import DryRunSink
-    from alerter.preflight import unknown_dimensions
+    from alerter.preflight import unknown_dimensions, unset_env
 
     if args.out and not args.dry_run:
         raise UsageError("--out DIR needs --dry-run")
-    for problem in unknown_dimensions(config):
+    for problem in unknown_dimensions(config) + unset_env(config, _env()):
         log.warning("config_warning problem=%s", problem)
     store = _open_state(config)
     sink = DryRunSink(sys.stdout, Path(args.out) if args.out else None) if args.dry_run else None
