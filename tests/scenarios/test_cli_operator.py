@@ -385,16 +385,20 @@ def test_config_show_is_the_effective_config_with_secrets_masked(spiky, capsys, 
     assert "[sources.bench]" in text and 'lookback = "5d"' in text
 
 
-def test_progress_is_drawn_only_on_a_terminal(spiky, capsys, monkeypatch):
+def test_progress_is_drawn_only_on_a_terminal(tmp_path, capsys, monkeypatch):
     from alerter import progress
 
-    assert main(["run", "--once", "--config", str(spiky)]) == 0  # not a terminal here
-    assert "backfill" not in capsys.readouterr().err.replace("backfill=", "")
-    monkeypatch.setattr(progress, "interactive", lambda: True)
-    with progress.Progress("backfill", 2) as bar:
-        bar.step("a")
-        bar.step("b")
-    assert bar.enabled
+    write_csv_series(tmp_path / "data" / "a.csv", T0, 24 * 4, {"s1": 10.0})
+    cfg = csv_config(tmp_path, rules=SPIKE_RULE)
+    assert main(["run", "--once", "--config", str(cfg)]) == 0  # captured: not a terminal
+    assert "backfill:" not in capsys.readouterr().err
+    (tmp_path / "state.db").unlink()
+    monkeypatch.setattr(progress, "interactive", lambda: True)  # as if on a terminal
+    assert main(["run", "--once", "--config", str(cfg)]) == 0
+    err = capsys.readouterr().err
+    assert "backfill: bench: backfill" in err and "1/1" in err
+    assert main(["run", "--once", "--config", str(cfg)]) == 0  # backfilled: no bar
+    assert "backfill:" not in capsys.readouterr().err
 
 
 # -- issue 11 #5: an API error body that echoes the token ------------------------------------
