@@ -110,7 +110,7 @@ def explain(
         sample = ", ".join(key_to_str(k) for k in result.groups[:5]) or "none"
         raise ConfigError(
             f"rule {rule!r} has no group {key_to_str(wanted)!r} at {format_time(start)} "
-            f"(group_by = {r.group_by}; e.g. {sample})"
+            f"(group_by = {', '.join(r.group_by) or 'nothing'}; e.g. {sample})"
         )
     g = result.groups.index(wanted)
     values = result.grouping.frame.values[g]

@@ -222,6 +222,18 @@ def facts(msg: Notification, tz: ZoneInfo) -> list[tuple[str, str]]:
     ]
 
 
+def brief(msg: Notification, tz: ZoneInfo) -> str:
+    """One line for a list of incidents: the window's numbers, or for a resolution the
+    incident's duration, total cost and span."""
+    if is_resolution(msg):
+        return f"{change_text(msg)} · {span_text(msg, tz)}"
+    window = window_text(msg.window_start, msg.window_end, tz)
+    return (
+        f"{fmt.money(msg.observed, msg.currency)} vs expected "
+        f"{fmt.money(msg.expected, msg.currency)}: {delta_text(msg)} · {window}"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ContributorLine:
     label: str
