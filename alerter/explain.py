@@ -13,6 +13,7 @@ from alerter.detect.change import period_windows
 from alerter.detect.engine import evaluate
 from alerter.detect.frame import build_frame
 from alerter.detect.guards import Held
+from alerter.detect.restarts import restart_baselines, restarts_of
 from alerter.domain import SeriesKey, key_to_str
 from alerter.errors import ConfigError
 from alerter.judge import make_detector
@@ -103,6 +104,8 @@ def explain(
     finally:
         scratch.close()
     frame, currencies = build_frame(stored, coverage, load_from, start + step, step, r.match)
+    # "expected change" from a chat action: the group's history restarts (detect/restarts.py)
+    frame = restart_baselines(frame, restarts_of(state, r.name), r.group_by)
     t = frame.n_windows - 1
     result = evaluate(r, detector, frame, currencies, slice(t, t + 1))
     wanted = tuple(sorted(group.items()))

@@ -21,6 +21,7 @@ from alerter.errors import StoreError
 from alerter.notify import payload
 from alerter.sources.base import FetchResult
 from alerter.store.base import OutboxItem, PollStatus, Silence, StoredSeries, UpsertReport
+from alerter.store.sqlite_actions import SqliteIncidentActions
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,8 @@ class SqliteStore:
         self._mirrors: dict[str, _Mirror] = {}
         self._migrate()
         self._seq = int(self._db.execute("SELECT coalesce(max(seq), 0) FROM points").fetchone()[0])
+        self.actions = SqliteIncidentActions(self._db, self._lock)
+        """The incident-actions role (``store/actions.py``)."""
 
     # -- plumbing -----------------------------------------------------------------
     def _migrate(self) -> None:

@@ -185,3 +185,59 @@ def grouped_payload(
         more = f"…and {len(msgs) - GROUP_SHOWN} more (see the dashboard or `alerter status`)."
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
     return {"text": _bounded(title, slack_mrkdwn, 3000), "blocks": blocks}
+
+
+# -- interactive buttons (Socket Mode; alerter/notify/interactive.py) --------------------
+ACTIONS_BLOCK_ID = "alerter_actions"
+ACTION_LOG_BLOCK_ID = "alerter_action_log"
+ACTION_PREFIX = "alerter:"
+BUTTONS = (
+    ("acknowledge", "Acknowledge", "primary"),
+    ("silence_24h", "Silence 24 h", None),
+    ("silence_7d", "Silence 7 d", None),
+    ("expected_change", "Expected change", "danger"),
+)
+
+
+def action_buttons(incident_id: int, done: Sequence[str] = ()) -> Block | None:
+    """The incident's action buttons (``action_id`` ``alerter:<action>``, value the incident
+    id), without those in ``done``; None when none is left."""
+    elements: list[Block] = []
+    for action, label, style in BUTTONS:
+        if action in done:
+            continue
+        button: Block = {
+            "type": "button",
+            "text": {"type": "plain_text", "text": label},
+            "action_id": f"{ACTION_PREFIX}{action}",
+            "value": str(incident_id),
+        }
+        if style:
+            button["style"] = style
+        elements.append(button)
+    if not elements:
+        return None
+    return {"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": elements}
+
+
+def with_actions(
+    blocks: Sequence[Block], incident_id: int, log_lines: Sequence[str], done: Sequence[str]
+) -> list[Block]:
+    """``blocks`` (the message as posted) with the action log and the remaining buttons
+    in place of earlier ones; ``log_lines`` are mrkdwn the caller built from trusted text."""
+    kept = [
+        b for b in blocks if b.get("block_id") not in (ACTIONS_BLOCK_ID, ACTION_LOG_BLOCK_ID)
+    ]
+    if log_lines:
+        text = _bounded("\n".join(log_lines), lambda s: s, 3000)
+        kept.append(
+            {
+                "type": "context",
+                "block_id": ACTION_LOG_BLOCK_ID,
+                "elements": [{"type": "mrkdwn", "text": text}],
+            }
+        )
+    buttons = action_buttons(incident_id, done)
+    if buttons is not None:
+        kept.append(buttons)
+    return kept
