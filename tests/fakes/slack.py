@@ -186,11 +186,12 @@ class SlackFake:
         assert ws is not None
         ws.send_json({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake"}})
 
-    def drop_socket(self) -> None:
-        """Close the live socket without a close frame (a network failure)."""
+    def drop_socket(self, code: int = 1001) -> None:
+        """Close the live socket from the server side, as Slack does when a host goes away
+        (a close frame with ``code``, then EOF)."""
         ws = self.socket
         assert ws is not None
-        ws.kill()
+        ws.close(code)
 
     @property
     def port(self) -> int:
@@ -440,6 +441,10 @@ class _WebSocket:
     def send_json(self, message: dict[str, Any]) -> None:
         self.sent.append(message)
         self._send(0x1, json.dumps(message).encode())
+
+    def close(self, code: int) -> None:
+        self._send(0x8, struct.pack("!H", code) + b"going away")
+        self.kill()
 
     def kill(self) -> None:
         self.open = False
