@@ -25,6 +25,28 @@ SERVER_RETRY_AFTER = 60.0
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
+class _RedactHttpx(logging.Filter):
+    """httpx logs request URLs; a Workflows URL is a secret, so registered ones are hidden."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            clean = message
+            for secret in self.secrets:
+                clean = clean.replace(secret, "***")
+            if clean != message:
+                record.msg, record.args = clean, ()
+        return True
+
+
+_redact_httpx = _RedactHttpx()
+logging.getLogger("httpx").addFilter(_redact_httpx)
+
+
 def encode(body: Mapping[str, Any]) -> bytes:
     """Compact, key-sorted JSON: the same message is always the same bytes."""
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
@@ -52,9 +74,14 @@ def post_json(
     redact: Callable[[str], str],
     headers: Mapping[str, str] | None = None,
     transport: httpx.BaseTransport | None = None,
+    secret_url: bool = False,
 ) -> tuple[DeliveryResult, httpx.Response | None]:
     """POST ``body``; ``where`` names the notifier in reasons (never the URL, which may be
-    the secret). Returns the result and the response (None when none came)."""
+    the secret: with ``secret_url`` it is also hidden from httpx's log records). Returns
+    the result and the response (None when none came)."""
+    if secret_url:
+        path = httpx.URL(url).path
+        _redact_httpx.secrets.update(s for s in (url, path if len(path) > 1 else "") if s)
     sent_headers = {
         "Content-Type": "application/json",
         IDEMPOTENCY_HEADER: idempotency_key(notifier, body),

@@ -77,11 +77,11 @@ class TeamsNotifier:
         return text.replace(url, "***") if url else text
 
     def body(self, msg: Notification) -> dict[str, Any]:
-        chart: Callable[[], bytes | None] | None = None
+        chart: Callable[[int], bytes | None] | None = None
         if self.config.chart and msg.event in CHART_EVENTS:
 
-            def chart() -> bytes | None:
-                return safe_chart(msg, self.config.timezone)
+            def chart(dpi: int) -> bytes | None:
+                return safe_chart(msg, self.config.timezone, dpi=dpi)
 
         return adaptive_card.bounded_message(
             msg,
@@ -104,6 +104,7 @@ class TeamsNotifier:
             notifier=self.name,
             timeout=self.config.timeout,
             redact=self._redact,
+            secret_url=True,
         )
         if isinstance(result, Delivered):
             log.info(

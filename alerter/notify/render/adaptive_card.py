@@ -32,11 +32,12 @@ COLOR = {"RESOLVED": "Good", "WITHDRAWN": "Default"}
 SEVERITY_COLOR = {"info": "Accent", "warning": "Warning", "critical": "Attention"}
 
 Element = dict[str, Any]
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
+_MARKDOWN = re.compile(r"([\\`*_\[\]~])")
 
 
 def card_markdown(text: str) -> str:
-    """Backslash-escape the characters Teams' card markdown acts on."""
+    """Backslash-escape the characters that make emphasis or links in card markdown
+    (for alerter's own text such as rule names; billing text goes into ``plain``)."""
     return _MARKDOWN.sub(r"\\\1", text)
 
 
@@ -65,12 +66,12 @@ def facts(msg: Notification, timezone: str) -> list[dict[str, str]]:
         ("Expected", f"{summary.money(msg.expected, cur)} (band {summary.band_text(msg)})"),
         ("Delta", summary.delta_text(msg)),
         ("Window", summary.window_text(msg.window_start, msg.window_end, tz)),
-        ("Source", msg.source),
+        ("Source", card_markdown(msg.source)),
         ("Score", f"{msg.score:.1f}"),
     ]
     if msg.event is Reason.RESOLVED:
         pairs.insert(0, ("Total above expected", summary.money(msg.excess, cur)))
-    return [{"title": name, "value": card_markdown(value)} for name, value in pairs]
+    return [{"title": name, "value": value} for name, value in pairs]
 
 
 def card(
@@ -98,7 +99,7 @@ def card(
             "type": "RichTextBlock",
             "inlines": [plain(summary.group_label(msg.group), weight="Bolder")],
         },
-        {"type": "TextBlock", "text": card_markdown(summary.event_text(msg, tz)), "wrap": True},
+        {"type": "TextBlock", "text": summary.event_text(msg, tz), "wrap": True},
         {"type": "FactSet", "facts": facts(msg, timezone)},
     ]
     lines = summary.contributor_lines(msg, contributors) if msg.event is not Reason.RESOLVED else []
@@ -151,31 +152,37 @@ def size(body: Element) -> int:
     return len(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
 
 
+CHART_DPI = (40, 30)
+"""Chart resolutions tried in turn: a base64 PNG at 100 dpi alone is over Teams' limit."""
+
+
 def bounded_message(
     msg: Notification,
     *,
     timezone: str = "UTC",
     url_template: str | None = None,
-    chart: Callable[[], bytes | None] | None = None,
+    chart: Callable[[int], bytes | None] | None = None,
     limit: int = PAYLOAD_LIMIT,
 ) -> Element:
-    """``message(card(...))`` within ``limit`` bytes: with the chart if it fits, else
-    without it, else with fewer contributors."""
-    png = chart() if chart is not None else None
-    attempts = (
-        [(png, 5), (None, 5), (None, 1), (None, 0)] if png else [(None, 5), (None, 1), (None, 0)]
-    )
-    body: Element = {}
-    for image, shown in attempts:
-        body = message(
-            card(
-                msg,
-                timezone=timezone,
-                url_template=url_template,
-                chart_png=image,
-                contributors=shown,
-            )
+    """``message(card(...))`` within ``limit`` bytes: with the chart (``chart(dpi)``) if
+    it fits at one of ``CHART_DPI``, else without it, else with fewer contributors."""
+
+    def build(image: bytes | None, shown: int) -> Element:
+        content = card(
+            msg, timezone=timezone, url_template=url_template, chart_png=image, contributors=shown
         )
+        return message(content)
+
+    if chart is not None:
+        for dpi in CHART_DPI:
+            png = chart(dpi)
+            if png is None:
+                break
+            body = build(png, 5)
+            if size(body) <= limit:
+                return body
+    for shown in (5, 1, 0):
+        body = build(None, shown)
         if size(body) <= limit:
             return body
     return body
