@@ -10,7 +10,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 @dataclass
@@ -64,7 +64,7 @@ class JsonReceiver:
             return 404, {}, {"error": "not found"}
         return self.answer(received)
 
-    def __enter__(self) -> JsonReceiver:
+    def __enter__(self) -> Self:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 
 from tests.fakes.jsonhttp import JsonReceiver, Received
 

@@ -12,6 +12,7 @@ import csv
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,7 +103,7 @@ def replies(slack: SlackFake, ts: str) -> list[str]:
     return [str(slack.messages[r]["text"]) for r in slack.messages[ts]["replies"]]
 
 
-def button_ids(message: dict) -> list[str]:
+def button_ids(message: dict[str, Any]) -> list[str]:
     return [
         e["action_id"]
         for b in message["blocks"]
