@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from alerter import __version__
 from alerter.errors import AlerterError, ConfigError
+from alerter.store.actions import actions_of
 
 if TYPE_CHECKING:
     from alerter.config import Config
@@ -197,6 +198,8 @@ def _status(config, *, as_json: bool) -> int:  # type: ignore[no-untyped-def]
         silences = store.silences(now)
         pending = store.outbox_items("pending")
         failed = store.outbox_items("failed")
+        kept = actions_of(store)  # who acted on each incident from chat (issue 14)
+        history = {i.id: kept.history(i.id) for i in incidents} if kept else {}
     finally:
         store.close()
     sources = [
@@ -217,6 +220,15 @@ def _status(config, *, as_json: bool) -> int:  # type: ignore[no-untyped-def]
             "since": i.opened_at.isoformat(),
             "observed": str(i.observed),
             "expected": str(i.expected),
+            "actions": [
+                {
+                    "action": r.action.value,
+                    "by": r.actor,
+                    "at": r.at.isoformat(),
+                    "detail": r.detail,
+                }
+                for r in history.get(i.id, [])
+            ],
         }
         for i in incidents
     ]
@@ -238,6 +250,8 @@ def _status(config, *, as_json: bool) -> int:  # type: ignore[no-untyped-def]
     print(f"open incidents: {len(incidents)}")
     for i in open_incidents:
         print(f"  #{i['id']} {i['rule']} {i['group']} since {i['since']}")
+        for r in history.get(int(str(i["id"])), []):
+            print(f"    {r.action.value} by {r.actor} at {r.at.isoformat()}: {r.detail}")
     print(f"active silences: {len(silences)}")
     print(f"outbox: {len(pending)} pending, {len(failed)} failed")
     return 0

@@ -34,6 +34,7 @@ from alerter.config import Config, load_config
 from alerter.errors import AlerterError
 from alerter.logs import configure
 from alerter.metrics import Metrics
+from alerter.notify.interactive import SocketModeRunner, start_interactions
 from alerter.notify.outbox import DeliveryReport
 from alerter.server import Health, HttpServer, health
 from alerter.sources.base import Source
@@ -200,6 +201,7 @@ class Daemon:
         self._scheduler_log: _SharedHandlers | None = None
         self._threads = 0
         self._threads_lock = threading.Lock()
+        self.interactions: list[SocketModeRunner] = []
 
     # -- jobs ------------------------------------------------------------------------
     async def poll(self, name: str) -> None:
@@ -414,6 +416,13 @@ class Daemon:
             if self.serve_http:
                 self.http = self._start_http()
             self.scheduler = self._start_scheduler()
+            if not self.app.dry_run:  # Slack buttons over Socket Mode (notify/interactive.py)
+                self.interactions = await off_loop(
+                    lambda: start_interactions(
+                        self.app.notifiers, self.app.store, self.app.clock, self.app.env
+                    ),
+                    "alerter-socket-mode",
+                )
             log.info(
                 "daemon_started sources=%d notifiers=%d rules=%d http=%s",
                 len(self.app.sources),
@@ -479,6 +488,9 @@ class Daemon:
             )
 
     async def _close(self) -> None:
+        for runner in self.interactions:  # closing joins the client's threads: off the loop
+            await off_loop(runner.close, "alerter-socket-mode-close")
+        self.interactions = []
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None

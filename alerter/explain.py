@@ -18,6 +18,7 @@ from alerter.domain import SeriesKey, key_to_str
 from alerter.errors import ConfigError
 from alerter.judge import make_detector
 from alerter.money import format_money, to_decimal
+from alerter.notify.actions import history_notes
 from alerter.rules.model import detector_of
 from alerter.store.sqlite import SqliteStore
 from alerter.timeparse import floor_time, format_time
@@ -45,6 +46,8 @@ class Explanation:
     held: Held
     currency: str
     baseline: list[tuple[datetime, float]]
+    notes: tuple[str, ...] = ()
+    """Chat actions on the group: baseline restarts, acknowledgements, silences."""
 
     def render(self) -> str:
         def money(x: float) -> str:
@@ -61,6 +64,8 @@ class Explanation:
             f"baseline windows used ({len(self.baseline)}):",
         ]
         lines += [f"  {format_time(t)}  {money(v)}" for t, v in self.baseline]
+        if self.notes:
+            lines += ["actions from chat:", *(f"  {note}" for note in self.notes)]
         return "\n".join(lines)
 
 
@@ -134,4 +139,5 @@ def explain(
         held=Held(int(result.held[g, 0])),
         currency=result.grouping.currencies[g],
         baseline=baseline,
+        notes=tuple(history_notes(state, r.name, wanted)) if state is not None else (),
     )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from alerter.domain import Reason
+from alerter.domain import Reason, SeriesKey
 from alerter.notify import payload
 from alerter.store.actions import (
     Action,
@@ -155,3 +155,26 @@ def _tell(
     for target in targets:
         if store.delivery_ref(ref.id, target) is not None:
             store.enqueue(msg, target, now)
+
+
+def history_notes(store: object, rule: str, group: SeriesKey) -> list[str]:
+    """Lines for ``explain``: the group's baseline restarts and what people did to its
+    incidents from chat, oldest first (none for a store without actions)."""
+    actions = actions_of(store)
+    if actions is None:
+        return []
+    notes = [
+        f"baseline restarted at {format_time(r.since)} (expected change, incident "
+        f"#{r.incident_id}, by {r.actor} at {format_time(r.at)}): earlier windows not used"
+        for r in actions.restarts(rule)
+        if r.group == group
+    ]
+    incidents = getattr(store, "incidents", None)
+    for incident in incidents() if callable(incidents) else []:
+        if incident.rule == rule and incident.group == group:
+            notes += [
+                f"incident #{incident.id}: {r.action.value} by {r.actor} at "
+                f"{format_time(r.at)} ({r.detail})"
+                for r in actions.history(incident.id)
+            ]
+    return notes
