@@ -136,7 +136,7 @@ def test_allowed_user_silences_from_slack_and_the_next_repeat_is_not_sent(world,
     )
     assert slack.wait_ack(env_id) == {"envelope_id": env_id}
     slack.wait_for(lambda: slack.messages[ts].get("edits", 0) > edits_before, "the edit")
-    slack.wait_for(lambda: "Silenced" in replies(slack, ts)[-1], "the thread reply")
+    slack.wait_for(lambda: any("Silenced" in r for r in replies(slack, ts)), "the reply")
 
     silences = app.store.silences(clock.now())
     assert [(s.rule, s.matchers, s.created_by) for s in silences] == [
@@ -208,6 +208,7 @@ def test_double_click_acts_once_and_acknowledge_stops_repeats(world, slack):
     slack.wait_ack(first)
     slack.wait_ack(second)
     slack.wait_for(lambda: slack.ephemerals, "the 'already done' answer")
+    slack.wait_for(lambda: any("Acknowledged" in r for r in replies(slack, ts)), "the reply")
     assert "Already done" in slack.ephemerals[0]["text"]
     history = actions_of(app.store).history(incident_id)  # type: ignore[union-attr]
     assert [(r.action, r.actor) for r in history] == [(Action.ACKNOWLEDGE, "slack:U0ONCALL1")]
