@@ -19,9 +19,11 @@ import pytest
 from alerter.app import App
 from alerter.clock import FakeClock
 from alerter.config import load_config
+from alerter.daemon import Daemon
 from alerter.notify.interactive import SocketModeRunner, start_interactions
 from alerter.store.actions import Action, actions_of
 from tests.conftest import T0
+from tests.fakes.pagerduty import ROUTING_KEY, PagerDutyFake
 from tests.fakes.slack import APP_TOKEN, TOKEN, SlackFake
 from tests.helpers import csv_config
 
@@ -57,8 +59,21 @@ def slack() -> Iterator[SlackFake]:
 
 
 @pytest.fixture
-def world(tmp_path: Path, slack: SlackFake) -> Iterator[tuple[App, FakeClock, SocketModeRunner]]:
+def pagerduty() -> Iterator[PagerDutyFake]:
+    with PagerDutyFake() as fake:
+        yield fake
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, slack: SlackFake, pagerduty: PagerDutyFake
+) -> Iterator[tuple[App, FakeClock, SocketModeRunner]]:
     extra = f"""
+[notifiers.oncall]
+type = "pagerduty"
+routing_key_env = "PD_KEY"
+base_url = "{pagerduty.url}"
+
 [notifiers.team]
 type = "slack"
 token_env = "SLACK_TOKEN"
@@ -72,7 +87,7 @@ allowed_groups = ["S0ONCALL"]
     csv_config(tmp_path, rules=RULE, extra=extra)
     write_hours(tmp_path / "data" / "a.csv", [10.0] * 48 + [150.0] * 8)
     clock = FakeClock(T0 + 50 * H)
-    env = {"SLACK_TOKEN": TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
+    env = {"SLACK_TOKEN": TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, "PD_KEY": ROUTING_KEY}
     app = App(load_config(tmp_path / "config.toml"), clock=clock, env=env)
     runners = start_interactions(app.notifiers, app.store, app.clock, app.env)
     assert len(runners) == 1
@@ -186,7 +201,7 @@ def test_a_user_not_allowed_changes_nothing(world, slack):
     assert len(posts(slack)) == sent_before + 1
 
 
-def test_double_click_acts_once_and_acknowledge_stops_repeats(world, slack):
+def test_double_click_acts_once_and_acknowledge_stops_repeats(world, slack, pagerduty):
     app, clock, _runner = world
     cycle(app, clock, 50)
     ts = top_ts(slack)
@@ -217,6 +232,11 @@ def test_double_click_acts_once_and_acknowledge_stops_repeats(world, slack):
     cycle(app, clock, 51)  # a repeat is due, but the incident is acknowledged
     cycle(app, clock, 52)
     assert len(posts(slack)) == sent_before
+    # PagerDuty heard the acknowledgement, on the alert the trigger opened
+    assert [e["event_action"] for e in pagerduty.events] == ["trigger", "acknowledge"]
+    assert {e["dedup_key"] for e in pagerduty.events} == {f"alerter-incident-{incident_id}"}
+    assert pagerduty.alerts == {f"alerter-incident-{incident_id}": "acknowledged"}
+    assert pagerduty.rejected == []
 
 
 def test_disconnect_envelope_and_dropped_socket_reconnect(world, slack):
@@ -242,3 +262,31 @@ def test_disconnect_envelope_and_dropped_socket_reconnect(world, slack):
     restarts = actions_of(app.store).restarts("hot")  # type: ignore[union-attr]
     assert [(r.group, r.since) for r in restarts] == [((("series", "s1"),), T0 + 48 * H)]
     assert button_ids(slack.messages[ts]) == []
+
+
+def test_the_daemon_starts_socket_mode_and_closes_it_on_stop(tmp_path, slack, pagerduty):
+    extra = f"""
+[notifiers.team]
+type = "slack"
+token_env = "SLACK_TOKEN"
+app_token_env = "SLACK_APP_TOKEN"
+channel = "#alerts"
+base_url = "{slack.base_url}"
+allowed_users = ["{ALLOWED}"]
+"""
+    csv_config(tmp_path, rules=RULE, extra=extra)
+    write_hours(tmp_path / "data" / "a.csv", [10.0] * 4)
+    env = {"SLACK_TOKEN": TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
+    app = App(load_config(tmp_path / "config.toml"), clock=FakeClock(T0 + 4 * H), env=env)
+    daemon = Daemon(app, grace=0.0, serve_http=False)
+
+    async def scenario() -> int:
+        serving = asyncio.create_task(daemon.serve())
+        await asyncio.to_thread(slack.wait_connected)
+        assert len(daemon.interactions) == 1
+        daemon.request_stop("SIGTERM")
+        return await asyncio.wait_for(serving, 30)
+
+    assert asyncio.run(scenario()) == 0
+    assert daemon.interactions == []
+    assert slack.connections_opened == 1
