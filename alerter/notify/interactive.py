@@ -27,44 +27,20 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from alerter.clock import Clock
 from alerter.notify.actions import ActionError, ActionOutcome, apply_action
 from alerter.notify.base import Notifier
-from alerter.notify.render import slack_blocks
+from alerter.notify.render import slack_actions
+from alerter.notify.render.slack_actions import LABELS, log_line, mention
 from alerter.notify.slack import SlackConfig, SlackNotifier
-from alerter.store.actions import Action, ActionRecord
+from alerter.store.actions import Action
 from alerter.store.base import Store
 
 log = logging.getLogger(__name__)
 _sdk_log = logging.getLogger("alerter.notify.interactive.sdk")
 _sdk_log.setLevel(logging.WARNING)
 
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
-LABELS = {
-    Action.ACKNOWLEDGE: "Acknowledged",
-    Action.SILENCE_24H: "Silenced for 24 h",
-    Action.SILENCE_7D: "Silenced for 7 d",
-    Action.EXPECTED_CHANGE: "Marked as expected change",
-}
 NOT_ALLOWED = (
     "You are not allowed to act on alerter incidents here. Ask an admin to add you to "
     "`allowed_users` or one of the `allowed_groups` of this Slack notifier."
 )
-
-
-def mention(actor: str) -> str:
-    """``slack:U123`` as a mention; anything else as inert text."""
-    user = actor.removeprefix("slack:")
-    return f"<@{user}>" if _USER_ID.fullmatch(user) else "someone"
-
-
-def log_line(record: ActionRecord) -> str:
-    when = record.at.strftime("%Y-%m-%d %H:%M UTC")
-    return f":ballot_box_with_check: {LABELS[record.action]} by {mention(record.actor)} at {when}"
-
-
-def done_actions(history: Sequence[ActionRecord], status: str) -> list[str]:
-    """Buttons no longer offered: those taken, and all of them once the incident is over."""
-    if status != "open" or any(r.action is Action.EXPECTED_CHANGE for r in history):
-        return [a.value for a in Action]
-    return [r.action.value for r in history]
 
 
 @dataclass(frozen=True)
@@ -85,10 +61,10 @@ class Press:
             return None
         pressed = (payload.get("actions") or [{}])[0]
         action_id = str(pressed.get("action_id", ""))
-        if not action_id.startswith(slack_blocks.ACTION_PREFIX):
+        if not action_id.startswith(slack_actions.ACTION_PREFIX):
             return None
         try:
-            action = Action(action_id.removeprefix(slack_blocks.ACTION_PREFIX))
+            action = Action(action_id.removeprefix(slack_actions.ACTION_PREFIX))
             incident_id = int(str(pressed.get("value", "")))
         except ValueError:
             return None
@@ -195,10 +171,9 @@ class SlackInteractions:
                 text=f"Already done: {log_line(first).split(' ', 1)[1]}.",
             )
             return outcome
-        lines = [log_line(r) for r in outcome.history]
         status = "resolved" if press.action is Action.EXPECTED_CHANGE else outcome.incident.status
-        blocks = slack_blocks.with_actions(
-            press.blocks, press.incident_id, lines, done_actions(outcome.history, status)
+        blocks = slack_actions.with_actions(
+            press.blocks, press.incident_id, outcome.history, status
         )
         text = f"{LABELS[press.action]} by {mention(outcome.history[-1].actor)}"
         client.chat_update(channel=press.channel, ts=press.ts, text=text, blocks=blocks)

@@ -29,7 +29,7 @@ from alerter.notify.base import (
     Permanent,
     RetryAfter,
 )
-from alerter.notify.render import slack_blocks, summary
+from alerter.notify.render import slack_actions, slack_blocks, summary
 from alerter.notify.render.chart import safe_chart
 
 log = logging.getLogger(__name__)
@@ -189,10 +189,13 @@ class SlackNotifier:
         body = slack_blocks.render_payload(
             msg, timezone=self.config.timezone, url_template=self.config.url_template
         )
-        if self.config.app_token_env and msg.event is not Reason.RESOLVED:
-            buttons = slack_blocks.action_buttons(msg.incident_id)
-            if buttons is not None:
-                body["blocks"].append(buttons)
+        if self.config.app_token_env:
+            lookup = self.context.incident_actions
+            history = lookup(msg.incident_id) if lookup else ()
+            status = "resolved" if msg.event is Reason.RESOLVED else "open"
+            body["blocks"] = slack_actions.with_actions(
+                body["blocks"], msg.incident_id, history, status
+            )
         return body
 
     def render(self, msg: Notification) -> str:

@@ -283,10 +283,10 @@ allowed_users = ["{ALLOWED}"]
     async def scenario() -> int:
         serving = asyncio.create_task(daemon.serve())
         await asyncio.to_thread(slack.wait_connected)
-        assert len(daemon.interactions) == 1
         daemon.request_stop("SIGTERM")
         return await asyncio.wait_for(serving, 30)
 
     assert asyncio.run(scenario()) == 0
     assert daemon.interactions == []
     assert slack.connections_opened == 1
+    slack.wait_for(lambda: slack.socket is None, "the client to close its socket")

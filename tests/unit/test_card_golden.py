@@ -7,13 +7,18 @@ review the diff. Cards are rendered without the chart (PNG bytes depend on matpl
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
 from alerter.notify.pagerduty import event_body
-from alerter.notify.render import adaptive_card, slack_blocks
+from alerter.notify.render import adaptive_card, slack_actions
+from alerter.store.actions import Action, ActionRecord
+from tests.conftest import T0
 from tests.fakes.teams import problems
 from tests.unit.test_render_golden import CASES, TEMPLATE, TZ, check
+
+H = timedelta(hours=1)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -39,12 +44,10 @@ def test_pagerduty_event(case: str, update_golden: bool) -> None:
 
 def test_slack_buttons_and_action_log(update_golden: bool) -> None:
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "the incident"}}]
-    first = slack_blocks.with_actions(blocks, 42, [], [])
-    after = slack_blocks.with_actions(
-        first,
-        42,
-        [":ballot_box_with_check: Acknowledged by <@U012AB3CD> at 2026-03-10 15:04 UTC"],
-        ["acknowledge"],
-    )
-    text = json.dumps({"posted": first, "after_acknowledge": after}, indent=2) + "\n"
-    check("slack_buttons.json", text, update_golden)
+    first = slack_actions.with_actions(blocks, 42, [], "open")
+    acked = ActionRecord(42, Action.ACKNOWLEDGE, "slack:U012AB3CD", T0 + 15 * H)
+    after = slack_actions.with_actions(first, 42, [acked], "open")
+    bogus = ActionRecord(42, Action.SILENCE_24H, "slack:<!channel>", T0 + 16 * H)
+    resolved = slack_actions.with_actions(after, 42, [acked, bogus], "resolved")
+    text = json.dumps({"posted": first, "after_acknowledge": after, "resolved": resolved}, indent=2)
+    check("slack_buttons.json", text + "\n", update_golden)

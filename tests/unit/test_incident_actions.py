@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,11 +20,13 @@ from alerter.notify.actions import (
     apply_action,
     history_notes,
 )
+from alerter.notify.base import NotifierContext
 from alerter.notify.pipeline import Envelope, PipelineContext, run_pipeline
-from alerter.store.actions import Action, actions_of
+from alerter.notify.slack import SlackConfig, SlackNotifier
+from alerter.store.actions import Action, ActionRecord, actions_of
 from alerter.store.sqlite import SqliteStore
 from tests.conftest import T0
-from tests.fakes.notifications import sample
+from tests.fakes.notifications import context, sample
 
 H = timedelta(hours=1)
 GROUP = make_key({"customer_name": "Acme [EU] *"})
@@ -137,3 +140,30 @@ def test_restart_blanks_only_the_restarted_groups_earlier_windows():
     assert (out.values[0, 3:] == 1).all()
     assert (out.values[1] == 1).all()
     assert (frame.values == 1).all()  # the input is left alone
+
+
+def test_a_rerendered_slack_message_keeps_the_action_log_and_remaining_buttons():
+    acked = ActionRecord(42, Action.ACKNOWLEDGE, "slack:U0ALICE1", T0 + H)
+    base = context()
+    ctx = NotifierContext(base.clock, base.env, base.config_dir, lambda incident: [acked])
+    cfg = SlackConfig(token_env="T", app_token_env="A", channel="#alerts")
+    slack = SlackNotifier("team", cfg, ctx)
+
+    def ids(blocks: list[dict[str, Any]]) -> list[str]:
+        return [
+            e["action_id"]
+            for b in blocks
+            if b.get("block_id") == "alerter_actions"
+            for e in b["elements"]
+        ]
+
+    escalated = slack.payload(sample(event=Reason.ESCALATED))["blocks"]
+    assert "Acknowledged by <@U0ALICE1>" in str(escalated)
+    assert ids(escalated) == [
+        "alerter:silence_24h",
+        "alerter:silence_7d",
+        "alerter:expected_change",
+    ]
+    resolved_blocks = slack.payload(sample(event=Reason.RESOLVED))["blocks"]
+    assert ids(resolved_blocks) == []
+    assert "Acknowledged by <@U0ALICE1>" in str(resolved_blocks)
