@@ -96,7 +96,7 @@ class SlackInteractions:
         self.store = store
         self.clock = clock
         self.ack_targets = tuple(ack_targets)
-        self.resolve_targets = tuple(t for t in resolve_targets if t != notifier.name)
+        self.resolve_targets = tuple(resolve_targets)
 
     def allowed(self, client: WebClient, user: str) -> bool:
         if user in self.config.allowed_users:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -239,8 +240,9 @@ def test_double_click_acts_once_and_acknowledge_stops_repeats(world, slack, page
     assert pagerduty.rejected == []
 
 
-def test_disconnect_envelope_and_dropped_socket_reconnect(world, slack):
+def test_disconnect_envelope_and_dropped_socket_reconnect(world, slack, caplog):
     app, clock, _runner = world
+    caplog.set_level(logging.DEBUG)
     cycle(app, clock, 50)
     ts = top_ts(slack)
     incident_id = app.store.incidents("open")[0].id
@@ -262,6 +264,15 @@ def test_disconnect_envelope_and_dropped_socket_reconnect(world, slack):
     restarts = actions_of(app.store).restarts("hot")  # type: ignore[union-attr]
     assert [(r.group, r.since) for r in restarts] == [((("series", "s1"),), T0 + 48 * H)]
     assert button_ids(slack.messages[ts]) == []
+    slack.wait_for(lambda: any("expected change" in r for r in replies(slack, ts)), "the reply")
+    app.deliver()  # the resolve it caused goes out like any other
+    header = slack.messages[ts]["blocks"][0]["text"]["text"]
+    assert header.startswith("RESOLVED")
+    assert f"Marked as expected change by <@{ALLOWED}>" in str(slack.messages[ts]["blocks"])
+    assert button_ids(slack.messages[ts]) == []
+    assert "Resolved as an expected change" in replies(slack, ts)[-1]
+    for secret in (TOKEN, APP_TOKEN):
+        assert all(secret not in r.getMessage() for r in caplog.records)
 
 
 def test_the_daemon_starts_socket_mode_and_closes_it_on_stop(tmp_path, slack, pagerduty):
