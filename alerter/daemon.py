@@ -348,6 +348,7 @@ class Daemon:
         install_redaction(config, self.app.env)
         if self.scheduler is not None:
             self._reschedule(self.scheduler, old_config, config)
+            self._spawn(self._restart_interactions())  # new allowed_users, tokens, channels
         for name, source in old_sources.items():
             self._close_later(name, source)
         if config.alerter.http != old_config.alerter.http:
@@ -361,6 +362,20 @@ class Daemon:
             len(config.rules),
         )
         return True
+
+    async def _restart_interactions(self) -> None:
+        """Socket Mode for the reloaded notifiers: close the old connections, open new ones."""
+        old, self.interactions = self.interactions, []
+        for runner in old:
+            await off_loop(runner.close, "alerter-socket-mode-close")
+        if self._stopping() or self.app.dry_run:
+            return
+        self.interactions = await off_loop(
+            lambda: start_interactions(
+                self.app.notifiers, self.app.store, self.app.clock, self.app.env
+            ),
+            "alerter-socket-mode",
+        )
 
     def _reschedule(self, scheduler: AsyncIOScheduler, old: Config, new: Config) -> None:
         for name in old.sources:
@@ -416,13 +431,7 @@ class Daemon:
             if self.serve_http:
                 self.http = self._start_http()
             self.scheduler = self._start_scheduler()
-            if not self.app.dry_run:  # Slack buttons over Socket Mode (notify/interactive.py)
-                self.interactions = await off_loop(
-                    lambda: start_interactions(
-                        self.app.notifiers, self.app.store, self.app.clock, self.app.env
-                    ),
-                    "alerter-socket-mode",
-                )
+            await self._restart_interactions()  # Slack buttons (notify/interactive.py)
             log.info(
                 "daemon_started sources=%d notifiers=%d rules=%d http=%s",
                 len(self.app.sources),

@@ -121,7 +121,7 @@ class SlackInteractions:
         press = Press.parse(payload)
         if press is None:
             return None
-        client = self.notifier._client()
+        client = self.notifier.web_client()
         if not isinstance(client, WebClient):
             log.error(
                 "slack.interaction_failed notifier=%s reason=%s", self.notifier.name, client.reason
@@ -135,7 +135,7 @@ class SlackInteractions:
                 self.notifier.name,
                 press.incident_id,
                 press.action.value,
-                self.notifier._redact(f"{type(exc).__name__} {_code(exc)}".strip()),
+                self.notifier.redact(f"{type(exc).__name__} {_code(exc)}".strip()),
             )
             return None
 
@@ -249,7 +249,7 @@ def start_interactions(
             log.error(
                 "slack.socket_mode_failed notifier=%s reason=%s",
                 name,
-                notifier._redact(f"{type(exc).__name__} {_code(exc)}".strip()),
+                notifier.redact(f"{type(exc).__name__} {_code(exc)}".strip()),
             )
             runner.close()
             continue

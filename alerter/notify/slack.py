@@ -330,6 +330,14 @@ class SlackNotifier:
         ref = {"channel": str(resp["channel"]), "ts": str(resp["ts"])}
         return Delivered(json.dumps(ref, sort_keys=True))
 
+    def web_client(self) -> WebClient | Permanent:
+        """A Web API client on the bot token (for the Socket Mode handler), or why not."""
+        return self._client()
+
+    def redact(self, text: str) -> str:
+        """``text`` with this notifier's secrets replaced by ``***``."""
+        return self._redact(text)
+
     def _client(self) -> WebClient | Permanent:
         assert self.config.token_env is not None
         token = self._secret(self.config.token_env)

@@ -275,7 +275,9 @@ def test_disconnect_envelope_and_dropped_socket_reconnect(world, slack, caplog):
         assert all(secret not in r.getMessage() for r in caplog.records)
 
 
-def test_the_daemon_starts_socket_mode_and_closes_it_on_stop(tmp_path, slack, pagerduty):
+def test_the_daemon_starts_socket_mode_restarts_it_on_reload_and_closes_it_on_stop(
+    tmp_path, slack, pagerduty
+):
     extra = f"""
 [notifiers.team]
 type = "slack"
@@ -289,15 +291,17 @@ allowed_users = ["{ALLOWED}"]
     write_hours(tmp_path / "data" / "a.csv", [10.0] * 4)
     env = {"SLACK_TOKEN": TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
     app = App(load_config(tmp_path / "config.toml"), clock=FakeClock(T0 + 4 * H), env=env)
-    daemon = Daemon(app, grace=0.0, serve_http=False)
+    daemon = Daemon(app, grace=10.0, serve_http=False)
 
     async def scenario() -> int:
         serving = asyncio.create_task(daemon.serve())
         await asyncio.to_thread(slack.wait_connected)
+        assert await daemon.reload()  # SIGHUP: Socket Mode follows the reloaded notifiers
+        await asyncio.to_thread(slack.wait_connected, 2)
         daemon.request_stop("SIGTERM")
         return await asyncio.wait_for(serving, 30)
 
     assert asyncio.run(scenario()) == 0
     assert daemon.interactions == []
-    assert slack.connections_opened == 1
+    assert slack.connections_opened == 2
     slack.wait_for(lambda: slack.socket is None, "the client to close its socket")
