@@ -29,6 +29,7 @@ from alerter.notify.outbox import DeliveryReport, deliver, fail_unconfigured
 from alerter.notify.pipeline import Envelope
 from alerter.sources import SOURCES
 from alerter.sources.base import FetchResult, Source, SourceContext
+from alerter.store.actions import actions_of
 from alerter.store.sqlite import SqliteStore, sqlite_path
 from alerter.timeparse import floor_time
 
@@ -87,7 +88,10 @@ class App:
         self.dry_run_sink = dry_run_sink or DryRunSink(self.out)
         self.store = store or SqliteStore(sqlite_path(config.alerter.state, config.base_dir))
         source_ctx = SourceContext(self.clock, self.env, config.base_dir, marks=self.store)
-        notifier_ctx = NotifierContext(self.clock, self.env, config.base_dir)
+        actions = actions_of(self.store)
+        notifier_ctx = NotifierContext(
+            self.clock, self.env, config.base_dir, actions.history if actions else None
+        )
         self.sources: dict[str, Source] = {
             name: SOURCES[cfg.type](name, cfg, source_ctx)  # type: ignore[attr-defined, call-arg]
             for name, cfg in config.sources.items()

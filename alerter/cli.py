@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from alerter import __version__
 from alerter.errors import AlerterError, ConfigError, StateInUse
+from alerter.store.actions import actions_of
 
 if TYPE_CHECKING:
     from alerter.app import App, CycleReport
@@ -454,6 +455,8 @@ def _status(config: Config, *, as_json: bool) -> int:
         silences = store.silences(now)
         pending = store.outbox_items("pending")
         failed = store.outbox_items("failed")
+        kept = actions_of(store)  # who acted on each incident from chat (issue 14)
+        history = {i.id: kept.history(i.id) for i in incidents} if kept else {}
     finally:
         store.close()
     if as_json:
@@ -477,6 +480,15 @@ def _status(config: Config, *, as_json: bool) -> int:
                     "observed": str(i.observed),
                     "expected": str(i.expected),
                     "currency": i.currency,
+                    "actions": [
+                        {
+                            "action": r.action.value,
+                            "by": r.actor,
+                            "at": r.at.isoformat(),
+                            "detail": r.detail,
+                        }
+                        for r in history.get(i.id, [])
+                    ],
                 }
                 for i in incidents
             ],
@@ -520,6 +532,9 @@ def _status(config: Config, *, as_json: bool) -> int:
                 ],
             )
         )
+        for i in incidents:
+            for r in history.get(i.id, []):
+                print(f"  #{i.id} {r.action.value} by {r.actor} at {fmt.when(r.at)}: {r.detail}")
     print(f"\nActive silences: {len(silences)}")
     if silences:
         print(_silence_table(silences))

@@ -46,6 +46,7 @@ __all__ = [
     "trigger_for",
 ]
 from alerter.metrics import Metrics
+from alerter.notify.interactive import SocketModeRunner, start_interactions
 from alerter.notify.outbox import DeliveryReport, fail_unconfigured
 from alerter.server import Health, HttpServer, health
 from alerter.sources.base import Source
@@ -174,6 +175,7 @@ class Daemon:
         self._scheduler_log: _SharedHandlers | None = None
         self._threads = 0
         self._threads_lock = threading.Lock()
+        self.interactions: list[SocketModeRunner] = []
 
     # -- jobs ------------------------------------------------------------------------
     async def poll(self, name: str) -> None:
@@ -342,6 +344,7 @@ class Daemon:
         self.app.notifiers = fresh.notifiers
         if self.scheduler is not None:
             self._reschedule(self.scheduler, old_config, config)
+            self._spawn(self._restart_interactions())  # new allowed_users, tokens, channels
         for name, source in old_sources.items():
             self._close_later(name, source)
         if config.alerter.http != old_config.alerter.http:
@@ -364,6 +367,20 @@ class Daemon:
             log.exception(
                 "reload_rejected config=%s error=%s", self.app.config.path, type(exc).__name__
             )
+
+    async def _restart_interactions(self) -> None:
+        """Socket Mode for the reloaded notifiers: close the old connections, open new ones."""
+        old, self.interactions = self.interactions, []
+        for runner in old:
+            await off_loop(runner.close, "alerter-socket-mode-close")
+        if self._stopping() or self.app.dry_run:
+            return
+        self.interactions = await off_loop(
+            lambda: start_interactions(
+                self.app.notifiers, self.app.store, self.app.clock, self.app.env
+            ),
+            "alerter-socket-mode",
+        )
 
     def _reschedule(self, scheduler: AsyncIOScheduler, old: Config, new: Config) -> None:
         for name in old.sources:
@@ -418,6 +435,7 @@ class Daemon:
             if self.serve_http:
                 self.http = self._start_http()
             self.scheduler = self._start_scheduler()
+            await self._restart_interactions()  # Slack buttons (notify/interactive.py)
             log.info(
                 "daemon_started sources=%d notifiers=%d rules=%d http=%s",
                 len(self.app.sources),
@@ -488,6 +506,9 @@ class Daemon:
             )
 
     async def _close(self) -> None:
+        for runner in self.interactions:  # closing joins the client's threads: off the loop
+            await off_loop(runner.close, "alerter-socket-mode-close")
+        self.interactions = []
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None

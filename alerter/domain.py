@@ -124,6 +124,8 @@ class Reason(enum.StrEnum):
     REPEAT_DUE = "repeat_due"
     RESOLVED = "resolved"
     SILENCED = "silenced"
+    ACKNOWLEDGED = "acknowledged"
+    """Someone acknowledged the incident from a chat message (sent to on-call notifiers)."""
     NONE = "none"
 
 

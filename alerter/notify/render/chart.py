@@ -123,10 +123,10 @@ def render_chart(msg: Notification, timezone: str = "UTC", *, dpi: int = 100) ->
     return buf.getvalue()
 
 
-def safe_chart(msg: Notification, timezone: str = "UTC") -> bytes | None:
+def safe_chart(msg: Notification, timezone: str = "UTC", *, dpi: int = 100) -> bytes | None:
     """``render_chart``, or None (logged) if drawing fails: a chart never blocks an alert."""
     try:
-        return render_chart(msg, timezone)
+        return render_chart(msg, timezone, dpi=dpi)
     except Exception as exc:  # matplotlib can fail in many ways; the message still goes out
         log.warning("chart.failed incident=%s error=%s", msg.incident_id, type(exc).__name__)
         return None

@@ -182,6 +182,8 @@ def event_text(msg: Notification, tz: ZoneInfo) -> str:
         return "Withdrawn: the window settled back inside the expected band."
     if outcome(msg) == "confirmed" and not msg.partial:
         return f"Confirmed: the settled window is still {direction_text(msg)} the expected band."
+    if msg.event is Reason.RESOLVED and outcome(msg) == "expected_change":
+        return "Resolved as an expected change: the new level is the group's baseline now."
     if msg.event is Reason.RESOLVED:
         side = "above" if msg.excess >= 0 else "below"
         return (
