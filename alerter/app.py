@@ -29,6 +29,7 @@ from alerter.notify.outbox import DeliveryReport, deliver, fail_unconfigured
 from alerter.reports import CycleReport, JudgeReport
 from alerter.sources import SOURCES
 from alerter.sources.base import FetchResult, Source, SourceContext
+from alerter.store.actions import actions_of
 from alerter.store.sqlite import SqliteStore, sqlite_path
 from alerter.timeparse import floor_time
 
@@ -92,7 +93,10 @@ class App:
             marks=self.store,
             on_retry=self.metrics.observe_retry,
         )
-        notifier_ctx = NotifierContext(self.clock, self.env, config.base_dir)
+        actions = actions_of(self.store)
+        notifier_ctx = NotifierContext(
+            self.clock, self.env, config.base_dir, actions.history if actions else None
+        )
         self.sources: dict[str, Source] = {
             name: SOURCES[cfg.type](name, cfg, source_ctx)  # type: ignore[attr-defined, call-arg]
             for name, cfg in config.sources.items()

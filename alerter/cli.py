@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from alerter import __version__
 from alerter.errors import AlerterError, ConfigError, StateInUse
+from alerter.store.actions import actions_of
 
 if TYPE_CHECKING:
     from alerter.app import App
@@ -38,6 +39,19 @@ not delivered), 2 usage or configuration error."""
 
 class UsageError(AlerterError):
     """A command-line argument is wrong (exit 2, one line)."""
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's lines; adds ``(default: X)`` where a default means something and
+    the help does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        meaningful = default not in (None, False, "", [], argparse.SUPPRESS)
+        if meaningful and "default" not in text and "$ALERTER_CONFIG" not in text:
+            text += " (default: %(default)s)"
+        return text
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="alerter",
         description="Cost anomaly alerting: poll billing data, judge it, notify people.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Help,
     )
     parser.add_argument("--version", action="version", version=f"alerter {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -71,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
             help=help_text,
             description=help_text,
             epilog=EPILOG,
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=_Help,
         )
         p.add_argument(
             "--config",
@@ -136,16 +150,20 @@ def _env() -> Mapping[str, str]:
     return os.environ
 
 
-def _setup_logging(config: Config) -> None:
+QUIET_COMMANDS = frozenset({"validate", "backtest", "explain", "status", "silence", "config"})
+"""Commands that answer a question: their INFO lines (a state file migrated, ...) would
+only bury the answer, so they log warnings and errors unless DEBUG is configured."""
+
+
+def _setup_logging(config: Config, command: str) -> None:
     """Logs to stderr with every configured secret redacted (all entry points)."""
     from alerter.config import secret_values
-    from alerter.logs import configure
+    from alerter.logs import LEVELS, configure
 
-    configure(
-        config.alerter.log_level,
-        config.alerter.log_format,
-        secrets=secret_values(config, _env()),
-    )
+    level = config.alerter.log_level
+    if command in QUIET_COMMANDS and LEVELS.index(level) < LEVELS.index("WARNING"):
+        level = "DEBUG" if level == "DEBUG" else "WARNING"
+    configure(level, config.alerter.log_format, secrets=secret_values(config, _env()))
 
 
 def _state_path(config: Config) -> str:
@@ -207,7 +225,7 @@ def _load(args: argparse.Namespace) -> Config:
 
 def _dispatch(args: argparse.Namespace) -> int:
     config = _load(args)
-    _setup_logging(config)
+    _setup_logging(config, args.command)
     if args.command == "validate":
         return _validate(config, args)
     if args.command == "run":
@@ -250,11 +268,11 @@ def _validate(config: Config, args: argparse.Namespace) -> int:
 def _run(config: Config, args: argparse.Namespace) -> int:
     from alerter.app import App
     from alerter.notify.dryrun import DryRunSink
-    from alerter.preflight import unknown_dimensions
+    from alerter.preflight import unknown_dimensions, unset_env
 
     if args.out and not args.dry_run:
         raise UsageError("--out DIR needs --dry-run")
-    for problem in unknown_dimensions(config):
+    for problem in unknown_dimensions(config) + unset_env(config, _env()):
         log.warning("config_warning problem=%s", problem)
     store = _open_state(config)
     sink = DryRunSink(sys.stdout, Path(args.out) if args.out else None) if args.dry_run else None
@@ -348,9 +366,18 @@ def _backtest(config: Config, args: argparse.Namespace) -> int:
         print(record_line(event) if args.json else render_text(event) + "\n")
     if not args.json:
         print("alerts per week (new incidents):")
+        from alerter.domain import Reason
+        from alerter.notify.render import fmt
+
         rates = result.per_rule_weekly()
-        for rule in sorted({r.name for r in config.rules if r.enabled}):
-            print(f"  {rule}: {rates.get(rule, 0.0):.2f}")
+        weeks = (until - since) / timedelta(weeks=1)
+        shown = {r.name for r in config.rules if r.enabled and args.rule in (None, r.name)}
+        for rule in sorted(shown):
+            opened = sum(1 for e in result.events if e.rule == rule and e.event is Reason.FIRST)
+            print(
+                f"  {rule}: {rates.get(rule, 0.0):.2f} "
+                f"({fmt.count(opened, 'incident')} in {weeks:,.1f} weeks)"
+            )
     return 0
 
 
@@ -414,6 +441,8 @@ def _existing_state(config: Config) -> SqliteStore | None:
 
 
 def _status(config: Config, *, as_json: bool) -> int:
+    from alerter.config import secret_values
+    from alerter.logs import RedactFilter
     from alerter.notify.render import fmt
     from alerter.notify.render.text import group_label
     from alerter.table import table
@@ -422,12 +451,15 @@ def _status(config: Config, *, as_json: bool) -> int:
     if store is None:
         return 1
     now = _now()
+    hide = RedactFilter(secret_values(config, _env())).redact  # errors stored before a fix
     try:
         polls = store.poll_status()
         incidents = store.incidents("open")
         silences = store.silences(now)
         pending = store.outbox_items("pending")
         failed = store.outbox_items("failed")
+        kept = actions_of(store)  # who acted on each incident from chat (issue 14)
+        history = {i.id: kept.history(i.id) for i in incidents} if kept else {}
     finally:
         store.close()
     if as_json:
@@ -437,7 +469,7 @@ def _status(config: Config, *, as_json: bool) -> int:
                     "source": p.source,
                     "last_success_at": p.last_success_at.isoformat() if p.last_success_at else None,
                     "last_attempt_at": p.last_attempt_at.isoformat() if p.last_attempt_at else None,
-                    "last_error": p.last_error,
+                    "last_error": hide(p.last_error) if p.last_error else None,
                     "points": p.points,
                 }
                 for p in polls
@@ -451,6 +483,15 @@ def _status(config: Config, *, as_json: bool) -> int:
                     "observed": str(i.observed),
                     "expected": str(i.expected),
                     "currency": i.currency,
+                    "actions": [
+                        {
+                            "action": r.action.value,
+                            "by": r.actor,
+                            "at": r.at.isoformat(),
+                            "detail": r.detail,
+                        }
+                        for r in history.get(i.id, [])
+                    ],
                 }
                 for i in incidents
             ],
@@ -469,7 +510,7 @@ def _status(config: Config, *, as_json: bool) -> int:
                     fmt.when(p.last_success_at),
                     fmt.when(p.last_attempt_at),
                     p.points,
-                    _one_line(p.last_error),
+                    _one_line(hide(p.last_error) if p.last_error else None),
                 ]
                 for p in polls
             ],
@@ -494,6 +535,9 @@ def _status(config: Config, *, as_json: bool) -> int:
                 ],
             )
         )
+        for i in incidents:
+            for r in history.get(i.id, []):
+                print(f"  #{i.id} {r.action.value} by {r.actor} at {fmt.when(r.at)}: {r.detail}")
     print(f"\nActive silences: {len(silences)}")
     if silences:
         print(_silence_table(silences))

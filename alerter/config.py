@@ -17,7 +17,7 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
@@ -43,7 +43,7 @@ from alerter.rules.model import RuleBase
 from alerter.sources import SOURCES
 from alerter.sources.base import SourceConfig
 from alerter.timeparse import Duration, parse_duration
-from alerter.tomlpos import key_lines, line_of
+from alerter.tomlpos import key_lines, line_of, syntax_error
 
 ENV_PREFIX = "ALERTER_"
 NOT_OVERRIDES = frozenset({"ALERTER_CONFIG", CLOCK_START_ENV})
@@ -208,6 +208,8 @@ class Config:
     sources: Mapping[str, SourceConfig]
     notifiers: Mapping[str, NotifierConfig]
     rules: tuple[RuleBase, ...]
+    rule_origins: Mapping[str, str] = field(default_factory=dict)
+    """``{rule name: "rules/x.toml:12"}``: where each rule is written, for messages."""
 
     @property
     def base_dir(self) -> Path:
@@ -304,6 +306,14 @@ def _known(loc: tuple[str, ...], data: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def _home_of(key: str) -> str | None:
+    """``[sources.NAME]`` / ``[notifiers.NAME]`` when ``key`` is a field of those tables."""
+    for kind, registry in (("sources", SOURCES), ("notifiers", NOTIFIERS)):
+        if any(key in cls.Config.model_fields for cls in registry.values()):
+            return f"[{kind}.NAME]"
+    return None
+
+
 def _clean_loc(err: Mapping[str, Any]) -> tuple[str, ...]:
     """The error's key path without the discriminator tag pydantic puts into unions."""
     parts = [str(p) for p in err.get("loc", ())]
@@ -342,6 +352,9 @@ def _problems(
             message = _union_message(err, loc[0])
         else:
             message = friendly(err, _known(loc, data))
+            if message == "unknown key" and len(loc) == 2 and loc[0] == "alerter":
+                home = _home_of(loc[1])
+                message += f" here (it belongs in {home})" if home else ""
         where = ".".join(loc)
         var = _blame(loc, origin, lines)
         if var is not None:
@@ -404,8 +417,8 @@ def secret_values(config: Config, env: Mapping[str, str]) -> list[str]:
     """Values of every environment variable named by a ``*_env`` field of the config."""
     found = []
     for section in (*config.sources.values(), *config.notifiers.values()):
-        for field, value in section:
-            if field.endswith("_env") and isinstance(value, str) and env.get(value):
+        for key, value in section:
+            if key.endswith("_env") and isinstance(value, str) and env.get(value):
                 found.append(env[value])
             elif isinstance(value, SecretStr) and value.get_secret_value():
                 found.append(value.get_secret_value())
@@ -427,7 +440,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         text = file.read_text(encoding="utf-8")
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: {exc}") from None
+        raise ConfigError(syntax_error(str(file), str(exc))) from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else str(exc)
         raise ConfigError(f"{file}: cannot read: {reason}") from None
@@ -450,16 +463,24 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     else:
         section = merged.get("alerter")
         raw_rules = section.get("rules") if isinstance(section, Mapping) else None
-        ok_globs = isinstance(raw_rules, list) and all(isinstance(g, str) for g in raw_rules)
-        globs = raw_rules if ok_globs else list(DEFAULT_RULE_GLOBS)  # type: ignore[assignment]
+        if raw_rules is None:
+            globs = list(DEFAULT_RULE_GLOBS)
+        elif isinstance(raw_rules, str):
+            globs = [raw_rules]  # reported above as "should be a list"; still check its rules
+        elif isinstance(raw_rules, list):
+            globs = [g for g in raw_rules if isinstance(g, str)]
+        else:
+            globs = []
         source_names = _table_names(merged, "sources")
         notifier_names = _table_names(merged, "notifiers")
+    origins: dict[str, str] = {}
     rules, rule_problems = collect_rules(
         globs,
         file.parent,
         sources=source_names,
         notifiers=notifier_names,
         where=f"{file}:{line_of(lines, ('alerter', 'rules')) or 1}: alerter.rules",
+        origins=origins,
     )
     if rule_problems and not problems:
         raise RuleFileError(rule_problems)
@@ -472,6 +493,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         sources=sources,
         notifiers=notifiers,
         rules=tuple(rules),
+        rule_origins=origins,
     )
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "secret_values",
     "trigger_for",
 ]
+from alerter.notify.interactive import SocketModeRunner, start_interactions
 from alerter.notify.outbox import DeliveryReport, fail_unconfigured
 from alerter.server import Health, HttpServer, health
 from alerter.sources.base import Source
@@ -144,7 +145,10 @@ def _share_handlers(name: str, level: int) -> _SharedHandlers:
 
 
 class Daemon:
-    """Runs one App until told to stop; see the module docstring."""
+    """Runs one App until told to stop; see the module docstring.
+
+    Its outbox dispatcher delivers, so the App is built with ``deliver_in_cycle=False``.
+    """
 
     def __init__(
         self,
@@ -171,6 +175,7 @@ class Daemon:
         self._scheduler_log: _SharedHandlers | None = None
         self._threads = 0
         self._threads_lock = threading.Lock()
+        self.interactions: list[SocketModeRunner] = []
 
     # -- jobs ------------------------------------------------------------------------
     async def poll(self, name: str) -> None:
@@ -341,6 +346,7 @@ class Daemon:
         self.app.notifiers = fresh.notifiers
         if self.scheduler is not None:
             self._reschedule(self.scheduler, old_config, config)
+            self._spawn(self._restart_interactions())  # new allowed_users, tokens, channels
         for name, source in old_sources.items():
             self._close_later(name, source)
         if config.alerter.http != old_config.alerter.http:
@@ -363,6 +369,20 @@ class Daemon:
             log.exception(
                 "reload_rejected config=%s error=%s", self.app.config.path, type(exc).__name__
             )
+
+    async def _restart_interactions(self) -> None:
+        """Socket Mode for the reloaded notifiers: close the old connections, open new ones."""
+        old, self.interactions = self.interactions, []
+        for runner in old:
+            await off_loop(runner.close, "alerter-socket-mode-close")
+        if self._stopping() or self.app.dry_run:
+            return
+        self.interactions = await off_loop(
+            lambda: start_interactions(
+                self.app.notifiers, self.app.store, self.app.clock, self.app.env
+            ),
+            "alerter-socket-mode",
+        )
 
     def _reschedule(self, scheduler: AsyncIOScheduler, old: Config, new: Config) -> None:
         for name in old.sources:
@@ -417,6 +437,7 @@ class Daemon:
             if self.serve_http:
                 self.http = self._start_http()
             self.scheduler = self._start_scheduler()
+            await self._restart_interactions()  # Slack buttons (notify/interactive.py)
             log.info(
                 "daemon_started sources=%d notifiers=%d rules=%d http=%s",
                 len(self.app.sources),
@@ -487,6 +508,9 @@ class Daemon:
             )
 
     async def _close(self) -> None:
+        for runner in self.interactions:  # closing joins the client's threads: off the loop
+            await off_loop(runner.close, "alerter-socket-mode-close")
+        self.interactions = []
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None

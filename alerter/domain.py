@@ -128,6 +128,8 @@ class Reason(enum.StrEnum):
     WITHDRAWN = "withdrawn"
     """An early alert whose window settled normal: resolved as withdrawn."""
     SILENCED = "silenced"
+    ACKNOWLEDGED = "acknowledged"
+    """Someone acknowledged the incident from a chat message (sent to on-call notifiers)."""
     NONE = "none"
 
 

@@ -25,6 +25,7 @@ from alerter.detect import DETECTORS
 from alerter.detect.base import Detector
 from alerter.detect.engine import RuleEvaluation, evaluate
 from alerter.detect.frame import build_frame
+from alerter.detect.restarts import restart_baselines, restarts_of
 from alerter.domain import Incident, Notification, Reason, SeriesKey, key_matches, project_key
 from alerter.incidents.lifecycle import Judged, Policy
 from alerter.incidents.track import Change, track
@@ -147,7 +148,7 @@ def judge_rule(
     report.evaluation, report.load_from = result, plan.load_from
     cells = {(project_key(key, rule.group_by), start) for key, start in plan.revised}
     open_incidents = {i.group: i for i in store.incidents("open") if i.rule == rule.name}
-    ctx = PipelineContext(outbox, store.silences(), settings.notifiers)
+    ctx = PipelineContext(store, outbox, store.silences(), settings.notifiers)
     stamp = (lambda w: w.end + settings.settle) if settings.replay else (lambda _w: now)
     with store.transaction():
         for g in _groups(result, open_incidents, cells):
@@ -187,6 +188,8 @@ def _evaluate(
     frame, currencies = build_frame(
         stored, coverage, plan.load_from, plan.frame_until, step, rule.match
     )
+    # "expected change" from a chat action: the group's history restarts (detect/restarts.py)
+    frame = restart_baselines(frame, restarts_of(store, rule.name), rule.group_by)
     first_col = frame.index_of(floor_time(plan.earliest, step)) if frame.n_windows else 0
     return evaluate(rule, detector, frame, currencies, slice(first_col, frame.n_windows))
 

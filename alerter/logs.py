@@ -13,6 +13,7 @@ process logging without redaction.
 
 from __future__ import annotations
 
+import base64
 import enum
 import json
 import logging
@@ -97,8 +98,13 @@ def fields(record: logging.LogRecord) -> tuple[str, dict[str, Any]]:
     return event, data
 
 
+_EVENT = re.compile(r"^[a-z][a-z0-9_.]*$")
+
+
 def _from_text(message: str) -> tuple[str, dict[str, Any]]:
     event, _, rest = message.partition(" ")
+    if not _EVENT.match(event):  # a library's prose ("Run time of job ... was missed")
+        return "log", {"message": message}
     data: dict[str, Any] = {}
     for key, value in _PAIR.findall(rest):
         if value.startswith('"') and value.endswith('"') and len(value) >= 2:
@@ -159,17 +165,25 @@ class JsonFormatter(logging.Formatter):
 class RedactFilter(logging.Filter):
     """Replaces any configured secret value in a record's text with ``***``.
 
-    Each secret is also matched stripped of surrounding whitespace, so a token read from
-    a file with a trailing newline is caught however a library quotes it.
+    Each secret is also matched stripped of surrounding whitespace, escaped as Python
+    and httpx show it (``b'Bearer tok\\n'``) and in base64 (as an SMTP dialogue carries
+    a password), so a token read from a file with a trailing newline is caught however a
+    library quotes it.
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__("alerter-redact")
         variants: set[str] = set()
         for secret in secrets:
-            for form in (secret, secret.strip(), repr(secret)[1:-1], repr(secret.encode())[2:-1]):
-                if len(form) >= 4:
-                    variants.add(form)
+            stripped = secret.strip()
+            forms = (
+                secret,
+                stripped,
+                repr(secret)[1:-1],
+                repr(secret.encode())[2:-1],
+                base64.b64encode(stripped.encode()).decode(),  # SMTP AUTH LOGIN echoes
+            )
+            variants.update(form for form in forms if len(form) >= 4)
         self.secrets = sorted(variants, key=len, reverse=True)
 
     def redact(self, text: str) -> str:

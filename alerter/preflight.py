@@ -110,8 +110,10 @@ def unknown_dimensions(config: Config) -> list[str]:
                     continue
                 guess = difflib.get_close_matches(dim, sorted(dims), n=1)
                 hint = f"did you mean {guess[0]!r}? " if guess else ""
+                at = config.rule_origins.get(rule.name)
                 problems.append(
-                    f'rule "{rule.name}": {field}: source {rule.source!r} has no dimension '
+                    (f"{at}: " if at else "")
+                    + f'rule "{rule.name}": {field}: source {rule.source!r} has no dimension '
                     f"{dim!r} ({hint}it has: {', '.join(sorted(dims))})"
                 )
     return problems

@@ -43,7 +43,7 @@ class Progress:
                 BarColumn(),
                 TextColumn("{task.completed}/{task.total}"),
                 TimeElapsedColumn(),
-                console=Console(file=sys.stderr),
+                console=Console(file=sys.stderr, force_terminal=True),  # checked above
                 transient=True,
             )
             self._bar.start()

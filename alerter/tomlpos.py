@@ -104,7 +104,8 @@ def key_lines(text: str) -> dict[Path, int]:
             key = split_key(inner)
             if key is not None:
                 table = key
-                found.setdefault(table, number)
+                for cut in range(1, len(table) + 1):
+                    found.setdefault(table[:cut], number)
             continue
         assignment = _assignment(line)
         if assignment is None:
@@ -133,3 +134,15 @@ def line_of(lines: dict[Path, int], path: Path) -> int | None:
         if path[:cut] in lines:
             return lines[path[:cut]]
     return None
+
+
+_AT = re.compile(r"^(.*?)\s*\(at line (\d+), column (\d+)\)$")
+
+
+def syntax_error(shown: str, message: str) -> str:
+    """``file:2:9: invalid value`` from tomllib's ``Invalid value (at line 2, column 9)``."""
+    match = _AT.match(message)
+    if not match:
+        return f"{shown}: {message}"
+    text = match.group(1)
+    return f"{shown}:{match.group(2)}:{match.group(3)}: TOML syntax: {text[:1].lower()}{text[1:]}"

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from alerter.errors import RuleFileError
 from alerter.rules.model import RuleBase, make_rule_model
+from alerter.tomlpos import syntax_error
 
 DEFAULT_RULE_GLOBS = ("rules/*.toml",)
 _RULE_HEADER = re.compile(r"^\s*\[\[\s*rule\s*\]\]\s*(#.*)?$")
@@ -128,7 +129,7 @@ def read_rule_file(path: Path, base: Path) -> tuple[list[RawRule], list[str]]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return [], [f"{shown}: {exc}"]
+        return [], [syntax_error(shown, str(exc))]
     lines = text.splitlines()
     problems: list[str] = []
     unknown_top = [k for k in data if k != "rule"]
@@ -211,9 +212,11 @@ def collect_rules(
     sources: Iterable[str],
     notifiers: Iterable[str],
     where: str = "rules",
+    origins: dict[str, str] | None = None,
 ) -> tuple[list[RuleBase], list[str]]:
     """``(valid rules, every problem)`` in one pass: an invalid rule is still checked for
-    its name, source and notifiers, so no error waits for another to be fixed first."""
+    its name, source and notifiers, so no error waits for another to be fixed first.
+    ``origins``, if given, receives ``{rule name: "file:line"}``."""
     source_names = set(sources)
     notifier_names = set(notifiers)
     problems: list[str] = []
@@ -255,4 +258,6 @@ def collect_rules(
                     )
             if raw.rule is not None:
                 rules.append(raw.rule)
+                if origins is not None:
+                    origins.setdefault(raw.rule.name, f"{shown}:{raw.line}")
     return rules, problems

@@ -61,6 +61,31 @@ def test_config_errors_are_located_with_suggestions_and_come_with_rule_errors(tm
     assert "'direction' is a detector parameter: put it in [rule.detector]" in err
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("[sources.bench]", "[source.bench]", ":8: source: unknown key (did you mean 'sources'?)"),
+        (
+            'settle = "1h"',
+            'settle = "1h"\nlookback = "2d"',
+            ":6: alerter.lookback: unknown key here (it belongs in [sources.NAME])",
+        ),
+        (
+            'rules = ["rules/*.toml"]',
+            'rules = "rules/*.toml"',
+            ":4: alerter.rules: input should be a valid list",
+        ),
+        ('settle = "1h"', "settle = ", ":5:10: TOML syntax: invalid value"),
+    ],
+)
+def test_newcomer_mistakes_in_the_config(tmp_path, old, new, expected):
+    cfg = csv_config(tmp_path, rules=SPIKE_RULE)
+    cfg.write_text(cfg.read_text().replace(old, new, 1))
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg, env={})
+    assert f"{cfg}{expected}" in str(err.value)
+
+
 def test_wrong_type_and_bad_value_name_line_and_choices(tmp_path):
     cfg = csv_config(tmp_path, rules=SPIKE_RULE)
     cfg.write_text(cfg.read_text().replace('type = "file"', 'type = "fiel"'))
@@ -118,7 +143,10 @@ def test_validate_reports_unset_env_and_dimensions_a_source_never_has(tmp_path, 
     assert main(["validate", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "notifiers.hook.url_env: environment variable OPS_TEST_UNSET_HOOK is not set" in err
-    assert "source 'bench' has no dimension 'teem' (did you mean 'team'?" in err
+    assert (
+        "rules/r.toml:2: rule \"spike\": group_by: source 'bench' has no dimension 'teem' (did you mean 'team'?"
+        in err
+    )
 
 
 def test_log_level_is_checked_before_any_handler_changes():
@@ -141,6 +169,10 @@ def test_version_help_and_config_default(tmp_path, monkeypatch, capsys):
     help_text = " ".join(capsys.readouterr().out.split())
     assert "$ALERTER_CONFIG, else ./alerter.toml" in help_text
     assert "exit codes: 0 ok, 1 runtime failure" in help_text
+    with pytest.raises(SystemExit):
+        main(["silence", "add", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert 'how long, e.g. "2h", "7d" (default: 2h)' in help_text
     monkeypatch.chdir(tmp_path)
     assert main(["validate"]) == 2
     assert one_line(capsys.readouterr().err) == (
@@ -186,6 +218,22 @@ def test_state_path_that_cannot_be_created_is_one_line(tmp_path, capsys):
     assert main(["run", "--once", "--config", str(cfg)]) == 2
     line = one_line(capsys.readouterr().err)
     assert str(tmp_path / "blocker") in line
+
+
+@pytest.mark.parametrize(
+    ("state", "reason"),
+    [
+        ("/proc/self/state.db", "folder /proc/self is not writable: permission denied"),
+        ("/proc/no-such-dir/state.db", "cannot create folder /proc/no-such-dir"),
+    ],
+)
+def test_state_path_problems_name_path_and_reason_even_for_root(tmp_path, capsys, state, reason):
+    """/proc refuses new files and folders to everyone, root included (tests run as root)."""
+    cfg = csv_config(tmp_path, rules=SPIKE_RULE, state=state)
+    for args in (["validate"], ["run", "--once"], ["silence", "add", "--rule", "spike"]):
+        assert main([*args, "--config", str(cfg)]) == 2
+        line = one_line(capsys.readouterr().err)
+        assert line.startswith(f"alerter: state file {state}: ") and reason in line
 
 
 # -- run --once, status, silences --------------------------------------------------------
@@ -251,6 +299,14 @@ def test_logs_go_to_stderr_as_key_value_and_alerts_to_stdout(tmp_path, capsys):
     assert 'group="series=s1"' in event and "{" not in event
 
 
+def test_an_empty_csv_is_reported(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv").write_text("timestamp,series,team,amount\n")
+    cfg = csv_config(tmp_path, rules=SPIKE_RULE)
+    assert main(["run", "--once", "--config", str(cfg)]) == 0
+    assert "WARNING poll_empty source=bench" in capsys.readouterr().err
+
+
 def test_json_logs_carry_each_field_as_a_key(spiky, capsys, monkeypatch):
     monkeypatch.setenv("ALERTER_ALERTER__LOG_FORMAT", "json")
     assert main(["run", "--once", "--config", str(spiky)]) == 0
@@ -269,6 +325,23 @@ def test_every_entry_point_redacts_configured_secrets(spiky, capsys, monkeypatch
     logging.getLogger("alerter.test").error("echo body=%s", f"token {secret}\n")
     err = capsys.readouterr().err
     assert secret not in err and "***" in err
+
+
+def test_status_hides_a_secret_stored_in_a_poll_error(spiky, capsys, monkeypatch):
+    from alerter.store.sqlite import SqliteStore
+
+    secret = "dop_v1_stored-secret"
+    monkeypatch.setenv("OPS_TEST_HOOK_URL", secret)
+    spiky.write_text(
+        spiky.read_text() + '\n[notifiers.hook]\ntype = "webhook"\nurl_env = "OPS_TEST_HOOK_URL"\n'
+    )
+    store = SqliteStore(str(spiky.parent / "state.db"))
+    store.record_poll("bench", T0, ok=False, error=f"401 for Bearer {secret}", points=0, errors=1)
+    store.close()
+    for args in (["status"], ["status", "--json"]):
+        assert main([*args, "--config", str(spiky)]) == 0
+        out = capsys.readouterr().out
+        assert secret not in out and "***" in out
 
 
 # -- dry run, test-notify, config show, progress -------------------------------------------
@@ -312,13 +385,76 @@ def test_config_show_is_the_effective_config_with_secrets_masked(spiky, capsys, 
     assert "[sources.bench]" in text and 'lookback = "5d"' in text
 
 
-def test_progress_is_drawn_only_on_a_terminal(spiky, capsys, monkeypatch):
+def test_progress_is_drawn_only_on_a_terminal(tmp_path, capsys, monkeypatch):
     from alerter import progress
 
-    assert main(["run", "--once", "--config", str(spiky)]) == 0  # not a terminal here
-    assert "backfill" not in capsys.readouterr().err.replace("backfill=", "")
-    monkeypatch.setattr(progress, "interactive", lambda: True)
-    with progress.Progress("backfill", 2) as bar:
-        bar.step("a")
-        bar.step("b")
-    assert bar.enabled
+    write_csv_series(tmp_path / "data" / "a.csv", T0, 24 * 4, {"s1": 10.0})
+    cfg = csv_config(tmp_path, rules=SPIKE_RULE)
+    assert main(["run", "--once", "--config", str(cfg)]) == 0  # captured: not a terminal
+    assert "backfill:" not in capsys.readouterr().err
+    (tmp_path / "state.db").unlink()
+    monkeypatch.setattr(progress, "interactive", lambda: True)  # as if on a terminal
+    assert main(["run", "--once", "--config", str(cfg)]) == 0
+    err = capsys.readouterr().err
+    assert "backfill: bench: backfill" in err and "1/1" in err
+    assert main(["run", "--once", "--config", str(cfg)]) == 0  # backfilled: no bar
+    assert "backfill:" not in capsys.readouterr().err
+
+
+# -- issue 11 #5: an API error body that echoes the token ------------------------------------
+class _EchoingApi:
+    """A loopback HTTP server answering every request 400 with a JSON body that echoes the
+    bearer token it was sent (as some APIs put it into ``message`` / ``request_id``)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                body = json.dumps({"message": f"invalid token {token}", "request_id": token})
+                data = body.encode()
+                self.send_response(400)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _EchoingApi:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_run_once_redacts_a_token_echoed_in_an_error_body(tmp_path, capfd, monkeypatch):
+    token = "mtr-echoed-secret-7788"
+    monkeypatch.setenv("OPS_METRONOME_TOKEN", token)
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.toml").write_text(
+        '[[rule]]\nname = "m"\nsource = "m"\n[rule.detector]\ntype = "change"\npct = 100\n'
+    )
+    with _EchoingApi() as api:
+        cfg = tmp_path / "config.toml"
+        cfg.write_text(
+            '[alerter]\nstate = "state.db"\n[alerter.http]\nenabled = false\n'
+            f'[sources.m]\ntype = "metronome"\nbase_url = "{api.url}"\n'
+            'token_env = "OPS_METRONOME_TOKEN"\nbackfill = "2d"\n'
+            '[notifiers.out]\ntype = "file"\npath = "alerts.jsonl"\n'
+        )
+        assert main(["run", "--once", "--config", str(cfg)]) == 1
+        assert main(["status", "--json", "--config", str(cfg)]) == 0
+    captured = capfd.readouterr()
+    assert "poll_failed" in captured.err
+    assert token not in captured.err and token not in captured.out
+    assert "***" in captured.err  # the body was logged, redacted

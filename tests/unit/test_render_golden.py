@@ -106,7 +106,7 @@ def test_slack_grouped(update_golden: bool) -> None:
     msgs = [
         dataclasses.replace(sample(name), incident_id=100 + i)
         for i, name in enumerate(["Acme Corp", "Globex", HOSTILE])
-    ]
+    ] + [dataclasses.replace(resolved("Initech"), incident_id=103)]
     payload = slack_blocks.grouped_payload(msgs, timezone=TZ, url_template=TEMPLATE)
     check(
         "slack_grouped.json",

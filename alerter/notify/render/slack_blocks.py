@@ -248,11 +248,9 @@ def grouped_payload(
     ]
     for msg in msgs[:GROUP_SHOWN]:
         group = _bounded(summary.group_label(msg.group), slack_mrkdwn, 300)
-        window = summary.window_text(msg.window_start, msg.window_end, tz)
         line = (
             f"{emoji(msg)} *{summary.state_label(msg)}* {summary.SEVERITY_LABEL[msg.severity]} · "
-            f"{group}\n{summary.money(msg.observed, msg.currency)} vs expected "
-            f"{summary.money(msg.expected, msg.currency)}: {summary.delta_text(msg)} · {window}"
+            f"{group}\n{summary.brief(msg, tz)}"
         )
         if len(rules) > 1:
             line += f" · rule {slack_mrkdwn(msg.rule)}"

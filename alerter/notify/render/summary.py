@@ -182,6 +182,8 @@ def event_text(msg: Notification, tz: ZoneInfo) -> str:
         return "Withdrawn: the window settled back inside the expected band."
     if outcome(msg) == "confirmed" and not msg.partial:
         return f"Confirmed: the settled window is still {direction_text(msg)} the expected band."
+    if msg.event is Reason.RESOLVED and outcome(msg) == "expected_change":
+        return "Resolved as an expected change: the new level is the group's baseline now."
     if msg.event is Reason.RESOLVED:
         side = "above" if msg.excess >= 0 else "below"
         return (
@@ -220,6 +222,18 @@ def facts(msg: Notification, tz: ZoneInfo) -> list[tuple[str, str]]:
         ("Window", window_text(msg.window_start, msg.window_end, tz)),
         ("Source", msg.source),
     ]
+
+
+def brief(msg: Notification, tz: ZoneInfo) -> str:
+    """One line for a list of incidents: the window's numbers, or for a resolution the
+    incident's duration, total cost and span."""
+    if is_resolution(msg):
+        return f"{change_text(msg)} · {span_text(msg, tz)}"
+    window = window_text(msg.window_start, msg.window_end, tz)
+    return (
+        f"{fmt.money(msg.observed, msg.currency)} vs expected "
+        f"{fmt.money(msg.expected, msg.currency)}: {delta_text(msg)} · {window}"
+    )
 
 
 @dataclass(frozen=True, slots=True)

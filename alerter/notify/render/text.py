@@ -22,9 +22,8 @@ def clean(text: str) -> str:
 
 
 def group_label(group: SeriesKey) -> str:
-    if not group:
-        return "(all)"
-    return ", ".join(f"{clean(k)}={clean(v)}" for k, v in group)
+    """``customer_name=Acme, region=nyc1`` (cleaned), ``all series`` for the empty group."""
+    return clean(summary.group_label(group))
 
 
 def window_label(msg: Notification, tz: str = "UTC") -> str:
