@@ -91,3 +91,18 @@ def test_late_data_updates_the_open_incident():
 
 def test_normal_windows_without_incident_say_nothing():
     assert step(None, w(0, "10", False), T0, POLICY, "r", G) == (None, Reason.NONE)
+
+
+def test_an_early_alert_settling_is_confirmed_or_withdrawn():
+    early = replace(w(0, "50", True), partial=True)
+    opened, reason = step(None, early, T0 + H / 2, POLICY, "r", G)
+    assert reason is Reason.FIRST and opened is not None and opened.provisional
+    opened = replace(opened, id=1)
+
+    confirmed, reason = step(opened, w(0, "60", True), T0 + 2 * H, POLICY, "r", G)
+    assert reason is Reason.CONFIRMED
+    assert confirmed is not None and not confirmed.provisional and confirmed.status == "open"
+
+    withdrawn, reason = step(opened, w(0, "11", False), T0 + 2 * H, POLICY, "r", G)
+    assert reason is Reason.WITHDRAWN
+    assert withdrawn is not None and withdrawn.withdrawn and withdrawn.status == "resolved"
