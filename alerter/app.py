@@ -98,11 +98,10 @@ class App:
             self.clock, self.env, config.base_dir, actions.history if actions else None
         )
         self.sources: dict[str, Source] = {
-            name: SOURCES[cfg.type](name, cfg, source_ctx)  # type: ignore[attr-defined, call-arg]
-            for name, cfg in config.sources.items()
+            name: SOURCES[cfg.type](name, cfg, source_ctx) for name, cfg in config.sources.items()
         }
         self.notifiers: dict[str, Notifier] = {
-            name: NOTIFIERS[cfg.type](name, cfg, notifier_ctx)  # type: ignore[attr-defined, call-arg]
+            name: NOTIFIERS[cfg.type](name, cfg, notifier_ctx)
             for name, cfg in config.notifiers.items()
         }
         self._deliver_lock = threading.Lock()

@@ -24,8 +24,6 @@ from alerter.store.actions import actions_of
 from alerter.store.sqlite import SqliteStore
 from alerter.timeparse import floor_time
 
-FILE_SOURCES = ("csv", "focus")
-
 
 @dataclass(frozen=True)
 class BacktestResult:
@@ -113,8 +111,8 @@ def load_scratch(
         cfg = config.sources[name]
         step = _step(config, name)
         history_from = floor_time(since, step) - step * windows
-        if cfg.type in FILE_SOURCES:  # type: ignore[attr-defined]
-            source = SOURCES[cfg.type](name, cfg, ctx)  # type: ignore[attr-defined, call-arg]
+        if SOURCES[cfg.type].replayable:
+            source = SOURCES[cfg.type](name, cfg, ctx)
             result = asyncio.run(source.fetch(history_from, until))
         else:
             if state is None:

@@ -647,13 +647,11 @@ def _test_notify(config: Config, name: str) -> int:
         known = ", ".join(sorted(config.notifiers)) or "none configured"
         raise UsageError(f"no notifier named {name!r} (known: {known})")
     clock = SystemClock()
-    notifier = NOTIFIERS[cfg.type](  # type: ignore[attr-defined, call-arg]
-        name, cfg, NotifierContext(clock, dict(_env()), config.base_dir)
-    )
+    notifier = NOTIFIERS[cfg.type](name, cfg, NotifierContext(clock, dict(_env()), config.base_dir))
     msg = sample_notification(clock.now())
     result = notifier.send(msg, None)
     if isinstance(result, Delivered):
-        print(f"test notification sent through {name} ({cfg.type})")  # type: ignore[attr-defined]
+        print(f"test notification sent through {name} ({cfg.type})")
         return 0
     print(f"alerter: test notification through {name} not delivered: {result}", file=sys.stderr)
     return 1

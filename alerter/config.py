@@ -16,12 +16,12 @@ import difflib
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Protocol, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -170,7 +170,19 @@ class _Overrides(PydanticBaseSettingsSource):
         return self.data
 
 
-def _settings_class(toml_file: Path, overrides: dict[str, Any]) -> type[BaseSettings]:
+class _Loaded(Protocol):
+    """A validated settings object (its class is built per load by ``_settings_class``,
+    so the source and notifier tables are unions over the registries)."""
+
+    @property
+    def alerter(self) -> AlerterSection: ...
+    @property
+    def sources(self) -> Mapping[str, SourceConfig]: ...
+    @property
+    def notifiers(self) -> Mapping[str, NotifierConfig]: ...
+
+
+def _settings_class(toml_file: Path, overrides: dict[str, Any]) -> Callable[[], _Loaded]:
     source_type = _union("sources")
     notifier_type = _union("notifiers")
 
@@ -455,9 +467,9 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         problems += _problems(exc, file, lines, merged, origin)
         settings = None
     if settings is not None:
-        alerter: AlerterSection = settings.alerter  # type: ignore[attr-defined]
-        sources: dict[str, SourceConfig] = dict(settings.sources)  # type: ignore[attr-defined]
-        notifiers: dict[str, NotifierConfig] = dict(settings.notifiers)  # type: ignore[attr-defined]
+        alerter = settings.alerter
+        sources = dict(settings.sources)
+        notifiers = dict(settings.notifiers)
         problems += _zone_problems(notifiers, file, lines)
         globs, source_names, notifier_names = alerter.rules, list(sources), list(notifiers)
     else:

@@ -92,23 +92,23 @@ async def off_loop(fn: Callable[[], T], name: str = "alerter-worker") -> T:
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
 
-    def settle(result: T | None, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
+    def done(result: T) -> None:
+        if not future.done():
+            future.set_result(result)
+
+    def failed(error: BaseException) -> None:
+        if not future.done():
             future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
 
     def run() -> None:
         try:
             result = fn()
         except BaseException as exc:
-            outcome: tuple[T | None, BaseException | None] = (None, exc)
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(failed, exc)
         else:
-            outcome = (result, None)
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-            loop.call_soon_threadsafe(settle, *outcome)
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(done, result)
 
     threading.Thread(target=run, name=name, daemon=True).start()
     return await future

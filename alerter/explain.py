@@ -19,7 +19,7 @@ from alerter.errors import ConfigError
 from alerter.judge import make_detector
 from alerter.money import format_money, to_decimal
 from alerter.notify.actions import history_notes
-from alerter.rules.model import detector_of
+from alerter.rules.model import RuleBase, detector_of
 from alerter.store.sqlite import SqliteStore
 from alerter.timeparse import floor_time, format_time
 
@@ -69,12 +69,10 @@ class Explanation:
         return "\n".join(lines)
 
 
-def _baseline_columns(rule_detector: object, t: int, history: int, step: timedelta) -> list[int]:
+def _baseline_columns(rule: RuleBase, t: int, history: int, step: timedelta) -> list[int]:
     """The columns a detector reads for column t (seasonal lags or the trailing run)."""
-    params = detector_of(rule_detector)  # type: ignore[arg-type]
-    kind = getattr(params, "type", "")
-    weeks = getattr(params, "weeks", None)
-    if weeks is not None and (kind == "seasonal" or getattr(params, "baseline", "") == "seasonal"):
+    weeks = detector_of(rule).seasonal_weeks()
+    if weeks is not None:
         period = period_windows(step)
         return [t - period * i for i in range(weeks, 0, -1) if t - period * i >= 0]
     return [c for c in range(t - history, t) if c >= 0]

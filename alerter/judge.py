@@ -45,7 +45,7 @@ Cell = tuple[SeriesKey, datetime]
 def make_detector(rule: RuleBase) -> Detector:
     params = detector_of(rule)
     cls = DETECTORS[params.type]
-    return cls(params)  # type: ignore[call-arg]
+    return cls(params)
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,9 +135,10 @@ class TextFormatter(logging.Formatter):
         parts = [when, record.levelname, event]
         parts += [f"{key}={quote(value)}" for key, value in data.items()]
         line = " ".join(parts)
-        if record.exc_info or record.exc_text:
-            text = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
-            line += "\n" + text
+        if record.exc_text:
+            line += "\n" + record.exc_text
+        elif record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
         return line
 
 
@@ -157,8 +158,10 @@ class JsonFormatter(logging.Formatter):
         for key, value in data.items():
             out[key if key not in out and key != "message" else f"field.{key}"] = value
         out["message"] = record.getMessage()
-        if record.exc_info or record.exc_text:
-            out["exc"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
+        if record.exc_text:
+            out["exc"] = record.exc_text
+        elif record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False, default=str)
 
 

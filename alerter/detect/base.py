@@ -28,6 +28,11 @@ class DetectorParams(BaseModel):
         default="up", description="Which deviations count: increases, decreases or both."
     )
 
+    def seasonal_weeks(self) -> int | None:
+        """Weeks of a same-slot (seasonal) baseline, or None when the detector reads the
+        trailing run of windows before the judged one (what ``explain`` lists)."""
+        return None
+
 
 @dataclass(frozen=True)
 class SeriesFrame:
@@ -83,10 +88,14 @@ class Verdicts:
 
 
 class Detector(Protocol):
-    """A detector, constructed as ``cls(params)``."""
+    """A detector."""
 
     type: ClassVar[str]
     Params: ClassVar[builtins.type[DetectorParams]]
+
+    def __init__(self, params: DetectorParams) -> None:
+        """``params`` is an instance of the class's own ``Params``."""
+        ...
 
     def history(self, step: timedelta) -> int:
         """How many windows before a judged window it reads (for loading the frame)."""

@@ -35,6 +35,9 @@ class ChangeParams(DetectorParams):
         default=None, gt=0, description="Minimum change in money over the baseline."
     )
 
+    def seasonal_weeks(self) -> int | None:
+        return self.weeks if self.baseline == "seasonal" else None
+
     @model_validator(mode="after")
     def _one_condition(self) -> ChangeParams:
         if self.pct is None and self.delta is None:

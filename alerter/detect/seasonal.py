@@ -34,6 +34,10 @@ class SeasonalParams(BandParams):
     """Parameters of the ``seasonal`` detector."""
 
     type: Literal["seasonal"] = Field(default="seasonal", description="Detector type.")
+
+    def seasonal_weeks(self) -> int | None:
+        return self.weeks
+
     weeks: int = Field(
         default=4, ge=1, le=12, description="How many past weeks form the baseline (K)."
     )

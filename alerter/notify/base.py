@@ -6,7 +6,7 @@ import builtins
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +20,7 @@ class NotifierConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    type: str = Field(description="The notifier's registry name (its `type` in the config).")
     timezone: str = Field(default="UTC", description="IANA timezone used to show windows.")
     group_over: int = Field(
         default=5,
@@ -71,8 +72,18 @@ class NotifierContext:
     re-rendered message still shows who acknowledged or silenced it."""
 
 
+@runtime_checkable
 class BatchNotifier(Protocol):
-    """Optional: a notifier that can deliver several notifications as one message."""
+    """Optional: a notifier that can deliver several notifications as one message.
+
+    The outbox hands it a rule's burst of more than ``group_over`` events at once, or,
+    when ``digest`` is true, every event due in one pass (one digest per cycle).
+    """
+
+    @property
+    def digest(self) -> bool:
+        """True: one message for everything due at once, not only for bursts."""
+        ...
 
     def send_many(self, msgs: Sequence[Notification]) -> DeliveryResult:
         """Deliver ``msgs`` as one grouped message or digest; same contract as ``send``."""
@@ -80,11 +91,16 @@ class BatchNotifier(Protocol):
 
 
 class Notifier(Protocol):
-    """A notifier, constructed as ``cls(name, config, context)``."""
+    """A notifier."""
 
     type: ClassVar[str]
     Config: ClassVar[builtins.type[NotifierConfig]]
     name: str
+
+    def __init__(self, name: str, config: NotifierConfig, context: NotifierContext) -> None:
+        """``config`` is an instance of the class's own ``Config``. Raises ``ConfigError``
+        (naming the notifier and the variable) when a required secret is not set."""
+        ...
 
     @property
     def config(self) -> NotifierConfig:

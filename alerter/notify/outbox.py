@@ -28,7 +28,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from alerter import payload
-from alerter.notify.base import Delivered, DeliveryResult, Notifier, Permanent, RetryAfter
+from alerter.notify.base import (
+    BatchNotifier,
+    Delivered,
+    DeliveryResult,
+    Notifier,
+    Permanent,
+    RetryAfter,
+)
 from alerter.store.base import OutboxItem, Store
 
 log = logging.getLogger(__name__)
@@ -250,16 +257,16 @@ def _bundles(
     for item in items:
         notifier = notifiers.get(item.notifier)
         rule = _rule_of(item)
-        if notifier is None or not hasattr(notifier, "send_many") or not rule:
+        if not isinstance(notifier, BatchNotifier) or not rule:
             out.append((item.notifier, [item]))
             continue
-        digest = bool(getattr(notifier, "digest", False))
-        groups.setdefault((item.notifier, "" if digest else rule, item.created_at), []).append(item)
+        key = "" if notifier.digest else rule
+        groups.setdefault((item.notifier, key, item.created_at), []).append(item)
     for (name, _rule, _created), members in groups.items():
-        notifier = notifiers[name]
-        digest = bool(getattr(notifier, "digest", False))
-        limit = notifier.config.group_over
-        if (digest and len(members) > 1) or len(members) > limit:
+        batch = notifiers[name]
+        assert isinstance(batch, BatchNotifier)
+        limit = batch.config.group_over
+        if (batch.digest and len(members) > 1) or len(members) > limit:
             out.append((name, members))
         else:
             out.extend((name, [m]) for m in members)
@@ -276,9 +283,9 @@ def _deliver_bundle(
 ) -> str:
     """Send several items as one message; every item shares the outcome. No ref is kept,
     so a later event of one of these incidents starts its own message."""
-    assert notifier is not None
+    assert isinstance(notifier, BatchNotifier)
     msgs = [payload.loads(item.payload) for item in items]
-    send_many = notifier.send_many  # type: ignore[attr-defined]
+    send_many = notifier.send_many
     try:
         result = _call(
             lambda: send_many(msgs),

@@ -171,6 +171,7 @@ class SlackNotifier:
     """Posts incidents to Slack; updates edit the original and reply in its thread."""
 
     type: ClassVar[str] = "slack"
+    digest: ClassVar[bool] = False
     Config: ClassVar[builtins.type[NotifierConfig]] = SlackConfig
 
     def __init__(self, name: str, config: NotifierConfig, context: NotifierContext) -> None:

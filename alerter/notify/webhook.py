@@ -95,6 +95,7 @@ class WebhookNotifier:
     """POSTs each incident event as a signed JSON record (Teams, PagerDuty-style receivers)."""
 
     type: ClassVar[str] = "webhook"
+    digest: ClassVar[bool] = False
     Config: ClassVar[builtins.type[NotifierConfig]] = WebhookConfig
 
     def __init__(

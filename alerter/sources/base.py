@@ -22,6 +22,7 @@ class SourceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    type: str = Field(description="The source's registry name (its `type` in the config).")
     schedule: str = Field(
         default="15m",
         description='How often to poll: an interval ("15m", "1h") or a 5-field cron expression.',
@@ -160,11 +161,19 @@ class SourceContext:
 
 
 class Source(Protocol):
-    """A billing source. Constructed as ``cls(name, config, context)``."""
+    """A billing source."""
 
     type: ClassVar[str]
     Config: ClassVar[builtins.type[SourceConfig]]
+    replayable: ClassVar[bool]
+    """True when any past range can be fetched again as it was (files): a backtest reads
+    the source itself; otherwise it replays what the state stored."""
     name: str
+
+    def __init__(self, name: str, config: SourceConfig, context: SourceContext) -> None:
+        """``config`` is an instance of the class's own ``Config``. Raises ``ConfigError``
+        (naming the source and the variable) when a required secret is not set."""
+        ...
 
     @property
     def step(self) -> timedelta:

@@ -49,6 +49,7 @@ class CsvSource:
     is rejected whole."""
 
     type: ClassVar[str] = "csv"
+    replayable: ClassVar[bool] = True
     Config: ClassVar[builtins.type[SourceConfig]] = CsvConfig
 
     def __init__(self, name: str, config: SourceConfig, context: SourceContext) -> None:

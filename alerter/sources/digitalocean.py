@@ -190,6 +190,7 @@ class DigitalOceanSource:
 
     Config: ClassVar[type[SourceConfig]] = DigitalOceanConfig
     type: ClassVar[str] = "digitalocean"
+    replayable: ClassVar[bool] = False
 
     def __init__(self, name: str, config: SourceConfig, context: SourceContext) -> None:
         if not isinstance(config, DigitalOceanConfig):

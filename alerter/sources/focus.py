@@ -104,6 +104,7 @@ class FocusSource:
     """Sums FOCUS rows per (dimensions, window) from files, folders or cloud exports."""
 
     type: ClassVar[str] = "focus"
+    replayable: ClassVar[bool] = True
     Config: ClassVar[builtins.type[SourceConfig]] = FocusConfig
 
     def __init__(self, name: str, config: SourceConfig, context: SourceContext) -> None:

@@ -218,6 +218,7 @@ class MetronomeSource:
 
     Config: ClassVar[type[SourceConfig]] = MetronomeConfig
     type: ClassVar[str] = "metronome"
+    replayable: ClassVar[bool] = False
 
     def __init__(self, name: str, config: SourceConfig, context: SourceContext) -> None:
         if not isinstance(config, MetronomeConfig):

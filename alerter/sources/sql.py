@@ -101,6 +101,7 @@ class SqlSource:
     """Runs one aggregating query per fetch; the warehouse does the summing."""
 
     type: ClassVar[str] = "sql"
+    replayable: ClassVar[bool] = False
     Config: ClassVar[builtins.type[SourceConfig]] = SqlConfig
 
     def __init__(self, name: str, config: SourceConfig, context: SourceContext) -> None:

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import BinaryIO
 
 from alerter.domain import CostPoint, Coverage, SeriesKey
 from alerter.errors import BadResponse
@@ -21,10 +20,10 @@ from alerter.timeparse import floor_time
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """``(line number, row)`` of a CSV file with a header; ``.gz`` files are decompressed."""
     raw = path.open("rb")
-    stream: BinaryIO = raw
+    stream: gzip.GzipFile | io.BufferedReader = raw
     try:
         if path.suffix == ".gz":
-            stream = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
+            stream = gzip.GzipFile(fileobj=raw)
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
         reader = csv.DictReader(text, strict=True)
         for row in reader:

@@ -16,7 +16,9 @@ def _ts(value: datetime) -> int:
 
 
 def _dt(value: object) -> datetime:
-    return datetime.fromtimestamp(int(value), UTC)  # type: ignore[call-overload]
+    if not isinstance(value, int | float | str):
+        raise TypeError(f"not a timestamp: {value!r}")
+    return datetime.fromtimestamp(int(value), UTC)
 
 
 def _key_json(key: SeriesKey) -> str:

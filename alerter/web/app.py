@@ -218,6 +218,8 @@ class WebUI:
 
     def silences(self, req: Request, *, error: str = "", status: int = 200) -> Answer:
         now = self.app.clock.now()
+        recent = [s for s in self.data.silences() if s.ends_at > now - views.RECENT]
+        shown = sorted(recent, key=lambda s: (not s.starts_at <= now < s.ends_at, -s.id))
         rows = [
             {
                 "s": s,
@@ -226,10 +228,8 @@ class WebUI:
                 "active": s.starts_at <= now < s.ends_at,
                 "matchers": ", ".join(f"{k}={v}" for k, v in sorted(s.matchers.items())),
             }
-            for s in self.data.silences()
-            if s.ends_at > now - views.RECENT
+            for s in shown
         ]
-        rows.sort(key=lambda r: (not r["active"], -r["s"].id))  # type: ignore[attr-defined]
         source = req.form_lists if req.method == "POST" else req.query
         prefill = {
             "rule": (source.get("rule") or [""])[0],

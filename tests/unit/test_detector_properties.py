@@ -88,7 +88,7 @@ def test_every_registered_detector_has_property_cases():
 def build(name: str, index: int, scale: float = 1.0) -> Detector:
     cls = DETECTORS[name]
     params = cls.Params(type=name, **CASES[name][index].params(scale))
-    return cls(params)  # type: ignore[call-arg]
+    return cls(params)
 
 
 def frame(values: np.ndarray, offset: int = 0) -> SeriesFrame:

@@ -39,7 +39,7 @@ class Scripted:
 
     def __init__(self, name, answers, **config):
         self.name = name
-        self.config = NotifierConfig(**config)
+        self.config = NotifierConfig(type="scripted", **config)
         self.answers = list(answers)
         self.calls = []
 
