@@ -2,7 +2,10 @@
 
 One cycle reads like the design::
 
-    fetch -> upsert -> judge every rule (transition, render, outbox) -> deliver
+    fetch -> upsert -> judge every rule (plan, evaluate, track incidents, outbox) -> deliver
+
+Judging is ``judge.judge_rule``; messages are rendered when they are delivered (the
+outbox, ``notify/outbox.py``), by the daemon's dispatcher or right after the cycle.
 """
 
 from __future__ import annotations

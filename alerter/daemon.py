@@ -140,10 +140,6 @@ class _SharedHandlers:
         self.logger.propagate = propagate
 
 
-def _share_handlers(name: str, level: int) -> _SharedHandlers:
-    return _SharedHandlers(name, level)
-
-
 class Daemon:
     """Runs one App until told to stop; see the module docstring.
 
@@ -429,7 +425,7 @@ class Daemon:
         self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         install_redaction(self.app.config, self.app.env)
-        self._scheduler_log = scheduler_log = _share_handlers("apscheduler", logging.WARNING)
+        self._scheduler_log = scheduler_log = _SharedHandlers("apscheduler", logging.WARNING)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig.name)
         loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self._reload_logged()))

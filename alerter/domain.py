@@ -151,29 +151,6 @@ class Contributor:
 
 
 @dataclass(frozen=True, slots=True)
-class Anomaly:
-    """One flagged window of one (rule, group)."""
-
-    rule: str
-    group: SeriesKey
-    window_start: datetime
-    window_end: datetime
-    observed: Decimal
-    expected: Decimal
-    lower: Decimal
-    upper: Decimal
-    score: float
-    direction: Direction
-    currency: str = "USD"
-    contributors: tuple[Contributor, ...] = ()
-    partial: bool = False
-
-    @property
-    def delta(self) -> Decimal:
-        return self.observed - self.expected
-
-
-@dataclass(frozen=True, slots=True)
 class Incident:
     """An anomaly's lifetime for one (rule, group); ``status`` is ``open`` or ``resolved``."""
 

@@ -4,17 +4,17 @@
 
     AlerterError
     ├── ConfigError            config file, env overrides, secrets
-    │   └── RuleFileError      a rule file (carries file, line, rule, key)
+    │   └── RuleFileError      rule files (``problems``: every located message)
     ├── SourceError            a billing source failed (names source/endpoint/page)
     │   ├── RateLimited        429 after retries (retry_after seconds)
     │   ├── Unavailable        5xx / timeouts after retries, auth failures
     │   └── BadResponse        malformed page, bad amount, inconsistent pagination
-    ├── DeliveryError          a notifier could not deliver
     └── StoreError             the state file is unusable (schema, corruption)
         └── StateInUse         another process holds the state file (exit 2)
 
 Messages always name what is at fault (file, rule, key, source, endpoint, page) and
-never contain secrets.
+never contain secrets. A failed delivery is not an exception: a notifier returns
+``RetryAfter`` or ``Permanent`` (``notify/base.py``) and the outbox keeps the item.
 """
 
 from __future__ import annotations
@@ -54,10 +54,6 @@ class Unavailable(SourceError):
 
 class BadResponse(SourceError):
     """The API answered with a body that does not match its contract."""
-
-
-class DeliveryError(AlerterError):
-    """A notifier failed to deliver a notification."""
 
 
 class StoreError(AlerterError):

@@ -27,7 +27,7 @@ from alerter.detect.engine import RuleEvaluation, evaluate
 from alerter.detect.frame import build_frame
 from alerter.detect.restarts import restart_baselines, restarts_of
 from alerter.domain import Incident, Notification, Reason, SeriesKey, key_matches, project_key
-from alerter.incidents.lifecycle import Judged, Policy
+from alerter.incidents.lifecycle import JudgedWindow, Policy
 from alerter.incidents.track import Change, track
 from alerter.notify.build import build_notification
 from alerter.notify.pipeline import Envelope, Outbox, PipelineContext, run_pipeline
@@ -207,7 +207,7 @@ def _groups(
 
 def _windows(
     result: RuleEvaluation, g: int, plan: JudgePlan, cells: set[Cell]
-) -> Iterator[tuple[int, Judged]]:
+) -> Iterator[tuple[int, JudgedWindow]]:
     """Group ``g``'s windows to judge, oldest first: not judged before (or revised), and
     known (missing data is neither an anomaly nor a normal window)."""
     group = result.groups[g]
@@ -220,7 +220,7 @@ def _windows(
             continue
         yield (
             j,
-            Judged(
+            JudgedWindow(
                 start=start,
                 end=end,
                 observed=result.decimal(result.observed, g, j),

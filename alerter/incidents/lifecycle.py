@@ -15,7 +15,7 @@ from alerter.domain import Incident, Reason, SeriesKey, Severity
 
 
 @dataclass(frozen=True, slots=True)
-class Judged:
+class JudgedWindow:
     """One judged window of one group, money already Decimal."""
 
     start: datetime
@@ -40,9 +40,9 @@ class Policy:
     currency: str = "USD"
 
 
-def step(
+def advance(
     incident: Incident | None,
-    window: Judged,
+    window: JudgedWindow,
     now: datetime,
     policy: Policy,
     rule: str,
@@ -132,7 +132,7 @@ def step(
     return replace(incident, last_window=window.start, normal_streak=streak), Reason.NONE
 
 
-def _late_data(incident: Incident, window: Judged, now: datetime) -> tuple[Incident, Reason]:
+def _late_data(incident: Incident, window: JudgedWindow, now: datetime) -> tuple[Incident, Reason]:
     """A revised window inside the incident's span (open or resolved): update in place.
 
     The incident's headline numbers follow the revision when it is the window they came
@@ -160,7 +160,7 @@ def _late_data(incident: Incident, window: Judged, now: datetime) -> tuple[Incid
 
 def _early(
     incident: Incident | None,
-    window: Judged,
+    window: JudgedWindow,
     now: datetime,
     policy: Policy,
     rule: str,
@@ -170,13 +170,13 @@ def _early(
     anything else about unsettled data waits for the window to settle."""
     if incident is not None or not window.anomalous:
         return incident, Reason.NONE
-    opened, reason = step(None, replace(window, partial=False), now, policy, rule, group)
+    opened, reason = advance(None, replace(window, partial=False), now, policy, rule, group)
     assert opened is not None
     return replace(opened, provisional=True), reason
 
 
 def _settle_provisional(
-    incident: Incident, window: Judged, now: datetime
+    incident: Incident, window: JudgedWindow, now: datetime
 ) -> tuple[Incident, Reason]:
     """The early alert's window settled: confirm it in place (``CONFIRMED``), or withdraw
     it (``WITHDRAWN``, the incident resolved)."""

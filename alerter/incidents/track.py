@@ -1,7 +1,7 @@
 """One group's incident through its judged windows: the per-group decision of a judging pass.
 
 ``track`` steps the (rule, group) incident through the windows in order with the pure
-``lifecycle.step``, saves each change (inside the caller's transaction) and returns the
+``lifecycle.advance``, saves each change (inside the caller's transaction) and returns the
 changes worth a notification, each with its ``Reason`` (``first``, ``escalated``,
 ``late_data``, ``repeat_due``, ``resolved``, and for an early alert once its window
 settled ``confirmed`` or ``withdrawn``).
@@ -35,7 +35,7 @@ class Change:
     """An incident change worth a notification, at judged column ``column``."""
 
     column: int
-    window: lifecycle.Judged
+    window: lifecycle.JudgedWindow
     incident: Incident
     reason: Reason
     at: datetime
@@ -45,8 +45,8 @@ class Change:
 def track(
     book: IncidentBook,
     incident: Incident | None,
-    windows: Iterable[tuple[int, lifecycle.Judged]],
-    at: Callable[[lifecycle.Judged], datetime],
+    windows: Iterable[tuple[int, lifecycle.JudgedWindow]],
+    at: Callable[[lifecycle.JudgedWindow], datetime],
     policy: lifecycle.Policy,
     rule: str,
     group: SeriesKey,
@@ -60,7 +60,7 @@ def track(
         current = incident
         if window.revised and (current is None or window.start < current.first_window):
             current = book.last_incident(rule, group)
-        new, reason = lifecycle.step(current, window, when, policy, rule, group)
+        new, reason = lifecycle.advance(current, window, when, policy, rule, group)
         if new is not None and new != current:
             new = book.save_incident(new)
         if new is not None and new.status == "open":

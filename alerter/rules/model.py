@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Annotated, Any, Union
@@ -80,10 +79,6 @@ class RuleBase(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError("dimensions must be unique")
         return value
-
-    @property
-    def repeat(self) -> timedelta | None:
-        return self.repeat_interval
 
 
 def make_rule_model() -> type[RuleBase]:

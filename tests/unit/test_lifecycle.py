@@ -5,7 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from alerter.domain import Reason, Severity
-from alerter.incidents.lifecycle import Judged, Policy, step
+from alerter.incidents.lifecycle import JudgedWindow, Policy, advance
 from tests.conftest import T0
 
 H = timedelta(hours=1)
@@ -15,15 +15,17 @@ POLICY = Policy(severity=Severity.WARNING, resolve_after=2, repeat_interval=time
 
 def w(
     hour: int, observed: str, anomalous: bool, expected: str = "10", revised: bool = False
-) -> Judged:
+) -> JudgedWindow:
     start = T0 + hour * H
-    return Judged(start, start + H, Decimal(observed), Decimal(expected), 3.0, anomalous, revised)
+    return JudgedWindow(
+        start, start + H, Decimal(observed), Decimal(expected), 3.0, anomalous, revised
+    )
 
 
 def run(windows, incident=None, now_offset=timedelta(0)):
     reasons = []
     for window in windows:
-        incident, reason = step(incident, window, window.end + now_offset, POLICY, "r", G)
+        incident, reason = advance(incident, window, window.end + now_offset, POLICY, "r", G)
         if incident is not None and incident.id == 0:
             incident = replace(incident, id=1)
         reasons.append(reason)
@@ -68,41 +70,41 @@ def test_a_normal_blip_resets_the_resolve_streak():
 
 
 def test_rejudging_the_same_window_is_a_no_op():
-    opened, reason = step(None, w(0, "50", True), T0, POLICY, "r", G)
+    opened, reason = advance(None, w(0, "50", True), T0, POLICY, "r", G)
     assert reason is Reason.FIRST
     assert opened is not None
     incident = replace(opened, id=1)
-    again, reason = step(incident, w(0, "50", True), T0 + H, POLICY, "r", G)
+    again, reason = advance(incident, w(0, "50", True), T0 + H, POLICY, "r", G)
     assert (again, reason) == (incident, Reason.NONE)
 
 
 def test_late_data_updates_the_open_incident():
-    opened, _ = step(None, w(0, "50", True), T0, POLICY, "r", G)
+    opened, _ = advance(None, w(0, "50", True), T0, POLICY, "r", G)
     assert opened is not None
     incident = replace(opened, id=1)
-    updated, reason = step(incident, w(0, "80", True, revised=True), T0 + H, POLICY, "r", G)
+    updated, reason = advance(incident, w(0, "80", True, revised=True), T0 + H, POLICY, "r", G)
     assert reason is Reason.LATE_DATA
     assert updated is not None
     assert updated.observed == Decimal(80) and updated.excess == Decimal(70)
     assert updated.revision == 1
-    same, reason = step(updated, w(0, "80", True, revised=True), T0 + 2 * H, POLICY, "r", G)
+    same, reason = advance(updated, w(0, "80", True, revised=True), T0 + 2 * H, POLICY, "r", G)
     assert reason is Reason.NONE and same == updated
 
 
 def test_normal_windows_without_incident_say_nothing():
-    assert step(None, w(0, "10", False), T0, POLICY, "r", G) == (None, Reason.NONE)
+    assert advance(None, w(0, "10", False), T0, POLICY, "r", G) == (None, Reason.NONE)
 
 
 def test_an_early_alert_settling_is_confirmed_or_withdrawn():
     early = replace(w(0, "50", True), partial=True)
-    opened, reason = step(None, early, T0 + H / 2, POLICY, "r", G)
+    opened, reason = advance(None, early, T0 + H / 2, POLICY, "r", G)
     assert reason is Reason.FIRST and opened is not None and opened.provisional
     opened = replace(opened, id=1)
 
-    confirmed, reason = step(opened, w(0, "60", True), T0 + 2 * H, POLICY, "r", G)
+    confirmed, reason = advance(opened, w(0, "60", True), T0 + 2 * H, POLICY, "r", G)
     assert reason is Reason.CONFIRMED
     assert confirmed is not None and not confirmed.provisional and confirmed.status == "open"
 
-    withdrawn, reason = step(opened, w(0, "11", False), T0 + 2 * H, POLICY, "r", G)
+    withdrawn, reason = advance(opened, w(0, "11", False), T0 + 2 * H, POLICY, "r", G)
     assert reason is Reason.WITHDRAWN
     assert withdrawn is not None and withdrawn.withdrawn and withdrawn.status == "resolved"
