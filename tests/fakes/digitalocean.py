@@ -37,11 +37,12 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from alerter.clock import PinnedClock
+from tests.fakes.loopback import Loopback
 from tests.timekeeping import PINNED_START
 
 MAX_SPAN_DAYS = 31
@@ -144,8 +145,7 @@ class FakeDigitalOcean:
         """Points of (urn, start, end) in page order; cleared on every dataset change."""
         self._limits: dict[str, _Limits] = {}
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: Loopback | None = None
 
     # -- dataset ---------------------------------------------------------------
 
@@ -227,8 +227,7 @@ class FakeDigitalOcean:
     def base_url(self) -> str:
         if self._server is None:
             raise RuntimeError("FakeDigitalOcean is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.url
 
     def start(self) -> FakeDigitalOcean:
         fake = self
@@ -236,22 +235,13 @@ class FakeDigitalOcean:
         class Handler(_Handler):
             owner = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.02,), daemon=True
-        )
-        self._thread.start()
+        self._server = Loopback(Handler, poll_interval=0.02)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
             self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
     def __enter__(self) -> FakeDigitalOcean:
         return self.start()

@@ -25,9 +25,11 @@ import struct
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.loopback import Loopback
 
 TOKEN = "xoxb-test-0000-SECRET-TOKEN"
 APP_TOKEN = "xapp-1-A0TEST-0000-SECRET-APP-TOKEN"
@@ -81,8 +83,7 @@ class SlackFake:
         self._sockets: list[_WebSocket] = []
         self._envelopes = itertools.count(1)
         self._ts = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: Loopback | None = None
 
     # control ---------------------------------------------------------------------
     def fail(self, method: str, kind: str, times: int = 1, retry_after: int = 7) -> None:
@@ -197,7 +198,7 @@ class SlackFake:
     @property
     def port(self) -> int:
         assert self._server is not None
-        return int(self._server.server_address[1])
+        return self._server.port
 
     @property
     def base_url(self) -> str:
@@ -259,22 +260,14 @@ class SlackFake:
                 self.wfile.write(raw)
                 fake._notify()
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._server = Loopback(Handler)
         return self
 
     def __exit__(self, *exc: object) -> None:
         assert self._server is not None
-        assert self._thread is not None
         for ws in self._sockets:
             ws.kill()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        self._server.close(timeout=None)
 
     # protocol --------------------------------------------------------------------
     def _handle(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.loopback import Loopback
 
 SECRET_PATH = "/hooks/SECRET-PATH-abc123"
 
@@ -25,8 +27,7 @@ class WebhookReceiver:
     def __post_init__(self) -> None:
         self._faults: deque[tuple[int, dict[str, str]]] = deque()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: Loopback | None = None
         self._closing = threading.Event()
 
     trickle: float | None = None
@@ -43,7 +44,7 @@ class WebhookReceiver:
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}{SECRET_PATH}"
+        return f"{self._server.url}{SECRET_PATH}"
 
     def __enter__(self) -> WebhookReceiver:
         receiver = self
@@ -78,18 +79,10 @@ class WebhookReceiver:
                     self.wfile.flush()
                     receiver._closing.wait(receiver.trickle)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._server = Loopback(Handler)
         return self
 
     def __exit__(self, *exc: object) -> None:
         assert self._server is not None
-        assert self._thread is not None
         self._closing.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        self._server.close(timeout=None)
