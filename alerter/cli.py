@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--since", help="RFC 3339 start (default: until minus the source backfill)")
     bt.add_argument("--until", help="RFC 3339 end (default: now)")
     bt.add_argument("--json", action="store_true", help="JSON lines, the file notifier's fields")
+    bt.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
     ex = with_config(sub.add_parser("explain", help="why a window was or was not flagged"))
     ex.add_argument("--rule", required=True)
     ex.add_argument("--group", nargs="*", default=[], metavar="K=V", help="the group's dimensions")
@@ -131,15 +132,23 @@ def _run(config, *, once: bool, dry_run: bool) -> int:  # type: ignore[no-untype
 
 
 def _backtest(config, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    from alerter.backtest import run_backtest
+    from alerter.backtest import file_data_range, run_backtest
+    from alerter.detect.budget import format_budget
     from alerter.notify.file import record_line
     from alerter.notify.render.text import render_text
-    from alerter.timeparse import parse_time
+    from alerter.timeparse import format_time, parse_time
 
     now = datetime.now(UTC)
-    until = parse_time(args.until) if args.until else now
+    chosen = [r for r in config.rules if r.enabled and (not args.rule or r.name == args.rule)]
+    files = None if args.since and args.until else file_data_range(config, chosen, now)
+    if args.until:
+        until = parse_time(args.until)
+    else:
+        until = files[1] if files else now
     if args.since:
         since = parse_time(args.since)
+    elif files:
+        since = files[0]
     else:
         backfill = max((s.backfill for s in config.sources.values()), default=timedelta(days=28))
         since = until - backfill
@@ -154,11 +163,33 @@ def _backtest(config, args: argparse.Namespace) -> int:  # type: ignore[no-untyp
         state.close()
     for event in result.events:
         print(record_line(event) if args.json else render_text(event) + "\n")
+    if getattr(args, "html", None):
+        from alerter.report import write_html
+
+        write_html(result, args.html)
     if not args.json:
-        print("alerts per week (new incidents):")
+        print(f"range {format_time(since)} .. {format_time(until)}")
+        for name, covered in sorted(result.data.items()):
+            if covered is None:
+                held = file_data_range(config, [r for r in chosen if r.source == name], now)
+                where = (
+                    f"; its data covers {format_time(held[0])} .. {format_time(held[1])}"
+                    if held
+                    else ""
+                )
+                print(f"source {name}: no data in this range{where}")
+        print("alerts per week (new incidents, over the span that holds data):")
         rates = result.per_rule_weekly()
-        for rule in sorted({r.name for r in config.rules if r.enabled}):
-            print(f"  {rule}: {rates.get(rule, 0.0):.2f}")
+        for rule in sorted(chosen, key=lambda r: r.name):
+            line = f"  {rule.name}: {rates.get(rule.name, 0.0):.2f}"
+            per_group, budget, kept = result.budget_report(rule)
+            if budget is not None:
+                verdict = "kept" if kept else "EXCEEDED"
+                line += (
+                    f" ({per_group:.3f} per group; budget {rule.max_alerts} = "
+                    f"{format_budget(budget)}: {verdict})"
+                )
+            print(line)
     return 0
 
 

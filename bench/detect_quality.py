@@ -137,8 +137,8 @@ def lognormal(rng: np.random.Generator, g: Grid) -> tuple[Array, Array, bool]:
 
 
 def office(rng: np.random.Generator, g: Grid) -> tuple[Array, Array, bool]:
-    """Business hours: flat 8-18 on weekdays, nights and weekends at 5-50 %; t(3) noise
-    of 5-20 %; growth up to +30 % over the span."""
+    """Business hours: flat 8-18 on weekdays, nights and weekends at 5-50 %; t(5) noise
+    of 5-20 % (cut at 6 scales); growth up to +30 % over the span."""
     level = float(np.clip(rng.lognormal(np.log(50), 1.0), 2, 5000))
     start, end = rng.integers(7, 10), rng.integers(17, 20)
     busy = (g.hour >= start) & (g.hour < end) & (g.weekday < 5)
@@ -148,7 +148,7 @@ def office(rng: np.random.Generator, g: Grid) -> tuple[Array, Array, bool]:
     shape = np.where(busy, 1.0, quiet)
     trend = np.exp(np.log(1 + rng.uniform(0, 0.3)) * g.t / g.n)
     expected = level * shape * trend
-    noise = np.exp(rng.uniform(0.05, 0.2) * rng.standard_t(3, g.n) / np.sqrt(3))
+    noise = np.exp(rng.uniform(0.05, 0.2) * np.clip(rng.standard_t(5, g.n), -6, 6))
     return expected, expected * noise, True
 
 
@@ -194,14 +194,70 @@ def billing(rng: np.random.Generator, g: Grid) -> tuple[Array, Array, bool]:
     return expected, expected * rng.lognormal(0, rng.uniform(0.03, 0.2), g.n), True
 
 
+def retail(rng: np.random.Generator, g: Grid) -> tuple[Array, Array, bool]:
+    """Busier weekends (factor 1.0-1.8), an evening peak, gamma noise (shape 12-60, i.e.
+    13-29 %), trends from -10 % to +30 %."""
+    level = float(np.clip(rng.lognormal(np.log(40), 1.3), 1, 20000))
+    evening = 1 + rng.uniform(0.3, 2.0) * np.clip(np.sin(np.pi * (g.hour - 12) / 12), 0, None)
+    day = evening if g.per_day > 1 else 1.0
+    weekly = np.where(g.weekday < 5, 1.0, rng.uniform(1.0, 1.8))
+    trend = 1 + rng.uniform(-0.1, 0.3) * g.t / g.n
+    expected = level * day * weekly * trend
+    shape = rng.uniform(12, 60)
+    return expected, expected * rng.gamma(shape, 1 / shape, g.n), True
+
+
+def batch(rng: np.random.Generator, g: Grid) -> tuple[Array, Array, bool]:
+    """A flat base (lognormal noise 5-15 %) plus a nightly batch job of 2-4 hours at
+    3-8x the base; half the series also bill a fixed fee at 00:00 on the 1st."""
+    level = float(np.clip(rng.lognormal(np.log(10), 1.0), 1, 5000))
+    at, hours = int(rng.integers(0, 6)), int(rng.integers(2, 5))
+    job = (g.hour >= at) & (g.hour < at + hours)
+    expected = level * np.where(job, rng.uniform(3, 8), 1.0)
+    if rng.random() < 0.5:
+        expected = expected + np.where(g.month_start & (g.hour == 0), level * rng.uniform(20, 60), 0.0)
+    return expected, expected * rng.lognormal(0, rng.uniform(0.05, 0.15), g.n), True
+
+
+def mixed(rng: np.random.Generator, g: Grid) -> tuple[Array, Array, bool]:
+    """Additive noise of 5-15 % of the mean level (so quiet hours are relatively noisier)
+    on top of multiplicative lognormal 5-15 %; weekday office shape with weekend 0.5-1.0."""
+    level = float(np.clip(rng.lognormal(np.log(25), 1.0), 2, 5000))
+    busy = (g.hour >= 8) & (g.hour < 19)
+    day = np.where(busy, 1.0, rng.uniform(0.3, 0.8)) if g.per_day > 1 else 1.0
+    weekly = np.where(g.weekday < 5, 1.0, rng.uniform(0.5, 1.0))
+    expected = level * day * weekly
+    mult = rng.lognormal(0, rng.uniform(0.05, 0.15), g.n)
+    add = rng.normal(0, rng.uniform(0.05, 0.15) * float(expected.mean()), g.n)
+    return expected, np.maximum(expected * mult + add, 0.0), True
+
+
+def weekly_daily(rng: np.random.Generator, g: Grid) -> tuple[Array, Array, bool]:
+    """Daily spend, lognormal noise 5-30 %, weekend factor 0.5-1.0, growth that starts
+    mid-span (up to +25 %)."""
+    level = float(np.clip(rng.lognormal(np.log(100), 1.2), 2, 50000))
+    weekly = np.where(g.weekday < 5, 1.0, rng.uniform(0.5, 1.0))
+    mid = g.n // 2
+    growth = 1 + rng.uniform(0, 0.25) * np.clip((g.t - mid) / (g.n - mid), 0, None)
+    expected = level * weekly * growth
+    return expected, expected * rng.lognormal(0, rng.uniform(0.05, 0.3), g.n), True
+
+
 FAMILIES = [
     Family("steady", "tune", steady.__doc__ or "", True, 9, 4, steady, 0.1, (0.02, 0.3)),
     Family("lognormal", "tune", lognormal.__doc__ or "", True, 9, 4, lognormal, 0.2, (0.02, 0.3)),
     Family("steady-daily", "tune", steady.__doc__ or "", False, 30, 9, steady, 0.1, (0.05, 0.4)),
-    Family("office", "held-out", office.__doc__ or "", True, 9, 4, office, 0.15, (0.05, 0.3), 2),
-    Family("meter", "held-out", meter.__doc__ or "", True, 9, 4, meter, 0.0, (0.0, 0.0)),
-    Family("heavy", "held-out", heavy.__doc__ or "", True, 9, 4, heavy, 0.25, (0.02, 0.3)),
-    Family("billing-daily", "held-out", billing.__doc__ or "", False, 30, 9, billing, 0.15, (0.05, 0.4), 3),
+    Family("office", "tune", office.__doc__ or "", True, 9, 4, office, 0.15, (0.05, 0.3), 2),
+    Family("meter", "tune", meter.__doc__ or "", True, 9, 4, meter, 0.0, (0.0, 0.0)),
+    Family("heavy", "tune", heavy.__doc__ or "", True, 9, 4, heavy, 0.25, (0.02, 0.3)),
+    Family("billing-daily", "tune", billing.__doc__ or "", False, 30, 9, billing, 0.15, (0.05, 0.4), 3),
+    Family("retail", "held-out", retail.__doc__ or "", True, 9, 4, retail, 0.2, (0.03, 0.3)),
+    Family("batch", "held-out", batch.__doc__ or "", True, 10, 5, batch, 0.1, (0.02, 0.2)),
+    Family("mixed", "held-out", mixed.__doc__ or "", True, 9, 4, mixed, 0.15, (0.02, 0.3), 2),
+    Family(
+        "weekly-daily", "held-out", weekly_daily.__doc__ or "", False, 30, 9, weekly_daily, 0.2,
+        (0.05, 0.4), 3,
+    ),
 ]
 
 
@@ -231,10 +287,12 @@ def generate(fam: Family, n: int, rng: np.random.Generator) -> tuple[Array, list
     for i in range(n):
         name = f"s{i:04d}"
         expected, row, may_be_sparse = fam.base(rng, g)
-        if holiday.any():  # a holiday: the whole day at 20-70 % of its usual spend
-            scale = np.where(holiday, rng.uniform(0.2, 0.7), 1.0)
-            row = row * scale
-            expected = expected * scale
+        if holiday.any():  # a holiday spends like the Sunday before it
+            at = np.nonzero(holiday)[0]
+            sunday = at - (g.weekday[at] + 1) * fam.per_day
+            scale = expected[sunday] / expected[at]
+            row[at] *= scale
+            expected[at] = expected[sunday]
         kind = str(rng.choice(["clean", *KINDS], p=[0.4, 0.11, 0.11, 0.1, 0.09, 0.11, 0.08]))
         sparse = may_be_sparse and (
             kind == "zero_inflated_burst" or (kind == "clean" and rng.random() < fam.zero_share)

@@ -97,10 +97,20 @@ class CostParams(DetectorParams):
         "averaged residual by this much (log scale: 0.1 ~ 10 %).",
     )
     min_change: float = Field(
-        default=0.25,
+        default=0.4,
         ge=0,
         le=100,
-        description="Smallest relative sustained change that alerts (0.25 = 25 %).",
+        description="Smallest relative sustained change that alerts (0.4 = 40 %).",
+    )
+    monthly: bool = Field(
+        default=True,
+        description="An increase must also exceed the same slot one calendar month back "
+        "(month-start billing, monthly jobs are not spikes).",
+    )
+    weekend_floor: bool = Field(
+        default=True,
+        description="A decrease must also fall below the lowest same slot of the last seven "
+        "days (a holiday that looks like a Sunday is not a drop).",
     )
     offset: float = Field(
         default=0.05,
@@ -140,15 +150,44 @@ class CostDetector:
         block = max(1, windows_in(DAY, step, "a day") if step <= DAY else 1)
         return period, cal, self.params.shift_windows, block
 
+    def _month(self, step: timedelta) -> int:
+        """Windows in the longest month back (0 without ``monthly``)."""
+        return windows_in(timedelta(days=31), step, "a month") if self.params.monthly else 0
+
     def history(self, step: timedelta) -> int:
         period, cal, shift, block = self._sizes(step)
-        return period * self.params.weeks + cal + shift + block
+        back = max(period * self.params.weeks, self._month(step))
+        return back + cal + shift + block
 
     def quantile(self, step: timedelta, cal: int) -> float:
         """The calibration quantile the budget allows: 1 - (alerts per window)."""
         per_week = parse_budget(self.params.budget)
         per_window = per_week * (step / WEEK)
         return float(min(1.0, max(0.5, 1.0 - per_window)))
+
+    def _thresholds(
+        self,
+        cal_r: FloatArray,
+        cal_avg: FloatArray,
+        sigma: FloatArray,
+        guard: FloatArray,
+        floor: float,
+        alpha: float,
+    ) -> tuple[FloatArray, FloatArray]:
+        """Per-series thresholds of the spike and the sustained score (one tail, larger
+        is worse) from the calibration residuals: never below ``k`` sigmas, the recent
+        maximum times the guard, nor the budget's quantile extrapolated from the top 5 %
+        (an exponential tail in log scale: a Pareto tail in money)."""
+        p = self.params
+        s_r, n_r = _sort_known(cal_r)
+        s_a, n_a = _sort_known(cal_avg)
+        thr = np.fmax(p.k * sigma, _order_stat(s_r, n_r, 1.0) + guard)
+        thr = np.fmax(thr, _tail(s_r, n_r, alpha))
+        shift_sigma = sigma / math.sqrt(p.shift_windows)
+        thr_a = np.fmax(p.k_shift * shift_sigma, floor)
+        thr_a = np.fmax(thr_a, _order_stat(s_a, n_a, 1.0) + p.shift_margin)
+        thr_a = np.fmax(thr_a, _tail(s_a, n_a, alpha * p.shift_windows))
+        return thr, thr_a
 
     def evaluate(self, frame: SeriesFrame, judge: slice) -> Verdicts:
         start, stop = judged_range(frame, judge)
@@ -166,12 +205,16 @@ class CostDetector:
         # column index where each judged column's day (its calibration block) begins
         block_col = np.arange(start, stop) - (secs % block_s) // step_s
         lo = int(block_col[0]) - cal - shift + 1  # first column whose residual is read
-        pad = max(0, period * p.weeks - lo)
+        pad = max(0, max(period * p.weeks, self._month(step)) - lo)
         values = frame.values
         if pad:
             values = np.concatenate([np.full((n, pad), np.nan), values], axis=1)
         base = lo + pad
         median = _seasonal_median(values, base, stop + pad, period, p.weeks, p.min_weeks)
+        first = int(frame.starts[0].astype("datetime64[s]").astype(np.int64)) if n else 0
+        times = first + np.arange(lo, stop, dtype=np.int64) * step_s
+        month_ref = _month_back(values, times, base, step_s) if p.monthly else None
+        low_ref = _week_low(values, base, stop + pad, period) if p.weekend_floor else None
         q = self.quantile(step, cal)
         log_guard, log_sparse = math.log(p.guard), math.log(p.sparse_guard)
         floor_shift = math.log1p(p.min_change)
@@ -196,11 +239,19 @@ class CostDetector:
                 obs = values[:, seg_lo:seg_hi]
                 med = median[:, seg_lo - base : seg_hi - base]
                 r = np.log((obs + cc) / (med + cc))
-                avg = _rolling_mean(r, shift)  # column i: mean of r[i - shift + 1 .. i]
+                r_up, r_dn = r, r
+                if month_ref is not None:  # explained by the same slot a month ago
+                    ref = month_ref[:, seg_lo - base : seg_hi - base]
+                    r_up = np.fmin(r, np.log((obs + cc) / (ref + cc)))
+                if low_ref is not None:  # explained by last week's lowest day
+                    ref = low_ref[:, seg_lo - base : seg_hi - base]
+                    r_dn = np.fmax(r, np.log((obs + cc) / (ref + cc)))
+                avg_up = _rolling_mean(r_up, shift)  # column i: mean of r[i - shift + 1 .. i]
+                avg_dn = avg_up if r_dn is r_up else _rolling_mean(r_dn, shift)
                 r = r[:, shift - 1 :]
-                cal_r, cal_avg = r[:, :cal], avg[:, :cal]
+                r_up, r_dn = r_up[:, shift - 1 :], r_dn[:, shift - 1 :]
+                cal_r = r[:, :cal]
                 sorted_r, count_r = _sort_known(cal_r)
-                sorted_a, count_a = _sort_known(cal_avg)
                 center = _order_stat(sorted_r, count_r, 0.5)
                 dev, count_d = _sort_known(np.abs(cal_r - center[:, None]))
                 sigma = MAD_TO_SIGMA * _order_stat(dev, count_d, 0.5)
@@ -208,26 +259,27 @@ class CostDetector:
                 sparse = zero_share > 0.5  # blips are ordinary: no averaged or downward score
                 guard = np.where(sparse, log_sparse, log_guard)
                 rel = slice(start + j0 - b, start + j1 - b)
-                r_j = r[:, cal:][:, rel]
-                a_j = np.where(sparse[:, None], np.nan, avg[:, cal:][:, rel])
+                nothing = np.full(n, np.nan)
                 shift_sigma = sigma / math.sqrt(shift)
-                score = np.full(r_j.shape, -np.inf)
+                score = np.full((n, j1 - j0), -np.inf)
                 upper = np.full(n, np.inf)
                 lower = np.full(n, -np.inf)
+                alpha = 1.0 - q  # the budget as a rate per window
                 if up:
-                    thr = np.fmax(p.k * sigma, _order_stat(sorted_r, count_r, q) + guard)
-                    thr_a = np.fmax(
-                        np.fmax(p.k_shift * shift_sigma, floor_shift),
-                        _order_stat(sorted_a, count_a, q) + p.shift_margin,
+                    thr, thr_a = self._thresholds(
+                        r_up[:, :cal], avg_up[:, :cal], sigma, guard, floor_shift, alpha
                     )
+                    thr_a = np.where(sparse, nothing, thr_a)
+                    r_j = r_up[:, cal:][:, rel]
+                    a_j = avg_up[:, cal:][:, rel]
                     score = np.fmax(score, np.fmax(r_j / thr[:, None], a_j / thr_a[:, None]))
                     upper = thr
                 if down:
-                    thr = np.fmax(p.k * sigma, guard - _order_stat(sorted_r, count_r, 1 - q))
-                    thr_a = np.fmax(
-                        np.fmax(p.k_shift * shift_sigma, floor_drop),
-                        p.shift_margin - _order_stat(sorted_a, count_a, 1 - q),
+                    thr, thr_a = self._thresholds(
+                        -r_dn[:, :cal], -avg_dn[:, :cal], sigma, guard, floor_drop, alpha
                     )
+                    r_j = r_dn[:, cal:][:, rel]
+                    a_j = avg_dn[:, cal:][:, rel]
                     down_j = np.fmax(-r_j / thr[:, None], -a_j / thr_a[:, None])
                     score = np.fmax(score, np.where(sparse[:, None], -np.inf, down_j))
                     lower = -thr
@@ -262,6 +314,32 @@ def _seasonal_median(
     return median
 
 
+def _month_back(values: FloatArray, times: np.ndarray, base: int, step_s: int) -> FloatArray:
+    """For padded columns ``base + i`` (window start ``times[i]``, epoch seconds), the
+    value of the same slot one calendar month earlier (the month's last slot when the
+    earlier month is shorter); NaN where that lies before the frame."""
+    ts = times.astype("datetime64[s]")
+    month = ts.astype("datetime64[M]")
+    this_month = month.astype("datetime64[s]")
+    target = (month - 1).astype("datetime64[s]") + (ts - this_month)
+    target = np.where(target >= this_month, this_month - np.timedelta64(step_s, "s"), target)
+    back = ((ts - target).astype(np.int64) // step_s).astype(np.int64)
+    cols = base + np.arange(times.size) - back
+    ok = cols >= 0
+    out = np.full((values.shape[0], times.size), np.nan)
+    out[:, ok] = values[:, cols[ok]]
+    return out
+
+
+def _week_low(values: FloatArray, lo: int, hi: int, period: int) -> FloatArray:
+    """Lowest known value of the same slot over the previous seven days, for columns
+    ``[lo, hi)`` (``lo >= period``)."""
+    day = period // 7
+    stack = np.stack([values[:, lo - day * k : hi - day * k] for k in range(1, 8)])
+    low: FloatArray = np.fmin.reduce(stack, axis=0)
+    return low
+
+
 def _rolling_mean(values: FloatArray, n: int) -> FloatArray:
     """Mean of the known values of ``values[:, i - n + 1 .. i]`` for i >= n - 1 (NaN when
     fewer than half are known); shape ``(rows, cols - n + 1)``."""
@@ -282,6 +360,22 @@ def _sort_known(values: FloatArray) -> tuple[FloatArray, np.ndarray]:
     ordered = np.where(finite, values, np.inf)
     ordered.sort(axis=1)
     return ordered, finite.sum(axis=1)
+
+
+TAIL = 0.05
+"""Share of the calibration residuals whose mean excess sets the tail's scale."""
+
+
+def _tail(ordered: FloatArray, count: np.ndarray, alpha: float) -> FloatArray:
+    """The ``1 - alpha`` quantile of each sorted row, extrapolated past its top ``TAIL``
+    share by an exponential tail: ``u + beta * log(TAIL / alpha)`` with ``u`` the
+    ``1 - TAIL`` quantile and ``beta`` the mean excess over it."""
+    u = _order_stat(ordered, count, 1.0 - TAIL)
+    above = np.isfinite(ordered) & (ordered > u[:, None])
+    excess = np.where(above, ordered - u[:, None], 0.0).sum(axis=1)
+    beta = excess / np.maximum(above.sum(axis=1), 1)
+    factor = math.log(TAIL / alpha) if alpha < TAIL else 0.0
+    return u + beta * factor
 
 
 def _order_stat(ordered: FloatArray, count: np.ndarray, q: float) -> FloatArray:
