@@ -34,7 +34,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import Field, field_validator, model_validator
 
 from alerter.detect.band import MAD_TO_SIGMA, judged_range, windows_in
-from alerter.detect.base import DetectorParams, FloatArray, SeriesFrame, Verdicts
+from alerter.detect.base import BoolArray, DetectorParams, FloatArray, SeriesFrame, Verdicts
 from alerter.detect.budget import Budget, parse_budget
 from alerter.timeparse import Duration
 
@@ -68,7 +68,7 @@ class CostParams(DetectorParams):
         description="A spike must exceed the series' calibrated upper quantile by this factor.",
     )
     sparse_guard: float = Field(
-        default=3.0,
+        default=2.0,
         ge=1,
         le=1000,
         description="The guard for series whose calibration span is mostly zero windows "
@@ -101,6 +101,11 @@ class CostParams(DetectorParams):
         ge=0,
         le=100,
         description="Smallest relative sustained change that alerts (0.4 = 40 %).",
+    )
+    hold: Duration = Field(
+        default=timedelta(days=2),
+        description="A decrease averaged over this long alerts even when each day of it "
+        "looks like a weekend day (a one-day holiday does not; a lasting drop does).",
     )
     monthly: bool = Field(
         default=True,
@@ -144,50 +149,54 @@ class CostDetector:
         self.params = params
 
     def _sizes(self, step: timedelta) -> tuple[int, int, int, int]:
-        """(windows per week, calibration windows, shift windows, windows per block)."""
+        """(windows per week, calibration windows, longest averaging span, windows per
+        calibration block)."""
         period = windows_in(WEEK, step, "a week")
         cal = windows_in(self.params.calibration, step, "the calibration span")
         block = max(1, windows_in(DAY, step, "a day") if step <= DAY else 1)
-        return period, cal, self.params.shift_windows, block
+        span = max(self.params.shift_windows, self._hold(step))
+        return period, cal, span, block
+
+    def _hold(self, step: timedelta) -> int:
+        return max(1, int(self.params.hold / step))
 
     def _month(self, step: timedelta) -> int:
         """Windows in the longest month back (0 without ``monthly``)."""
         return windows_in(timedelta(days=31), step, "a month") if self.params.monthly else 0
 
     def history(self, step: timedelta) -> int:
-        period, cal, shift, block = self._sizes(step)
+        period, cal, span, block = self._sizes(step)
         back = max(period * self.params.weeks, self._month(step))
-        return back + cal + shift + block
+        return back + cal + span + block
 
-    def quantile(self, step: timedelta, cal: int) -> float:
+    def quantile(self, step: timedelta) -> float:
         """The calibration quantile the budget allows: 1 - (alerts per window)."""
         per_week = parse_budget(self.params.budget)
         per_window = per_week * (step / WEEK)
         return float(min(1.0, max(0.5, 1.0 - per_window)))
 
-    def _thresholds(
-        self,
-        cal_r: FloatArray,
-        cal_avg: FloatArray,
-        sigma: FloatArray,
-        guard: FloatArray,
-        floor: float,
-        alpha: float,
-    ) -> tuple[FloatArray, FloatArray]:
-        """Per-series thresholds of the spike and the sustained score (one tail, larger
-        is worse) from the calibration residuals: never below ``k`` sigmas, the recent
-        maximum times the guard, nor the budget's quantile extrapolated from the top 5 %
+    def _spike_threshold(
+        self, cal_r: FloatArray, sigma: FloatArray, guard: FloatArray, sparse: BoolArray, alpha: float
+    ) -> FloatArray:
+        """Per-series spike threshold (one tail, larger is worse) from the calibration
+        residuals: never below ``k`` sigmas nor the recent maximum times the guard, and
+        for dense series not below the budget's quantile extrapolated from the top 5 %
         (an exponential tail in log scale: a Pareto tail in money)."""
+        ordered, count = _sort_known(cal_r)
+        thr = np.fmax(self.params.k * sigma, _order_stat(ordered, count, 1.0) + guard)
+        return np.where(sparse, thr, np.fmax(thr, _tail(ordered, count, alpha)))
+
+    def _average_threshold(
+        self, cal_avg: FloatArray, sigma: FloatArray, n: int, floor: float, alpha: float
+    ) -> FloatArray:
+        """Threshold of a mean of ``n`` residuals: ``k_shift`` sigmas of a mean, the
+        smallest change that alerts, the recent maximum plus the margin, the budget's
+        extrapolated quantile (excursions last about ``n`` windows)."""
         p = self.params
-        s_r, n_r = _sort_known(cal_r)
-        s_a, n_a = _sort_known(cal_avg)
-        thr = np.fmax(p.k * sigma, _order_stat(s_r, n_r, 1.0) + guard)
-        thr = np.fmax(thr, _tail(s_r, n_r, alpha))
-        shift_sigma = sigma / math.sqrt(p.shift_windows)
-        thr_a = np.fmax(p.k_shift * shift_sigma, floor)
-        thr_a = np.fmax(thr_a, _order_stat(s_a, n_a, 1.0) + p.shift_margin)
-        thr_a = np.fmax(thr_a, _tail(s_a, n_a, alpha * p.shift_windows))
-        return thr, thr_a
+        ordered, count = _sort_known(cal_avg)
+        thr = np.fmax(p.k_shift * sigma / math.sqrt(n), floor)
+        thr = np.fmax(thr, _order_stat(ordered, count, 1.0) + p.shift_margin)
+        return np.fmax(thr, _tail(ordered, count, min(1.0, alpha * n)))
 
     def evaluate(self, frame: SeriesFrame, judge: slice) -> Verdicts:
         start, stop = judged_range(frame, judge)
@@ -198,36 +207,42 @@ class CostDetector:
             return out
         p = self.params
         step = frame.step
-        period, cal, shift, _block = self._sizes(step)
+        period, cal, span, _block = self._sizes(step)
+        shift, hold = p.shift_windows, self._hold(step)
         step_s = int(step.total_seconds())
         block_s = max(step_s, 86400)
         secs = frame.starts[start:stop].astype("datetime64[s]").astype(np.int64)
         # column index where each judged column's day (its calibration block) begins
         block_col = np.arange(start, stop) - (secs % block_s) // step_s
-        lo = int(block_col[0]) - cal - shift + 1  # first column whose residual is read
+        lo = int(block_col[0]) - cal - span + 1  # first column whose residual is read
         pad = max(0, max(period * p.weeks, self._month(step)) - lo)
         values = frame.values
         if pad:
             values = np.concatenate([np.full((n, pad), np.nan), values], axis=1)
         base = lo + pad
         median = _seasonal_median(values, base, stop + pad, period, p.weeks, p.min_weeks)
-        first = int(frame.starts[0].astype("datetime64[s]").astype(np.int64)) if n else 0
+        first = int(frame.starts[0].astype("datetime64[s]").astype(np.int64))
         times = first + np.arange(lo, stop, dtype=np.int64) * step_s
         month_ref = _month_back(values, times, base, step_s) if p.monthly else None
         low_ref = _week_low(values, base, stop + pad, period) if p.weekend_floor else None
-        q = self.quantile(step, cal)
+        alpha = 1.0 - self.quantile(step)  # the budget as a rate per window
         log_guard, log_sparse = math.log(p.guard), math.log(p.sparse_guard)
-        floor_shift = math.log1p(p.min_change)
-        floor_drop = -math.log1p(-min(p.min_change, 0.99))
+        floor_up = math.log1p(p.min_change)
+        floor_down = -math.log1p(-min(p.min_change, 0.99))
         up = p.direction in ("up", "both")
         down = p.direction in ("down", "both")
+
+        def aligned(x: FloatArray, m: int) -> FloatArray:
+            """Rolling mean over ``m``, columns aligned with ``r[:, span - 1:]``."""
+            return _rolling_mean(x, m)[:, span - m :]
+
         with np.errstate(invalid="ignore", divide="ignore"):
             for b in np.unique(block_col):
                 cols = np.nonzero(block_col == b)[0]  # judged columns of this day
                 j0, j1 = int(cols[0]), int(cols[-1]) + 1
                 b = int(b)
-                # residuals of [b - cal - shift + 1, start + j1): calibration then judged
-                seg_lo, seg_hi = b - cal - shift + 1 + pad, start + j1 + pad
+                # residuals of [b - cal - span + 1, start + j1): calibration then judged
+                seg_lo, seg_hi = b - cal - span + 1 + pad, start + j1 + pad
                 raw = values[:, b - cal + pad : b + pad]
                 known = ~np.isnan(raw)
                 n_known = known.sum(axis=1)
@@ -235,6 +250,8 @@ class CostDetector:
                 c = p.offset * mean
                 c[(n_known < cal // 2) | (c <= 0)] = np.nan  # no recent spend: no verdict
                 zero_share = np.where(known, raw == 0, False).sum(axis=1) / np.maximum(n_known, 1)
+                sparse = zero_share > 0.5  # blips are ordinary: no averaged or downward score
+                guard = np.where(sparse, log_sparse, log_guard)
                 cc = c[:, None]
                 obs = values[:, seg_lo:seg_hi]
                 med = median[:, seg_lo - base : seg_hi - base]
@@ -246,44 +263,38 @@ class CostDetector:
                 if low_ref is not None:  # explained by last week's lowest day
                     ref = low_ref[:, seg_lo - base : seg_hi - base]
                     r_dn = np.fmax(r, np.log((obs + cc) / (ref + cc)))
-                avg_up = _rolling_mean(r_up, shift)  # column i: mean of r[i - shift + 1 .. i]
-                avg_dn = avg_up if r_dn is r_up else _rolling_mean(r_dn, shift)
-                r = r[:, shift - 1 :]
-                r_up, r_dn = r_up[:, shift - 1 :], r_dn[:, shift - 1 :]
-                cal_r = r[:, :cal]
-                sorted_r, count_r = _sort_known(cal_r)
-                center = _order_stat(sorted_r, count_r, 0.5)
-                dev, count_d = _sort_known(np.abs(cal_r - center[:, None]))
-                sigma = MAD_TO_SIGMA * _order_stat(dev, count_d, 0.5)
-                sigma = np.fmax(sigma, 1e-3)
-                sparse = zero_share > 0.5  # blips are ordinary: no averaged or downward score
-                guard = np.where(sparse, log_sparse, log_guard)
-                rel = slice(start + j0 - b, start + j1 - b)
-                nothing = np.full(n, np.nan)
-                shift_sigma = sigma / math.sqrt(shift)
+                cut = slice(span - 1, None)
+                cal_plain = r[:, cut][:, :cal]
+                center = _order_stat(*_sort_known(cal_plain), 0.5)
+                dev, count_d = _sort_known(np.abs(cal_plain - center[:, None]))
+                sigma = np.fmax(MAD_TO_SIGMA * _order_stat(dev, count_d, 0.5), 1e-3)
+                rel = slice(cal + start + j0 - b, cal + start + j1 - b)
                 score = np.full((n, j1 - j0), -np.inf)
                 upper = np.full(n, np.inf)
                 lower = np.full(n, -np.inf)
-                alpha = 1.0 - q  # the budget as a rate per window
+                no_avg = sparse[:, None]
                 if up:
-                    thr, thr_a = self._thresholds(
-                        r_up[:, :cal], avg_up[:, :cal], sigma, guard, floor_shift, alpha
-                    )
-                    thr_a = np.where(sparse, nothing, thr_a)
-                    r_j = r_up[:, cal:][:, rel]
-                    a_j = avg_up[:, cal:][:, rel]
-                    score = np.fmax(score, np.fmax(r_j / thr[:, None], a_j / thr_a[:, None]))
+                    ru = r_up[:, cut]
+                    au = aligned(r_up, shift)
+                    thr = self._spike_threshold(ru[:, :cal], sigma, guard, sparse, alpha)
+                    thr_a = self._average_threshold(au[:, :cal], sigma, shift, floor_up, alpha)
+                    a_j = np.where(no_avg, np.nan, au[:, rel] / thr_a[:, None])
+                    score = np.fmax(score, np.fmax(ru[:, rel] / thr[:, None], a_j))
                     upper = thr
                 if down:
-                    thr, thr_a = self._thresholds(
-                        -r_dn[:, :cal], -avg_dn[:, :cal], sigma, guard, floor_drop, alpha
+                    rd = -r_dn[:, cut]
+                    ad = -aligned(r_dn, shift)
+                    ah = -aligned(r, hold)  # held long enough: not a holiday
+                    thr = self._spike_threshold(rd[:, :cal], sigma, guard, sparse, alpha)
+                    thr_a = self._average_threshold(ad[:, :cal], sigma, shift, floor_down, alpha)
+                    thr_h = self._average_threshold(ah[:, :cal], sigma, hold, floor_down, alpha)
+                    down_j = np.fmax(
+                        rd[:, rel] / thr[:, None],
+                        np.fmax(ad[:, rel] / thr_a[:, None], ah[:, rel] / thr_h[:, None]),
                     )
-                    r_j = r_dn[:, cal:][:, rel]
-                    a_j = avg_dn[:, cal:][:, rel]
-                    down_j = np.fmax(-r_j / thr[:, None], -a_j / thr_a[:, None])
-                    score = np.fmax(score, np.where(sparse[:, None], -np.inf, down_j))
+                    score = np.fmax(score, np.where(no_avg, -np.inf, down_j))
                     lower = -thr
-                ok = (count_r >= cal // 2) & ~np.isnan(c)
+                ok = (np.isfinite(cal_plain).sum(axis=1) >= cal // 2) & ~np.isnan(c)
                 exp_j = median[:, start + j0 + pad - base : start + j1 + pad - base]
                 x_j = values[:, start + j0 + pad : start + j1 + pad]
                 exp_j = np.where(ok[:, None] & ~np.isnan(x_j), exp_j, np.nan)
