@@ -16,6 +16,7 @@ from alerter.errors import AlerterError, ConfigError
 
 if TYPE_CHECKING:
     from alerter.config import Config
+    from alerter.rules.model import RuleBase
     from alerter.store.sqlite import SqliteStore
 
 log = logging.getLogger("alerter")
@@ -40,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--until", help="RFC 3339 end (default: now)")
     bt.add_argument("--json", action="store_true", help="JSON lines, the file notifier's fields")
     bt.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
+    tu = with_config(sub.add_parser("tune", help="replay a rule at several noise budgets"))
+    tu.add_argument("--rule", required=True)
+    tu.add_argument("--budget", action="append", help='candidate max_alerts, e.g. "1/month"')
+    tu.add_argument("--since", help="RFC 3339 start (default: as for backtest)")
+    tu.add_argument("--until", help="RFC 3339 end (default: as for backtest)")
     ex = with_config(sub.add_parser("explain", help="why a window was or was not flagged"))
     ex.add_argument("--rule", required=True)
     ex.add_argument("--group", nargs="*", default=[], metavar="K=V", help="the group's dimensions")
@@ -104,6 +110,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _backtest(config, args)
     if args.command == "explain":
         return _explain(config, args)
+    if args.command == "tune":
+        return _tune(config, args)
     if args.command == "status":
         return _status(config, as_json=args.json)
     if args.command == "silence":
@@ -136,24 +144,11 @@ def _backtest(config, args: argparse.Namespace) -> int:  # type: ignore[no-untyp
     from alerter.detect.budget import format_budget
     from alerter.notify.file import record_line
     from alerter.notify.render.text import render_text
-    from alerter.timeparse import format_time, parse_time
+    from alerter.timeparse import format_time
 
     now = datetime.now(UTC)
     chosen = [r for r in config.rules if r.enabled and (not args.rule or r.name == args.rule)]
-    files = None if args.since and args.until else file_data_range(config, chosen, now)
-    if args.until:
-        until = parse_time(args.until)
-    else:
-        until = files[1] if files else now
-    if args.since:
-        since = parse_time(args.since)
-    elif files:
-        since = files[0]
-    else:
-        backfill = max((s.backfill for s in config.sources.values()), default=timedelta(days=28))
-        since = until - backfill
-    if since >= until:
-        raise ConfigError(f"--since {args.since} is not before --until {args.until}")
+    since, until = _replay_range(config, args, chosen, now)
     state = _open_state(config)
     try:
         result = run_backtest(
@@ -190,6 +185,54 @@ def _backtest(config, args: argparse.Namespace) -> int:  # type: ignore[no-untyp
                     f"{format_budget(budget)}: {verdict})"
                 )
             print(line)
+    return 0
+
+
+def _replay_range(
+    config: Config, args: argparse.Namespace, chosen: list[RuleBase], now: datetime
+) -> tuple[datetime, datetime]:
+    """``--since``/``--until``, defaulting to the file sources' own data range, else to
+    the last backfill before now."""
+    from alerter.backtest import file_data_range
+    from alerter.timeparse import parse_time
+
+    files = None if args.since and args.until else file_data_range(config, chosen, now)
+    until = parse_time(args.until) if args.until else (files[1] if files else now)
+    if args.since:
+        since = parse_time(args.since)
+    elif files:
+        since = files[0]
+    else:
+        backfill = max((s.backfill for s in config.sources.values()), default=timedelta(days=28))
+        since = until - backfill
+    if since >= until:
+        raise ConfigError(f"--since {args.since} is not before --until {args.until}")
+    return since, until
+
+
+def _tune(config, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from alerter.tune import DEFAULT_BUDGETS, tune_rule
+
+    now = datetime.now(UTC)
+    chosen = [r for r in config.rules if r.name == args.rule]
+    if not chosen:
+        known = ", ".join(r.name for r in config.rules)
+        raise ConfigError(f"no rule named {args.rule!r} (known: {known})")
+    since, until = _replay_range(config, args, chosen, now)
+    state = _open_state(config)
+    try:
+        result = tune_rule(
+            config,
+            args.rule,
+            since=since,
+            until=until,
+            budgets=tuple(args.budget or DEFAULT_BUDGETS),
+            state=state,
+            clock_now=now,
+        )
+    finally:
+        state.close()
+    print(result.render())
     return 0
 
 

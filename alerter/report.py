@@ -65,12 +65,12 @@ def render_html(result: BacktestResult) -> str:
         ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
         for group, events in ordered[:MAX_CHARTS]:
             parts.append(f"<div class='group'><h3>{html_text(group_label(group))}</h3><ul>")
-            for e in events:
-                parts.append(
-                    f"<li>{html_text(format_time(e.window_start))}: observed {e.observed} "
-                    f"expected {e.expected} (band {e.lower} .. {e.upper}, "
-                    f"{html_text(e.direction.value)})</li>"
-                )
+            parts.extend(
+                f"<li>{html_text(format_time(e.window_start))}: observed {e.observed} "
+                f"expected {e.expected} (band {e.lower} .. {e.upper}, "
+                f"{html_text(e.direction.value)})</li>"
+                for e in events
+            )
             parts.append("</ul>")
             png = safe_chart(events[-1])
             if png:

@@ -176,7 +176,12 @@ class CostDetector:
         return float(min(1.0, max(0.5, 1.0 - per_window)))
 
     def _spike_threshold(
-        self, cal_r: FloatArray, sigma: FloatArray, guard: FloatArray, sparse: BoolArray, alpha: float
+        self,
+        cal_r: FloatArray,
+        sigma: FloatArray,
+        guard: FloatArray,
+        sparse: BoolArray,
+        alpha: float,
     ) -> FloatArray:
         """Per-series spike threshold (one tail, larger is worse) from the calibration
         residuals: never below ``k`` sigmas nor the recent maximum times the guard, and
@@ -386,7 +391,8 @@ def _tail(ordered: FloatArray, count: np.ndarray, alpha: float) -> FloatArray:
     excess = np.where(above, ordered - u[:, None], 0.0).sum(axis=1)
     beta = excess / np.maximum(above.sum(axis=1), 1)
     factor = math.log(TAIL / alpha) if alpha < TAIL else 0.0
-    return u + beta * factor
+    out: FloatArray = u + beta * factor
+    return out
 
 
 def _order_stat(ordered: FloatArray, count: np.ndarray, q: float) -> FloatArray:

@@ -129,6 +129,19 @@ def test_backtest_of_an_empty_range_says_where_the_data_is(sample, capsys):
     assert "no data in this range; its data covers 2026-" in out
 
 
+def test_tune_replays_a_rule_at_each_budget_and_proposes_one(sample, capsys):
+    args = ["tune", "--config", str(sample), "--rule", "service-hourly-spike"]
+    assert main([*args, "--budget", "1/week", "--budget", "1/year"]) == 0
+    out = capsys.readouterr().out
+    assert "rule service-hourly-spike: 1 past incidents" in out
+    assert "max_alerts = '1/week'" in out and "max_alerts = '1/year'" in out
+    assert "caught 1/1" in out
+    assert "EXCEEDED" in out  # one incident in five weeks is more than 1/year allows
+    assert 'proposal: max_alerts = "1/week"' in out
+    assert main([*args, "--budget", "often"]) == 2
+    assert "--budget: not a budget: 'often'" in capsys.readouterr().err
+
+
 def test_validate_exit_codes(sample, capsys):
     assert main(["validate", "--config", str(sample)]) == 0
     assert "ok (2 source(s), 2 notifier(s), 2 rule(s))" in capsys.readouterr().out

@@ -37,7 +37,7 @@ def hourly(weeks: int, sigma: float, seed: int, n: int = 1) -> np.ndarray:
 
 
 def flags(values: np.ndarray, start: int, step: timedelta = H, **params: object) -> np.ndarray:
-    detector = CostDetector(CostParams(**params))  # type: ignore[arg-type]
+    detector = CostDetector(CostParams(**params))
     return detector.evaluate(frame(values, step), slice(start, None)).flagged
 
 
@@ -115,7 +115,13 @@ def test_verdicts_are_causal_per_day_blocks():
 
 @pytest.mark.parametrize(
     ("text", "per_week"),
-    [("1/month", 7 / 30), ("2/week", 2.0), ("1/2weeks", 0.5), ("0.5/day", 3.5), ("1/year", 7 / 365)],
+    [
+        ("1/month", 7 / 30),
+        ("2/week", 2.0),
+        ("1/2weeks", 0.5),
+        ("0.5/day", 3.5),
+        ("1/year", 7 / 365),
+    ],
 )
 def test_budgets_parse_to_alerts_per_week(text, per_week):
     assert parse_budget(text) == pytest.approx(per_week)
@@ -134,12 +140,10 @@ def test_format_budget_reads_back():
 
 def test_a_rules_max_alerts_is_validated_and_fills_the_detector_budget():
     rule_model = make_rule_model()
-    rule = rule_model(
-        name="r", source="s", max_alerts="1/quarter", detector={"type": "cost"}
-    )
+    rule = rule_model(name="r", source="s", max_alerts="1/quarter", detector={"type": "cost"})  # type: ignore[call-arg]
     detector = make_detector(rule)
     assert isinstance(detector, CostDetector)
     assert detector.params.budget == "1/quarter"
     assert rule.budget_per_week == pytest.approx(7 / 91)
     with pytest.raises(ValidationError, match="max_alerts"):
-        rule_model(name="r", source="s", max_alerts="often", detector={"type": "cost"})
+        rule_model(name="r", source="s", max_alerts="often", detector={"type": "cost"})  # type: ignore[call-arg]
