@@ -158,7 +158,11 @@ def meter(rng: np.random.Generator, g: Grid) -> tuple[Array, Array, bool]:
     rate = rng.uniform(8, 400)
     price = float(rng.lognormal(np.log(0.2), 1.0))
     p1, p2 = rng.uniform(9, 12), rng.uniform(14, 20)
-    day = 1 + 0.6 * np.exp(-(((g.hour - p1) / 2.5) ** 2)) + 0.6 * np.exp(-(((g.hour - p2) / 2.5) ** 2))
+    day = (
+        1
+        + 0.6 * np.exp(-(((g.hour - p1) / 2.5) ** 2))
+        + 0.6 * np.exp(-(((g.hour - p2) / 2.5) ** 2))
+    )
     weekly = np.where(g.weekday < 5, 1.0, rng.uniform(0.3, 0.9))
     days = int(g.day[-1]) + 1
     drift = np.zeros(days)
@@ -215,7 +219,9 @@ def batch(rng: np.random.Generator, g: Grid) -> tuple[Array, Array, bool]:
     job = (g.hour >= at) & (g.hour < at + hours)
     expected = level * np.where(job, rng.uniform(3, 8), 1.0)
     if rng.random() < 0.5:
-        expected = expected + np.where(g.month_start & (g.hour == 0), level * rng.uniform(20, 60), 0.0)
+        expected = expected + np.where(
+            g.month_start & (g.hour == 0), level * rng.uniform(20, 60), 0.0
+        )
     return expected, expected * rng.lognormal(0, rng.uniform(0.05, 0.15), g.n), True
 
 
@@ -250,13 +256,23 @@ FAMILIES = [
     Family("office", "tune", office.__doc__ or "", True, 9, 4, office, 0.15, (0.05, 0.3), 2),
     Family("meter", "tune", meter.__doc__ or "", True, 9, 4, meter, 0.0, (0.0, 0.0)),
     Family("heavy", "tune", heavy.__doc__ or "", True, 9, 4, heavy, 0.25, (0.02, 0.3)),
-    Family("billing-daily", "tune", billing.__doc__ or "", False, 30, 9, billing, 0.15, (0.05, 0.4), 3),
+    Family(
+        "billing-daily", "tune", billing.__doc__ or "", False, 30, 9, billing, 0.15, (0.05, 0.4), 3
+    ),
     Family("retail", "held-out", retail.__doc__ or "", True, 9, 4, retail, 0.2, (0.03, 0.3)),
     Family("batch", "held-out", batch.__doc__ or "", True, 10, 5, batch, 0.1, (0.02, 0.2)),
     Family("mixed", "held-out", mixed.__doc__ or "", True, 9, 4, mixed, 0.15, (0.02, 0.3), 2),
     Family(
-        "weekly-daily", "held-out", weekly_daily.__doc__ or "", False, 30, 9, weekly_daily, 0.2,
-        (0.05, 0.4), 3,
+        "weekly-daily",
+        "held-out",
+        weekly_daily.__doc__ or "",
+        False,
+        30,
+        9,
+        weekly_daily,
+        0.2,
+        (0.05, 0.4),
+        3,
     ),
 ]
 
@@ -333,6 +349,8 @@ def generate(fam: Family, n: int, rng: np.random.Generator) -> tuple[Array, list
             events.append(Event(name, kind, start, start + after))
         values[i] = np.round(row, 4)
     return values, kinds, events
+
+
 def write_csv(path: Path, sc: Family, values: np.ndarray) -> None:
     starts = [T0 + sc.step * j for j in range(values.shape[1])]
     stamps = [s.strftime("%Y-%m-%dT%H:%M:%SZ") for s in starts]
@@ -393,7 +411,6 @@ def backtest_alerts(
         if e.event is Reason.FIRST
     ]
     return alerts, seconds
-
 
 
 def score(
@@ -490,8 +507,10 @@ def main() -> None:
         overall = rows[-1]
         recall = {r["kind"]: r["recall"] for r in rows}
         summary.append((fam, overall, recall))
-    print("\nsummary (F1, precision, recall, false alerts per 100 series-weeks, recall of drops"
-          " and level shifts, median delay)")
+    print(
+        "\nsummary (F1, precision, recall, false alerts per 100 series-weeks, recall of drops"
+        " and level shifts, median delay)"
+    )
     for fam, o, rec in summary:
         print(
             f"  {fam.name:<14}{fam.role:<9} F1 {o['f1']:.3f}  P {o['precision']:.3f}  "

@@ -68,7 +68,7 @@ class CostParams(DetectorParams):
         description="A spike must exceed the series' calibrated upper quantile by this factor.",
     )
     sparse_guard: float = Field(
-        default=2.0,
+        default=2.5,
         ge=1,
         le=1000,
         description="The guard for series whose calibration span is mostly zero windows "
@@ -90,11 +90,12 @@ class CostParams(DetectorParams):
         description="Sustained-change threshold floor in robust log sigmas of the average.",
     )
     shift_margin: float = Field(
-        default=0.1,
+        default=0.2,
         ge=0,
         le=10,
-        description="A sustained change must exceed the series' calibrated quantile of its "
-        "averaged residual by this much (log scale: 0.1 ~ 10 %).",
+        description="A sustained change must exceed the series' recent maximum of its "
+        "averaged residual by this much (log scale: 0.2 ~ 22 %); the long average's margin "
+        "is smaller by sqrt(shift_windows / windows in hold).",
     )
     min_change: float = Field(
         default=0.4,
@@ -104,7 +105,8 @@ class CostParams(DetectorParams):
     )
     hold: Duration = Field(
         default=timedelta(days=2),
-        description="A decrease averaged over this long alerts even when each day of it "
+        description="Span of the long average: a change held this long alerts with a "
+        "smaller margin, and a decrease held this long alerts even when each day of it "
         "looks like a weekend day (a one-day holiday does not; a lasting drop does).",
     )
     monthly: bool = Field(
@@ -200,7 +202,8 @@ class CostDetector:
         p = self.params
         ordered, count = _sort_known(cal_avg)
         thr = np.fmax(p.k_shift * sigma / math.sqrt(n), floor)
-        thr = np.fmax(thr, _order_stat(ordered, count, 1.0) + p.shift_margin)
+        margin = p.shift_margin * math.sqrt(min(1.0, p.shift_windows / n))  # noise ~ 1/sqrt(n)
+        thr = np.fmax(thr, _order_stat(ordered, count, 1.0) + margin)
         return np.fmax(thr, _tail(ordered, count, min(1.0, alpha * n)))
 
     def evaluate(self, frame: SeriesFrame, judge: slice) -> Verdicts:
@@ -260,6 +263,9 @@ class CostDetector:
                 cc = c[:, None]
                 obs = values[:, seg_lo:seg_hi]
                 med = median[:, seg_lo - base : seg_hi - base]
+                # sparse series: against zero, so a window is judged by its own amount
+                # against the recent blips (their seasonal median is noise)
+                med = np.where(sparse[:, None], 0.0, med)
                 r = np.log((obs + cc) / (med + cc))
                 r_up, r_dn = r, r
                 if month_ref is not None:  # explained by the same slot a month ago
@@ -281,9 +287,12 @@ class CostDetector:
                 if up:
                     ru = r_up[:, cut]
                     au = aligned(r_up, shift)
+                    ahu = aligned(r_up, hold)
                     thr = self._spike_threshold(ru[:, :cal], sigma, guard, sparse, alpha)
                     thr_a = self._average_threshold(au[:, :cal], sigma, shift, floor_up, alpha)
-                    a_j = np.where(no_avg, np.nan, au[:, rel] / thr_a[:, None])
+                    thr_h = self._average_threshold(ahu[:, :cal], sigma, hold, floor_up, alpha)
+                    a_j = np.fmax(au[:, rel] / thr_a[:, None], ahu[:, rel] / thr_h[:, None])
+                    a_j = np.where(no_avg, np.nan, a_j)
                     score = np.fmax(score, np.fmax(ru[:, rel] / thr[:, None], a_j))
                     upper = thr
                 if down:
@@ -306,7 +315,8 @@ class CostDetector:
                 valid = ~np.isnan(exp_j)
                 score = np.where(valid, score, np.nan)
                 out.expected[:, j0:j1] = exp_j
-                out.upper[:, j0:j1] = (exp_j + cc) * np.exp(upper)[:, None] - cc
+                band = np.where(sparse[:, None] & valid, 0.0, exp_j)
+                out.upper[:, j0:j1] = (band + cc) * np.exp(upper)[:, None] - cc
                 out.lower[:, j0:j1] = (exp_j + cc) * np.exp(lower)[:, None] - cc
                 out.score[:, j0:j1] = score
                 out.flagged[:, j0:j1] = valid & (score > 1.0)
