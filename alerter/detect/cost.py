@@ -46,8 +46,13 @@ class CostParams(DetectorParams):
     """Parameters of the ``cost`` detector."""
 
     type: Literal["cost"] = Field(default="cost", description="Detector type.")
+    period: Duration = Field(
+        default=WEEK,
+        description="The season: the baseline is the same slot of the last `weeks` periods "
+        "('7d': hour of the week; '1d': hour of the day). A whole number of days.",
+    )
     weeks: int = Field(
-        default=4, ge=1, le=12, description="Past weeks whose same slot forms the baseline."
+        default=4, ge=1, le=60, description="Past periods whose same slot forms the baseline."
     )
     min_weeks: int = Field(
         default=2, ge=1, le=12, description="Fewest known same-slot values needed for a verdict."
@@ -139,6 +144,13 @@ class CostParams(DetectorParams):
             raise ValueError("calibration must be at least a day")
         return value
 
+    @field_validator("period")
+    @classmethod
+    def _whole_days(cls, value: timedelta) -> timedelta:
+        if value < DAY or value % DAY:
+            raise ValueError("period must be a whole number of days ('1d', '7d')")
+        return value
+
 
 class CostDetector:
     """Log-residual spikes and sustained changes, thresholds calibrated per series."""
@@ -153,7 +165,7 @@ class CostDetector:
     def _sizes(self, step: timedelta) -> tuple[int, int, int, int]:
         """(windows per week, calibration windows, longest averaging span, windows per
         calibration block)."""
-        period = windows_in(WEEK, step, "a week")
+        period = windows_in(self.params.period, step, "the period")
         cal = windows_in(self.params.calibration, step, "the calibration span")
         block = max(1, windows_in(DAY, step, "a day") if step <= DAY else 1)
         span = max(self.params.shift_windows, self._hold(step))
@@ -162,13 +174,16 @@ class CostDetector:
     def _hold(self, step: timedelta) -> int:
         return max(1, int(self.params.hold / step))
 
+    def _day(self, step: timedelta) -> int:
+        return max(1, int(DAY / step))
+
     def _month(self, step: timedelta) -> int:
         """Windows in the longest month back (0 without ``monthly``)."""
         return windows_in(timedelta(days=31), step, "a month") if self.params.monthly else 0
 
     def history(self, step: timedelta) -> int:
         period, cal, span, block = self._sizes(step)
-        back = max(period * self.params.weeks, self._month(step))
+        back = max(period * self.params.weeks, self._month(step), 7 * self._day(step))
         return back + cal + span + block
 
     def quantile(self, step: timedelta) -> float:
@@ -223,7 +238,7 @@ class CostDetector:
         # column index where each judged column's day (its calibration block) begins
         block_col = np.arange(start, stop) - (secs % block_s) // step_s
         lo = int(block_col[0]) - cal - span + 1  # first column whose residual is read
-        pad = max(0, max(period * p.weeks, self._month(step)) - lo)
+        pad = max(0, max(period * p.weeks, self._month(step), 7 * self._day(step)) - lo)
         values = frame.values
         if pad:
             values = np.concatenate([np.full((n, pad), np.nan), values], axis=1)
@@ -232,7 +247,7 @@ class CostDetector:
         first = int(frame.starts[0].astype("datetime64[s]").astype(np.int64))
         times = first + np.arange(lo, stop, dtype=np.int64) * step_s
         month_ref = _month_back(values, times, base, step_s) if p.monthly else None
-        low_ref = _week_low(values, base, stop + pad, period) if p.weekend_floor else None
+        low_ref = _week_low(values, base, stop + pad, self._day(step)) if p.weekend_floor else None
         alpha = 1.0 - self.quantile(step)  # the budget as a rate per window
         log_guard, log_sparse = math.log(p.guard), math.log(p.sparse_guard)
         floor_up = math.log1p(p.min_change)
@@ -357,10 +372,9 @@ def _month_back(values: FloatArray, times: np.ndarray, base: int, step_s: int) -
     return out
 
 
-def _week_low(values: FloatArray, lo: int, hi: int, period: int) -> FloatArray:
+def _week_low(values: FloatArray, lo: int, hi: int, day: int) -> FloatArray:
     """Lowest known value of the same slot over the previous seven days, for columns
-    ``[lo, hi)`` (``lo >= period``)."""
-    day = period // 7
+    ``[lo, hi)`` (``lo >= 7 * day``, ``day`` windows a day)."""
     stack = np.stack([values[:, lo - day * k : hi - day * k] for k in range(1, 8)])
     low: FloatArray = np.fmin.reduce(stack, axis=0)
     return low
