@@ -200,6 +200,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for rule in rules:
             label = rule or "nab.toml (" + " + ".join(names) + ")"
+            short = rule or "nab.toml"
             began = time.perf_counter()
             out = (args.out or Path(scratch)) / (rule or "all")
             alerts = 0
@@ -211,7 +212,7 @@ def main() -> None:
                 print(f"{label}: {alerts} alerts (a partial corpus is not scored)")
                 continue
             scores = reference_score(out)
-            results[label] = scores
+            results[short] = scores
             std, low_fp, low_fn = (scores[p] for p in PROFILES)
             print(
                 f"{label}: standard {std['score']:.1f}, reward_low_FP {low_fp['score']:.1f}, "
@@ -224,7 +225,7 @@ def main() -> None:
     print("\nNAB scoreboard (published values from the numenta/NAB README) and this project:")
     print(f"{'Detector':<34}{'Standard':>11}{'Low FP':>11}{'Low FN':>11}")
     mine = results[best]
-    row = (f"alerter {best}"[:33], *(f"{mine[p]['score']:.1f}" for p in PROFILES))
+    row = (f"alerter {best}", *(f"{mine[p]['score']:.1f}" for p in PROFILES))
     table = sorted([*PUBLISHED, row], key=lambda r: -float(r[1].split("-")[0]))
     for name, std_s, low_fp_s, low_fn_s in table:
         print(f"{name:<34}{std_s:>11}{low_fp_s:>11}{low_fn_s:>11}")
