@@ -30,10 +30,15 @@ from datetime import timedelta
 from typing import ClassVar, Literal
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import Field, field_validator, model_validator
 
-from alerter.detect.band import MAD_TO_SIGMA, judged_range, windows_in
+from alerter.detect.band import (
+    MAD_TO_SIGMA,
+    judged_range,
+    median_of_stack,
+    sort_stack,
+    windows_in,
+)
 from alerter.detect.base import BoolArray, DetectorParams, FloatArray, SeriesFrame, Verdicts
 from alerter.detect.budget import Budget, parse_budget
 from alerter.timeparse import Duration
@@ -342,15 +347,16 @@ def _seasonal_median(
     values: FloatArray, lo: int, hi: int, period: int, weeks: int, min_weeks: int
 ) -> FloatArray:
     """Median of columns ``t - period*k`` (k = 1..weeks, known ones) for t in [lo, hi);
-    NaN where fewer than ``min_weeks`` are known. ``lo >= period * weeks``."""
-    stack = np.stack([values[:, lo - period * k : hi - period * k] for k in range(1, weeks + 1)])
-    count = (~np.isnan(stack)).sum(axis=0)
-    filled = np.where(np.isnan(stack), np.inf, stack)
-    filled.sort(axis=0)
-    safe = np.maximum(count, 1)
-    low = np.take_along_axis(filled, ((safe - 1) // 2)[None], axis=0)[0]
-    high = np.take_along_axis(filled, (safe // 2)[None], axis=0)[0]
-    median: FloatArray = (low + high) * 0.5
+    NaN where fewer than ``min_weeks`` are known. ``lo >= period * weeks``. A sorting
+    network over the K lag slices (K small), no sort along a strided axis."""
+    lags = []
+    count = np.zeros((values.shape[0], hi - lo), np.int8)
+    for k in range(1, weeks + 1):
+        lag = values[:, lo - period * k : hi - period * k]
+        known = ~np.isnan(lag)
+        count += known
+        lags.append(np.where(known, lag, np.inf))
+    median = median_of_stack(sort_stack(lags), count)
     median[count < min_weeks] = np.nan
     return median
 
@@ -381,15 +387,19 @@ def _week_low(values: FloatArray, lo: int, hi: int, day: int) -> FloatArray:
 
 
 def _rolling_mean(values: FloatArray, n: int) -> FloatArray:
-    """Mean of the known values of ``values[:, i - n + 1 .. i]`` for i >= n - 1 (NaN when
-    fewer than half are known); shape ``(rows, cols - n + 1)``."""
+    """Mean of the known (finite) values of ``values[:, i - n + 1 .. i]`` for i >= n - 1
+    (NaN when fewer than half are known); shape ``(rows, cols - n + 1)``. Running sums
+    from the first column, so the result depends only on the block passed in."""
     if n == 1:
-        return values.copy()
-    view = sliding_window_view(values, n, axis=1)
-    known = ~np.isnan(view)
-    total = np.where(known, view, 0.0).sum(axis=2)
-    count = known.sum(axis=2)
-    mean: FloatArray = total / np.maximum(count, 1)
+        return np.where(np.isfinite(values), values, np.nan)
+    rows, cols = values.shape
+    known = np.isfinite(values)
+    sums = np.zeros((rows, cols + 1))
+    np.cumsum(np.where(known, values, 0.0), axis=1, out=sums[:, 1:])
+    counts = np.zeros((rows, cols + 1), np.int64)
+    np.cumsum(known, axis=1, out=counts[:, 1:])
+    count = counts[:, n:] - counts[:, :-n]
+    mean: FloatArray = (sums[:, n:] - sums[:, :-n]) / np.maximum(count, 1)
     mean[count * 2 < n] = np.nan
     return mean
 
