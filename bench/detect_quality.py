@@ -540,6 +540,24 @@ def main() -> None:
         "\nsummary (F1, precision, recall, false alerts per 100 series-weeks, recall of drops"
         " and level shifts, median delay)"
     )
+    for role in ("tune", "held-out"):
+        rows = [o for fam, o, _rec in summary if fam.role == role]
+        if not rows:
+            continue
+        hit = sum(int(o["detected"]) for o in rows)  # type: ignore[call-overload]
+        false = sum(int(o["false"]) for o in rows)  # type: ignore[call-overload]
+        events = sum(int(o["events"]) for o in rows)  # type: ignore[call-overload]
+        weeks = sum(
+            int(o["series"]) * (fam.weeks - fam.judge_from_week)  # type: ignore[call-overload]
+            for fam, o, _rec in summary
+            if fam.role == role
+        )
+        precision, recall = hit / max(hit + false, 1), hit / max(events, 1)
+        f1 = 2 * precision * recall / max(precision + recall, 1e-9)
+        print(
+            f"  pooled {role:<9} {len(rows)} families: F1 {f1:.3f}  P {precision:.3f}  "
+            f"R {recall:.3f}  FA/100sw {100 * false / max(weeks, 1):.2f}"
+        )
     for fam, o, rec in summary:
         print(
             f"  {fam.name:<14}{fam.role:<9} F1 {o['f1']:.3f}  P {o['precision']:.3f}  "
