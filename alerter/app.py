@@ -22,6 +22,7 @@ from typing import TextIO
 
 from alerter.clock import Clock, clock_from_env
 from alerter.config import Config
+from alerter.cycle import CycleReport, JudgeReport
 from alerter.errors import SourceError
 from alerter.judge import JudgeSettings, judge_rule
 from alerter.metrics import Metrics
@@ -29,7 +30,6 @@ from alerter.notify import NOTIFIERS
 from alerter.notify.base import Notifier, NotifierContext
 from alerter.notify.dryrun import DryRunOutbox, DryRunSink
 from alerter.notify.outbox import DeliveryReport, deliver, fail_unconfigured
-from alerter.reports import CycleReport, JudgeReport
 from alerter.sources import SOURCES
 from alerter.sources.base import FetchResult, Source, SourceContext
 from alerter.store.actions import actions_of

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from alerter.cycle import JudgeReport
 from alerter.detect import DETECTORS
 from alerter.detect.base import Detector
 from alerter.detect.engine import RuleEvaluation, evaluate
@@ -31,7 +32,6 @@ from alerter.incidents.lifecycle import JudgedWindow, Policy
 from alerter.incidents.track import Change, track
 from alerter.notify.build import build_notification
 from alerter.notify.pipeline import Envelope, Outbox, PipelineContext, run_pipeline
-from alerter.reports import JudgeReport
 from alerter.rules.model import RuleBase, detector_of
 from alerter.store.base import Store
 from alerter.timeparse import floor_time
@@ -44,6 +44,8 @@ Cell = tuple[SeriesKey, datetime]
 
 def make_detector(rule: RuleBase) -> Detector:
     params = detector_of(rule)
+    if rule.max_alerts and "budget" in type(params).model_fields:  # the rule's budget
+        params = params.model_copy(update={"budget": rule.max_alerts})
     cls = DETECTORS[params.type]
     return cls(params)
 

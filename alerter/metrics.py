@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector
 from alerter import __version__
 
 if TYPE_CHECKING:
-    from alerter.reports import CycleReport
+    from alerter.cycle import CycleReport
     from alerter.store.sqlite import SqliteStore
 
 PREFIX = "alerter"

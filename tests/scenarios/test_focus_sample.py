@@ -18,7 +18,7 @@ from alerter.app import App
 from alerter.cli import main
 from alerter.clock import FakeClock
 from alerter.config import load_config
-from alerter.reports import CycleReport
+from alerter.cycle import CycleReport
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO.parent / "shared" / "focus" / "focus-1.0-sample.csv"

@@ -11,8 +11,8 @@ import pytest
 from alerter.app import App
 from alerter.clock import FakeClock
 from alerter.config import load_config
+from alerter.cycle import CycleReport
 from alerter.metrics import Metrics, error_status
-from alerter.reports import CycleReport
 from alerter.sources.base import SourceContext
 from alerter.sources.metronome import MetronomeConfig, MetronomeSource
 from alerter.store.sqlite import SqliteStore

@@ -284,12 +284,6 @@ def test_focus_any_cell_text(row: dict[str, str]) -> None:
         assert all(isinstance(p.amount, Decimal) for p in result.points)
 
 
-@pytest.mark.xfail(
-    reason="csv_file/focus (not this branch): a timestamp in the last window of year 9999 "
-    "raises OverflowError instead of a located SourceError",
-    raises=OverflowError,
-    strict=False,
-)
 @pytest.mark.parametrize("kind", ["csv", "focus"])
 def test_a_timestamp_at_the_end_of_time_is_a_located_error(kind: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,8 +18,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from alerter.app import App
 from alerter.clock import FakeClock, PinnedClock
 from alerter.config import load_config
+from alerter.cycle import CycleReport
 from alerter.daemon import Daemon, RedactFilter, misfire_grace, secret_values, trigger_for
-from alerter.reports import CycleReport
 from alerter.server import Health, HttpServer, health
 from alerter.sources.base import FetchResult, Source
 from alerter.store.sqlite import SqliteStore

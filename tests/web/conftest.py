@@ -21,7 +21,7 @@ import pytest
 from alerter.app import App
 from alerter.clock import FakeClock
 from alerter.config import load_config
-from alerter.reports import CycleReport
+from alerter.cycle import CycleReport
 from alerter.server import Health, HttpServer
 from alerter.web import WebUI
 from tests.fakes.metronome import Customer, FakeMetronome, MetronomeDataset, Product
