@@ -405,7 +405,7 @@ def _chosen_rules(config: Config, name: str | None) -> list[RuleBase]:
     chosen = [r for r in config.rules if r.enabled and (not name or r.name == name)]
     if name and not chosen:
         known = ", ".join(sorted(r.name for r in config.rules))
-        raise UsageError(f"--rule {name!r}: no such enabled rule (have: {known})")
+        raise UsageError(f"--rule: no enabled rule named {name!r} (known: {known})")
     return chosen
 
 
