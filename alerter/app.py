@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TextIO
@@ -257,12 +258,17 @@ class App:
         when = now or self.clock.now()
         if only is None:
             fail_unconfigured(self.store, self.notifiers)
+            names = list(self.notifiers)
             total = DeliveryReport()
-            for name in list(self.notifiers):
-                done = self.deliver(when, name)
-                total = DeliveryReport(
-                    total.sent + done.sent, total.retried + done.retried, total.failed + done.failed
-                )
+            # one thread per notifier, as the daemon's dispatchers: a stuck peer delays
+            # only its own items
+            with ThreadPoolExecutor(max(1, len(names)), "alerter-deliver") as pool:
+                for done in pool.map(lambda name: self.deliver(when, name), names):
+                    total = DeliveryReport(
+                        total.sent + done.sent,
+                        total.retried + done.retried,
+                        total.failed + done.failed,
+                    )
             return total
         with self._deliver_lock:
             lock = self._deliver_locks.setdefault(only, threading.Lock())

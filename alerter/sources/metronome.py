@@ -61,6 +61,8 @@ USD_CENTS_NAME = "USD (cents)"
 HOURLY_PAGE_WINDOWS = 24
 DAILY_PAGE_WINDOWS = 35
 MAX_PAGES = 1000
+MAX_CURSOR = 4096
+"""Longest ``next_page`` cursor sent back (characters); a longer one is a bad response."""
 
 
 class MetronomeConfig(SourceConfig):
@@ -331,6 +333,11 @@ class MetronomeSource:
             cursor = parsed.next_page or None
             if cursor is None:
                 return out
+            if len(cursor) > MAX_CURSOR:
+                raise BadResponse(
+                    f"source {self.name}: GET /v1/customers page {page}: next_page cursor "
+                    f"longer than {MAX_CURSOR} characters"
+                )
             if cursor in seen:
                 raise BadResponse(
                     f"source {self.name}: GET /v1/customers page {page}: repeated next_page cursor"
@@ -467,6 +474,10 @@ class MetronomeSource:
                 points = self._normalise(customer, start, end, invoices)
                 ends = [i.breakdown_end_timestamp.astimezone(UTC) for i in invoices]
                 return points, max(ends, default=None)
+            if len(cursor) > MAX_CURSOR:
+                raise BadResponse(
+                    f"page {page}: next_page cursor longer than {MAX_CURSOR} characters"
+                )
             if cursor in seen:
                 raise BadResponse(f"page {page}: repeated next_page cursor")
             seen.add(cursor)
