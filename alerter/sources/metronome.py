@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import ClassVar, Literal
+from urllib.parse import quote
 
 from pydantic import (
     AwareDatetime,
@@ -191,7 +192,8 @@ class _CustomerDetail(_Loose):
 
 
 class _CustomerPage(_Loose):
-    data: list[_CustomerDetail]
+    data: list[object]
+    """Validated one by one (``_CustomerDetail``): a malformed entry costs only itself."""
     next_page: str | None = None
 
 
@@ -245,6 +247,8 @@ class MetronomeSource:
             retry=RetryPolicy(max_attempts=config.max_attempts),
         )
         self._customers: list[MetronomeCustomer] | None = None
+        self._customer_problems: list[str] = []
+        """Entries of the (cached) customer list that could not be used; reported per cycle."""
         self._customers_at: datetime | None = None
         self._types = {t.lower() for t in config.line_item_types}
         self.skipped_line_items: dict[str, int] = {}
@@ -282,16 +286,21 @@ class MetronomeSource:
         )
         if fresh and self._customers is not None:
             return self._customers
+        problems, self._customer_problems = self._customer_problems, []
         try:
             listed = await self._list_customers()
         except AuthRejected:
             raise
         except SourceError as exc:
+            self._customer_problems = problems
             if self._customers is None:
                 raise
             log.warning("metronome_customers_stale source=%s error=%s", self.name, exc)
             return self._customers
-        selected = self._select(listed)
+        unique: dict[str, MetronomeCustomer] = {}
+        for customer in listed:
+            unique.setdefault(customer.id, customer)  # a repeated id is polled once
+        selected = self._select(list(unique.values()))
         log.info(
             "metronome_customers source=%s listed=%d selected=%d",
             self.name,
@@ -329,7 +338,7 @@ class MetronomeSource:
                 raise BadResponse(
                     f"source {self.name}: GET /v1/customers page {page}: {_short(exc)}"
                 ) from None
-            out += [MetronomeCustomer(c.id, c.name) for c in parsed.data]
+            out += self._customer_entries(parsed.data, page)
             cursor = parsed.next_page or None
             if cursor is None:
                 return out
@@ -344,6 +353,26 @@ class MetronomeSource:
                 )
             seen.add(cursor)
         raise BadResponse(f"source {self.name}: GET /v1/customers: more than {MAX_PAGES} pages")
+
+    def _customer_entries(self, entries: list[object], page: int) -> list[MetronomeCustomer]:
+        """The usable customers of one page. An entry without a string ``id`` is left out
+        (and reported each cycle); one with a bad ``name`` is polled with an empty name."""
+        out: list[MetronomeCustomer] = []
+        for index, entry in enumerate(entries, start=1):
+            try:
+                detail = _CustomerDetail.model_validate(entry)
+            except ValidationError as exc:
+                raw_id = entry.get("id") if isinstance(entry, dict) else None
+                if isinstance(raw_id, str) and raw_id:
+                    out.append(MetronomeCustomer(raw_id, ""))
+                    continue
+                self._customer_problems.append(
+                    f"GET /v1/customers page {page} entry {index}: customer left out: {_short(exc)}"
+                )
+                continue
+            if detail.id:
+                out.append(MetronomeCustomer(detail.id, detail.name))
+        return out
 
     def _select(self, listed: list[MetronomeCustomer]) -> list[MetronomeCustomer]:
         pattern = self.config.customer_filter
@@ -397,7 +426,7 @@ class MetronomeSource:
             raise
         points: list[CostPoint] = []
         covered: dict[str, list[tuple[datetime, datetime]]] = {}
-        errors: list[str] = []
+        errors: list[str] = list(self._customer_problems)
         for (customer, lo, hi), task in zip(jobs, tasks, strict=True):
             result = task.result()
             if isinstance(result, SourceError):
@@ -448,7 +477,7 @@ class MetronomeSource:
     ) -> tuple[list[CostPoint], datetime | None]:
         """All pages of one (customer, chunk), validated: its points and the end of the
         last window the API returned (None if none); raises SourceError."""
-        path = f"/v1/customers/{customer.id}/invoices/breakdowns"
+        path = f"/v1/customers/{quote(customer.id, safe='')}/invoices/breakdowns"
         params: dict[str, QueryValue] = {
             "starting_on": format_time(start),
             "ending_before": format_time(end),
