@@ -13,7 +13,6 @@ import os
 import sys
 import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TextIO
@@ -258,18 +257,31 @@ class App:
         when = now or self.clock.now()
         if only is None:
             fail_unconfigured(self.store, self.notifiers)
-            names = list(self.notifiers)
-            total = DeliveryReport()
-            # one thread per notifier, as the daemon's dispatchers: a stuck peer delays
-            # only its own items
-            with ThreadPoolExecutor(max(1, len(names)), "alerter-deliver") as pool:
-                for done in pool.map(lambda name: self.deliver(when, name), names):
-                    total = DeliveryReport(
-                        total.sent + done.sent,
-                        total.retried + done.retried,
-                        total.failed + done.failed,
-                    )
-            return total
+            # one daemon thread per notifier, as the daemon's dispatchers: a stuck peer
+            # delays only its own items and never holds the process open at exit
+            reports: list[DeliveryReport] = []
+
+            def one(name: str) -> None:
+                try:
+                    reports.append(self.deliver(when, name))
+                except Exception:
+                    log.exception("delivery_crashed notifier=%s", name)
+
+            threads = [
+                threading.Thread(
+                    target=one, args=(name,), name=f"alerter-deliver-{name}", daemon=True
+                )
+                for name in self.notifiers
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return DeliveryReport(
+                sum(r.sent for r in reports),
+                sum(r.retried for r in reports),
+                sum(r.failed for r in reports),
+            )
         with self._deliver_lock:
             lock = self._deliver_locks.setdefault(only, threading.Lock())
         with lock:
