@@ -49,6 +49,8 @@ class CycleReport:
     judged: list[JudgeReport] = field(default_factory=list)
     delivery: DeliveryReport | None = None
     seconds: float = 0.0
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Records the source left out on purpose this cycle, by kind (a metric)."""
 
     @property
     def events(self) -> list[Notification]:
@@ -137,6 +139,7 @@ class App:
         for error in result.errors:
             log.warning("poll_partial source=%s error=%s", name, error)
         report.errors.extend(result.errors)
+        report.skipped = dict(result.skipped)
         report.ok = bool(result.coverage) or not result.errors
         backfilled = True
         if first:

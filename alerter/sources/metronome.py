@@ -254,6 +254,7 @@ class MetronomeSource:
         self.skipped_line_items: dict[str, int] = {}
         """Line items left out because of their type, by type, since start (a counter)."""
         self._warned_types: set[str] = set()
+        self._cycle_skipped: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"MetronomeSource(name={self.name!r}, base_url={self.config.base_url!r})"
@@ -385,6 +386,7 @@ class MetronomeSource:
         """Count skipped line items; warn once per cycle for each type nobody expects."""
         for kind, count in skipped.items():
             self.skipped_line_items[kind] = self.skipped_line_items.get(kind, 0) + count
+            self._cycle_skipped[kind] = self._cycle_skipped.get(kind, 0) + count
             if kind in KNOWN_NON_SPEND_TYPES or kind in self._warned_types:
                 continue
             self._warned_types.add(kind)
@@ -411,6 +413,7 @@ class MetronomeSource:
         # an open window it left out is unknown, not zero.
         horizon = floor_time(self._clock.now(), step)
         self._warned_types = set()  # warn once per unexpected type per cycle
+        self._cycle_skipped = {}
         customers = await self.customers()
         jobs = [
             (customer, lo, hi) for customer in customers for lo, hi in split_range(start, end, step)
@@ -456,7 +459,12 @@ class MetronomeSource:
             len(points),
             self._client.requests,
         )
-        return FetchResult(points=points, coverage=coverage, errors=errors)
+        skipped: dict[str, int] = {}
+        for i, (kind, n) in enumerate(sorted(self._cycle_skipped.items())):
+            # a label per type, but a hostile API cannot mint unbounded metric series
+            label = f"line_item_type={_printable(kind, 40)}" if i < 20 else "line_item_type=other"
+            skipped[label] = skipped.get(label, 0) + n
+        return FetchResult(points=points, coverage=coverage, errors=errors, skipped=skipped)
 
     async def _guarded(
         self, customer: MetronomeCustomer, start: datetime, end: datetime

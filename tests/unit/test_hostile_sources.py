@@ -16,6 +16,7 @@ from alerter.clock import FakeClock
 from alerter.domain import key_get
 from alerter.errors import ConfigError, RateLimited
 from alerter.money import parse_amount, to_decimal
+from alerter.sources.base import FetchResult
 from alerter.sources.http import JsonHttpClient, RetryPolicy
 from alerter.sources.metronome import MetronomeSource
 from alerter.sources.ratelimit import RateGate
@@ -228,12 +229,15 @@ def test_unknown_line_item_types_warn_once_per_type_per_cycle_and_count(caplog) 
                 await source.aclose()
 
         with caplog.at_level(logging.WARNING, logger="alerter.sources.metronome"):
-            asyncio.run(two_cycles())
+            results = asyncio.run(two_cycles())
     warnings = [r for r in caplog.records if "metronome_line_items_skipped" in r.getMessage()]
     assert len(warnings) == 2  # one per cycle, though 2 customers x 2 days had them
     assert "type=usage_v2" in warnings[0].getMessage()
     assert isinstance(source, MetronomeSource)
     assert source.skipped_line_items["usage_v2"] > 0
+    last = results[-1]
+    assert isinstance(last, FetchResult)
+    assert last.skipped["line_item_type=usage_v2"] * 2 == source.skipped_line_items["usage_v2"]
 
 
 def test_a_malformed_customer_entry_costs_only_itself() -> None:
