@@ -107,6 +107,4 @@ def test_skipped_records_are_counted_on_metrics(store) -> None:
         text = metrics.render().decode()
     finally:
         metrics.close()
-    assert (
-        'alerter_records_skipped_total{kind="line_item_type=usage_v2",source="mtr"} 8.0' in text
-    )
+    assert 'alerter_records_skipped_total{kind="line_item_type=usage_v2",source="mtr"} 8.0' in text

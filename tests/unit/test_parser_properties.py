@@ -150,9 +150,7 @@ CUSTOMER_LIST = {
 
 @settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=mutations(CUSTOMER_LIST))
-def test_metronome_customer_list_any_json_in_any_field(
-    metronome: FakeMetronome, body: str
-) -> None:
+def test_metronome_customer_list_any_json_in_any_field(metronome: FakeMetronome, body: str) -> None:
     metronome.faults[:] = [Fault("body", endpoint="customers", value=body, times=None)]
     source = mtr.make_source(metronome, MTR_CLOCK, max_attempts=1)
     try:
