@@ -11,6 +11,7 @@
     │   └── BadResponse        malformed page, bad amount, inconsistent pagination
     ├── DeliveryError          a notifier could not deliver
     └── StoreError             the state file is unusable (schema, corruption)
+        └── FencingRejected    a write under a lease or claim this replica lost
 
 Messages always name what is at fault (file, rule, key, source, endpoint, page) and
 never contain secrets.
@@ -61,3 +62,8 @@ class DeliveryError(AlerterError):
 
 class StoreError(AlerterError):
     """The state store is unusable."""
+
+
+class FencingRejected(StoreError):
+    """A write made under a lease (or an outbox claim) that this replica no longer holds;
+    nothing of it was committed."""

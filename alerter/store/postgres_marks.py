@@ -1,0 +1,65 @@
+"""PostgreSQL marks role: last poll per source and how far each rule was judged."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from alerter.store.base import PollStatus
+from alerter.store.postgres_db import PgBase, dt, ts
+
+
+class PostgresMarks(PgBase):
+    """Progress marks in PostgreSQL."""
+
+    def record_poll(
+        self,
+        source: str,
+        at: datetime,
+        *,
+        ok: bool,
+        error: str | None,
+        points: int,
+        errors: int,
+        backfilled: bool | None = None,
+    ) -> None:
+        with self.transaction():
+            self._exec(
+                "INSERT INTO poll_status (source, last_attempt_at, last_success_at, last_error, "
+                "backfilled, points, errors) VALUES (%s,%s,%s,%s,%s,%s,%s) "
+                "ON CONFLICT (source) DO UPDATE SET last_attempt_at=excluded.last_attempt_at, "
+                "last_success_at=coalesce(excluded.last_success_at, "
+                "poll_status.last_success_at), last_error=excluded.last_error, "
+                "backfilled=(poll_status.backfilled OR excluded.backfilled), "
+                "points=excluded.points, errors=excluded.errors",
+                (
+                    source,
+                    ts(at),
+                    ts(at) if ok else None,
+                    error,
+                    bool(ok if backfilled is None else backfilled),
+                    points,
+                    errors,
+                ),
+            )
+
+    def poll_status(self) -> list[PollStatus]:
+        rows = self._rows(
+            "SELECT source, last_attempt_at, last_success_at, last_error, backfilled, points, "
+            "errors FROM poll_status ORDER BY source"
+        )
+        return [
+            PollStatus(r[0], dt(r[1]), dt(r[2]), r[3], bool(r[4]), int(r[5]), int(r[6]))
+            for r in rows
+        ]
+
+    def judged_through(self, rule: str) -> datetime | None:
+        row = self._one("SELECT judged_through FROM rule_state WHERE rule=%s", (rule,))
+        return None if row is None else dt(row[0])
+
+    def set_judged_through(self, rule: str, when: datetime) -> None:
+        with self.transaction():
+            self._exec(
+                "INSERT INTO rule_state (rule, judged_through) VALUES (%s, %s) "
+                "ON CONFLICT (rule) DO UPDATE SET judged_through=excluded.judged_through",
+                (rule, ts(when)),
+            )
