@@ -8,11 +8,12 @@ One cycle reads like the design::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TextIO
@@ -20,14 +21,17 @@ from typing import TYPE_CHECKING, TextIO
 from alerter.clock import Clock, SystemClock
 from alerter.config import Config
 from alerter.domain import Notification
-from alerter.errors import SourceError
+from alerter.errors import FencingRejected, SourceError
 from alerter.judge import JudgeReport, judge_rule
+from alerter.lease import Leases, replica_id
 from alerter.notify import NOTIFIERS
 from alerter.notify.base import Notifier, NotifierContext
 from alerter.notify.outbox import DeliveryReport, deliver
 from alerter.notify.pipeline import Envelope
 from alerter.sources import SOURCES
 from alerter.sources.base import FetchResult, Source, SourceContext
+from alerter.store.base import Store
+from alerter.store.postgres import PostgresStore, is_postgres_url
 from alerter.store.sqlite import SqliteStore, sqlite_path
 from alerter.timeparse import floor_time
 
@@ -49,6 +53,8 @@ class CycleReport:
     judged: list[JudgeReport] = field(default_factory=list)
     delivery: DeliveryReport | None = None
     seconds: float = 0.0
+    skipped: str = ""
+    """Why the cycle did not run (``lease_held_elsewhere``); empty when it ran."""
 
     @property
     def events(self) -> list[Notification]:
@@ -72,7 +78,7 @@ class App:
         *,
         clock: Clock | None = None,
         env: Mapping[str, str] | None = None,
-        store: SqliteStore | None = None,
+        store: Store | None = None,
         dry_run: bool = False,
         out: TextIO | None = None,
     ) -> None:
@@ -81,7 +87,18 @@ class App:
         self.env = dict(os.environ if env is None else env)
         self.dry_run = dry_run
         self.out = out or sys.stdout
-        self.store = store or SqliteStore(sqlite_path(config.alerter.state, config.base_dir))
+        self.leases: Leases | None = None
+        """PostgreSQL state: this replica's leases (only a holder polls and judges)."""
+        self.claim_valid: Callable[[int], bool] | None = None
+        """PostgreSQL state: re-checks this replica's claim on an outbox row before a send."""
+        self.store: Store = store or self._open_store()
+        if isinstance(self.store, PostgresStore):
+            self.leases = Leases(
+                self.store.lease_store(),
+                self.store.holder,
+                config.alerter.lease_ttl.total_seconds(),
+            )
+            self.claim_valid = self.store.claim_valid
         source_ctx = SourceContext(self.clock, self.env, config.base_dir)
         notifier_ctx = NotifierContext(self.clock, self.env, config.base_dir)
         self.sources: dict[str, Source] = {
@@ -99,9 +116,19 @@ class App:
         self._deliver_lock = threading.Lock()
         self._backfill_tries: dict[str, int] = {}
 
+    def _open_store(self) -> Store:
+        state = self.config.alerter.state
+        if is_postgres_url(state):
+            ttl = self.config.alerter.lease_ttl.total_seconds()
+            return PostgresStore(state, holder=replica_id(), claim_ttl=ttl)
+        return SqliteStore(sqlite_path(state, self.config.base_dir))
+
     async def aclose(self) -> None:
         for source in self.sources.values():
             await source.aclose()
+        if self.leases is not None:
+            self.leases.release_all()
+            self.leases.close()
         self.store.close()
 
     def _first_poll(self, name: str) -> bool:
@@ -110,6 +137,10 @@ class App:
     async def run_cycle(self, name: str, now: datetime | None = None) -> CycleReport:
         """Fetch the lookback (the backfill on the first poll), store it, judge every rule
         of the source, and deliver what is due. Never raises for a source failure."""
+        if self.leases is not None:
+            fence = await asyncio.to_thread(self.leases.claim, name)
+            if fence is None:  # another replica holds the source: not ours to judge
+                return CycleReport(source=name, ok=True, skipped="lease_held_elsewhere")
         now = now or self.clock.now()
         started = self.clock.now()
         source = self.sources[name]
@@ -141,9 +172,20 @@ class App:
         )
         # Storing and judging are blocking (SQLite, numpy): off the event loop, so other
         # sources' requests keep flowing meanwhile.
-        await asyncio.to_thread(
-            self._store_and_judge, name, result, now, alert_from, report, backfilled
-        )
+        try:
+            await asyncio.to_thread(
+                self._store_and_judge, name, result, now, alert_from, report, backfilled
+            )
+        except FencingRejected as exc:
+            # paused or partitioned past the lease: another replica judges this source now
+            assert self.leases is not None
+            self.leases.rejected(name)
+            log.warning("fencing_rejected source=%s error=%s", name, exc)
+            report.ok = False
+            report.judged = []
+            report.errors.append(str(exc))
+            report.skipped = "fencing_rejected"
+            return report
         report.seconds = (self.clock.now() - started).total_seconds()
         log.info(
             "cycle_done source=%s ok=%s points=%d revised=%d anomalies=%d events=%d errors=%d "
@@ -176,7 +218,7 @@ class App:
         source = self.sources[name]
         printed: list[Envelope] = []
         try:
-            with self.store.transaction():
+            with self._fenced(name), self.store.transaction():
                 upsert = self.store.upsert(name, result, now)
                 report.points = len(result.points)
                 report.revised = len(upsert.revised)
@@ -210,6 +252,15 @@ class App:
             self._retain(name, now, report.judged)
         except _DryRunRollback:
             self._print_dry_run(printed)
+
+    def _fenced(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """Writes of this cycle commit only while this replica still holds the lease."""
+        if self.leases is None or not isinstance(self.store, PostgresStore):
+            return contextlib.nullcontext()
+        fence = self.leases.fence(name)
+        if fence is None:
+            raise FencingRejected(f"lease of source {name!r} lost before its writes")
+        return self.store.fenced(fence)
 
     def _observe(self, report: CycleReport) -> None:
         if self.metrics is not None:
@@ -251,6 +302,7 @@ class App:
                 now or self.clock.now(),
                 max_attempts=self.config.alerter.max_attempts,
                 on_result=self.metrics.observe_delivery if self.metrics is not None else None,
+                claim_valid=self.claim_valid,
             )
 
     async def run_once(self) -> list[CycleReport]:

@@ -43,6 +43,7 @@ def deliver(
     max_attempts: int = 12,
     limit: int = 500,
     on_result: Callable[[str, str, str], None] | None = None,
+    claim_valid: Callable[[int], bool] | None = None,
 ) -> DeliveryReport:
     """Deliver every due outbox item once.
 
@@ -52,9 +53,10 @@ def deliver(
     events for a digest notifier), when the notifier has ``send_many``. A notifier over
     its ``rate_cap`` keeps its items waiting; nothing is dropped. An item for a notifier
     no longer configured is kept as failed. ``on_result(notifier, event, outcome)``
-    feeds metrics.
+    feeds metrics. ``claim_valid(item_id)`` (shared state) is asked immediately before
+    each send: an item whose claim this replica lost is left to its new claimant.
     """
-    counts = {"sent": 0, "retry": 0, "failed": 0}
+    counts = {"sent": 0, "retry": 0, "failed": 0, "lost": 0}
     seen: set[int] = set()
     while True:
         batch = [item for item in store.due(now, limit=limit) if item.id not in seen]
@@ -69,6 +71,9 @@ def deliver(
                 log.warning(
                     "notification_deferred notifier=%s items=%d reason=rate_cap", name, len(items)
                 )
+                continue
+            if claim_valid is not None and not all(claim_valid(item.id) for item in items):
+                counts["lost"] += len(items)
                 continue
             if len(items) == 1:
                 outcome = _deliver_one(store, notifiers, items[0], now, max_attempts)

@@ -28,6 +28,21 @@ _COLUMNS = (
 )
 
 
+_CLAIM = (
+    "WITH heads AS (SELECT o.id FROM outbox o WHERE o.status='pending' "  # noqa: S608
+    "AND o.next_attempt_at<=%(now)s "
+    "AND o.id = (SELECT min(p.id) FROM outbox p WHERE p.status='pending' "
+    "AND p.incident_id=o.incident_id AND p.notifier=o.notifier) "
+    "AND (o.claim_until IS NULL OR o.claim_until<=clock_timestamp() OR o.claimed_by=%(me)s) "
+    "ORDER BY o.id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
+    "UPDATE outbox SET claimed_by=%(me)s, claim_token=outbox.claim_token+1, "
+    "claim_until=clock_timestamp() + %(ttl)s * interval '1 second' "
+    "FROM heads WHERE outbox.id=heads.id RETURNING "
+    + ", ".join(f"outbox.{c.strip()}" for c in _COLUMNS.split(","))
+    + ", outbox.claim_token"
+)
+
+
 def _item(row: Any) -> OutboxItem:
     return OutboxItem(
         id=int(row[0]),
@@ -80,17 +95,7 @@ class PostgresOutbox(PgBase):
         claim on (this replica's own claims are taken again)."""
         with self.transaction():
             rows = self._rows(
-                "WITH heads AS (SELECT o.id FROM outbox o WHERE o.status='pending' "
-                "AND o.next_attempt_at<=%(now)s "
-                "AND o.id = (SELECT min(p.id) FROM outbox p WHERE p.status='pending' "
-                "AND p.incident_id=o.incident_id AND p.notifier=o.notifier) "
-                "AND (o.claim_until IS NULL OR o.claim_until<=clock_timestamp() "
-                "OR o.claimed_by=%(me)s) "
-                "ORDER BY o.id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
-                "UPDATE outbox SET claimed_by=%(me)s, claim_token=outbox.claim_token+1, "
-                "claim_until=clock_timestamp() + %(ttl)s * interval '1 second' "
-                f"FROM heads WHERE outbox.id=heads.id RETURNING {_prefixed()}, "
-                "outbox.claim_token",
+                _CLAIM,
                 {"now": ts(now), "me": self.holder, "limit": limit, "ttl": self.claim_ttl},
             )
         rows.sort(key=lambda r: int(r[0]))
@@ -216,7 +221,3 @@ class PostgresOutbox(PgBase):
                     (old, old),
                 )
             }
-
-
-def _prefixed() -> str:
-    return ", ".join(f"outbox.{c.strip()}" for c in _COLUMNS.split(","))
