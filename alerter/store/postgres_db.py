@@ -126,7 +126,11 @@ class PgBase:
         try:
             self.version = migrate(self._conn, url)
         except psycopg.Error as exc:
+            self._conn.close()
             raise StoreError(f"cannot migrate state database {redact_url(url)}: {exc}") from None
+        except BaseException:
+            self._conn.close()
+            raise
 
     # -- connection --------------------------------------------------------------------
     def _db(self) -> psycopg.Connection[Any]:

@@ -123,8 +123,6 @@ class PostgresOutbox(PgBase):
 
     def _reject(self, item_id: int, what: str) -> None:
         self.rejections += 1
-        with self._claims_lock:
-            self._claims.pop(item_id, None)
         log.warning("fencing_rejected item=%d action=%s reason=claim_lost", item_id, what)
 
     def _ack(self, item_id: int, sets: str, args: tuple[object, ...], what: str) -> bool:
