@@ -152,7 +152,13 @@ class App:
             result = await source.fetch(since, now)
         except SourceError as exc:
             report.errors.append(str(exc))
-            self.store.record_poll(name, now, ok=False, error=str(exc), points=0, errors=1)
+            try:
+                with self._fenced(name), self.store.transaction():
+                    self.store.record_poll(name, now, ok=False, error=str(exc), points=0, errors=1)
+            except FencingRejected as rejected:
+                self._lost_lease(name, rejected)
+                report.skipped = "fencing_rejected"
+                return report
             log.error("poll_failed source=%s error=%s", name, exc)
             report.seconds = (self.clock.now() - started).total_seconds()
             self._observe(report)
@@ -178,9 +184,7 @@ class App:
             )
         except FencingRejected as exc:
             # paused or partitioned past the lease: another replica judges this source now
-            assert self.leases is not None
-            self.leases.rejected(name)
-            log.warning("fencing_rejected source=%s error=%s", name, exc)
+            self._lost_lease(name, exc)
             report.ok = False
             report.judged = []
             report.errors.append(str(exc))
@@ -261,6 +265,11 @@ class App:
         if fence is None:
             raise FencingRejected(f"lease of source {name!r} lost before its writes")
         return self.store.fenced(fence)
+
+    def _lost_lease(self, name: str, exc: FencingRejected) -> None:
+        if self.leases is not None:
+            self.leases.rejected(name)
+        log.warning("fencing_rejected source=%s error=%s", name, exc)
 
     def _observe(self, report: CycleReport) -> None:
         if self.metrics is not None:

@@ -24,7 +24,9 @@ def _admin() -> psycopg.Connection:
     try:
         return psycopg.connect(f"{SERVER}/postgres", autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        raise AssertionError(f"PostgreSQL at {SERVER} is not reachable ({exc}); {START_HINT}") from None
+        raise AssertionError(
+            f"PostgreSQL at {SERVER} is not reachable ({exc}); {START_HINT}"
+        ) from None
 
 
 @contextmanager
