@@ -30,7 +30,6 @@ from alerter.notify.outbox import DeliveryReport, deliver
 from alerter.notify.pipeline import Envelope
 from alerter.sources import SOURCES
 from alerter.sources.base import FetchResult, Source, SourceContext
-from alerter.store.base import Store
 from alerter.store.postgres import PostgresStore, is_postgres_url
 from alerter.store.sqlite import SqliteStore, sqlite_path
 from alerter.timeparse import floor_time
@@ -78,7 +77,7 @@ class App:
         *,
         clock: Clock | None = None,
         env: Mapping[str, str] | None = None,
-        store: Store | None = None,
+        store: SqliteStore | PostgresStore | None = None,
         dry_run: bool = False,
         out: TextIO | None = None,
     ) -> None:
@@ -91,7 +90,7 @@ class App:
         """PostgreSQL state: this replica's leases (only a holder polls and judges)."""
         self.claim_valid: Callable[[int], bool] | None = None
         """PostgreSQL state: re-checks this replica's claim on an outbox row before a send."""
-        self.store: Store = store or self._open_store()
+        self.store: SqliteStore | PostgresStore = store or self._open_store()
         if isinstance(self.store, PostgresStore):
             self.leases = Leases(
                 self.store.lease_store(),
@@ -116,7 +115,7 @@ class App:
         self._deliver_lock = threading.Lock()
         self._backfill_tries: dict[str, int] = {}
 
-    def _open_store(self) -> Store:
+    def _open_store(self) -> SqliteStore | PostgresStore:
         state = self.config.alerter.state
         if is_postgres_url(state):
             ttl = self.config.alerter.lease_ttl.total_seconds()
@@ -223,8 +222,12 @@ class App:
         printed: list[Envelope] = []
         try:
             with self._fenced(name), self.store.transaction():
+                # point writes the judge has not seen: this upsert's, and those of a cycle
+                # that crashed between storing its points and judging them
+                consumed = self.store.consumed_seq(name)
                 upsert = self.store.upsert(name, result, now)
-                report.points = len(result.points)
+                revised = self.store.revised_since(name, consumed)
+                report.points = result.n_points
                 report.revised = len(upsert.revised)
                 self.store.record_poll(
                     name,
@@ -246,11 +249,12 @@ class App:
                             resolve_after=self.config.alerter.resolve_after,
                             first_judge_from=alert_from,
                             notifiers=list(self.notifiers),
-                            revised=upsert.revised,
-                            written_seq=upsert.seq,
+                            revised=revised,
+                            written_after=consumed,
                             sink=printed.append if self.dry_run else None,
                         )
                     )
+                self.store.set_consumed_seq(name, upsert.seq)
                 if self.dry_run:
                     raise _DryRunRollback
             self._retain(name, now, report.judged)

@@ -63,7 +63,7 @@ def _open_state(config: Config) -> SqliteStore:
     """The configured state file (the same path the daemon uses)."""
     from alerter.store.sqlite import SqliteStore, sqlite_path
 
-    return SqliteStore(sqlite_path(config.alerter.state, config.base_dir))
+    return SqliteStore(sqlite_path(config.alerter.state, config.base_dir), lock=False)
 
 
 def _setup_logging(level: str = "INFO", fmt: str = "text") -> None:

@@ -9,7 +9,6 @@ session state is relied on (no session advisory locks, no prepared statements, o
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -21,7 +20,6 @@ from typing import Any
 
 import psycopg
 
-from alerter.domain import SeriesKey
 from alerter.errors import FencingRejected, StoreError
 from alerter.store.leases import Fence
 
@@ -46,14 +44,6 @@ def ts(value: datetime) -> int:
 
 def dt(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
-
-
-def key_json(key: SeriesKey) -> str:
-    return json.dumps([list(pair) for pair in key], separators=(",", ":"), ensure_ascii=False)
-
-
-def key_from(text: str) -> SeriesKey:
-    return tuple((str(k), str(v)) for k, v in json.loads(text))
 
 
 def migrations() -> list[tuple[int, str]]:

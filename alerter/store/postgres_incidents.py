@@ -7,8 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from alerter.domain import Incident, SeriesKey, Severity
-from alerter.store.postgres_db import PgBase, dt, key_from, key_json, ts
+from alerter.domain import Incident, SeriesKey, Severity, key_json
+from alerter.domain import key_from_json as key_from
+from alerter.store.postgres_db import PgBase, dt, ts
 
 _COLUMNS = (
     "id, rule, grp, status, severity, opened_at, first_window, last_window, "

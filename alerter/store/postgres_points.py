@@ -2,15 +2,45 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import numpy as np
 
-from alerter.domain import CostPoint, Coverage, SeriesKey
+from alerter.domain import CostPoint, Coverage, SeriesKey, key_json
+from alerter.domain import key_from_json as key_from
 from alerter.sources.base import FetchResult
 from alerter.store.base import StoredSeries, UpsertReport
-from alerter.store.postgres_db import PgBase, dt, key_from, key_json, ts
+from alerter.store.postgres_db import PgBase, dt, ts
+
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+def _table_points(source: str, result: FetchResult) -> list[CostPoint]:
+    """``result.table`` rows as points (the PostgreSQL backend stores rows, not columns)."""
+    if result.table is None or result.table.num_rows == 0:
+        return []
+    cols = result.table.to_pydict()
+    return [
+        CostPoint(
+            source,
+            key_from(key),
+            datetime.fromtimestamp(start, UTC),
+            datetime.fromtimestamp(end, UTC),
+            Decimal(amount).normalize(),
+            None if quantity is None else Decimal(quantity).normalize(),
+            currency,
+        )
+        for key, start, end, amount, quantity, currency in zip(
+            cols["key"],
+            cols["start"],
+            cols["end"],
+            cols["amount"],
+            cols["quantity"],
+            cols["currency"],
+            strict=True,
+        )
+    ]
 
 
 class PostgresPoints(PgBase):
@@ -32,7 +62,7 @@ class PostgresPoints(PgBase):
                 p.currency,
                 p,
             )
-            for p in result.points
+            for p in [*result.points, *_table_points(source, result)]
         ]
         with self.transaction():
             seq = int(self._one("SELECT nextval('point_seq')")[0])
@@ -97,13 +127,22 @@ class PostgresPoints(PgBase):
             (source, scope, start, end),
         )
 
-    def written(self, source: str, seq: int, before: datetime) -> list[tuple[SeriesKey, datetime]]:
+    def written(
+        self, source: str, after_seq: int, before: datetime
+    ) -> list[tuple[SeriesKey, datetime]]:
         rows = self._rows(
             "SELECT series, w_start FROM points "
-            "WHERE source=%s AND seq=%s AND revision=0 AND w_start<%s",
-            (source, seq, ts(before)),
+            "WHERE source=%s AND seq>%s AND revision=0 AND w_start<%s",
+            (source, after_seq, ts(before)),
         )
         return [(key_from(series), dt(start) or before) for series, start in rows]
+
+    def revised_since(self, source: str, after_seq: int) -> list[tuple[SeriesKey, datetime]]:
+        rows = self._rows(
+            "SELECT series, w_start FROM points WHERE source=%s AND seq>%s AND revision>0",
+            (source, after_seq),
+        )
+        return [(key_from(series), dt(start) or _EPOCH) for series, start in rows]
 
     def load_series(self, source: str, since: datetime, until: datetime) -> StoredSeries:
         rows = self._rows(

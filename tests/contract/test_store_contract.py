@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -30,10 +31,11 @@ from alerter.domain import (
     make_key,
 )
 from alerter.errors import FencingRejected, StoreError
-from alerter.sources.base import FetchResult
+from alerter.sources.base import FetchResult, FileMark
 from alerter.store.base import Store
 from alerter.store.leases import Fence
 from alerter.store.postgres import PostgresStore
+from alerter.store.postgres_db import migrations
 from alerter.store.sqlite import SqliteStore
 from tests.conftest import T0
 from tests.postgres import scratch_database
@@ -136,12 +138,27 @@ def test_upsert_counts_new_unchanged_and_revisions(store):
     assert (p0.amount, p1.amount) == (Decimal("1.10"), Decimal("2.50"))
 
 
-def test_written_lists_first_writes_of_one_upsert(store):
-    store.upsert("s", FetchResult([point("1", 0)], []), T0)
-    report = store.upsert("s", FetchResult([point("2", 0), point("3", 1), point("4", 5)], []), T0)
-    assert store.written("s", report.seq, before=T0 + timedelta(hours=3)) == [
+def test_written_and_revised_since_list_what_later_upserts_changed(store):
+    first = store.upsert("s", FetchResult([point("1", 0)], []), T0)
+    later = store.upsert("s", FetchResult([point("2", 0), point("3", 1), point("4", 5)], []), T0)
+    assert later.seq > first.seq
+    assert store.written("s", first.seq, before=T0 + timedelta(hours=3)) == [
         (KEY, T0 + timedelta(hours=1))
     ]
+    assert store.revised_since("s", first.seq) == [(KEY, T0)]
+    assert store.revised_since("s", later.seq) == []
+
+
+def test_consumed_seq_and_file_marks(store):
+    assert store.consumed_seq("s") == 0
+    store.set_consumed_seq("s", 7)
+    assert store.consumed_seq("s") == 7
+    mark = FileMark("a.csv", 10, 123, None, T0, T0 + timedelta(days=1), T0 + timedelta(hours=5))
+    other = FileMark("b.csv", 20, 456, "etag-1", T0, T0 + timedelta(days=1), None)
+    store.set_file_marks("s", [mark, other])
+    store.set_file_marks("s", [replace(mark, size=11)])
+    assert store.file_marks("s") == {"a.csv": replace(mark, size=11), "b.csv": other}
+    assert store.file_marks("t") == {}
 
 
 def test_load_series_is_columnar_and_range_bound(store):
@@ -298,12 +315,15 @@ def test_replicas_starting_together_migrate_once(pg_url):
         t.start()
     for t in threads:
         t.join()
-    assert errors == []
-    assert {s.schema_version() for s in stores} == {1}
-    rows = stores[0]._rows("SELECT version FROM schema_migrations")
-    assert [r[0] for r in rows] == [1]
-    for s in stores:
-        s.close()
+    try:
+        assert errors == []
+        latest = [version for version, _sql in migrations()]
+        assert {s.schema_version() for s in stores} == {latest[-1]}
+        rows = stores[0]._rows("SELECT version FROM schema_migrations ORDER BY version")
+        assert [r[0] for r in rows] == latest  # each applied once
+    finally:
+        for s in stores:
+            s.close()
 
 
 def test_newer_schema_is_refused(pg_url):
