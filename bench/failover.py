@@ -155,10 +155,8 @@ def run(ttl: float, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     failovers: list[float] = []
     procs: dict[int, subprocess.Popen[bytes]] = {}
     logs: list[Path] = []
-    with (
-        scratch_database("alerter_bench") as url,
-        TimedMetronome(data, token=TOKEN, now=SystemClock().now) as fake,
-    ):
+    fake = TimedMetronome(data, token=TOKEN, now=SystemClock().now)
+    with scratch_database("alerter_bench") as url, fake:
         config = write_config(tmp, url, fake.url, ttl, args.schedule)
 
         def start() -> None:
