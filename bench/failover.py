@@ -4,8 +4,9 @@ Starts ``--replicas`` real daemons (``python -m alerter run``) on a scratch data
 the machine's PostgreSQL (``ALERTER_TEST_PG``, default postgresql://postgres@127.0.0.1:5432),
 all polling one Metronome fake (``--customers`` customers, hourly windows, schedule 1 s
 or ``--schedule``). For each TTL in ``--ttl`` and each of ``--runs`` rounds: wait until
-the lease holder has polled, SIGKILL it, and time how long until the fake sees the next
-request (only the lease holder polls, so that request is the new holder's first poll).
+the lease holder has finished a cycle, SIGKILL it between two cycles, and time how long
+until the fake sees the next breakdown request (only the lease holder polls, so that is
+the new holder's first poll).
 The killed replica is started again so every round has the same number of replicas.
 
 Also printed, from the daemons' ``cycle_done`` log lines: the first cycle of the run
@@ -57,17 +58,19 @@ def steady(customer: Customer, product: Product, hour: datetime) -> Decimal:
 
 
 class TimedMetronome(FakeMetronome):
-    """The Metronome fake, stamping every request with the monotonic clock."""
+    """The Metronome fake, stamping every breakdown request (monotonic clock)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.stamps: list[float] = []
         self._stamp_lock = threading.Lock()
 
-    def _log(self, entry: Any) -> None:
+    def list_breakdowns(self, *args: Any, **kwargs: Any) -> Any:
+        # stamped when the request is read (the holder is killed between two cycles, so
+        # no request of the killed replica is still on its way)
         with self._stamp_lock:
             self.stamps.append(time.monotonic())
-        super()._log(entry)
+        return super().list_breakdowns(*args, **kwargs)
 
     def first_after(self, t: float) -> float | None:
         with self._stamp_lock:
@@ -180,9 +183,9 @@ def run(ttl: float, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             new_holder_cycles: list[float] = []
             for _ in range(args.runs):
                 pid = wait("a live lease", lambda: holder_pid(url))
-                seen = len(fake.stamps)
-                wait("a poll by the holder", lambda seen=seen: len(fake.stamps) > seen)
-                time.sleep(0.3)  # kill at a random-ish point of the schedule, not at its start
+                done_before = len(cycle_seconds(logs))
+                wait("a cycle of the holder", lambda n=done_before: len(cycle_seconds(logs)) > n)
+                time.sleep(0.3)  # between two cycles: no request of the holder in flight
                 done_before = len(cycle_seconds(logs))
                 killed_at = time.monotonic()
                 procs[pid].send_signal(signal.SIGKILL)
