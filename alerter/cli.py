@@ -16,6 +16,7 @@ from alerter.errors import AlerterError, ConfigError
 
 if TYPE_CHECKING:
     from alerter.config import Config
+    from alerter.store.postgres import PostgresStore
     from alerter.store.sqlite import SqliteStore
 
 log = logging.getLogger("alerter")
@@ -59,10 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _open_state(config: Config) -> SqliteStore:
-    """The configured state file (the same path the daemon uses)."""
+def _open_state(config: Config) -> SqliteStore | PostgresStore:
+    """The configured state (the same file or database the daemon uses)."""
+    from alerter.store.postgres import PostgresStore, is_postgres_url
     from alerter.store.sqlite import SqliteStore, sqlite_path
 
+    if is_postgres_url(config.alerter.state):
+        return PostgresStore(config.alerter.state, holder="alerter-cli")
     return SqliteStore(sqlite_path(config.alerter.state, config.base_dir), lock=False)
 
 
