@@ -522,6 +522,7 @@ class Daemon:
         if self.app.leases is not None:
             # a clean stop hands the sources over now instead of after the TTL
             await off_loop(self.app.leases.release_all, "alerter-leases")
+            self.app.leases.close()
         if self._force or sending:
             # a send may still run in its thread: the store is left to the process exit
             log.warning("store_left_open reason=work_may_still_be_running threads=%d", sending)

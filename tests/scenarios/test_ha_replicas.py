@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -218,14 +219,25 @@ def by_pid(replicas: list[Replica], holder_id: str) -> Replica:
     return found
 
 
-def health(replica: Replica) -> dict[str, Any]:
-    import urllib.request
-
+def get(replica: Replica, path: str) -> bytes:
     port = re.search(r"http_listening host=\S+ port=(\d+)", replica.text())
     assert port is not None
-    url = f"http://127.0.0.1:{port.group(1)}/healthz"
+    url = f"http://127.0.0.1:{port.group(1)}{path}"
     with urllib.request.urlopen(url, timeout=5) as resp:  # loopback only
-        return dict(json.loads(resp.read()))
+        return bytes(resp.read())
+
+
+def health(replica: Replica) -> dict[str, Any]:
+    return dict(json.loads(get(replica, "/healthz")))
+
+
+def metric(replica: Replica, sample: str) -> float | None:
+    """The value of one exposition line, e.g. ``alerter_lease_held{source="metronome"}``."""
+    for line in get(replica, "/metrics").decode().splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == sample:
+            return float(value)
+    return None
 
 
 @pytest.fixture
@@ -325,6 +337,11 @@ def test_three_replicas_one_killed_one_paused_every_alert_exactly_once(
         )
         assert health(last)["leases_held"] == ["metronome"]
         assert health(paused)["leases_held"] == []
+        held = 'alerter_lease_held{source="metronome"}'
+        assert (metric(last, held), metric(paused, held)) == (1.0, 0.0)
+        assert metric(paused, 'alerter_fencing_rejections_total{kind="cycle"}') == 1.0
+        assert metric(paused, 'alerter_lease_lost_total{source="metronome"}') == 1.0
+        assert metric(last, 'alerter_lease_takeovers_total{source="metronome"}') == 1.0
 
     # Every planted anomaly: one post, and in its thread the escalation and resolution
     for customer in (acme, bolt, cirrus):
