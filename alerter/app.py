@@ -98,7 +98,7 @@ class App:
                 config.alerter.lease_ttl.total_seconds(),
             )
             self.claim_valid = self.store.claim_valid
-        source_ctx = SourceContext(self.clock, self.env, config.base_dir)
+        source_ctx = SourceContext(self.clock, self.env, config.base_dir, marks=self.store)
         notifier_ctx = NotifierContext(self.clock, self.env, config.base_dir)
         self.sources: dict[str, Source] = {
             name: SOURCES[cfg.type](name, cfg, source_ctx)  # type: ignore[attr-defined, call-arg]
@@ -254,6 +254,7 @@ class App:
                             sink=printed.append if self.dry_run else None,
                         )
                     )
+                self.store.set_file_marks(name, result.file_marks)
                 self.store.set_consumed_seq(name, upsert.seq)
                 if self.dry_run:
                     raise _DryRunRollback

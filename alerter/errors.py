@@ -11,6 +11,7 @@
     │   └── BadResponse        malformed page, bad amount, inconsistent pagination
     ├── DeliveryError          a notifier could not deliver
     └── StoreError             the state file is unusable (schema, corruption)
+        ├── StateInUse         another process holds the state file (exit 2)
         └── FencingRejected    a write under a lease or claim this replica lost
 
 Messages always name what is at fault (file, rule, key, source, endpoint, page) and
@@ -62,6 +63,10 @@ class DeliveryError(AlerterError):
 
 class StoreError(AlerterError):
     """The state store is unusable."""
+
+
+class StateInUse(StoreError):
+    """Another alerter process holds the state file's lock (names the file and its PID)."""
 
 
 class FencingRejected(StoreError):

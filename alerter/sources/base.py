@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -13,7 +13,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from alerter.clock import Clock
-from alerter.domain import CostPoint, Coverage
+from alerter.domain import CostPoint, Coverage, key_from_json
 from alerter.timeparse import Duration, parse_duration
 
 
@@ -89,6 +89,25 @@ class FetchResult:
     """The files read (or skipped as unchanged) by this fetch; the store records them
     in the transaction that stores the points, so a crash never marks unread data."""
 
+    def all_points(self, source: str = "") -> list[CostPoint]:
+        """``points`` and ``table`` rows as CostPoints (tests and small replays only)."""
+        found = list(self.points)
+        if self.table is not None:
+            for row in self.table.to_pylist():
+                start = datetime.fromtimestamp(row["start"], UTC)
+                found.append(
+                    CostPoint(
+                        source,
+                        key_from_json(row["key"]),
+                        start,
+                        datetime.fromtimestamp(row["end"], UTC),
+                        row["amount"],
+                        row.get("quantity"),
+                        row["currency"],
+                    )
+                )
+        return found
+
     @property
     def n_points(self) -> int:
         """Points in ``points`` and ``table`` together."""
@@ -106,8 +125,9 @@ POINT_SCHEMA = pa.schema(
     ]
 )
 """Columns of ``FetchResult.table``: ``key`` is the series key as ``key_json`` writes it
-(JSON list of sorted ``[name, value]`` pairs), ``start``/``end`` are Unix seconds (UTC,
-half-open window), money is exact ``DECIMAL(38,10)``. One row per (key, start)."""
+(JSON list of sorted ``[name, value]`` pairs; plain or dictionary-encoded strings),
+``start``/``end`` are Unix seconds (UTC, half-open window), money is exact
+``DECIMAL(38,10)``; ``quantity`` may be left out (all null). One row per (key, start)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO
 
-from alerter.errors import StoreError
+from alerter.errors import StateInUse, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class StateLock:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
             handle.close()
-            raise StoreError(
+            raise StateInUse(
                 f"state file {state} is in use by another alerter process (PID {holder}); "
                 "one process per SQLite state file (use PostgreSQL for several)"
             ) from None
