@@ -60,6 +60,9 @@ class CycleReport:
         return [e for j in self.judged for e in j.events]
 
 
+CLAIM_TTL_MIN = 60.0
+"""Seconds an outbox row claimed by a replica stays its own (PostgreSQL state)."""
+
 BACKFILL_TRIES = 3
 """First polls with failed parts before the backfill is taken as done anyway."""
 
@@ -118,7 +121,9 @@ class App:
     def _open_store(self) -> SqliteStore | PostgresStore:
         state = self.config.alerter.state
         if is_postgres_url(state):
-            ttl = self.config.alerter.lease_ttl.total_seconds()
+            # an outbox claim outlives the slowest send (notifier timeouts, rate-limit
+            # waits), or another replica could claim and send the same row meanwhile
+            ttl = max(self.config.alerter.lease_ttl.total_seconds(), CLAIM_TTL_MIN)
             return PostgresStore(state, holder=replica_id(), claim_ttl=ttl)
         return SqliteStore(sqlite_path(state, self.config.base_dir))
 

@@ -185,7 +185,7 @@ class Daemon:
         self.grace = grace
         self.outbox_interval = outbox_interval
         if app.leases is not None:
-            # claims of a replica that died are picked up by the others within a TTL
+            # claims of a replica that died are picked up by the others soon after they lapse
             self.outbox_interval = min(outbox_interval, app.leases.ttl)
         self.serve_http = app.config.alerter.http.enabled if serve_http is None else serve_http
         self.started_at = app.clock.now()

