@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
@@ -112,6 +112,8 @@ class PgBase:
         self._lock = threading.RLock()
         self._depth = 0
         self._local = threading.local()
+        self._on_rollback: list[Callable[[], None]] = []
+        """Called after a rollback (caches that may hold rolled-back rows drop them)."""
         self._conn: psycopg.Connection[Any] | None = connect(url)
         try:
             self.version = migrate(self._conn, url)
@@ -160,6 +162,18 @@ class PgBase:
             except psycopg.Error as exc:
                 raise StoreError(f"state database {redact_url(self.url)}: {exc}") from None
 
+    def _copy(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+        """Bulk insert with ``COPY ... FROM STDIN`` (many new points at once)."""
+        if not rows:
+            return
+        with self._lock:
+            try:
+                with self._db().cursor() as cur, cur.copy(sql.encode()) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            except psycopg.Error as exc:
+                raise StoreError(f"state database {redact_url(self.url)}: {exc}") from None
+
     # -- transactions --------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -186,9 +200,17 @@ class PgBase:
                     if fence is not None:
                         self._check_fence(conn, fence)
             except psycopg.Error as exc:
+                self._rolled_back()
                 raise StoreError(f"state database {redact_url(self.url)}: {exc}") from None
+            except BaseException:
+                self._rolled_back()
+                raise
             finally:
                 self._depth = 0
+
+    def _rolled_back(self) -> None:
+        for hook in self._on_rollback:
+            hook()
 
     def _check_fence(self, conn: psycopg.Connection[Any], fence: Fence) -> None:
         row = conn.execute(

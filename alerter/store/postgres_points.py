@@ -11,6 +11,7 @@ from alerter.domain import CostPoint, Coverage, SeriesKey, key_json
 from alerter.domain import key_from_json as key_from
 from alerter.sources.base import FetchResult
 from alerter.store.base import StoredSeries, UpsertReport
+from alerter.store.mirror import SeriesMirror
 from alerter.store.postgres_db import PgBase, dt, ts
 
 _EPOCH = datetime.fromtimestamp(0, UTC)
@@ -46,6 +47,13 @@ def _table_points(source: str, result: FetchResult) -> list[CostPoint]:
 class PostgresPoints(PgBase):
     """Points in PostgreSQL: one fetch serves every replica, and a new lease holder
     judges with the full history at once (no backfill on failover)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self._mirrors: dict[str, SeriesMirror] = {}
+        self._series_ids: dict[str, int] = {}
+        self._series_names: dict[int, tuple[SeriesKey, str]] = {}
+        self._on_rollback.append(self._mirrors.clear)  # they may hold rolled-back rows
 
     def upsert(self, source: str, result: FetchResult, now: datetime) -> UpsertReport:
         stamp = ts(now)
@@ -93,9 +101,9 @@ class PostgresPoints(PgBase):
                     updates.append((amount, quantity, stamp, seq, source, series, start))
                     existing[(series, start)] = (amount, quantity, old[2] + 1)
                     revised.append((point.key, point.start))
-            self._many(
-                "INSERT INTO points (source, series, w_start, w_end, amount, quantity, currency, "
-                "revision, updated_at, seq) VALUES (%s,%s,%s,%s,%s,%s,%s,0,%s,%s)",
+            self._copy(
+                "COPY points (source, series, w_start, w_end, amount, quantity, currency, "
+                "updated_at, seq) FROM STDIN",
                 inserts,
             )
             self._many(
@@ -145,30 +153,41 @@ class PostgresPoints(PgBase):
         return [(key_from(series), dt(start) or _EPOCH) for series, start in rows]
 
     def load_series(self, source: str, since: datetime, until: datetime) -> StoredSeries:
-        rows = self._rows(
-            "SELECT series, w_start, amount, currency FROM points "
-            "WHERE source=%s AND w_start>=%s AND w_start<%s",
-            (source, ts(since), ts(until)),
-        )
-        slots: dict[str, int] = {}
-        keys: list[SeriesKey] = []
-        currencies: list[str] = []
-        index = np.empty(len(rows), dtype=np.int64)
-        starts = np.empty(len(rows), dtype=np.int64)
-        amounts = np.empty(len(rows), dtype=np.float64)
-        for i, (series, start, amount, currency) in enumerate(rows):
-            slot = slots.get(series)
-            if slot is None:
-                slot = slots[series] = len(keys)
-                keys.append(key_from(series))
-                currencies.append(currency)
-            index[i] = slot
-            starts[i] = start
-            amounts[i] = float(amount)
-        return StoredSeries(keys, index, starts, amounts, currencies)
+        """Served from an in-memory mirror of the source's recent points, refreshed with
+        only the rows written since the last read (the write sequence; one writer per
+        source at a time, the lease holder, so a source's writes commit in seq order)."""
+        with self._lock:
+            lo = ts(since)
+            mirror = self._mirrors.get(source)
+            if mirror is None or lo < mirror.since:
+                mirror = self._mirrors[source] = SeriesMirror(since=lo)
+            rows = self._rows(
+                "SELECT series, w_start, amount::double precision, currency, seq FROM points "
+                "WHERE source=%s AND seq>%s AND w_start>=%s",
+                (source, mirror.seq, mirror.since),
+            )
+            if rows:
+                series, starts, amounts, currencies, seqs = zip(*rows, strict=True)
+                ids = self._series_ids
+                for name, currency in zip(series, currencies, strict=True):
+                    if name not in ids:
+                        ids[name] = len(ids)
+                        self._series_names[ids[name]] = (key_from(name), currency)
+                mirror.merge(
+                    np.fromiter((ids[name] for name in series), np.int64, len(series)),
+                    np.fromiter(starts, np.int64, len(starts)),
+                    np.fromiter(amounts, np.float64, len(amounts)),
+                    int(max(seqs)),
+                    self._series_names,
+                )
+            return mirror.view(lo, ts(until))
 
     def trim_cache(self, source: str, before: datetime) -> None:
-        """Nothing to trim: every read goes to the database."""
+        """Let the mirror forget points older than ``before`` (no reader needs them)."""
+        with self._lock:
+            mirror = self._mirrors.get(source)
+            if mirror is not None:
+                mirror.trim(ts(before))
 
     def load_points(self, source: str, since: datetime, until: datetime) -> list[CostPoint]:
         rows = self._rows(

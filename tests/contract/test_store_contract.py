@@ -174,6 +174,21 @@ def test_load_series_is_columnar_and_range_bound(store):
     assert got == {(KEY, hour1): 5.0, (other, hour1): 3.0}
 
 
+def test_reads_follow_writes_and_never_see_rolled_back_rows(store):
+    span = (T0, T0 + timedelta(hours=3))
+    store.upsert("s", FetchResult([point("1", 0), point("2", 1)], []), T0)
+    assert sorted(store.load_series("s", *span).amounts.tolist()) == [1.0, 2.0]
+    store.upsert("s", FetchResult([point("5", 1), point("3", 2)], []), T0)  # revision + new
+    assert sorted(store.load_series("s", *span).amounts.tolist()) == [1.0, 3.0, 5.0]
+    with pytest.raises(RuntimeError), store.transaction():
+        store.upsert("s", FetchResult([point("9", 0)], []), T0)
+        assert 9.0 in store.load_series("s", *span).amounts.tolist()
+        raise RuntimeError("fenced off")
+    assert sorted(store.load_series("s", *span).amounts.tolist()) == [1.0, 3.0, 5.0]
+    store.trim_cache("s", T0 + timedelta(hours=1))
+    assert sorted(store.load_series("s", *span).amounts.tolist()) == [1.0, 3.0, 5.0]
+
+
 def test_coverage_intervals_merge_and_trim(store):
     scope = (("customer_id", "c1"),)
     for h in range(0, 48, 6):
