@@ -232,7 +232,7 @@ class App:
                 consumed = self.store.consumed_seq(name)
                 upsert = self.store.upsert(name, result, now)
                 revised = self.store.revised_since(name, consumed)
-                report.points = result.n_points
+                report.points = upsert.new + upsert.unchanged + len(upsert.revised)
                 report.revised = len(upsert.revised)
                 self.store.record_poll(
                     name,

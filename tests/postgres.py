@@ -22,7 +22,7 @@ START_HINT = (
 
 def _admin() -> psycopg.Connection:
     try:
-        return psycopg.connect(f"{SERVER}/postgres", autocommit=True, connect_timeout=5)
+        return psycopg.connect(f"{SERVER}/postgres", autocommit=True, connect_timeout=30)
     except psycopg.OperationalError as exc:
         raise AssertionError(
             f"PostgreSQL at {SERVER} is not reachable ({exc}); {START_HINT}"

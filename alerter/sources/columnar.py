@@ -10,7 +10,7 @@ it or names the file and line at fault.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -92,7 +92,7 @@ class CsvLayout:
 class ColumnarRead:
     """What ``read_csv_windows`` produced; ``fallback`` lists files to read row by row."""
 
-    table: pa.Table | None
+    table: pa.RecordBatchReader | None
     coverage: list[Coverage]
     marks: list[FileMark]
     fallback: list[Path]
@@ -160,9 +160,12 @@ def read_csv_windows(
                     coverage.append(Coverage(start, end))
             marks.append(stat_mark(path, since, until, data_end))
         summed = _sum_files(db, good, dims, layout, since, until) if good else None
-        return ColumnarRead(summed, coverage, marks, fallback)
-    finally:
+    except BaseException:
         db.close()
+        raise
+    if summed is None:
+        db.close()
+    return ColumnarRead(summed, coverage, marks, fallback)
 
 
 def _sum_files(
@@ -172,7 +175,8 @@ def _sum_files(
     layout: CsvLayout,
     since: datetime,
     until: datetime,
-) -> pa.Table:
+) -> pa.RecordBatchReader:
+    """The summed rows, streamed (``POINT_SCHEMA`` without quantity) in batches."""
     step = int(layout.step.total_seconds())
     lo, hi = int(since.timestamp()), int(until.timestamp())
     dcols = [f"d{i}" for i in range(len(dims))]
@@ -205,24 +209,42 @@ def _sum_files(
     )
     db.register("series_keys", keys)
     join = " AND ".join(f"k.{c} IS NOT DISTINCT FROM s.{c}" for c in dcols) or "true"
-    got = db.sql(
+    stream = db.sql(
         f'SELECT k.kid, s.w AS start, s.w + {step} AS "end", s.amount '  # noqa: S608
         f"FROM summed s JOIN series_keys k ON {join}"
-    ).to_arrow_table()
-    db.unregister("series_keys")
-    n = got.num_rows
-    key = pa.DictionaryArray.from_arrays(
-        got.column("kid").combine_chunks().cast(pa.int32()), pa.array(names, pa.string())
-    )
-    currency = pa.DictionaryArray.from_arrays(
-        pa.array(np.zeros(n, dtype=np.int32)), pa.array([layout.currency], pa.string())
-    )
-    return pa.table(
-        {
-            "key": key,
-            "start": got.column("start").cast(pa.int64()),
-            "end": got.column("end").cast(pa.int64()),
-            "amount": got.column("amount").cast(pa.decimal128(38, 10)),
-            "currency": currency,
-        }
-    )
+    ).to_arrow_reader(1 << 17)
+    dictionary = pa.array(names, pa.string())
+    currencies = pa.array([layout.currency], pa.string())
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        # the connection lives as long as the stream: closed once it is read (or dropped)
+        try:
+            for got in stream:
+                n = got.num_rows
+                yield pa.record_batch(
+                    [
+                        pa.DictionaryArray.from_arrays(got.column(0).cast(pa.int32()), dictionary),
+                        got.column(1).cast(pa.int64()),
+                        got.column(2).cast(pa.int64()),
+                        got.column(3).cast(pa.decimal128(38, 10)),
+                        pa.DictionaryArray.from_arrays(
+                            pa.array(np.zeros(n, dtype=np.int32)), currencies
+                        ),
+                    ],
+                    schema=_STREAM_SCHEMA,
+                )
+        finally:
+            db.close()
+
+    return pa.RecordBatchReader.from_batches(_STREAM_SCHEMA, batches())
+
+
+_STREAM_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.dictionary(pa.int32(), pa.string()), nullable=False),
+        pa.field("start", pa.int64(), nullable=False),
+        pa.field("end", pa.int64(), nullable=False),
+        pa.field("amount", pa.decimal128(38, 10), nullable=False),
+        pa.field("currency", pa.dictionary(pa.int32(), pa.string()), nullable=False),
+    ]
+)

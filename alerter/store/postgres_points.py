@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from alerter.domain import key_from_json as key_from
 from alerter.sources.base import FetchResult
 from alerter.store.base import StoredSeries, UpsertReport
 from alerter.store.mirror import SeriesMirror
+from alerter.store.point_rows import plain
 from alerter.store.postgres_db import PgBase, dt, ts
 
 _EPOCH = datetime.fromtimestamp(0, UTC)
@@ -19,28 +21,15 @@ _EPOCH = datetime.fromtimestamp(0, UTC)
 
 def _table_points(source: str, result: FetchResult) -> list[CostPoint]:
     """``result.table`` rows as points (the PostgreSQL backend stores rows, not columns)."""
-    if result.table is None or result.table.num_rows == 0:
+    if result.table is None:
         return []
-    cols = result.table.to_pydict()
     return [
-        CostPoint(
-            source,
-            key_from(key),
-            datetime.fromtimestamp(start, UTC),
-            datetime.fromtimestamp(end, UTC),
-            Decimal(amount).normalize(),
-            None if quantity is None else Decimal(quantity).normalize(),
-            currency,
+        replace(
+            p,
+            amount=plain(p.amount),
+            quantity=None if p.quantity is None else plain(p.quantity),
         )
-        for key, start, end, amount, quantity, currency in zip(
-            cols["key"],
-            cols["start"],
-            cols["end"],
-            cols["amount"],
-            cols["quantity"],
-            cols["currency"],
-            strict=True,
-        )
+        for p in FetchResult([], [], table=result.table).all_points(source)
     ]
 
 

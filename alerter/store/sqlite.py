@@ -16,7 +16,8 @@ from alerter.domain import CostPoint, Coverage, SeriesKey
 from alerter.errors import StoreError
 from alerter.sources.base import FetchResult
 from alerter.store.base import StoredSeries, UpsertReport
-from alerter.store.duck_points import DuckPoints, points_path
+from alerter.store.duck_points import DuckPoints
+from alerter.store.point_rows import points_path
 from alerter.store.sqlite_db import as_int
 from alerter.store.sqlite_incidents import SqliteIncidents
 from alerter.store.sqlite_marks import SqliteMarks

@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from alerter.domain import (
@@ -28,10 +29,11 @@ from alerter.domain import (
     Notification,
     Reason,
     Severity,
+    key_json,
     make_key,
 )
 from alerter.errors import FencingRejected, StoreError
-from alerter.sources.base import FetchResult, FileMark
+from alerter.sources.base import POINT_SCHEMA, FetchResult, FileMark
 from alerter.store.base import Store
 from alerter.store.leases import Fence
 from alerter.store.postgres import PostgresStore
@@ -159,6 +161,47 @@ def test_consumed_seq_and_file_marks(store):
     store.set_file_marks("s", [replace(mark, size=11)])
     assert store.file_marks("s") == {"a.csv": replace(mark, size=11), "b.csv": other}
     assert store.file_marks("t") == {}
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_arrow_tables_are_stored_like_points(store, streamed):
+    other = make_key({"sku": "b"})
+    hour = int(T0.timestamp())
+    table = pa.Table.from_pylist(
+        [
+            {
+                "key": key_json(other),
+                "start": hour,
+                "end": hour + 3600,
+                "amount": Decimal("2.5"),
+                "quantity": None,
+                "currency": "USD",
+            },
+            {
+                "key": key_json(other),
+                "start": hour + 3600,
+                "end": hour + 7200,
+                "amount": Decimal("4"),
+                "quantity": Decimal("1.5"),
+                "currency": "USD",
+            },
+        ],
+        schema=POINT_SCHEMA,
+    )
+    data = (
+        pa.RecordBatchReader.from_batches(POINT_SCHEMA, table.to_batches()) if streamed else table
+    )
+    report = store.upsert("s", FetchResult([point("1", 0)], [], table=data), T0)
+    assert report.new == 3
+    got = {
+        (p.key, p.start): (p.amount, p.quantity)
+        for p in store.load_points("s", T0, T0 + timedelta(hours=2))
+    }
+    assert got == {
+        (KEY, T0): (Decimal("1"), None),
+        (other, T0): (Decimal("2.5"), None),
+        (other, T0 + timedelta(hours=1)): (Decimal("4"), Decimal("1.5")),
+    }
 
 
 def test_load_series_is_columnar_and_range_bound(store):
