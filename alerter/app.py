@@ -95,10 +95,12 @@ class App:
         """PostgreSQL state: re-checks this replica's claim on an outbox row before a send."""
         self.store: SqliteStore | PostgresStore = store or self._open_store()
         if isinstance(self.store, PostgresStore):
+            pg = self.store
             self.leases = Leases(
-                self.store.lease_store(),
-                self.store.holder,
+                pg.lease_store(),
+                pg.holder,
                 config.alerter.lease_ttl.total_seconds(),
+                outbox_rejections=lambda: pg.rejections,
             )
             self.claim_valid = self.store.claim_valid
         source_ctx = SourceContext(self.clock, self.env, config.base_dir, marks=self.store)

@@ -12,6 +12,11 @@
   runs). An invalid set is rejected with its errors logged and the old one keeps
   running; a valid one replaces the App's config, sources, notifiers and jobs.
 - ``/healthz`` and ``/metrics`` are served beside it (``alerter/server.py``).
+- PostgreSQL state (``alerter/lease.py``): every replica schedules every source, but a
+  poll runs only under the source's lease; a ``leases`` job every third of the TTL
+  renews held leases, takes expired ones and polls a newly taken source at once. The
+  outbox is dispatched at least every TTL (any replica delivers what it claims), and a
+  clean stop releases the leases.
 """
 
 from __future__ import annotations

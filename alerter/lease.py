@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from alerter.errors import StoreError
@@ -46,10 +47,19 @@ class LeaseState:
 class Leases:
     """The leases of one replica (``holder``), each held for ``ttl`` seconds."""
 
-    def __init__(self, store: LeaseStore, holder: str, ttl: float = DEFAULT_TTL) -> None:
+    def __init__(
+        self,
+        store: LeaseStore,
+        holder: str,
+        ttl: float = DEFAULT_TTL,
+        outbox_rejections: Callable[[], int] = lambda: 0,
+    ) -> None:
+        """``outbox_rejections`` counts sends and acknowledgements refused because an
+        outbox claim was lost (the store's count, for ``/metrics``)."""
         self.store = store
         self.holder = holder
         self.ttl = ttl
+        self.outbox_rejections = outbox_rejections
         self._held: dict[str, Fence] = {}
         self._takeovers: dict[str, int] = {}
         self._lost: dict[str, int] = {}

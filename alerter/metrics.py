@@ -133,7 +133,7 @@ class Metrics:
         info.labels(__version__).set(1)
         r.register(_StateCollector(store, sources, now))
         if leases is not None:
-            r.register(_LeaseCollector(leases, sources, store))
+            r.register(_LeaseCollector(leases, sources))
         self._handler = _RetryLogHandler(self)
         logging.getLogger(_HTTP_LOGGER).addHandler(self._handler)
 
@@ -255,10 +255,9 @@ class _StateCollector(Collector):
 class _LeaseCollector(Collector):
     """This replica's leases, read at scrape time (PostgreSQL state only)."""
 
-    def __init__(self, leases: Leases, sources: Callable[[], Iterable[str]], store: Store) -> None:
+    def __init__(self, leases: Leases, sources: Callable[[], Iterable[str]]) -> None:
         self.leases = leases
         self.sources = sources
-        self.store = store
 
     def describe(self) -> Iterable[Metric]:
         return []
@@ -295,7 +294,7 @@ class _LeaseCollector(Collector):
             takeovers.add_metric([state.source], state.takeovers)
             lost.add_metric([state.source], state.lost)
         rejected.add_metric(["cycle"], sum(s.rejections for s in states))
-        rejected.add_metric(["outbox"], float(getattr(self.store, "rejections", 0)))
+        rejected.add_metric(["outbox"], float(self.leases.outbox_rejections()))
         yield held
         yield token
         yield takeovers
