@@ -146,6 +146,7 @@ class App:
         if self.leases is not None:
             fence = await asyncio.to_thread(self.leases.claim, name)
             if fence is None:  # another replica holds the source: not ours to judge
+                log.debug("cycle_skipped source=%s reason=lease_held_elsewhere", name)
                 return CycleReport(source=name, ok=True, skipped="lease_held_elsewhere")
         now = now or self.clock.now()
         started = self.clock.now()
