@@ -16,6 +16,7 @@ from alerter.errors import AlerterError, ConfigError, StateInUse
 
 if TYPE_CHECKING:
     from alerter.config import Config
+    from alerter.store.leases import LeaseRow
     from alerter.store.postgres import PostgresStore
     from alerter.store.sqlite import SqliteStore
 
@@ -68,6 +69,19 @@ def _open_state(config: Config) -> SqliteStore | PostgresStore:
     if is_postgres_url(config.alerter.state):
         return PostgresStore(config.alerter.state, holder="alerter-cli")
     return SqliteStore(sqlite_path(config.alerter.state, config.base_dir), lock=False)
+
+
+def _leases(store: SqliteStore | PostgresStore) -> list[LeaseRow] | None:
+    """Every source's lease (PostgreSQL state), or None (SQLite: one process, no leases)."""
+    from alerter.store.postgres import PostgresStore
+
+    if not isinstance(store, PostgresStore):
+        return None
+    lease_store = store.lease_store()
+    try:
+        return lease_store.leases()
+    finally:
+        lease_store.close()
 
 
 def _setup_logging(level: str = "INFO", fmt: str = "text") -> None:
@@ -204,6 +218,7 @@ def _status(config, *, as_json: bool) -> int:  # type: ignore[no-untyped-def]
         silences = store.silences(now)
         pending = store.outbox_items("pending")
         failed = store.outbox_items("failed")
+        leases = _leases(store)
     finally:
         store.close()
     sources = [
@@ -236,6 +251,18 @@ def _status(config, *, as_json: bool) -> int:  # type: ignore[no-untyped-def]
         ],
         "outbox": {"pending": len(pending), "failed": len(failed)},
     }
+    if leases is not None:
+        data["leases"] = [
+            {
+                "source": row.source,
+                "holder": row.holder,
+                "token": row.token,
+                "live": row.live,
+                "seconds_left": round(row.seconds_left, 1),
+                "takeovers": row.takeovers,
+            }
+            for row in leases
+        ]
     if as_json:
         print(json.dumps(data, indent=2))
         return 0
@@ -247,6 +274,11 @@ def _status(config, *, as_json: bool) -> int:  # type: ignore[no-untyped-def]
         print(f"  #{i['id']} {i['rule']} {i['group']} since {i['since']}")
     print(f"active silences: {len(silences)}")
     print(f"outbox: {len(pending)} pending, {len(failed)} failed")
+    if leases is not None:
+        print("leases:")
+        for row in leases:
+            state = f"expires in {row.seconds_left:.0f}s" if row.live else "expired"
+            print(f"  {row.source}: {row.holder} (token {row.token}, {state})")
     return 0
 
 

@@ -345,6 +345,16 @@ def test_three_replicas_one_killed_one_paused_every_alert_exactly_once(
         assert (metric(paused, 'alerter_fencing_rejections_total{kind="cycle"}') or 0) >= 1
         assert (metric(paused, 'alerter_lease_lost_total{source="metronome"}') or 0) >= 1
         assert (metric(last, 'alerter_lease_takeovers_total{source="metronome"}') or 0) >= 1
+        status = subprocess.run(
+            [sys.executable, "-m", "alerter", "status", "--json", "--config", str(config)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            check=True,
+        )
+        (lease,) = json.loads(status.stdout)["leases"]
+        assert (lease["source"], lease["live"]) == ("metronome", True)
+        assert (lease["holder"], lease["token"]) == third or lease["token"] > third[1]
 
     # Every planted anomaly: one post, and in its thread the escalation and resolution
     for customer in (acme, bolt, cirrus):
