@@ -186,9 +186,7 @@ def _csv(tmp_path: Path, store: SqliteStore) -> CsvSource:
     return CsvSource("c", cfg, SourceContext(FakeClock(T0), {}, tmp_path, marks=store))
 
 
-def test_an_unchanged_csv_is_not_read_again_and_a_changed_one_gives_revisions(
-    tmp_path, store
-):
+def test_an_unchanged_csv_is_not_read_again_and_a_changed_one_gives_revisions(tmp_path, store):
     path = tmp_path / "d.csv"
     path.write_text("timestamp,amount,sku\n2026-09-07T00:10:00Z,1.5,a\n", encoding="utf-8")
     source = _csv(tmp_path, store)
