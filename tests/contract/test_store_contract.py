@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -468,3 +469,48 @@ def test_claims_skip_rows_locked_by_another_claimant(pg_url):
         assert [i.id for i in b.due(T0)] == [second]
     a.close()
     b.close()
+
+
+def test_a_replica_frozen_inside_its_commit_cannot_keep_the_lease(pg_url):
+    """Frozen after its fence check (the lease row locked FOR SHARE) and before COMMIT:
+    the lease expires but its row stays locked until the server ends the idle session
+    (without that, the takeover below would wait for the thaw, 30 s later); then another
+    replica takes over, and the frozen transaction's writes are lost with its session."""
+    frozen = PostgresStore(pg_url, holder="r1")
+    frozen.idle_timeout_ms = 1000
+    other = PostgresStore(pg_url, holder="r2")
+    leases = other.lease_store()
+    grant = leases.acquire("s", "r1", 0.2)  # expired long before the session ends
+    assert grant is not None
+    checked, thaw = threading.Event(), threading.Event()
+    outcome: list[BaseException] = []
+
+    def commit_and_freeze() -> None:
+        try:
+            with frozen.fenced(grant.fence), frozen.transaction():
+                frozen.set_judged_through("r", T0)
+                frozen._check_fence(frozen._db(), grant.fence)  # the lease row is locked now
+                checked.set()
+                thaw.wait(30)  # frozen: idle in transaction, as a SIGSTOPped process is
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=commit_and_freeze)
+    worker.start()
+    try:
+        assert checked.wait(30)
+        deadline = time.monotonic() + 30
+        taken = None
+        while taken is None and time.monotonic() < deadline:
+            taken = leases.acquire("s", "r2", 30)  # waits at most lock_timeout per try
+            if taken is None:
+                time.sleep(0.1)  # a real server's timeout: polling is the way to wait
+        assert taken is not None and taken.token == 2
+    finally:
+        thaw.set()
+        worker.join()
+    assert len(outcome) == 1 and isinstance(outcome[0], StoreError)
+    assert other.judged_through("r") is None
+    for s in (frozen, other):
+        s.close()
+    leases.close()
