@@ -11,7 +11,8 @@
     │   └── BadResponse        malformed page, bad amount, inconsistent pagination
     ├── DeliveryError          a notifier could not deliver
     └── StoreError             the state file is unusable (schema, corruption)
-        └── StateInUse         another process holds the state file (exit 2)
+        ├── StateInUse         another process holds the state file (exit 2)
+        └── FencingRejected    a write under a lease or claim this replica lost
 
 Messages always name what is at fault (file, rule, key, source, endpoint, page) and
 never contain secrets.
@@ -66,3 +67,8 @@ class StoreError(AlerterError):
 
 class StateInUse(StoreError):
     """Another alerter process holds the state file's lock (names the file and its PID)."""
+
+
+class FencingRejected(StoreError):
+    """A write made under a lease (or an outbox claim) that this replica no longer holds;
+    nothing of it was committed."""

@@ -84,6 +84,7 @@ def deliver(
     only: str | None = None,
     limit: int = 500,
     on_result: Callable[[str, str, str], None] | None = None,
+    claim_valid: Callable[[int], bool] | None = None,
 ) -> DeliveryReport:
     """Deliver every due outbox item once (see the module docstring for the bounds).
 
@@ -95,12 +96,14 @@ def deliver(
     no longer configured is kept as failed (when ``only`` is None). ``only`` restricts
     the run to one notifier's items (the daemon runs one dispatcher per notifier).
     ``max_attempts``, when set, also fails an item after that many attempts.
-    ``on_result(notifier, event, outcome)`` feeds metrics. Never raises for one item.
+    ``on_result(notifier, event, outcome)`` feeds metrics. ``claim_valid(item_id)``
+    (shared state) is asked immediately before each send: an item whose claim this
+    replica lost is left to its new claimant. Never raises for one item.
     """
     policy = _Policy(max_attempts, give_up_after, send_deadline)
     if max_pending is not None:
         _enforce_cap(store, max_pending, only)
-    counts = {"sent": 0, "retry": 0, "failed": 0}
+    counts = {"sent": 0, "retry": 0, "failed": 0, "lost": 0}
     seen: set[int] = set()
     foreign: set[int] = set()
     stalled: set[str] = set()
@@ -119,6 +122,9 @@ def deliver(
             seen.update(item.id for item in items)
             if name in stalled:
                 continue  # its peer just hit the send deadline: try again next round
+            if claim_valid is not None and not all(claim_valid(item.id) for item in items):
+                counts["lost"] += len(items)  # another replica claimed them meanwhile
+                continue
             try:
                 outcome = _deliver_items(store, notifiers, name, items, now, policy)
             except Exception as exc:  # a bad item must not stop the items behind it
