@@ -11,11 +11,12 @@ outbox, ``notify/outbox.py``), by the daemon's dispatcher or right after the cyc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TextIO
@@ -23,8 +24,9 @@ from typing import TextIO
 from alerter.clock import Clock, clock_from_env
 from alerter.config import Config
 from alerter.cycle import CycleReport, JudgeReport
-from alerter.errors import SourceError
+from alerter.errors import FencingRejected, SourceError
 from alerter.judge import JudgeSettings, judge_rule
+from alerter.lease import Leases, replica_id
 from alerter.metrics import Metrics
 from alerter.notify import NOTIFIERS
 from alerter.notify.base import Notifier, NotifierContext
@@ -33,11 +35,15 @@ from alerter.notify.outbox import DeliveryReport, deliver, fail_unconfigured
 from alerter.sources import SOURCES
 from alerter.sources.base import FetchResult, Source, SourceContext
 from alerter.store.actions import actions_of
+from alerter.store.postgres import PostgresStore, is_postgres_url
 from alerter.store.sqlite import SqliteStore, sqlite_path
 from alerter.timeparse import floor_time
 
 log = logging.getLogger(__name__)
 
+
+CLAIM_TTL_MIN = 60.0
+"""Seconds an outbox row claimed by a replica stays its own (PostgreSQL state)."""
 
 BACKFILL_TRIES = 3
 """First polls with failed parts before the backfill is taken as done anyway."""
@@ -48,7 +54,7 @@ class _Discard(Exception):
 
 
 @contextmanager
-def _transaction(store: SqliteStore, *, discard: bool) -> Iterator[None]:
+def _transaction(store: SqliteStore | PostgresStore, *, discard: bool) -> Iterator[None]:
     """The cycle's write transaction, rolled back at its end when ``discard`` (dry run)."""
     try:
         with store.transaction():
@@ -68,7 +74,7 @@ class App:
         *,
         clock: Clock | None = None,
         env: Mapping[str, str] | None = None,
-        store: SqliteStore | None = None,
+        store: SqliteStore | PostgresStore | None = None,
         dry_run: bool = False,
         out: TextIO | None = None,
         dry_run_sink: DryRunSink | None = None,
@@ -84,9 +90,22 @@ class App:
         self.dry_run = dry_run
         self.out = out or sys.stdout
         self.dry_run_sink = dry_run_sink or DryRunSink(self.out)
-        self.store = store or SqliteStore(sqlite_path(config.alerter.state, config.base_dir))
+        self.leases: Leases | None = None
+        """PostgreSQL state: this replica's leases (only a holder polls and judges)."""
+        self.claim_valid: Callable[[int], bool] | None = None
+        """PostgreSQL state: re-checks this replica's claim on an outbox row before a send."""
+        self.store: SqliteStore | PostgresStore = store or self._open_store()
+        if isinstance(self.store, PostgresStore):
+            pg = self.store
+            self.leases = Leases(
+                pg.lease_store(),
+                pg.holder,
+                config.alerter.lease_ttl.total_seconds(),
+                outbox_rejections=lambda: pg.rejections,
+            )
+            self.claim_valid = self.store.claim_valid
         self.metrics = metrics or Metrics(
-            self.store, lambda: list(self.config.sources), self.clock.now
+            self.store, lambda: list(self.config.sources), self.clock.now, self.leases
         )
         self.deliver_in_cycle = deliver_in_cycle
         source_ctx = SourceContext(
@@ -111,9 +130,21 @@ class App:
         self._deliver_locks: dict[str, threading.Lock] = {}
         self._backfill_tries: dict[str, int] = {}
 
+    def _open_store(self) -> SqliteStore | PostgresStore:
+        state = self.config.alerter.state
+        if is_postgres_url(state):
+            # an outbox claim outlives the slowest send (notifier timeouts, rate-limit
+            # waits), or another replica could claim and send the same row meanwhile
+            ttl = max(self.config.alerter.lease_ttl.total_seconds(), CLAIM_TTL_MIN)
+            return PostgresStore(state, holder=replica_id(), claim_ttl=ttl)
+        return SqliteStore(sqlite_path(state, self.config.base_dir))
+
     async def aclose(self) -> None:
         for source in self.sources.values():
             await source.aclose()
+        if self.leases is not None:
+            self.leases.release_all()
+            self.leases.close()
         self.store.close()
 
     def _first_poll(self, name: str) -> bool:
@@ -122,6 +153,11 @@ class App:
     async def run_cycle(self, name: str, now: datetime | None = None) -> CycleReport:
         """Fetch the lookback (the backfill on the first poll), store it, judge every rule
         of the source, and deliver what is due. Never raises for a source failure."""
+        if self.leases is not None:
+            fence = await asyncio.to_thread(self.leases.claim, name)
+            if fence is None:  # another replica holds the source: not ours to judge
+                log.debug("cycle_skipped source=%s reason=lease_held_elsewhere", name)
+                return CycleReport(source=name, ok=True, not_run="lease_held_elsewhere")
         now = now or self.clock.now()
         started = self.clock.now()
         source = self.sources[name]
@@ -140,7 +176,13 @@ class App:
                     f"{self.config.alerter.cycle_deadline.total_seconds():g}s (cycle_deadline)"
                 )
             report.errors.append(str(exc))
-            self.store.record_poll(name, now, ok=False, error=str(exc), points=0, errors=1)
+            try:
+                with self._fenced(name), self.store.transaction():
+                    self.store.record_poll(name, now, ok=False, error=str(exc), points=0, errors=1)
+            except FencingRejected as rejected:
+                self._lost_lease(name, rejected)
+                report.not_run = "fencing_rejected"
+                return report
             log.error("poll_failed source=%s error=%s", name, exc)
             report.seconds = (self.clock.now() - started).total_seconds()
             self._observe(report)
@@ -149,6 +191,7 @@ class App:
             log.warning("poll_partial source=%s error=%s", name, error)
         report.errors.extend(result.errors)
         report.skipped_rows = result.skipped_rows
+        report.skipped = dict(result.skipped)
         report.ok = bool(result.coverage) or not result.errors
         backfilled = True
         if first:
@@ -161,9 +204,18 @@ class App:
         )
         # Storing and judging are blocking (SQLite, numpy): off the event loop, so other
         # sources' requests keep flowing meanwhile.
-        await asyncio.to_thread(
-            self._store_and_judge, name, result, now, alert_from, report, backfilled
-        )
+        try:
+            await asyncio.to_thread(
+                self._store_and_judge, name, result, now, alert_from, report, backfilled
+            )
+        except FencingRejected as exc:
+            # paused or partitioned past the lease: another replica judges this source now
+            self._lost_lease(name, exc)
+            report.ok = False
+            report.judged = []
+            report.errors.append(str(exc))
+            report.not_run = "fencing_rejected"
+            return report
         report.seconds = (self.clock.now() - started).total_seconds()
         log.info(
             "cycle_done source=%s ok=%s points=%d revised=%d anomalies=%d events=%d errors=%d "
@@ -201,7 +253,7 @@ class App:
             tuple(self.notifiers),
         )
         dry = DryRunOutbox() if self.dry_run else None
-        with _transaction(self.store, discard=dry is not None):
+        with self._fenced(name), _transaction(self.store, discard=dry is not None):
             # point writes the judge has not seen: this upsert's, and those of a cycle
             # that crashed between storing its points and judging them
             consumed = self.store.consumed_seq(name)
@@ -238,6 +290,20 @@ class App:
         else:
             self._retain(name, now, report.judged)
 
+    def _fenced(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """Writes of this cycle commit only while this replica still holds the lease."""
+        if self.leases is None or not isinstance(self.store, PostgresStore):
+            return contextlib.nullcontext()
+        fence = self.leases.fence(name)
+        if fence is None:
+            raise FencingRejected(f"lease of source {name!r} lost before its writes")
+        return self.store.fenced(fence)
+
+    def _lost_lease(self, name: str, exc: FencingRejected) -> None:
+        if self.leases is not None:
+            self.leases.rejected(name)
+        log.warning("fencing_rejected source=%s error=%s", name, exc)
+
     def _observe(self, report: CycleReport) -> None:
         self.metrics.observe_cycle(report)
 
@@ -264,13 +330,31 @@ class App:
         when = now or self.clock.now()
         if only is None:
             fail_unconfigured(self.store, self.notifiers)
-            total = DeliveryReport()
-            for name in list(self.notifiers):
-                done = self.deliver(when, name)
-                total = DeliveryReport(
-                    total.sent + done.sent, total.retried + done.retried, total.failed + done.failed
+            # one daemon thread per notifier, as the daemon's dispatchers: a stuck peer
+            # delays only its own items and never holds the process open at exit
+            reports: list[DeliveryReport] = []
+
+            def one(name: str) -> None:
+                try:
+                    reports.append(self.deliver(when, name))
+                except Exception:
+                    log.exception("delivery_crashed notifier=%s", name)
+
+            threads = [
+                threading.Thread(
+                    target=one, args=(name,), name=f"alerter-deliver-{name}", daemon=True
                 )
-            return total
+                for name in self.notifiers
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return DeliveryReport(
+                sum(r.sent for r in reports),
+                sum(r.retried for r in reports),
+                sum(r.failed for r in reports),
+            )
         with self._deliver_lock:
             lock = self._deliver_locks.setdefault(only, threading.Lock())
         with lock:
@@ -285,6 +369,7 @@ class App:
                 max_pending=cfg.outbox_max_pending,
                 only=only,
                 on_result=self.metrics.observe_delivery,
+                claim_valid=self.claim_valid,
             )
 
     async def run_once(self) -> list[CycleReport]:

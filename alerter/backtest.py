@@ -21,6 +21,7 @@ from alerter.rules.model import RuleBase
 from alerter.sources import SOURCES
 from alerter.sources.base import FetchResult, SourceContext
 from alerter.store.actions import actions_of
+from alerter.store.base import Store
 from alerter.store.sqlite import SqliteStore
 from alerter.timeparse import floor_time
 
@@ -71,7 +72,7 @@ def run_backtest(
     since: datetime,
     until: datetime,
     rule: str | None = None,
-    state: SqliteStore | None = None,
+    state: Store | None = None,
     clock_now: datetime,
 ) -> BacktestResult:
     """Judge every window of ``[since, until)`` for the selected rules, as the daemon would."""
@@ -152,7 +153,7 @@ def load_scratch(
     *,
     since: datetime,
     until: datetime,
-    state: SqliteStore | None,
+    state: Store | None,
     clock_now: datetime,
 ) -> SqliteStore:
     """An in-memory store holding what ``rules`` need to judge ``[since, until)``: their

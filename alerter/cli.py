@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from alerter.config import Config
     from alerter.cycle import CycleReport
     from alerter.rules.model import RuleBase
+    from alerter.store.leases import LeaseRow
+    from alerter.store.postgres import PostgresStore
     from alerter.store.sqlite import SqliteStore
 
 log = logging.getLogger("alerter")
@@ -183,16 +185,32 @@ def _state_path(config: Config) -> str:
     return state_file(config.alerter.state, config.base_dir)
 
 
-def _open_state(config: Config) -> SqliteStore:
-    """The configured state file (the same path the daemon uses), checked first."""
+def _open_state(config: Config) -> SqliteStore | PostgresStore:
+    """The configured state (the same file or database the daemon uses), checked first."""
     from alerter.statepath import check_state_path
+    from alerter.store.postgres import PostgresStore, is_postgres_url
     from alerter.store.sqlite import SqliteStore
 
+    if is_postgres_url(config.alerter.state):
+        return PostgresStore(config.alerter.state, holder="alerter-cli")
     path = _state_path(config)
     problem = check_state_path(path, create=True)
     if problem:
         raise ConfigError(problem)
-    return SqliteStore(path)
+    return SqliteStore(path, lock=False)  # the daemon may hold the lock: read and add beside it
+
+
+def _leases(store: SqliteStore | PostgresStore) -> list[LeaseRow] | None:
+    """Every source's lease (PostgreSQL state), or None (SQLite: one process, no leases)."""
+    from alerter.store.postgres import PostgresStore
+
+    if not isinstance(store, PostgresStore):
+        return None
+    lease_store = store.lease_store()
+    try:
+        return lease_store.leases()
+    finally:
+        lease_store.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -408,7 +426,7 @@ def _chosen_rules(config: Config, name: str | None) -> list[RuleBase]:
     chosen = [r for r in config.rules if r.enabled and (not name or r.name == name)]
     if name and not chosen:
         known = ", ".join(sorted(r.name for r in config.rules))
-        raise UsageError(f"--rule {name!r}: no such enabled rule (have: {known})")
+        raise UsageError(f"--rule: no enabled rule named {name!r} (known: {known})")
     return chosen
 
 
@@ -501,10 +519,13 @@ def _series(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _existing_state(config: Config) -> SqliteStore | None:
+def _existing_state(config: Config) -> SqliteStore | PostgresStore | None:
     """The state file if it exists (status and listings never create one)."""
+    from alerter.store.postgres import PostgresStore, is_postgres_url
     from alerter.store.sqlite import SqliteStore
 
+    if is_postgres_url(config.alerter.state):
+        return PostgresStore(config.alerter.state, holder="alerter-cli")
     path = _state_path(config)
     if path != ":memory:" and not Path(path).is_file():
         print(
@@ -512,7 +533,7 @@ def _existing_state(config: Config) -> SqliteStore | None:
             file=sys.stderr,
         )
         return None
-    return SqliteStore(path)
+    return SqliteStore(path, lock=False)
 
 
 def _status(config: Config, *, as_json: bool) -> int:
@@ -535,8 +556,20 @@ def _status(config: Config, *, as_json: bool) -> int:
         failed = store.outbox_items("failed")
         kept = actions_of(store)  # who acted on each incident from chat (issue 14)
         history = {i.id: kept.history(i.id) for i in incidents} if kept else {}
+        leases = _leases(store)
     finally:
         store.close()
+    lease_records = [
+        {
+            "source": row.source,
+            "holder": row.holder,
+            "token": row.token,
+            "live": row.live,
+            "seconds_left": round(row.seconds_left, 1),
+            "takeovers": row.takeovers,
+        }
+        for row in leases or []
+    ]
     if as_json:
         data = {
             "sources": [
@@ -573,6 +606,8 @@ def _status(config: Config, *, as_json: bool) -> int:
             "silences": [_silence_record(s) for s in silences],
             "outbox": {"pending": len(pending), "failed": len(failed)},
         }
+        if leases is not None:
+            data["leases"] = lease_records
         print(json.dumps(data, indent=2))
         return 0
     print("Sources")
@@ -617,6 +652,23 @@ def _status(config: Config, *, as_json: bool) -> int:
     if silences:
         print(_silence_table(silences))
     print(f"\nOutbox: {len(pending)} pending, {len(failed)} failed")
+    if leases is not None:
+        print(f"\nLeases: {len(leases)}")
+        print(
+            table(
+                ["source", "holder", "token", "state", "takeovers"],
+                [
+                    [
+                        row.source,
+                        row.holder,
+                        row.token,
+                        f"expires in {row.seconds_left:.0f}s" if row.live else "expired",
+                        row.takeovers,
+                    ]
+                    for row in leases
+                ],
+            )
+        )
     return 0
 
 

@@ -85,7 +85,13 @@ class AlerterSection(BaseModel):
 
     state: str = Field(
         default="alerter-state.db",
-        description="SQLite state file: a path (relative to the config file) or sqlite:/// URL.",
+        description="SQLite state file: a path (relative to the config file) or sqlite:/// URL; "
+        "or a postgresql://user@host/db URL for several replicas sharing state (with leases).",
+    )
+    lease_ttl: Duration = Field(
+        default=parse_duration("30s"),
+        description="PostgreSQL state only: how long a replica's lease on a source lasts "
+        "without renewal; another replica takes the source over after it expires.",
     )
     rules: list[str] = Field(
         default_factory=lambda: list(DEFAULT_RULE_GLOBS),

@@ -40,6 +40,11 @@ class CycleReport:
     judged: list[JudgeReport] = field(default_factory=list)
     delivery: DeliveryReport | None = None
     seconds: float = 0.0
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Records the source left out on purpose this cycle, by kind (a metric)."""
+    not_run: str = ""
+    """Why the cycle did not run (``lease_held_elsewhere``, ``fencing_rejected``); empty
+    when it ran."""
 
     @property
     def events(self) -> list[Notification]:

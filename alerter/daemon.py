@@ -13,6 +13,11 @@
   runs). An invalid set is rejected with its errors logged and the old one keeps
   running; a valid one replaces the App's config, sources, notifiers and jobs.
 - ``/healthz`` and ``/metrics`` are served beside it (``alerter/server.py``).
+- PostgreSQL state (``alerter/lease.py``): every replica schedules every source, but a
+  poll runs only under the source's lease; a ``leases`` job every third of the TTL
+  renews held leases, takes expired ones and polls a newly taken source at once. The
+  outbox is dispatched at least every TTL (any replica delivers what it claims), and a
+  clean stop releases the leases.
 """
 
 from __future__ import annotations
@@ -157,6 +162,9 @@ class Daemon:
         self.app = app
         self.grace = grace
         self.outbox_interval = outbox_interval
+        if app.leases is not None:
+            # claims of a replica that died are picked up by the others soon after they lapse
+            self.outbox_interval = min(outbox_interval, app.leases.ttl)
         self.serve_http = app.config.alerter.http.enabled if serve_http is None else serve_http
         self.started_at = app.clock.now()
         self.metrics = app.metrics
@@ -248,6 +256,21 @@ class Daemon:
             with self._threads_lock:
                 self._threads -= 1
 
+    async def watch_leases(self) -> None:
+        """Renew held leases, take expired ones, and poll a newly taken source at once."""
+        leases = self.app.leases
+        if leases is None or self._stopping():
+            return
+        sources = list(self.app.config.sources)
+        try:
+            taken = await off_loop(lambda: leases.watch(sources), "alerter-leases")
+        except Exception:
+            log.exception("lease_watch_crashed")
+            return
+        for name in taken:
+            if name not in self.inflight and not self._stopping():
+                self._spawn(self.poll(name))
+
     def wake_outbox(self) -> None:
         """Deliver soon (after a cycle enqueued events) instead of at the next interval."""
         if not self._stopping():
@@ -291,6 +314,17 @@ class Daemon:
             coalesce=True,
             misfire_grace_time=max(1, int(self.outbox_interval)),
         )
+        if self.app.leases is not None:
+            every = max(0.2, self.app.leases.ttl / 3)
+            scheduler.add_job(
+                self.watch_leases,
+                IntervalTrigger(seconds=every, timezone="UTC"),
+                id="leases",
+                name="lease watch",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(every)),
+            )
         scheduler.start()
         return scheduler
 
@@ -495,6 +529,8 @@ class Daemon:
         except TimeoutError:
             log.warning("shutdown_delivery_unfinished reason=grace_expired")
             self._force = True
+        except Exception:  # what is undelivered stays in the outbox for the next start
+            log.exception("shutdown_delivery_crashed")
         else:
             log.info(
                 "shutdown_delivered sent=%d retried=%d failed=%d",
@@ -515,6 +551,10 @@ class Daemon:
             self.http = None
         with self._threads_lock:
             sending = self._threads
+        if self.app.leases is not None:
+            # a clean stop hands the sources over now instead of after the TTL
+            await off_loop(self.app.leases.release_all, "alerter-leases")
+            self.app.leases.close()
         if self._force or sending:
             # a send may still run in its thread: the store is left to the process exit
             log.warning("store_left_open reason=work_may_still_be_running threads=%d", sending)

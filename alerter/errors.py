@@ -10,7 +10,8 @@
     │   ├── Unavailable        5xx / timeouts after retries, auth failures
     │   └── BadResponse        malformed page, bad amount, inconsistent pagination
     └── StoreError             the state file is unusable (schema, corruption)
-        └── StateInUse         another process holds the state file (exit 2)
+        ├── StateInUse         another process holds the state file (exit 2)
+        └── FencingRejected    a write under a lease or claim this replica lost
 
 Messages always name what is at fault (file, rule, key, source, endpoint, page) and
 never contain secrets. A failed delivery is not an exception: a notifier returns
@@ -62,3 +63,8 @@ class StoreError(AlerterError):
 
 class StateInUse(StoreError):
     """Another alerter process holds the state file's lock (names the file and its PID)."""
+
+
+class FencingRejected(StoreError):
+    """A write made under a lease (or an outbox claim) that this replica no longer holds;
+    nothing of it was committed."""

@@ -20,7 +20,7 @@ from alerter.judge import make_detector
 from alerter.money import format_money, to_decimal
 from alerter.notify.actions import history_notes
 from alerter.rules.model import RuleBase, detector_of
-from alerter.store.sqlite import SqliteStore
+from alerter.store.base import Store
 from alerter.timeparse import floor_time, format_time
 
 HELD_TEXT = {
@@ -84,7 +84,7 @@ def explain(
     rule: str,
     group: dict[str, str],
     at: datetime,
-    state: SqliteStore | None,
+    state: Store | None,
     clock_now: datetime,
 ) -> Explanation:
     """Evaluate ``rule`` at the window holding ``at`` exactly as the daemon would."""

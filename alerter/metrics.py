@@ -19,14 +19,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from alerter import __version__
 
 if TYPE_CHECKING:
     from alerter.cycle import CycleReport
-    from alerter.store.sqlite import SqliteStore
+    from alerter.lease import Leases
+    from alerter.store.base import Store
 
 PREFIX = "alerter"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -52,12 +53,14 @@ class Metrics:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         sources: Callable[[], Iterable[str]],
         now: Callable[[], datetime],
+        leases: Leases | None = None,
     ) -> None:
         """``sources`` lists the configured source names (read at scrape time, so a
-        reload is followed); ``now`` is the App's clock."""
+        reload is followed); ``now`` is the App's clock; ``leases`` (PostgreSQL state)
+        adds the lease gauges and counters."""
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.polls = Counter(
@@ -85,6 +88,13 @@ class Metrics:
             f"{PREFIX}_points_revised",
             "Stored points whose amount changed (late data).",
             ["source"],
+            registry=r,
+        )
+        self.skipped = Counter(
+            f"{PREFIX}_records_skipped",
+            "Records a source left out on purpose (e.g. Metronome line items of a type not "
+            "in line_item_types), by source and kind.",
+            ["source", "kind"],
             registry=r,
         )
         self.anomalies = Counter(
@@ -133,6 +143,8 @@ class Metrics:
         info = Gauge(f"{PREFIX}_build_info", "Version of alerter.", ["version"], registry=r)
         info.labels(__version__).set(1)
         r.register(_StateCollector(store, sources, now))
+        if leases is not None:
+            r.register(_LeaseCollector(leases, sources))
 
     # -- hooks ---------------------------------------------------------------------------
     def observe_cycle(self, report: CycleReport) -> None:
@@ -145,6 +157,8 @@ class Metrics:
         self.points.labels(source).inc(report.points)
         self.revised.labels(source).inc(report.revised)
         self.rows_skipped.labels(source).inc(report.skipped_rows)
+        for kind, count in report.skipped.items():
+            self.skipped.labels(source, kind).inc(count)
         for judged in report.judged:
             if judged.anomalies:
                 self.anomalies.labels(source, judged.rule).inc(judged.anomalies)
@@ -176,7 +190,7 @@ class _StateCollector(Collector):
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         sources: Callable[[], Iterable[str]],
         now: Callable[[], datetime],
     ) -> None:
@@ -246,3 +260,53 @@ class _StateCollector(Collector):
             age.add_metric([source], max(0.0, (now - poll.last_success_at).total_seconds()))
         yield last
         yield age
+
+
+class _LeaseCollector(Collector):
+    """This replica's leases, read at scrape time (PostgreSQL state only)."""
+
+    def __init__(self, leases: Leases, sources: Callable[[], Iterable[str]]) -> None:
+        self.leases = leases
+        self.sources = sources
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        states = self.leases.states(list(self.sources()))
+        held = GaugeMetricFamily(
+            f"{PREFIX}_lease_held",
+            "1 while this replica holds the source's lease (polls and judges it), else 0.",
+            labels=["source"],
+        )
+        token = GaugeMetricFamily(
+            f"{PREFIX}_lease_token",
+            "Fencing token of the lease this replica holds, by source.",
+            labels=["source"],
+        )
+        takeovers = CounterMetricFamily(
+            f"{PREFIX}_lease_takeovers",
+            "Leases this replica took (first acquire or takeover of an expired lease).",
+            labels=["source"],
+        )
+        lost = CounterMetricFamily(
+            f"{PREFIX}_lease_lost", "Leases this replica lost, by source.", labels=["source"]
+        )
+        rejected = CounterMetricFamily(
+            f"{PREFIX}_fencing_rejections",
+            "Writes or sends refused because the lease or outbox claim was lost, by kind.",
+            labels=["kind"],
+        )
+        for state in states:
+            held.add_metric([state.source], 1.0 if state.held else 0.0)
+            if state.token is not None:
+                token.add_metric([state.source], float(state.token))
+            takeovers.add_metric([state.source], state.takeovers)
+            lost.add_metric([state.source], state.lost)
+        rejected.add_metric(["cycle"], sum(s.rejections for s in states))
+        rejected.add_metric(["outbox"], float(self.leases.outbox_rejections()))
+        yield held
+        yield token
+        yield takeovers
+        yield lost
+        yield rejected

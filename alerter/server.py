@@ -55,7 +55,18 @@ def health(app: App, now: datetime, started_at: datetime) -> Health:
             "staleness_seconds": limit.total_seconds(),
             "stale": is_stale,
         }
-    body = {"status": "stale" if stale else "ok", "stale": stale, "sources": sources}
+    body: dict[str, Any] = {
+        "status": "stale" if stale else "ok",
+        "stale": stale,
+        "sources": sources,
+    }
+    if app.leases is not None:
+        states = app.leases.states(list(app.config.sources))
+        body["replica"] = app.leases.holder
+        body["leases"] = {
+            s.source: {"held": s.held, "token": s.token, "takeovers": s.takeovers} for s in states
+        }
+        body["leases_held"] = [s.source for s in states if s.held]
     return Health(not stale, body)
 
 

@@ -21,7 +21,7 @@ from alerter.detect.budget import format_budget, parse_budget
 from alerter.domain import Reason, SeriesKey
 from alerter.errors import ConfigError
 from alerter.notify.render.summary import group_label
-from alerter.store.sqlite import SqliteStore
+from alerter.store.base import Store
 from alerter.timeparse import format_time
 
 DEFAULT_BUDGETS = ("1/week", "1/month", "1/quarter", "1/year")
@@ -87,7 +87,7 @@ def tune_rule(
     since: datetime,
     until: datetime,
     budgets: tuple[str, ...] = DEFAULT_BUDGETS,
-    state: SqliteStore | None,
+    state: Store | None,
     clock_now: datetime,
 ) -> TuneResult:
     """Replay ``rule_name`` over ``[since, until)`` once per budget."""

@@ -3,8 +3,9 @@
     python bench/store_throughput.py [--series 2000] [--hours 840]
 
 Prints points/s for the first upsert (all new), a re-upsert of the last 48 hours with 1%
-revised (a normal cycle), and loading the frame a rule reads, beside a naive baseline
-(one SELECT + INSERT per point in its own statement) on a sample of the same data.
+revised (a normal cycle), and loading the frame a rule reads (the DuckDB points store
+and its mirror), beside a naive baseline (one SELECT + INSERT per point into a SQLite
+row table, as the store kept points before) on a sample of the same data.
 """
 
 from __future__ import annotations

@@ -91,6 +91,7 @@ def deliver(
     only: str | None = None,
     limit: int = 500,
     on_result: Callable[[str, str, str], None] | None = None,
+    claim_valid: Callable[[int], bool] | None = None,
 ) -> DeliveryReport:
     """Deliver every due outbox item once (see the module docstring for the bounds).
 
@@ -102,14 +103,17 @@ def deliver(
     no longer configured is kept as failed (when ``only`` is None). ``only`` restricts
     the run to one notifier's items (the daemon runs one dispatcher per notifier).
     ``max_attempts``, when set, also fails an item after that many attempts.
-    ``on_result(notifier, event, outcome)`` feeds metrics. Never raises for one item.
+    ``on_result(notifier, event, outcome)`` feeds metrics. ``claim_valid(item_id)``
+    (shared state) is asked immediately before each send: an item whose claim this
+    replica lost is left to its new claimant. Never raises for one item.
     """
     policy = _Policy(max_attempts, give_up_after, send_deadline)
     if max_pending is not None:
         _enforce_cap(store, max_pending, only)
-    counts = {"sent": 0, "retry": 0, "failed": 0}
+    counts = {"sent": 0, "retry": 0, "failed": 0, "lost": 0}
     seen: set[int] = set()
     foreign: set[int] = set()
+    stalled: set[str] = set()
     while True:
         batch = []
         for item in store.due(now, limit=limit + len(foreign)):
@@ -123,11 +127,19 @@ def deliver(
             break
         for name, items in _bundles(batch, notifiers):
             seen.update(item.id for item in items)
+            if name in stalled:
+                continue  # its peer just hit the send deadline: try again next round
+            if claim_valid is not None and not all(claim_valid(item.id) for item in items):
+                counts["lost"] += len(items)  # another replica claimed them meanwhile
+                continue
             try:
                 outcome = _deliver_items(store, notifiers, name, items, now, policy)
             except Exception as exc:  # a bad item must not stop the items behind it
                 log.exception("delivery_crashed notifier=%s items=%d", name, len(items))
                 outcome = _retry_after_crash(store, items, now, exc)
+            if outcome == "stalled":
+                stalled.add(name)
+                outcome = "retry"
             if outcome == "deferred":
                 continue
             counts[outcome] += len(items)
@@ -208,6 +220,10 @@ def _enforce_cap(store: Store, max_pending: int, only: str | None) -> None:
     )
 
 
+class _Stalled(RetryAfter):
+    """The send hit its deadline: the notifier's other items wait for the next round."""
+
+
 def _call(fn: Callable[[], DeliveryResult], deadline: float | None, what: str) -> DeliveryResult:
     """``fn()``, or a ``RetryAfter`` when it has not returned within ``deadline`` seconds.
 
@@ -229,7 +245,7 @@ def _call(fn: Callable[[], DeliveryResult], deadline: float | None, what: str) -
     worker.join(deadline)
     if not box:
         log.warning("delivery_deadline %s seconds=%g", what, deadline)
-        return RetryAfter(0.0, f"send did not finish within {deadline:g}s")
+        return _Stalled(0.0, f"send did not finish within {deadline:g}s")
     outcome = box[0]
     if isinstance(outcome, BaseException):
         raise outcome
@@ -323,7 +339,7 @@ def _deliver_bundle(
         result.reason,
     )
     _warn_aging(oldest, now, policy)
-    return "retry"
+    return "stalled" if isinstance(result, _Stalled) else "retry"
 
 
 def _deliver_one(
@@ -380,7 +396,7 @@ def _deliver_one(
     else:
         wait = max(cap_wait(result.seconds), backoff(item.attempts + 1))
         store.mark_retry(item.id, now + timedelta(seconds=wait), result.reason)
-        outcome = "retry"
+        outcome = "stalled" if isinstance(result, _Stalled) else "retry"
         log.warning(
             "notification_retry notifier=%s incident=%d event=%s in_s=%.0f reason=%s",
             item.notifier,

@@ -119,7 +119,7 @@ def test_backtest_defaults_to_the_files_own_range_and_writes_html(sample, capsys
     assert main(["backtest", "--config", str(sample), "--html", str(report)]) == 0
     out = capsys.readouterr().out
     # no --since/--until: the range is the files' data, not the last backfill before now
-    assert "NEW: service-hourly-spike" in out
+    assert "[NEW] CRITICAL service-hourly-spike:" in out
     assert "range 2026-" in out
     page = report.read_text(encoding="utf-8")
     assert "service-hourly-spike" in page and "data:image/png;base64," in page
