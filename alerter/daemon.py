@@ -23,21 +23,20 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from collections.abc import Coroutine
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alerter.app import App
 from alerter.clock import SystemClock
 from alerter.config import Config, load_config, secret_values
 from alerter.errors import AlerterError
+from alerter.jobs import SharedHandlers, install_redaction, misfire_grace, off_loop, trigger_for
 from alerter.logs import RedactFilter, configure, set_secrets
 
 __all__ = [
@@ -54,95 +53,14 @@ from alerter.notify.interactive import SocketModeRunner, start_interactions
 from alerter.notify.outbox import DeliveryReport, fail_unconfigured
 from alerter.server import Health, HttpServer, health
 from alerter.sources.base import Source
-from alerter.timeparse import parse_duration
 from alerter.web import WebUI
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 SHUTDOWN_GRACE = 20.0
 """Seconds SIGTERM waits for in-flight cycles and deliveries (keep below the stop timeout)."""
 OUTBOX_INTERVAL = 30.0
 """Seconds between two outbox dispatches when no cycle wakes it earlier."""
-MAX_JITTER = 30.0
-MAX_MISFIRE_GRACE = 300
-
-
-def trigger_for(schedule: str) -> IntervalTrigger | CronTrigger:
-    """An interval (``"15m"``, jittered by up to 5% and at most 30 s) or a 5-field cron
-    expression, in UTC. Raises ``ValueError`` for neither."""
-    try:
-        seconds = parse_duration(schedule).total_seconds()
-    except ValueError:
-        return CronTrigger.from_crontab(schedule, timezone="UTC")
-    jitter = min(MAX_JITTER, seconds * 0.05)
-    return IntervalTrigger(seconds=seconds, jitter=int(jitter) or None, timezone="UTC")
-
-
-def misfire_grace(schedule: str) -> int:
-    """How late a poll may still start: half an interval, at most five minutes."""
-    try:
-        seconds = parse_duration(schedule).total_seconds()
-    except ValueError:
-        seconds = 3600.0
-    return max(1, min(MAX_MISFIRE_GRACE, int(seconds / 2)))
-
-
-async def off_loop(fn: Callable[[], T], name: str = "alerter-worker") -> T:
-    """Run blocking ``fn`` in a daemon thread and await its result.
-
-    A daemon thread, not the default executor, so a send stuck past the shutdown grace
-    never holds the process open (the outbox repeats at most that one message).
-    """
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def done(result: T) -> None:
-        if not future.done():
-            future.set_result(result)
-
-    def failed(error: BaseException) -> None:
-        if not future.done():
-            future.set_exception(error)
-
-    def run() -> None:
-        try:
-            result = fn()
-        except BaseException as exc:
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-                loop.call_soon_threadsafe(failed, exc)
-        else:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(done, result)
-
-    threading.Thread(target=run, name=name, daemon=True).start()
-    return await future
-
-
-def install_redaction(config: Config, env: Mapping[str, str]) -> RedactFilter:
-    """Put a fresh redaction filter (this config's secrets) on every alerter handler."""
-    return set_secrets(secret_values(config, env))
-
-
-class _SharedHandlers:
-    """A logger temporarily writing through alerter's handlers (same format, redaction)."""
-
-    def __init__(self, name: str, level: int) -> None:
-        self.logger = logging.getLogger(name)
-        self.saved = (self.logger.handlers[:], self.logger.level, self.logger.propagate)
-        self.refresh()
-        self.logger.setLevel(level)
-        self.logger.propagate = False
-
-    def refresh(self) -> None:
-        """Follow alerter's handlers again (after a reload reconfigured logging)."""
-        self.logger.handlers[:] = logging.getLogger("alerter").handlers
-
-    def restore(self) -> None:
-        handlers, level, propagate = self.saved
-        self.logger.handlers[:] = handlers
-        self.logger.setLevel(level)
-        self.logger.propagate = propagate
 
 
 class Daemon:
@@ -176,7 +94,7 @@ class Daemon:
         self._stop: asyncio.Event | None = None
         self._force = False
         self._background: set[asyncio.Task[object]] = set()
-        self._scheduler_log: _SharedHandlers | None = None
+        self._scheduler_log: SharedHandlers | None = None
         self._threads = 0
         self._threads_lock = threading.Lock()
         self.interactions: list[SocketModeRunner] = []
@@ -459,7 +377,7 @@ class Daemon:
         self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         install_redaction(self.app.config, self.app.env)
-        self._scheduler_log = scheduler_log = _SharedHandlers("apscheduler", logging.WARNING)
+        self._scheduler_log = scheduler_log = SharedHandlers("apscheduler", logging.WARNING)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig.name)
         loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self._reload_logged()))
