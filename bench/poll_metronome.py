@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alerter.clock import SystemClock
 from alerter.sources.base import SourceContext
-from alerter.sources.metronome import MetronomeConfig, MetronomeSource, split_range
+from alerter.sources.metronome import MetronomeConfig, MetronomeSource
+from alerter.sources.metronome_wire import split_range
 from alerter.timeparse import format_time
 from tests.fakes.metronome import (
     FakeMetronomeProcess,

@@ -19,7 +19,8 @@ from alerter.clock import FakeClock
 from alerter.domain import CostPoint, Coverage, key_get, make_key
 from alerter.errors import ConfigError, Unavailable
 from alerter.sources.base import FetchResult, SourceContext
-from alerter.sources.metronome import MetronomeConfig, MetronomeSource, split_range, to_money
+from alerter.sources.metronome import MetronomeConfig, MetronomeSource
+from alerter.sources.metronome_wire import split_range, to_money
 from tests.fakes.metronome import (
     USD_CENTS,
     CreditType,
