@@ -185,8 +185,11 @@ def _state_path(config: Config) -> str:
     return state_file(config.alerter.state, config.base_dir)
 
 
-def _open_state(config: Config) -> SqliteStore | PostgresStore:
-    """The configured state (the same file or database the daemon uses), checked first."""
+def _open_state(config: Config, *, lock: bool = False) -> SqliteStore | PostgresStore:
+    """The configured state (the same file or database the daemon uses), checked first.
+
+    ``lock``: take the one-process lock of a SQLite state (``run``); other commands read
+    and add beside a running daemon."""
     from alerter.statepath import check_state_path
     from alerter.store.postgres import PostgresStore, is_postgres_url
     from alerter.store.sqlite import SqliteStore
@@ -197,7 +200,7 @@ def _open_state(config: Config) -> SqliteStore | PostgresStore:
     problem = check_state_path(path, create=True)
     if problem:
         raise ConfigError(problem)
-    return SqliteStore(path, lock=False)  # the daemon may hold the lock: read and add beside it
+    return SqliteStore(path, lock=lock)
 
 
 def _leases(store: SqliteStore | PostgresStore) -> list[LeaseRow] | None:
@@ -305,7 +308,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         raise UsageError("--out DIR needs --dry-run")
     for problem in unknown_dimensions(config) + unset_env(config, _env()):
         log.warning("config_warning problem=%s", problem)
-    store = _open_state(config)
+    store = _open_state(config, lock=True)
     sink = DryRunSink(sys.stdout, Path(args.out) if args.out else None) if args.dry_run else None
     app = App(
         config, dry_run=args.dry_run, store=store, dry_run_sink=sink, deliver_in_cycle=args.once
