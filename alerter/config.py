@@ -4,16 +4,13 @@ Errors come all at once and located, as for rule files: ``config.toml:14:
 sources.sample.lookback: not a duration ... (got '3 days')``; a value that came from
 the environment names its variable instead (``ALERTER_SOURCES__SAMPLE__LOOKBACK: ...``).
 
-Environment overrides: ``ALERTER_<SECTION>__<NAME>__<KEY>``. A name written in the
-TOML with hyphens, dots or capitals (``[sources.sample-daily]``) is overridden with
-underscores and any case (``ALERTER_SOURCES__SAMPLE_DAILY__LOOKBACK``); a name the TOML
-does not have is taken lower-cased. Lists and tables are given as JSON.
+Environment overrides (``ALERTER_<SECTION>__<NAME>__<KEY>``) are read by
+``alerter/overrides.py``.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -33,21 +30,17 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from alerter.clock import CLOCK_START_ENV
 from alerter.errors import ConfigError, RuleFileError
 from alerter.logs import check_level
 from alerter.notify import NOTIFIERS
 from alerter.notify.base import NotifierConfig
+from alerter.overrides import env_overrides, merged_overrides
 from alerter.rules.load import DEFAULT_RULE_GLOBS, collect_rules, friendly
 from alerter.rules.model import RuleBase
 from alerter.sources import SOURCES
 from alerter.sources.base import SourceConfig
 from alerter.timeparse import Duration, parse_duration
 from alerter.tomlpos import key_lines, line_of, syntax_error
-
-ENV_PREFIX = "ALERTER_"
-NOT_OVERRIDES = frozenset({"ALERTER_CONFIG", CLOCK_START_ENV})
-"""Variables with the prefix that are not config keys (read by the CLI)."""
 
 
 class HttpConfig(BaseModel):
@@ -241,69 +234,6 @@ class Config:
         return [r for r in self.rules if r.source == source and r.enabled]
 
 
-# -- environment overrides -------------------------------------------------------------
-def _norm(name: str) -> str:
-    return name.lower().replace("-", "_").replace(".", "_")
-
-
-def _env_value(raw: str) -> Any:
-    text = raw.strip()
-    if text[:1] in "[{":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            return raw
-    return raw
-
-
-def env_overrides(
-    env: Mapping[str, str], data: Mapping[str, Any]
-) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
-    """``(nested overrides, {key path: variable name})`` from ``ALERTER_*`` variables.
-
-    Each ``__``-separated part is matched against the names ``data`` (the TOML) already
-    has, ignoring case, hyphens and dots; unmatched parts are lower-cased.
-    """
-    nested: dict[str, Any] = {}
-    origin: dict[tuple[str, ...], str] = {}
-    for var in sorted(env):
-        if not var.upper().startswith(ENV_PREFIX) or var.upper() in NOT_OVERRIDES:
-            continue
-        parts = var[len(ENV_PREFIX) :].split("__")
-        if not all(parts):
-            continue
-        path: list[str] = []
-        node: Any = data
-        for part in parts:
-            match = None
-            if isinstance(node, Mapping):
-                match = next((k for k in node if k == part), None) or next(
-                    (k for k in node if _norm(str(k)) == _norm(part)), None
-                )
-            name = str(match) if match is not None else part.lower()
-            path.append(name)
-            node = node.get(name) if isinstance(node, Mapping) else None
-        target = nested
-        for name in path[:-1]:
-            child = target.get(name)
-            if not isinstance(child, dict):
-                child = target[name] = {}
-            target = child
-        target[path[-1]] = _env_value(env[var])
-        origin[tuple(path)] = var
-    return nested, origin
-
-
-def _merged(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(data)
-    for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merged(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 # -- error messages ----------------------------------------------------------------------
 def _plugin_fields(kind: str, data: Mapping[str, Any], name: str) -> list[str]:
     registry: Mapping[str, Any] = SOURCES if kind == "sources" else NOTIFIERS
@@ -464,7 +394,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         raise ConfigError(f"{file}: cannot read: {reason}") from None
     lines = key_lines(text)
     overrides, origin = env_overrides(os.environ if env is None else env, data)
-    merged = _merged(data, overrides)
+    merged = merged_overrides(data, overrides)
     settings_cls = _settings_class(file, overrides)
     problems: list[str] = []
     try:
