@@ -83,7 +83,7 @@ class App:
         self.dry_run = dry_run
         self.out = out or sys.stdout
         self.store = store or SqliteStore(sqlite_path(config.alerter.state, config.base_dir))
-        source_ctx = SourceContext(self.clock, self.env, config.base_dir)
+        source_ctx = SourceContext(self.clock, self.env, config.base_dir, marks=self.store)
         notifier_ctx = NotifierContext(self.clock, self.env, config.base_dir)
         self.sources: dict[str, Source] = {
             name: SOURCES[cfg.type](name, cfg, source_ctx)  # type: ignore[attr-defined, call-arg]
@@ -179,8 +179,12 @@ class App:
         printed: list[Envelope] = []
         try:
             with self.store.transaction():
+                # point writes the judge has not seen: this upsert's, and those of a cycle
+                # that crashed between storing its points and judging them
+                consumed = self.store.consumed_seq(name)
                 upsert = self.store.upsert(name, result, now)
-                report.points = len(result.points)
+                revised = self.store.revised_since(name, consumed)
+                report.points = result.n_points
                 report.revised = len(upsert.revised)
                 self.store.record_poll(
                     name,
@@ -202,11 +206,13 @@ class App:
                             resolve_after=self.config.alerter.resolve_after,
                             first_judge_from=alert_from,
                             notifiers=list(self.notifiers),
-                            revised=upsert.revised,
-                            written_seq=upsert.seq,
+                            revised=revised,
+                            written_after=consumed,
                             sink=printed.append if self.dry_run else None,
                         )
                     )
+                self.store.set_file_marks(name, result.file_marks)
+                self.store.set_consumed_seq(name, upsert.seq)
                 if self.dry_run:
                     raise _DryRunRollback
             self._retain(name, now, report.judged)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from alerter import __version__
-from alerter.errors import AlerterError, ConfigError
+from alerter.errors import AlerterError, ConfigError, StateInUse
 
 if TYPE_CHECKING:
     from alerter.config import Config
@@ -69,7 +69,7 @@ def _open_state(config: Config) -> SqliteStore:
     """The configured state file (the same path the daemon uses)."""
     from alerter.store.sqlite import SqliteStore, sqlite_path
 
-    return SqliteStore(sqlite_path(config.alerter.state, config.base_dir))
+    return SqliteStore(sqlite_path(config.alerter.state, config.base_dir), lock=False)
 
 
 def _setup_logging(level: str = "INFO", fmt: str = "text") -> None:
@@ -84,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except ConfigError as exc:
         print(f"alerter: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
+    except StateInUse as exc:
+        print(f"alerter: {exc}", file=sys.stderr)
         return 2
     except AlerterError as exc:
         print(f"alerter: {exc}", file=sys.stderr)

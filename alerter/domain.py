@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import fnmatch
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,16 @@ def make_key(dims: Mapping[str, str] | Iterable[tuple[str, str]]) -> SeriesKey:
 def key_to_str(key: SeriesKey) -> str:
     """``a=1,b=2``: the stored and logged form of a key (values may contain anything)."""
     return ",".join(f"{name}={value}" for name, value in key)
+
+
+def key_json(key: SeriesKey) -> str:
+    """The stored form of a key: JSON list of ``[name, value]`` pairs, compact, UTF-8."""
+    return json.dumps([list(pair) for pair in key], separators=(",", ":"), ensure_ascii=False)
+
+
+def key_from_json(text: str) -> SeriesKey:
+    """The key ``key_json`` (or a columnar source writing the same JSON) stored."""
+    return tuple((str(k), str(v)) for k, v in json.loads(text))
 
 
 def key_get(key: SeriesKey, name: str, default: str = "") -> str:

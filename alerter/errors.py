@@ -11,6 +11,7 @@
     │   └── BadResponse        malformed page, bad amount, inconsistent pagination
     ├── DeliveryError          a notifier could not deliver
     └── StoreError             the state file is unusable (schema, corruption)
+        └── StateInUse         another process holds the state file (exit 2)
 
 Messages always name what is at fault (file, rule, key, source, endpoint, page) and
 never contain secrets.
@@ -61,3 +62,7 @@ class DeliveryError(AlerterError):
 
 class StoreError(AlerterError):
     """The state store is unusable."""
+
+
+class StateInUse(StoreError):
+    """Another alerter process holds the state file's lock (names the file and its PID)."""

@@ -66,7 +66,7 @@ def judge_rule(
     first_judge_from: datetime,
     notifiers: Sequence[str],
     revised: Sequence[tuple[SeriesKey, datetime]] = (),
-    written_seq: int = 0,
+    written_after: int | None = None,
     event_time: Callable[[datetime], datetime] | None = None,
     sink: Callable[[Envelope], None] | None = None,
 ) -> JudgeReport:
@@ -74,8 +74,8 @@ def judge_rule(
 
     ``first_judge_from`` is where judging starts when the rule has never run (older
     windows only seed baselines). ``revised`` are points whose amount changed and
-    ``written_seq`` the cycle's upsert, whose new points for already judged windows are
-    judged as late data too. ``event_time(window_end)`` gives the time stamped on
+    ``written_after`` the last point write judged before this cycle: points first written
+    after it for already judged windows are judged as late data too. ``event_time(window_end)`` gives the time stamped on
     events (default: ``now``). Incident changes and outbox rows are written in one
     transaction together with the rule's progress mark.
     """
@@ -85,13 +85,13 @@ def judge_rule(
     judged = store.judged_through(rule.name)
     judge_from = judged if judged is not None else floor_time(first_judge_from, step)
     late = list(revised)
-    if judged is not None and written_seq:
+    if judged is not None and written_after is not None:
         # windows that were unknown when judged (a failed fetch) and now have data
         # ...but only inside the range this rule judges: history older than that (a
         # retried backfill) seeds baselines, as the first backfill did
         late += [
             (key, start)
-            for key, start in store.written(rule.source, written_seq, before=judge_from)
+            for key, start in store.written(rule.source, written_after, before=judge_from)
             if start >= first_judge_from
         ]
     relevant = [

@@ -5,14 +5,15 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar, Protocol
 
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from alerter.clock import Clock
-from alerter.domain import CostPoint, Coverage
+from alerter.domain import CostPoint, Coverage, key_from_json
 from alerter.timeparse import Duration, parse_duration
 
 
@@ -41,6 +42,33 @@ class SourceConfig(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
+class FileMark:
+    """What a file source read from one file, so an unchanged file is not parsed again.
+
+    The file is unchanged when ``size``, ``mtime_ns`` and ``etag`` (object stores;
+    ``None`` for local files) are all equal. ``read_since``/``read_until`` is the range
+    that was read; a later fetch may skip the file only if its range is inside it or the
+    file holds no window past ``data_end`` (the end of its last window) that was clipped.
+    """
+
+    path: str
+    size: int
+    mtime_ns: int
+    etag: str | None
+    read_since: datetime
+    read_until: datetime
+    data_end: datetime | None
+
+
+class FileMarks(Protocol):
+    """Read side of the file marks a store keeps (``store.base.MarkStore``)."""
+
+    def file_marks(self, source: str) -> dict[str, FileMark]:
+        """The marks recorded for ``source``, by path."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class FetchResult:
     """What one fetch produced.
 
@@ -53,8 +81,55 @@ class FetchResult:
     points: list[CostPoint]
     coverage: list[Coverage]
     errors: list[str] = field(default_factory=list)
+    table: pa.Table | None = None
+    """Points as columns (``POINT_SCHEMA``), for sources that read many rows (files,
+    warehouses): no Python object per point. The store takes ``points`` and ``table``
+    together; a (series, window) must not appear in both."""
+    file_marks: list[FileMark] = field(default_factory=list)
+    """The files read (or skipped as unchanged) by this fetch; the store records them
+    in the transaction that stores the points, so a crash never marks unread data."""
     skipped_rows: int = 0
     """Rows of files read this time that could not count (each logged with file:line)."""
+
+    def all_points(self, source: str = "") -> list[CostPoint]:
+        """``points`` and ``table`` rows as CostPoints (tests and small replays only)."""
+        found = list(self.points)
+        if self.table is not None:
+            for row in self.table.to_pylist():
+                start = datetime.fromtimestamp(row["start"], UTC)
+                found.append(
+                    CostPoint(
+                        source,
+                        key_from_json(row["key"]),
+                        start,
+                        datetime.fromtimestamp(row["end"], UTC),
+                        row["amount"],
+                        row.get("quantity"),
+                        row["currency"],
+                    )
+                )
+        return found
+
+    @property
+    def n_points(self) -> int:
+        """Points in ``points`` and ``table`` together."""
+        return len(self.points) + (0 if self.table is None else self.table.num_rows)
+
+
+POINT_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("start", pa.int64(), nullable=False),
+        pa.field("end", pa.int64(), nullable=False),
+        pa.field("amount", pa.decimal128(38, 10), nullable=False),
+        pa.field("quantity", pa.decimal128(38, 10)),
+        pa.field("currency", pa.string(), nullable=False),
+    ]
+)
+"""Columns of ``FetchResult.table``: ``key`` is the series key as ``key_json`` writes it
+(JSON list of sorted ``[name, value]`` pairs; plain or dictionary-encoded strings),
+``start``/``end`` are Unix seconds (UTC, half-open window), money is exact
+``DECIMAL(38,10)``; ``quantity`` may be left out (all null). One row per (key, start)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +139,8 @@ class SourceContext:
     clock: Clock
     env: Mapping[str, str]
     config_dir: Path
+    marks: FileMarks | None = None
+    """File marks of earlier reads (the daemon's store); None reads every file."""
 
     def resolve(self, path: str) -> Path:
         """A config path, relative paths taken from the config file's folder."""

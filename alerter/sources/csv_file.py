@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import glob
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from alerter.domain import make_key
 from alerter.errors import BadResponse
 from alerter.money import parse_amount
 from alerter.sources.base import FetchResult, SourceConfig, SourceContext
+from alerter.sources.columnar import CsvLayout, read_csv_windows, unchanged
 from alerter.sources.tabular import WindowSums, read_files, read_rows, require_columns
 from alerter.timeparse import Duration, floor_time, parse_time
 
@@ -43,7 +45,8 @@ class CsvConfig(SourceConfig):
 
 
 class CsvSource:
-    """Reads every file matching the glob on each fetch; a file with a bad row is rejected whole."""
+    """Reads the files matching the glob (unchanged ones are skipped); a file with a bad row
+    is rejected whole."""
 
     type: ClassVar[str] = "csv"
     Config: ClassVar[builtins.type[SourceConfig]] = CsvConfig
@@ -76,8 +79,31 @@ class CsvSource:
             sums.add(key, window, window + cfg.step, amount, None, cfg.currency)
 
     def _read(self, since: datetime, until: datetime) -> FetchResult:
-        pattern = str(self.context.resolve(self.config.path))
-        return read_files(self.name, pattern, self.config.step, since, until, self._read_file)
+        """Files unchanged since the last read are skipped; otherwise DuckDB sums them
+        into columns, and a file it cannot read exactly is read row by row (which names
+        the line at fault, or accepts the file: then every file is read row by row)."""
+        cfg = self.config
+        pattern = str(self.context.resolve(cfg.path))
+        files = [Path(name) for name in sorted(glob.glob(pattern))]
+        if not files:
+            return FetchResult([], [], [f"source {self.name}: no file matches {pattern}"])
+        same = unchanged(self.context.marks, self.name, files, since)
+        if same is not None:
+            log.debug("csv_unchanged source=%s files=%d", self.name, len(files))
+            return FetchResult([], [], [], file_marks=same)
+        layout = CsvLayout(
+            cfg.timestamp_column, cfg.amount_column, tuple(cfg.dimensions), cfg.step, cfg.currency
+        )
+        got = read_csv_windows(files, layout, since, until)
+        errors = []
+        for path in got.fallback:
+            try:
+                self._read_file(path, WindowSums(self.name, cfg.step, since, until))
+            except BadResponse as exc:
+                errors.append(f"source {self.name}: {exc}")
+                continue
+            return read_files(self.name, pattern, cfg.step, since, until, self._read_file)
+        return FetchResult([], got.coverage, errors, table=got.table, file_marks=got.marks)
 
     async def fetch(self, since: datetime, until: datetime) -> FetchResult:
         return await asyncio.to_thread(self._read, since, until)

@@ -181,10 +181,10 @@ def test_categories_option_and_credits_kept_apart_as_a_dimension(tmp_path):
     )
     src = FocusSource("f", FocusConfig(path="*.csv"), ctx(tmp_path))
     result = fetch(src, T, T + timedelta(days=1))
-    by_cat = {key_get(p.key, "ChargeCategory"): p.amount for p in result.points}
+    by_cat = {key_get(p.key, "ChargeCategory"): p.amount for p in result.all_points("f")}
     assert by_cat == {"Usage": Decimal(10), "Credit": Decimal(-3), "Tax": Decimal(1)}
     usage = FocusSource("f", FocusConfig(path="*.csv", charge_categories=["Usage"]), ctx(tmp_path))
-    (only,) = fetch(usage, T, T + timedelta(days=1)).points
+    (only,) = fetch(usage, T, T + timedelta(days=1)).all_points("f")
     assert only.amount == Decimal(10)
 
 
@@ -203,7 +203,7 @@ def test_a_correction_revises_the_window_it_corrects_even_before_the_lookback(tm
         )
         later = fetch(src, T - timedelta(days=2), T + timedelta(days=1))  # lookback: 2 days
         aug20 = datetime(2024, 8, 20, tzinfo=UTC)
-        assert {(p.start, p.amount) for p in later.points} == {
+        assert {(p.start, p.amount) for p in later.all_points("f")} == {
             (aug20, Decimal(70)),  # the whole window, original plus correction
             (T, Decimal(5)),
         }
@@ -219,13 +219,13 @@ def test_unchanged_files_are_not_read_again_and_vanished_cells_become_zero(tmp_p
     path.write_text(HEADER + row(cost="4") + row(cost="6", service="S3"))
     src = FocusSource("f", FocusConfig(path="*.csv"), ctx(tmp_path))
     first = fetch(src, T, T + timedelta(days=1))
-    assert src.reads == 1 and len(first.points) == 2
+    assert src.reads == 1 and len(first.all_points("f")) == 2
     again = fetch(src, T, T + timedelta(days=1))
-    assert src.reads == 1 and again.points == first.points
+    assert src.reads == 1 and again.all_points("f") == first.all_points("f")
     path.write_text(HEADER + row(cost="4.5"))  # S3 is gone from the new delivery
     third = fetch(src, T, T + timedelta(days=1))
     assert src.reads == 2
-    assert {(key_get(p.key, "ServiceName"), p.amount) for p in third.points} == {
+    assert {(key_get(p.key, "ServiceName"), p.amount) for p in third.all_points("f")} == {
         ("EC2", Decimal("4.5")),
         ("S3", Decimal(0)),
     }
@@ -240,4 +240,4 @@ def test_skipped_rows_are_counted_once_and_summarised(tmp_path):
     assert "a.csv:3: BilledCost is not a decimal amount: x" in summary
     assert "2 row(s) of" in summary
     again = fetch(src, T, T + timedelta(days=1))
-    assert again.skipped_rows == 0 and again.errors == [] and again.points == first.points
+    assert again.skipped_rows == 0 and again.errors == [] and again.all_points("f") == first.all_points("f")

@@ -1,0 +1,473 @@
+"""DuckDB ``PointStore``: cost points as columns in a file beside the state (one writer).
+
+Why DuckDB: points are append-mostly columns read in ranges and compared in bulk
+(revisions); DuckDB stores them compressed, joins an incoming batch against the stored
+range in one vectorised statement, takes Arrow tables without a copy per row and hands
+numpy arrays to the detector. Money is ``DECIMAL(38,10)`` (exact); revisions keep the
+old amount; coverage is kept per scope, merged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from alerter.domain import CostPoint, Coverage, SeriesKey, key_from_json, key_json
+from alerter.errors import StoreError
+from alerter.sources.base import FetchResult
+from alerter.store.base import StoredSeries, UpsertReport
+from alerter.store.mirror import SeriesMirror
+from alerter.store.sqlite_db import dt, ts
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value BIGINT);
+CREATE TABLE IF NOT EXISTS series (
+    source VARCHAR NOT NULL, id BIGINT NOT NULL, key VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS points (
+    source VARCHAR NOT NULL, series BIGINT NOT NULL, start BIGINT NOT NULL,
+    "end" BIGINT NOT NULL, amount DECIMAL(38,10) NOT NULL, quantity DECIMAL(38,10),
+    currency VARCHAR NOT NULL, revision INTEGER NOT NULL, updated_at BIGINT NOT NULL,
+    seq BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS point_revisions (
+    source VARCHAR NOT NULL, series BIGINT NOT NULL, start BIGINT NOT NULL,
+    revision INTEGER NOT NULL, amount DECIMAL(38,10) NOT NULL, quantity DECIMAL(38,10),
+    replaced_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS coverage (
+    source VARCHAR NOT NULL, scope VARCHAR NOT NULL, start BIGINT NOT NULL, "end" BIGINT NOT NULL
+);
+INSERT INTO meta VALUES ('seq', 0), ('schema', 1) ON CONFLICT DO NOTHING;
+"""
+
+_TEN = Decimal("1e-10")
+_LIMIT = Decimal("1e27")
+
+
+def plain(value: object) -> Decimal:
+    """A stored DECIMAL(38,10) without its padding zeros (``2.5000000000`` -> ``2.5``)."""
+    d = value if isinstance(value, Decimal) else Decimal(str(value))
+    if d == d.to_integral_value():
+        return d.quantize(Decimal(1))
+    return d.normalize()
+
+
+def points_path(state: str) -> str:
+    """The points file of a SQLite state file: ``state.db`` -> ``state.db.points.duckdb``."""
+    return ":memory:" if state == ":memory:" else state + ".points.duckdb"
+
+
+def _exact(value: Decimal | None) -> Decimal | None:
+    """``value`` at 10 places, or None when it does not fit DECIMAL(38,10)."""
+    if value is None:
+        return None
+    try:
+        q = value.quantize(_TEN)
+    except InvalidOperation:
+        return None
+    return q if abs(q) < _LIMIT else None
+
+
+def points_table(points: list[CostPoint]) -> pa.Table:
+    """CostPoints (API sources) as a ``POINT_SCHEMA`` table; a point whose amount does not
+    fit DECIMAL(38,10) is dropped with an error log naming its series."""
+    keys: dict[SeriesKey, str] = {}
+    rows = []
+    for p in points:
+        amount = _exact(p.amount)
+        if amount is None:
+            log.error("point_rejected source=%s series=%s amount_out_of_range", p.source, p.key)
+            continue
+        rows.append(p)
+        if p.key not in keys:
+            keys[p.key] = key_json(p.key)
+    dec = pa.decimal128(38, 10)
+    return pa.table(
+        {
+            "key": pa.array([keys[p.key] for p in rows], pa.string()),
+            "start": pa.array([ts(p.start) for p in rows], pa.int64()),
+            "end": pa.array([ts(p.end) for p in rows], pa.int64()),
+            "amount": pa.array([_exact(p.amount) for p in rows], dec),
+            "quantity": pa.array([_exact(p.quantity) for p in rows], dec),
+            "currency": pa.array([p.currency for p in rows], pa.string()),
+        }
+    )
+
+
+class DuckPoints:
+    """Points, revisions and coverage in a DuckDB file (``:memory:`` for scratch stores)."""
+
+    def __init__(self, path: str, *, memory_limit: str = "1GB") -> None:
+        self.path = path
+        try:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = duckdb.connect(path)
+            self._db.execute(f"SET memory_limit='{memory_limit}'").fetchall()
+            self._db.execute("SET preserve_insertion_order=false").fetchall()
+            self._db.execute(_SCHEMA).fetchall()
+        except (duckdb.Error, OSError) as exc:
+            raise StoreError(f"cannot open points file {path}: {exc}") from exc
+        self._lock = threading.RLock()
+        self._mirrors: dict[str, SeriesMirror] = {}
+        self._keys: dict[str, dict[int, tuple[SeriesKey, str]]] = {}
+        self._joined = self._began = False
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def joined(self) -> Iterator[None]:
+        """Writes inside this block join one DuckDB transaction, committed when the block
+        ends (before the caller commits its own) and rolled back if it raises."""
+        with self._lock:
+            if self._joined:
+                yield
+                return
+            self._joined = True
+            try:
+                yield
+            except BaseException:
+                if self._began:
+                    self._rollback()
+                raise
+            else:
+                if self._began:
+                    self._db.execute("COMMIT").fetchall()
+            finally:
+                self._joined = self._began = False
+
+    def _rollback(self) -> None:
+        self._db.execute("ROLLBACK").fetchall()
+        self._mirrors.clear()  # they may hold rows that were just rolled back
+        self._keys.clear()
+
+    @contextmanager
+    def _write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock:
+            if self._joined:
+                if not self._began:
+                    self._db.execute("BEGIN TRANSACTION").fetchall()
+                    self._began = True
+                yield self._db
+                return
+            self._db.execute("BEGIN TRANSACTION").fetchall()
+            try:
+                yield self._db
+            except BaseException:
+                self._rollback()
+                raise
+            self._db.execute("COMMIT").fetchall()
+
+    def last_seq(self) -> int:
+        with self._lock:
+            return self._scalar("SELECT value FROM meta WHERE name='seq'")
+
+    def _scalar(self, sql: str, args: list[object] | None = None) -> int:
+        rows = self._db.execute(sql, args or []).fetchall()
+        return 0 if not rows or rows[0][0] is None else int(rows[0][0])
+
+    # -- writing ---------------------------------------------------------------------------
+    def upsert(self, source: str, result: FetchResult, now: datetime) -> UpsertReport:
+        tables = [t for t in (points_table(result.points), result.table) if t is not None]
+        tables = [t for t in tables if t.num_rows]
+        try:
+            with self._write() as db:
+                seq = self._scalar("SELECT value FROM meta WHERE name='seq'") + 1
+                new = unchanged = 0
+                revised: list[tuple[SeriesKey, datetime]] = []
+                for table in tables:
+                    n, u, r = self._upsert_table(db, source, table, ts(now), seq)
+                    new, unchanged = new + n, unchanged + u
+                    revised += r
+                for cov in result.coverage:
+                    self._cover(db, source, key_json(cov.scope), ts(cov.start), ts(cov.end))
+                db.execute("UPDATE meta SET value=? WHERE name='seq'", [seq]).fetchall()
+        except duckdb.Error as exc:
+            raise StoreError(f"points file {self.path}: upsert of {source} failed: {exc}") from exc
+        return UpsertReport(new=new, revised=revised, unchanged=unchanged, seq=seq)
+
+    def _series_ids(self, db: duckdb.DuckDBPyConnection, source: str, keys: pa.Array) -> np.ndarray:
+        """Stored ids of ``keys`` (distinct strings), adding the unknown ones."""
+        wanted = pa.table({"i": pa.array(np.arange(len(keys), dtype=np.int64)), "key": keys})
+        db.register("wanted_keys", wanted)
+        try:
+            first = self._scalar("SELECT coalesce(max(id), 0) FROM series WHERE source=?", [source])
+            db.execute(
+                "INSERT INTO series SELECT ?, ? + row_number() OVER (), w.key FROM "
+                "(SELECT DISTINCT key FROM wanted_keys) w ANTI JOIN (SELECT key FROM series WHERE source=?) s ON s.key = w.key",
+                [source, first, source],
+            ).fetchall()
+            got = db.execute(
+                "SELECT s.id FROM wanted_keys w LEFT JOIN (SELECT key, id FROM series "
+                "WHERE source=?) s ON s.key = w.key ORDER BY w.i",
+                [source],
+            ).fetchnumpy()
+        finally:
+            db.unregister("wanted_keys")
+        return np.asarray(got["id"], dtype=np.int64)
+
+    def _upsert_table(
+        self, db: duckdb.DuckDBPyConnection, source: str, table: pa.Table, now: int, seq: int
+    ) -> tuple[int, int, list[tuple[SeriesKey, datetime]]]:
+        keys = table.column("key").combine_chunks()
+        if not pa.types.is_dictionary(keys.type):
+            keys = pc.dictionary_encode(keys)
+        ids = self._series_ids(db, source, keys.dictionary.cast(pa.string()))
+        series = pa.array(ids[np.asarray(keys.indices.to_numpy(zero_copy_only=False))])
+        incoming = pa.table(
+            {
+                "series": series,
+                "start": table.column("start"),
+                "end": table.column("end"),
+                "amount": table.column("amount").cast(pa.decimal128(38, 10)),
+                "quantity": (
+                    table.column("quantity").cast(pa.decimal128(38, 10))
+                    if "quantity" in table.column_names
+                    else pa.nulls(table.num_rows, pa.decimal128(38, 10))
+                ),
+                "currency": table.column("currency").cast(pa.string()),
+            }
+        )
+        lo = pc.min(incoming.column("start")).as_py()
+        hi = pc.max(incoming.column("start")).as_py()
+        db.register("incoming", incoming)
+        stored = self._scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM points WHERE source=? AND start BETWEEN ? AND ? "
+            "LIMIT 1)",
+            [source, lo, hi],
+        )
+        if not stored:  # a first load: every row is new, nothing to compare
+            try:
+                db.execute(
+                    'INSERT INTO points SELECT ?, series, start, "end", amount, quantity, '
+                    "currency, 0, ?, ? FROM incoming",
+                    [source, now, seq],
+                ).fetchall()
+            finally:
+                db.unregister("incoming")
+            return incoming.num_rows, 0, []
+        try:
+            db.execute(
+                "CREATE OR REPLACE TEMP TABLE cmp AS SELECT i.*, p.amount AS old_amount, "
+                "p.quantity AS old_quantity, p.revision AS old_revision FROM incoming i "
+                "LEFT JOIN (SELECT series, start, amount, quantity, revision FROM points "
+                "WHERE source=? AND start BETWEEN ? AND ?) p USING (series, start)",
+                [source, lo, hi],
+            ).fetchall()
+        finally:
+            db.unregister("incoming")
+        counts = db.execute(
+            "SELECT count(*) FILTER (WHERE old_amount IS NULL), "
+            "count(*) FILTER (WHERE old_amount = amount) FROM cmp"
+        ).fetchall()[0]
+        new, unchanged = int(counts[0]), int(counts[1])
+        db.execute(
+            'INSERT INTO points SELECT ?, series, start, "end", amount, quantity, currency, 0, '
+            "?, ? FROM cmp WHERE old_amount IS NULL",
+            [source, now, seq],
+        ).fetchall()
+        changed = db.execute(
+            "SELECT s.key, c.start FROM cmp c JOIN (SELECT id, key FROM series WHERE source=?) s "
+            "ON s.id = c.series WHERE c.old_amount <> c.amount",
+            [source],
+        ).fetchall()
+        if changed:
+            db.execute(
+                "INSERT INTO point_revisions SELECT ?, series, start, old_revision, old_amount, "
+                "old_quantity, ? FROM cmp WHERE old_amount <> amount",
+                [source, now],
+            ).fetchall()
+            db.execute(
+                "UPDATE points SET amount=c.amount, quantity=c.quantity, "
+                "revision=points.revision+1, updated_at=?, seq=? FROM cmp c "
+                "WHERE points.source=? AND points.series=c.series AND points.start=c.start "
+                "AND c.old_amount <> c.amount",
+                [now, seq, source],
+            ).fetchall()
+        db.execute("DROP TABLE cmp").fetchall()
+        revised = [(key_from_json(str(k)), dt(s)) for k, s in changed]
+        return new, unchanged, revised
+
+    def import_table(self, source: str, table: pa.Table, seq: int) -> None:
+        """Store ``table`` (``POINT_SCHEMA``) as written by upsert ``seq`` (legacy import)."""
+        with self._write() as db:
+            self._upsert_table(db, source, table, 0, seq)
+            db.execute(
+                "UPDATE meta SET value=greatest(value, ?) WHERE name='seq'", [seq]
+            ).fetchall()
+
+    def import_coverage(self, source: str, intervals: list[tuple[str, int, int]]) -> None:
+        """Store coverage intervals ``(scope JSON, start, end)`` (legacy import)."""
+        with self._write() as db:
+            for scope, start, end in intervals:
+                self._cover(db, source, scope, start, end)
+
+    def _cover(
+        self, db: duckdb.DuckDBPyConnection, source: str, scope: str, start: int, end: int
+    ) -> None:
+        """Record coverage, merged with overlapping or adjoining intervals of the scope."""
+        rows = db.execute(
+            'SELECT start, "end" FROM coverage WHERE source=? AND scope=? AND start<=? '
+            'AND "end">=?',
+            [source, scope, end, start],
+        ).fetchall()
+        if rows:
+            start = min(start, *(int(r[0]) for r in rows))
+            end = max(end, *(int(r[1]) for r in rows))
+            db.execute(
+                'DELETE FROM coverage WHERE source=? AND scope=? AND start<=? AND "end">=?',
+                [source, scope, end, start],
+            ).fetchall()
+        db.execute("INSERT INTO coverage VALUES (?,?,?,?)", [source, scope, start, end]).fetchall()
+
+    def prune_points(self, source: str, before: datetime) -> dict[str, int]:
+        cut = ts(before)
+        deleted: dict[str, int] = {}
+        with self._write() as db:
+            for table, sql, args in (
+                ("points", "DELETE FROM points WHERE source=? AND start<?", [source, cut]),
+                (
+                    "point_revisions",
+                    "DELETE FROM point_revisions WHERE source=? AND start<?",
+                    [source, cut],
+                ),
+                ("coverage", 'DELETE FROM coverage WHERE source=? AND "end"<=?', [source, cut]),
+                (
+                    "coverage_trimmed",
+                    "UPDATE coverage SET start=? WHERE source=? AND start<?",
+                    [cut, source, cut],
+                ),
+            ):
+                rows = db.execute(sql, args).fetchall()
+                deleted[table] = int(rows[0][0]) if rows else 0
+        return deleted
+
+    def trim_cache(self, source: str, before: datetime) -> None:
+        with self._lock:
+            mirror = self._mirrors.get(source)
+            if mirror is not None:
+                mirror.trim(ts(before))
+
+    # -- reading ---------------------------------------------------------------------------
+    def _key_names(self, source: str, ids: np.ndarray) -> dict[int, tuple[SeriesKey, str]]:
+        """Key and currency of each stored series id (cached; a series keeps its currency)."""
+        known = self._keys.setdefault(source, {})
+        missing = [int(i) for i in np.unique(ids) if int(i) not in known]
+        if missing:
+            rows = self._db.execute(
+                "SELECT s.id, s.key, (SELECT any_value(p.currency) FROM points p "
+                "WHERE p.source=s.source AND p.series=s.id) FROM series s "
+                "WHERE s.source=? AND s.id IN (SELECT unnest(?))",
+                [source, missing],
+            ).fetchall()
+            for i, k, c in rows:
+                known[int(i)] = (key_from_json(str(k)), str(c or ""))
+        return known
+
+    def load_series(self, source: str, since: datetime, until: datetime) -> StoredSeries:
+        """Served from an in-memory mirror of the source's recent points, refreshed with
+        only the rows written since the last read (the write sequence)."""
+        with self._lock:
+            lo = ts(since)
+            mirror = self._mirrors.get(source)
+            if mirror is None or lo < mirror.since:
+                mirror = SeriesMirror(since=lo)
+                self._mirrors[source] = mirror
+            seq = self._scalar("SELECT value FROM meta WHERE name='seq'")
+            got = self._db.execute(
+                "SELECT series, start, CAST(amount AS DOUBLE) AS amount FROM points "
+                "WHERE source=? AND seq>? AND seq<=? AND start>=?",
+                [source, mirror.seq, seq, mirror.since],
+            ).fetchnumpy()
+            ids = np.asarray(got["series"], dtype=np.int64)
+            if ids.size:
+                mirror.merge(
+                    ids,
+                    np.asarray(got["start"], dtype=np.int64),
+                    np.asarray(got["amount"], dtype=np.float64),
+                    seq,
+                    self._key_names(source, ids),
+                )
+            mirror.seq = max(mirror.seq, seq)
+            return mirror.view(lo, ts(until))
+
+    def load_points(self, source: str, since: datetime, until: datetime) -> list[CostPoint]:
+        with self._lock:
+            rows = self._db.execute(
+                'SELECT s.key, p.start, p."end", p.amount, p.quantity, p.currency FROM points p '
+                "JOIN series s ON s.source=p.source AND s.id=p.series "
+                "WHERE p.source=? AND p.start>=? AND p.start<? ORDER BY p.start, s.key",
+                [source, ts(since), ts(until)],
+            ).fetchall()
+        return [
+            CostPoint(
+                source,
+                key_from_json(str(k)),
+                dt(s),
+                dt(e),
+                plain(a),
+                None if q is None else plain(q),
+                str(c),
+            )
+            for k, s, e, a, q, c in rows
+        ]
+
+    def load_coverage(self, source: str, since: datetime, until: datetime) -> list[Coverage]:
+        with self._lock:
+            rows = self._db.execute(
+                'SELECT scope, start, "end" FROM coverage WHERE source=? AND "end">? AND start<?',
+                [source, ts(since), ts(until)],
+            ).fetchall()
+        return [Coverage(start=dt(s), end=dt(e), scope=key_from_json(str(sc))) for sc, s, e in rows]
+
+    def revisions(self, source: str, key: SeriesKey, start: datetime) -> list[Decimal]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT r.amount FROM point_revisions r JOIN series s ON s.source=r.source "
+                "AND s.id=r.series WHERE r.source=? AND s.key=? AND r.start=? ORDER BY r.revision",
+                [source, key_json(key), ts(start)],
+            ).fetchall()
+        return [plain(r[0]) for r in rows]
+
+    def _keyed(self, sql: str, args: list[object]) -> list[tuple[SeriesKey, datetime]]:
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [(key_from_json(str(k)), dt(s)) for k, s in rows]
+
+    def written(
+        self, source: str, after_seq: int, before: datetime
+    ) -> list[tuple[SeriesKey, datetime]]:
+        return self._keyed(
+            "SELECT s.key, p.start FROM points p JOIN series s ON s.source=p.source "
+            "AND s.id=p.series WHERE p.source=? AND p.seq>? AND p.revision=0 AND p.start<?",
+            [source, after_seq, ts(before)],
+        )
+
+    def revised_since(self, source: str, after_seq: int) -> list[tuple[SeriesKey, datetime]]:
+        return self._keyed(
+            "SELECT s.key, p.start FROM points p JOIN series s ON s.source=p.source "
+            "AND s.id=p.series WHERE p.source=? AND p.seq>? AND p.revision>0",
+            [source, after_seq],
+        )
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                t: self._scalar(f"SELECT count(*) FROM {t}")  # noqa: S608
+                for t in ("points", "point_revisions", "coverage")
+            }

@@ -1,0 +1,185 @@
+"""The whole path at scale: CSV file -> store -> seasonal rule, beside DuckDB reading the file.
+
+    python bench/scale.py [--series 10000] [--days 28] [--keep DIR]
+
+Writes an hourly CSV (``series`` x ``days`` x 24 rows, two dimension columns) ending two
+hours before now, then measures, each in its own child process (wall time, peak RSS):
+
+- reference: DuckDB reads the same CSV and sums it per (series, hour) into numpy arrays;
+- ``alerter run --once`` on a fresh state (csv source + one seasonal rule);
+- ``alerter run --once`` again with the file unchanged;
+- ``alerter run --once`` after one more hour for every series was appended;
+
+and prints the figures, their ratios to the reference, and the state size per million
+points. Nothing here is asserted; the README's speed section is written from its output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parents[1]
+
+REFERENCE = """
+import sys, duckdb
+db = duckdb.connect()
+db.execute("SET TimeZone='UTC'")
+got = db.execute(
+    "SELECT customer, sku, (epoch(timestamp::TIMESTAMPTZ)::BIGINT // 3600) * 3600 AS w, "
+    "sum(amount::DECIMAL(38,10))::DOUBLE AS amount "
+    "FROM read_csv(?, header=true, all_varchar=true) GROUP BY ALL", [sys.argv[1]]
+).fetchnumpy()
+print(len(got["w"]))
+"""
+
+
+def write_csv(path: Path, series: int, start: datetime, hours: int, first_hour: int = 0) -> int:
+    """``series`` x ``hours`` rows: customer c<i//3>, sku s<i%3>, a weekly+daily pattern."""
+    db = duckdb.connect()
+    t0 = int(start.timestamp())
+    db.execute(
+        f"""COPY (
+            SELECT strftime(to_timestamp({t0} + h * 3600) AT TIME ZONE 'UTC',
+                            '%Y-%m-%dT%H:%M:%SZ') AS timestamp,
+                   round(10 + (i % 97) + 5 * sin(h / 24.0 * 2 * pi()) + (h * 7 + i) % 3, 4)
+                       AS amount,
+                   'c' || (i // 3) AS customer, 's' || (i % 3) AS sku
+            FROM range({first_hour}, {first_hour + hours}) t(h), range({series}) s(i)
+            ORDER BY h, i
+        ) TO '{path}' (HEADER, DELIMITER ',')"""
+    )
+    db.close()
+    return series * hours
+
+
+def run_child(args: list[str], cwd: Path) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (GB) and the cycle's own seconds (``cycle_done`` log) of one
+    child, timed by a wrapper process whose only child it is."""
+    wrapper = textwrap.dedent(
+        """
+        import resource, subprocess, sys, time
+        t = time.perf_counter()
+        code = subprocess.call(sys.argv[1:])
+        s = time.perf_counter() - t
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 / 1024
+        print(f"BENCH {s:.3f} {peak:.3f} {code}", file=sys.stderr)
+        sys.exit(code)
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", wrapper, *args], cwd=cwd, capture_output=True, text=True
+    )
+    line = [ln for ln in proc.stderr.splitlines() if ln.startswith("BENCH ")][-1]
+    _, seconds, peak, code = line.split()
+    if int(code) != 0:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise SystemExit(f"{args} exited {code}")
+    cycle = [ln for ln in proc.stderr.splitlines() if "cycle_done" in ln]
+    inner = cycle[-1].rsplit("seconds=", 1)[-1] if cycle else ""
+    return float(seconds), float(peak), inner
+
+
+CONFIG = """
+[alerter]
+state = "state.db"
+rules = ["rules.toml"]
+settle = "1h"
+alert_on_backfill = false
+
+[sources.usage]
+type = "csv"
+path = "usage.csv"
+timestamp_column = "timestamp"
+amount_column = "amount"
+dimensions = ["customer", "sku"]
+step = "1h"
+schedule = "1h"
+lookback = "48h"
+backfill = "{days}d"
+
+[notifiers.out]
+type = "file"
+path = "alerts.jsonl"
+"""
+
+RULES = """
+[[rule]]
+name = "usage-seasonal"
+source = "usage"
+group_by = ["customer", "sku"]
+min_amount = 1
+min_delta = 5
+notify = ["out"]
+detector = { type = "seasonal", weeks = 3, k = 6 }
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--series", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=28)
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="alerter-scale-"))
+    work.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    hours = args.days * 24
+    start = now - timedelta(hours=hours + 2)
+    csv = work / "usage.csv"
+    n_points = write_csv(csv, args.series, start, hours)
+    (work / "config.toml").write_text(CONFIG.format(days=args.days + 1))
+    (work / "rules.toml").write_text(RULES)
+    alerter = [sys.executable, "-m", "alerter", "run", "--once", "--config", "config.toml"]
+    mb = csv.stat().st_size / 1e6
+    print(f"data: {args.series:,} series x {hours} h = {n_points:,} points, CSV {mb:.0f} MB")
+
+    ref_s, ref_rss, ref_c = run_child([sys.executable, "-c", REFERENCE, str(csv)], work)
+    first_s, first_rss, first_c = run_child(alerter, work)
+    same_s, same_rss, same_c = run_child(alerter, work)
+    # one more hour for every series, appended to the file
+    extra = work / "extra.csv"
+    write_csv(extra, args.series, start, 1, first_hour=hours)
+    with csv.open("a") as out, extra.open() as more:
+        next(more)
+        shutil.copyfileobj(more, out)
+    extra.unlink()
+    inc_s, inc_rss, inc_c = run_child(alerter, work)
+    state = work / "state.db"
+    points_file = Path(str(state) + ".points.duckdb")
+    size = state.stat().st_size + points_file.stat().st_size
+    alerts = (
+        (work / "alerts.jsonl").read_text().count("\n") if (work / "alerts.jsonl").exists() else 0
+    )
+
+    rows = [
+        ("DuckDB read + sum per (series, hour) -> numpy (reference)", ref_s, ref_rss, ref_c),
+        ("alerter run --once, first run (parse, store, judge)", first_s, first_rss, first_c),
+        ("alerter run --once, file unchanged", same_s, same_rss, same_c),
+        ("alerter run --once, one new hour appended", inc_s, inc_rss, inc_c),
+    ]
+    print(
+        f"{'process (wall, with interpreter start)':<58} {'seconds':>8} {'x ref':>6} "
+        f"{'peak RSS':>9} {'cycle s':>8}"
+    )
+    for name, s, rss, cycle in rows:
+        print(f"{name:<58} {s:>8.2f} {s / ref_s:>6.1f} {rss:>6.2f} GB {cycle or '-':>8}")
+    per_million = size / 1e6 / ((n_points + args.series) / 1e6)
+    print(
+        f"state: {size / 1e6:.0f} MB ({per_million:.1f} MB per million points; "
+        f"CSV {mb / (n_points / 1e6):.1f} MB per million rows); alerts written: {alerts}"
+    )
+    if not args.keep:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
