@@ -12,6 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from alerter.clock import FakeClock
 from alerter.domain import key_get
@@ -240,4 +242,33 @@ def test_skipped_rows_are_counted_once_and_summarised(tmp_path):
     assert "a.csv:3: BilledCost is not a decimal amount: x" in summary
     assert "2 row(s) of" in summary
     again = fetch(src, T, T + timedelta(days=1))
-    assert again.skipped_rows == 0 and again.errors == [] and again.all_points("f") == first.all_points("f")
+    assert (
+        again.skipped_rows == 0
+        and again.errors == []
+        and again.all_points("f") == first.all_points("f")
+    )
+
+
+# -- any cell text: parsed data or a located error --------------------------------------------
+
+
+@given(st.lists(st.text(max_size=40), min_size=5, max_size=5))
+def test_any_cell_text_is_parsed_or_located(cells):
+    import csv
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["ChargePeriodStart", "ChargePeriodEnd", "BilledCost", "ServiceName", "Tags"])
+    writer.writerow(cells)
+    error: str | None = None
+    try:
+        got = read_focus("h.csv", buf.getvalue().encode(), SPEC)
+    except BadResponse as exc:
+        error = str(exc)
+    if error is not None:
+        assert error.startswith("h.csv")
+        return
+    assert got.counted + got.skipped + got.excluded == got.rows
+    assert all(p.startswith("h.csv:") for p in got.problems)
+    if got.counted:
+        assert len(got.table) >= 1
