@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar, Literal
@@ -141,7 +142,7 @@ class FocusSource:
 
     def _path(self) -> str:
         path = self.config.path
-        return path if is_remote(path) else str(self.context.resolve(path))
+        return path if is_remote(path) else os.path.normpath(self.context.resolve(path))
 
     def _objects(self) -> ObjectStore:
         if self._store is None:
