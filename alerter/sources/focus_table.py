@@ -198,6 +198,8 @@ class _CsvLocator(_Locator):
         self.data = data
 
     def where(self, table: pa.Table, rows: list[int]) -> dict[int, str]:
+        if not rows:
+            return {}
         if "_line" in table.column_names:
             lines = table.column("_line").to_pylist()
             return {r: f"{self.name}:{lines[r]}" for r in rows}
@@ -319,13 +321,13 @@ def _sum(name: str, table: pa.Table, locate: _Locator, spec: FocusSpec) -> FileS
     )
     dim_list = ", ".join(_q(d) for d in dims)
     category = _text(table, "ChargeCategory")
-    con = duckdb.connect(config={"threads": 1, "memory_limit": "1GB"})
+    con = duckdb.connect(config={"threads": 2, "memory_limit": "1GB"})
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.register("raw", table)
         con.execute(
             f"""
-            CREATE TEMP TABLE r AS
+            CREATE TEMP VIEW r AS
             SELECT _row,
               {_text(table, REQUIRED[0])} AS s_raw, {_text(table, REQUIRED[1])} AS e_raw,
               {_text(table, spec.cost_column)} AS c_raw,
