@@ -48,7 +48,15 @@ from alerter.timeparse import floor_time
 
 log = logging.getLogger(__name__)
 
-DIMENSIONS = ("ServiceName", "SkuId", "RegionId", "SubAccountId", "ChargeCategory")
+DIMENSIONS = (
+    "ServiceName",
+    "SkuId",
+    "RegionId",
+    "SubAccountId",
+    "ChargeCategory",
+    "BillingCurrency",
+)
+"""A series key holds its currency, so two currencies of one service are two series."""
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
