@@ -272,3 +272,24 @@ def test_any_cell_text_is_parsed_or_located(cells):
     assert all(p.startswith("h.csv:") for p in got.problems)
     if got.counted:
         assert len(got.table) >= 1
+
+
+def test_two_currencies_of_one_service_are_two_series_and_stay_unrevised(tmp_path):
+    (tmp_path / "c.csv").write_text(
+        HEADER + row(cost="5") + row(cost="7").replace(",USD,", ",EUR,")
+    )
+    src = FocusSource("f", FocusConfig(path="c.csv"), ctx(tmp_path))
+    store = SqliteStore(":memory:")
+    try:
+        reports = []
+        for hour in range(2):
+            result = fetch(src, T, T + timedelta(days=1))
+            reports.append(store.upsert("f", result, T + timedelta(hours=hour)))
+        points = result.all_points("f")
+        assert {(key_get(p.key, "BillingCurrency"), p.currency, p.amount) for p in points} == {
+            ("USD", "USD", Decimal(5)),
+            ("EUR", "EUR", Decimal(7)),
+        }
+        assert reports[1].revised == []
+    finally:
+        store.close()
