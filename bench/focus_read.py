@@ -157,7 +157,7 @@ def main() -> None:
         )
         ref_s, ref_mb, _ = measure(REFERENCE, str(path), ",".join(HEADER))
         al_s, al_mb, out = measure(ALERTER, str(path))
-        points, first, again = out.split()
+        points, first, again = out.splitlines()[-1].split()
         print(f"  DuckDB reference        {ref_s:7.2f} s  {ref_mb:7.0f} MB")
         print(
             f"  focus source (process)  {al_s:7.2f} s  {al_mb:7.0f} MB  "
