@@ -17,17 +17,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TextIO
 
-from alerter.clock import Clock, SystemClock
+from alerter.clock import Clock, clock_from_env
 from alerter.config import Config
 from alerter.domain import Notification
 from alerter.errors import SourceError
 from alerter.judge import JudgeReport, judge_rule
 from alerter.notify import NOTIFIERS
 from alerter.notify.base import Notifier, NotifierContext
-from alerter.notify.outbox import DeliveryReport, deliver
+from alerter.notify.dryrun import DryRunSink
+from alerter.notify.outbox import DeliveryReport, deliver, fail_unconfigured
 from alerter.notify.pipeline import Envelope
 from alerter.sources import SOURCES
 from alerter.sources.base import FetchResult, Source, SourceContext
+from alerter.store.actions import actions_of
 from alerter.store.sqlite import SqliteStore, sqlite_path
 from alerter.timeparse import floor_time
 
@@ -76,15 +78,20 @@ class App:
         store: SqliteStore | None = None,
         dry_run: bool = False,
         out: TextIO | None = None,
+        dry_run_sink: DryRunSink | None = None,
     ) -> None:
         self.config = config
-        self.clock = clock or SystemClock()
         self.env = dict(os.environ if env is None else env)
+        self.clock = clock or clock_from_env(self.env)
         self.dry_run = dry_run
         self.out = out or sys.stdout
+        self.dry_run_sink = dry_run_sink or DryRunSink(self.out)
         self.store = store or SqliteStore(sqlite_path(config.alerter.state, config.base_dir))
         source_ctx = SourceContext(self.clock, self.env, config.base_dir, marks=self.store)
-        notifier_ctx = NotifierContext(self.clock, self.env, config.base_dir)
+        actions = actions_of(self.store)
+        notifier_ctx = NotifierContext(
+            self.clock, self.env, config.base_dir, actions.history if actions else None
+        )
         self.sources: dict[str, Source] = {
             name: SOURCES[cfg.type](name, cfg, source_ctx)  # type: ignore[attr-defined, call-arg]
             for name, cfg in config.sources.items()
@@ -98,6 +105,7 @@ class App:
         self.deliver_in_cycle = True
         """False in the daemon, whose outbox dispatcher delivers off the event loop."""
         self._deliver_lock = threading.Lock()
+        self._deliver_locks: dict[str, threading.Lock] = {}
         self._backfill_tries: dict[str, int] = {}
 
     async def aclose(self) -> None:
@@ -119,8 +127,15 @@ class App:
         since = floor_time(now - (cfg.backfill if first else cfg.lookback), source.step)
         report = CycleReport(source=name, ok=False)
         try:
-            result = await source.fetch(since, now)
-        except SourceError as exc:
+            # a total deadline per cycle: a peer that answers slowly but forever ends here
+            async with asyncio.timeout(self.config.alerter.cycle_deadline.total_seconds()):
+                result = await source.fetch(since, now)
+        except (SourceError, TimeoutError) as exc:
+            if isinstance(exc, TimeoutError):
+                exc = SourceError(
+                    f"source {name}: the cycle did not finish within "
+                    f"{self.config.alerter.cycle_deadline.total_seconds():g}s (cycle_deadline)"
+                )
             report.errors.append(str(exc))
             self.store.record_poll(name, now, ok=False, error=str(exc), points=0, errors=1)
             log.error("poll_failed source=%s error=%s", name, exc)
@@ -184,7 +199,7 @@ class App:
                 consumed = self.store.consumed_seq(name)
                 upsert = self.store.upsert(name, result, now)
                 revised = self.store.revised_since(name, consumed)
-                report.points = result.n_points
+                report.points = upsert.new + upsert.unchanged + len(upsert.revised)
                 report.revised = len(upsert.revised)
                 self.store.record_poll(
                     name,
@@ -240,24 +255,35 @@ class App:
             )
 
     def _print_dry_run(self, envelopes: list[Envelope]) -> None:
-        for env in envelopes:
-            for target in env.targets:
-                notifier = self.notifiers.get(target)
-                if notifier is None:
-                    continue
-                self.out.write(
-                    f"--- {target} ({notifier.type}) ---\n{notifier.render(env.msg)}\n\n"
-                )
-        self.out.flush()
+        self.dry_run_sink.write(envelopes, self.notifiers)
 
-    def deliver(self, now: datetime | None = None) -> DeliveryReport:
-        """Send every due outbox item (blocking; one delivery at a time per App)."""
+    def deliver(self, now: datetime | None = None, only: str | None = None) -> DeliveryReport:
+        """Send every due outbox item, or only notifier ``only``'s (blocking; one delivery
+        at a time per App and notifier, so the daemon's per-notifier dispatchers and a
+        full delivery never send one item twice)."""
+        when = now or self.clock.now()
+        if only is None:
+            fail_unconfigured(self.store, self.notifiers)
+            total = DeliveryReport()
+            for name in list(self.notifiers):
+                done = self.deliver(when, name)
+                total = DeliveryReport(
+                    total.sent + done.sent, total.retried + done.retried, total.failed + done.failed
+                )
+            return total
         with self._deliver_lock:
+            lock = self._deliver_locks.setdefault(only, threading.Lock())
+        with lock:
+            cfg = self.config.alerter
             return deliver(
                 self.store,
                 self.notifiers,
-                now or self.clock.now(),
-                max_attempts=self.config.alerter.max_attempts,
+                when,
+                max_attempts=cfg.max_attempts,
+                give_up_after=cfg.give_up_after,
+                send_deadline=cfg.send_deadline.total_seconds(),
+                max_pending=cfg.outbox_max_pending,
+                only=only,
                 on_result=self.metrics.observe_delivery if self.metrics is not None else None,
             )
 

@@ -20,6 +20,7 @@ from alerter.judge import judge_rule, make_detector
 from alerter.rules.model import RuleBase
 from alerter.sources import SOURCES
 from alerter.sources.base import FetchResult, SourceContext
+from alerter.store.actions import actions_of
 from alerter.store.sqlite import SqliteStore
 from alerter.timeparse import floor_time
 
@@ -98,6 +99,11 @@ def load_scratch(
                 silence.comment,
                 silence.created_by,
             )
+        # baseline restarts ("expected change") are honoured as the daemon honours them
+        kept, scratch_actions = actions_of(state), actions_of(scratch)
+        if kept is not None and scratch_actions is not None:
+            for restart in kept.restarts():
+                scratch_actions.add_restart(restart)
     ctx = SourceContext(FakeClock(clock_now), {}, config.base_dir)
     history: dict[str, int] = {}
     for r in rules:

@@ -1,4 +1,10 @@
-"""Command line: argument parsing only; the work is in app, backtest and the store."""
+"""Command line: argument parsing and output; the work is in app, backtest and the store.
+
+Exit codes: 0 ok; 1 a runtime failure (a source that could not be polled, a
+notification not delivered by ``run --once``, a test notification refused); 2 a usage
+or configuration error (bad arguments, invalid config or rules, unusable state path).
+Errors are one line each on stderr; logs go to stderr, alerts and tables to stdout.
+"""
 
 from __future__ import annotations
 
@@ -6,84 +12,189 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from alerter import __version__
 from alerter.errors import AlerterError, ConfigError, StateInUse
+from alerter.store.actions import actions_of
 
 if TYPE_CHECKING:
+    from alerter.app import App, CycleReport
     from alerter.config import Config
     from alerter.store.sqlite import SqliteStore
 
 log = logging.getLogger("alerter")
 
+EPILOG = """\
+--config defaults to $ALERTER_CONFIG, else ./alerter.toml.
+exit codes: 0 ok, 1 runtime failure (a source could not be polled, a notification was
+not delivered), 2 usage or configuration error."""
+
+
+class UsageError(AlerterError):
+    """A command-line argument is wrong (exit 2, one line)."""
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's lines; adds ``(default: X)`` where a default means something and
+    the help does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        meaningful = default not in (None, False, "", [], argparse.SUPPRESS)
+        if meaningful and "default" not in text and "$ALERTER_CONFIG" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake in one line and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _now() -> datetime:
+    """The process's clock (``ALERTER_CLOCK_START`` pins it for replays and tests)."""
+    from alerter.clock import clock_from_env
+
+    return clock_from_env(os.environ).now()
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alerter", description="Cost anomaly alerting.")
+    parser = _Parser(
+        prog="alerter",
+        description="Cost anomaly alerting: poll billing data, judge it, notify people.",
+        epilog=EPILOG,
+        formatter_class=_Help,
+    )
     parser.add_argument("--version", action="version", version=f"alerter {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    default_config = os.environ.get("ALERTER_CONFIG") or "alerter.toml"
 
-    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--config", "-c", default="config.example.toml", help="TOML config file")
+    def command(parent: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EPILOG,
+            formatter_class=_Help,
+        )
+        p.add_argument(
+            "--config",
+            "-c",
+            default=default_config,
+            help="TOML config file ($ALERTER_CONFIG, else ./alerter.toml)",
+        )
         return p
 
-    with_config(sub.add_parser("validate", help="check the config and every rule file"))
-    run = with_config(sub.add_parser("run", help="run the daemon (or one cycle with --once)"))
+    command(sub, "validate", "check the config, every rule file and the environment")
+    run = command(sub, "run", "run the daemon (or one cycle of every source with --once)")
     run.add_argument("--once", action="store_true", help="one cycle of every source, then exit")
-    run.add_argument("--dry-run", action="store_true", help="print notifications, send nothing")
-    bt = with_config(sub.add_parser("backtest", help="what the rules would have sent"))
-    bt.add_argument("--rule", help="only this rule")
-    bt.add_argument("--since", help="RFC 3339 start (default: until minus the source backfill)")
-    bt.add_argument("--until", help="RFC 3339 end (default: now)")
+    run.add_argument(
+        "--dry-run", action="store_true", help="render notifications, send and store nothing"
+    )
+    run.add_argument(
+        "--out",
+        metavar="DIR",
+        help="with --dry-run: write each rendered message (and its chart PNG) into DIR",
+    )
+    bt = command(sub, "backtest", "what the rules would have sent over a past period")
+    bt.add_argument("--rule", help="only this rule (default: every enabled rule)")
+    bt.add_argument(
+        "--since", help="RFC 3339 start, e.g. 2026-09-01T00:00:00Z (default: until - backfill)"
+    )
+    bt.add_argument("--until", help="RFC 3339 end, e.g. 2026-10-01T00:00:00Z (default: now)")
     bt.add_argument("--json", action="store_true", help="JSON lines, the file notifier's fields")
-    ex = with_config(sub.add_parser("explain", help="why a window was or was not flagged"))
-    ex.add_argument("--rule", required=True)
+    ex = command(sub, "explain", "why a window was or was not flagged")
+    ex.add_argument("--rule", required=True, help="the rule to explain")
     ex.add_argument("--group", nargs="*", default=[], metavar="K=V", help="the group's dimensions")
     ex.add_argument("--at", required=True, help="RFC 3339 time inside the window")
-    st = with_config(sub.add_parser("status", help="polls, open incidents, silences, outbox"))
-    st.add_argument("--json", action="store_true")
-    se = with_config(sub.add_parser("series", help="stored spend per window and group"))
+    st = command(sub, "status", "polls, open incidents, silences and outbox, from the state file")
+    st.add_argument("--json", action="store_true", help="one JSON object for scripts")
+    se = command(sub, "series", "stored spend per window and group, to check against the bill")
     se.add_argument("--source", required=True, help="the source's name in the config")
     se.add_argument("--group-by", nargs="*", default=[], metavar="DIM", help="sum per these")
     se.add_argument("--since", help="RFC 3339 start (default: everything stored)")
     se.add_argument("--until", help="RFC 3339 end (default: everything stored)")
-    se.add_argument("--json", action="store_true", help="JSON lines")
-    sil = sub.add_parser("silence", help="manage silences")
-    sil_sub = sil.add_subparsers(dest="action", required=True)
-    add = with_config(sil_sub.add_parser("add", help="mute a rule and/or dimensions"))
+    se.add_argument("--json", action="store_true", help="JSON lines for scripts")
+    sil = sub.add_parser("silence", help="manage silences", description="manage silences")
+    sil_sub = sil.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = command(sil_sub, "add", "mute a rule and/or dimensions for a while")
     add.add_argument("--rule", help="rule name or glob (default: every rule)")
     add.add_argument("matchers", nargs="*", metavar="DIM=GLOB", help="dimension matchers")
     add.add_argument("--for", dest="duration", default="2h", help='how long, e.g. "2h", "7d"')
-    add.add_argument("--comment", default="")
+    add.add_argument("--comment", default="", help="why (shown in silence list)")
     add.add_argument("--by", default="", help="who is silencing")
-    with_config(sil_sub.add_parser("list", help="active silences"))
-    rm = with_config(sil_sub.add_parser("remove", help="delete a silence"))
-    rm.add_argument("id", type=int)
+    sl = command(sil_sub, "list", "active silences")
+    sl.add_argument("--json", action="store_true", help="a JSON array for scripts")
+    rm = command(sil_sub, "remove", "delete a silence")
+    rm.add_argument("id", type=int, help="the silence id (from silence list)")
+    tn = command(sub, "test-notify", "send a clearly marked sample incident through one notifier")
+    tn.add_argument("name", help="the notifier's name ([notifiers.NAME])")
+    cfg = sub.add_parser("config", help="inspect the configuration", description="config")
+    cfg_sub = cfg.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = command(cfg_sub, "show", "the effective config after environment overrides")
+    show.add_argument("--json", action="store_true", help="JSON instead of TOML")
     return parser
 
 
+def _env() -> Mapping[str, str]:
+    return os.environ
+
+
+QUIET_COMMANDS = frozenset({"validate", "backtest", "explain", "status", "silence", "config"})
+"""Commands that answer a question: their INFO lines (a state file migrated, ...) would
+only bury the answer, so they log warnings and errors unless DEBUG is configured."""
+
+
+def _setup_logging(config: Config, command: str) -> None:
+    """Logs to stderr with every configured secret redacted (all entry points)."""
+    from alerter.config import secret_values
+    from alerter.logs import LEVELS, configure
+
+    level = config.alerter.log_level
+    if command in QUIET_COMMANDS and LEVELS.index(level) < LEVELS.index("WARNING"):
+        level = "DEBUG" if level == "DEBUG" else "WARNING"
+    configure(level, config.alerter.log_format, secrets=secret_values(config, _env()))
+
+
+def _state_path(config: Config) -> str:
+    from alerter.statepath import state_file
+
+    return state_file(config.alerter.state, config.base_dir)
+
+
 def _open_state(config: Config) -> SqliteStore:
-    """The configured state file (the same path the daemon uses)."""
-    from alerter.store.sqlite import SqliteStore, sqlite_path
+    """The configured state file (the same path the daemon uses), checked first."""
+    from alerter.statepath import check_state_path
+    from alerter.store.sqlite import SqliteStore
 
-    return SqliteStore(sqlite_path(config.alerter.state, config.base_dir), lock=False)
-
-
-def _setup_logging(level: str = "INFO", fmt: str = "text") -> None:
-    from alerter.logs import configure
-
-    configure(level, fmt)
+    path = _state_path(config)
+    problem = check_state_path(path, create=True)
+    if problem:
+        raise ConfigError(problem)
+    return SqliteStore(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``alerter`` command; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
+    except UsageError as exc:
+        print(f"alerter: error: {exc}", file=sys.stderr)
+        return 2
     except ConfigError as exc:
-        print(f"alerter: invalid configuration:\n{exc}", file=sys.stderr)
+        text = str(exc)
+        head = "invalid configuration:\n" if "\n" in text else ""
+        print(f"alerter: {head}{text}", file=sys.stderr)
         return 2
     except StateInUse as exc:
         print(f"alerter: {exc}", file=sys.stderr)
@@ -91,23 +202,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AlerterError as exc:
         print(f"alerter: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"alerter: error:{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _load(args: argparse.Namespace) -> Config:
     from alerter.config import load_config
 
-    config = load_config(args.config)
-    _setup_logging(config.alerter.log_level, config.alerter.log_format)
+    path = Path(args.config)
+    if not path.is_file():
+        hint = ""
+        if "ALERTER_CONFIG" not in os.environ and args.config == "alerter.toml":
+            hint = " (give --config FILE or set ALERTER_CONFIG)"
+        raise UsageError(f"config file {path} not found{hint}")
+    return load_config(path)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    config = _load(args)
+    _setup_logging(config, args.command)
     if args.command == "validate":
-        print(
-            f"{args.config}: ok ({len(config.sources)} source(s), {len(config.notifiers)} "
-            f"notifier(s), {len(config.rules)} rule(s))"
-        )
-        return 0
+        return _validate(config, args)
     if args.command == "run":
-        return _run(config, once=args.once, dry_run=args.dry_run)
+        return _run(config, args)
     if args.command == "backtest":
         return _backtest(config, args)
     if args.command == "explain":
@@ -118,156 +239,181 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _silence(config, args)
     if args.command == "series":
         return _series(config, args)
+    if args.command == "test-notify":
+        return _test_notify(config, args.name)
+    if args.command == "config":
+        return _config_show(config, as_json=args.json)
     raise AssertionError(args.command)
 
 
-def _run(config, *, once: bool, dry_run: bool) -> int:  # type: ignore[no-untyped-def]
+def _validate(config: Config, args: argparse.Namespace) -> int:
+    from alerter.preflight import preflight
+    from alerter.statepath import check_state_path
+
+    problems = preflight(config, _env())
+    state_problem = check_state_path(_state_path(config), create=False)
+    if state_problem:
+        problems.append(state_problem)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    print(
+        f"{args.config}: ok ({len(config.sources)} source(s), {len(config.notifiers)} "
+        f"notifier(s), {len(config.rules)} rule(s))"
+    )
+    return 0
+
+
+# -- run ---------------------------------------------------------------------------------
+def _run(config: Config, args: argparse.Namespace) -> int:
     from alerter.app import App
+    from alerter.notify.dryrun import DryRunSink
+    from alerter.preflight import unknown_dimensions, unset_env
 
-    app = App(config, dry_run=dry_run)
-    if once:
+    if args.out and not args.dry_run:
+        raise UsageError("--out DIR needs --dry-run")
+    for problem in unknown_dimensions(config) + unset_env(config, _env()):
+        log.warning("config_warning problem=%s", problem)
+    store = _open_state(config)
+    sink = DryRunSink(sys.stdout, Path(args.out) if args.out else None) if args.dry_run else None
+    app = App(config, dry_run=args.dry_run, store=store, dry_run_sink=sink)
+    if not args.once:
+        from alerter.daemon import run_daemon
 
-        async def one() -> list:  # type: ignore[type-arg]
-            try:
-                return await app.run_once()
-            finally:
-                await app.aclose()
-
-        reports = asyncio.run(one())
-        failed = [r for r in reports if not r.ok]
-        return 1 if failed and len(failed) == len(reports) else 0
-    from alerter.daemon import run_daemon
-
-    return run_daemon(app)
+        return run_daemon(app)
+    reports = asyncio.run(_run_once(app))
+    if sink is not None and sink.count == 0:
+        print("nothing to send")
+    return _once_exit(reports)
 
 
-def _backtest(config, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+async def _run_once(app: App) -> list[CycleReport]:
+    from alerter.progress import Progress
+
+    first = [n for n in app.sources if not _backfilled(app, n)]
+    reports = []
+    try:
+        with Progress("backfill", len(app.sources), enabled=bool(first)) as bar:
+            for name in app.sources:
+                bar.step(f"{name}: {'backfill' if name in first else 'poll'}")
+                reports.append(await app.run_cycle(name))
+        return reports
+    finally:
+        await app.aclose()
+
+
+def _backfilled(app: App, name: str) -> bool:
+    return any(s.source == name and s.backfilled for s in app.store.poll_status())
+
+
+def _once_exit(reports: list[CycleReport]) -> int:
+    """1 when a source could not be polled or a notification was left undelivered."""
+    code = 0
+    for r in reports:
+        if not r.ok:
+            print(f"alerter: source {r.source}: poll failed", file=sys.stderr)
+            code = 1
+        elif r.points == 0 and not r.errors:
+            log.warning("poll_empty source=%s reason=no_rows_in_the_fetched_range", r.source)
+        d = r.delivery
+        if d is not None and (d.failed or d.retried):
+            print(
+                f"alerter: source {r.source}: {d.failed + d.retried} notification(s) not "
+                f"delivered ({d.failed} failed, {d.retried} to retry; see alerter status)",
+                file=sys.stderr,
+            )
+            code = 1
+    return code
+
+
+# -- backtest / explain -----------------------------------------------------------------
+def _time_arg(option: str, value: str) -> datetime:
+    from alerter.timeparse import parse_time
+
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc} (use e.g. 2026-09-01T00:00:00Z)") from None
+
+
+def _backtest(config: Config, args: argparse.Namespace) -> int:
     from alerter.backtest import run_backtest
     from alerter.notify.file import record_line
     from alerter.notify.render.text import render_text
-    from alerter.timeparse import parse_time
+    from alerter.progress import Progress
 
-    now = datetime.now(UTC)
-    until = parse_time(args.until) if args.until else now
+    now = _now()
+    until = _time_arg("--until", args.until) if args.until else now
     if args.since:
-        since = parse_time(args.since)
+        since = _time_arg("--since", args.since)
     else:
         backfill = max((s.backfill for s in config.sources.values()), default=timedelta(days=28))
         since = until - backfill
     if since >= until:
-        raise ConfigError(f"--since {args.since} is not before --until {args.until}")
+        raise UsageError(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
     state = _open_state(config)
     try:
-        result = run_backtest(
-            config, since=since, until=until, rule=args.rule, state=state, clock_now=now
-        )
+        with Progress("backtest", 1, enabled=until - since > timedelta(days=7)) as bar:
+            bar.step(f"replaying {since:%Y-%m-%d} .. {until:%Y-%m-%d}")
+            result = run_backtest(
+                config, since=since, until=until, rule=args.rule, state=state, clock_now=now
+            )
     finally:
         state.close()
     for event in result.events:
         print(record_line(event) if args.json else render_text(event) + "\n")
     if not args.json:
         print("alerts per week (new incidents):")
+        from alerter.domain import Reason
+        from alerter.notify.render import fmt
+
         rates = result.per_rule_weekly()
-        for rule in sorted({r.name for r in config.rules if r.enabled}):
-            print(f"  {rule}: {rates.get(rule, 0.0):.2f}")
+        weeks = (until - since) / timedelta(weeks=1)
+        shown = {r.name for r in config.rules if r.enabled and args.rule in (None, r.name)}
+        for rule in sorted(shown):
+            opened = sum(1 for e in result.events if e.rule == rule and e.event is Reason.FIRST)
+            print(
+                f"  {rule}: {rates.get(rule, 0.0):.2f} "
+                f"({fmt.count(opened, 'incident')} in {weeks:,.1f} weeks)"
+            )
     return 0
 
 
-def _explain(config, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def _explain(config: Config, args: argparse.Namespace) -> int:
     from alerter.explain import explain
-    from alerter.timeparse import parse_time
 
     group = {}
     for item in args.group:
         name, sep, value = item.partition("=")
         if not sep:
-            raise ConfigError(f"--group {item!r}: expected K=V")
+            raise UsageError(f"--group {item!r}: expected K=V")
         group[name] = value
-    try:
-        at = parse_time(args.at)
-    except ValueError as exc:
-        raise ConfigError(f"--at: {exc}") from None
+    at = _time_arg("--at", args.at)
     state = _open_state(config)
     try:
-        result = explain(
-            config, rule=args.rule, group=group, at=at, state=state, clock_now=datetime.now(UTC)
-        )
+        result = explain(config, rule=args.rule, group=group, at=at, state=state, clock_now=_now())
     finally:
         state.close()
     print(result.render())
     return 0
 
 
-def _status(config, *, as_json: bool) -> int:  # type: ignore[no-untyped-def]
-
-    store = _open_state(config)
-    now = datetime.now(UTC)
-    try:
-        polls = store.poll_status()
-        incidents = store.incidents("open")
-        silences = store.silences(now)
-        pending = store.outbox_items("pending")
-        failed = store.outbox_items("failed")
-    finally:
-        store.close()
-    sources = [
-        {
-            "source": p.source,
-            "last_success_at": p.last_success_at.isoformat() if p.last_success_at else None,
-            "last_attempt_at": p.last_attempt_at.isoformat() if p.last_attempt_at else None,
-            "last_error": p.last_error,
-            "points": p.points,
-        }
-        for p in polls
-    ]
-    open_incidents = [
-        {
-            "id": i.id,
-            "rule": i.rule,
-            "group": dict(i.group),
-            "since": i.opened_at.isoformat(),
-            "observed": str(i.observed),
-            "expected": str(i.expected),
-        }
-        for i in incidents
-    ]
-    data = {
-        "sources": sources,
-        "open_incidents": open_incidents,
-        "silences": [
-            {"id": s.id, "rule": s.rule, "matchers": s.matchers, "until": s.ends_at.isoformat()}
-            for s in silences
-        ],
-        "outbox": {"pending": len(pending), "failed": len(failed)},
-    }
-    if as_json:
-        print(json.dumps(data, indent=2))
-        return 0
-    print("sources:")
-    for s in sources:
-        print(f"  {s['source']}: last success {s['last_success_at']}, last error {s['last_error']}")
-    print(f"open incidents: {len(incidents)}")
-    for i in open_incidents:
-        print(f"  #{i['id']} {i['rule']} {i['group']} since {i['since']}")
-    print(f"active silences: {len(silences)}")
-    print(f"outbox: {len(pending)} pending, {len(failed)} failed")
-    return 0
-
-
-def _series(config, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+# -- status / series / silences ----------------------------------------------------------
+def _series(config: Config, args: argparse.Namespace) -> int:
     from alerter.series import EARLIEST, LATEST, render_table, sum_series
     from alerter.timeparse import parse_time
 
     if args.source not in config.sources:
-        raise ConfigError(
+        raise UsageError(
             f"--source {args.source!r}: no such source (have: {', '.join(config.sources)})"
         )
     try:
         since = parse_time(args.since) if args.since else EARLIEST
         until = parse_time(args.until) if args.until else LATEST
     except ValueError as exc:
-        raise ConfigError(f"--since/--until: {exc}") from None
-    state = _open_state(config)
+        raise UsageError(f"--since/--until: {exc}") from None
+    state = _existing_state(config)
+    if state is None:
+        return 1
     try:
         rows = sum_series(state.load_points(args.source, since, until), args.group_by)
     finally:
@@ -277,37 +423,242 @@ def _series(config, args: argparse.Namespace) -> int:  # type: ignore[no-untyped
     return 0
 
 
-def _silence(config, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    from alerter.timeparse import parse_duration
+def _existing_state(config: Config) -> SqliteStore | None:
+    """The state file if it exists (status and listings never create one)."""
+    from alerter.store.sqlite import SqliteStore
 
-    store = _open_state(config)
-    now = datetime.now(UTC)
+    path = _state_path(config)
+    if path != ":memory:" and not Path(path).is_file():
+        print(
+            f"alerter: no state file at {path}: alerter has not run with this config yet",
+            file=sys.stderr,
+        )
+        return None
+    return SqliteStore(path)
+
+
+def _status(config: Config, *, as_json: bool) -> int:
+    from alerter.config import secret_values
+    from alerter.logs import RedactFilter
+    from alerter.notify.render import fmt
+    from alerter.notify.render.text import group_label
+    from alerter.table import table
+
+    store = _existing_state(config)
+    if store is None:
+        return 1
+    now = _now()
+    hide = RedactFilter(secret_values(config, _env())).redact  # errors stored before a fix
     try:
-        if args.action == "add":
-            matchers = {}
-            for item in args.matchers:
-                name, sep, pattern = item.partition("=")
-                if not sep or not name:
-                    raise ConfigError(f"silence matcher {item!r}: expected DIM=GLOB")
-                matchers[name] = pattern
-            try:
-                duration = parse_duration(args.duration)
-            except ValueError as exc:
-                raise ConfigError(f"--for: {exc}") from None
-            if args.rule is None and not matchers:
-                raise ConfigError("silence add: give --rule and/or at least one DIM=GLOB matcher")
-            sid = store.add_silence(args.rule, matchers, now, now + duration, args.comment, args.by)
-            print(f"silence {sid} added until {(now + duration).isoformat()}")
-        elif args.action == "list":
-            for s in store.silences(now):
-                print(
-                    f"{s.id}\trule={s.rule or '*'}\t{s.matchers}\tuntil {s.ends_at.isoformat()}\t{s.comment}"
-                )
-        elif args.action == "remove":
-            if not store.remove_silence(args.id):
-                print(f"no silence {args.id}", file=sys.stderr)
-                return 1
-            print(f"silence {args.id} removed")
+        polls = store.poll_status()
+        incidents = store.incidents("open")
+        silences = store.silences(now)
+        pending = store.outbox_items("pending")
+        failed = store.outbox_items("failed")
+        kept = actions_of(store)  # who acted on each incident from chat (issue 14)
+        history = {i.id: kept.history(i.id) for i in incidents} if kept else {}
     finally:
         store.close()
+    if as_json:
+        data = {
+            "sources": [
+                {
+                    "source": p.source,
+                    "last_success_at": p.last_success_at.isoformat() if p.last_success_at else None,
+                    "last_attempt_at": p.last_attempt_at.isoformat() if p.last_attempt_at else None,
+                    "last_error": hide(p.last_error) if p.last_error else None,
+                    "points": p.points,
+                }
+                for p in polls
+            ],
+            "open_incidents": [
+                {
+                    "id": i.id,
+                    "rule": i.rule,
+                    "group": dict(i.group),
+                    "since": i.opened_at.isoformat(),
+                    "observed": str(i.observed),
+                    "expected": str(i.expected),
+                    "currency": i.currency,
+                    "actions": [
+                        {
+                            "action": r.action.value,
+                            "by": r.actor,
+                            "at": r.at.isoformat(),
+                            "detail": r.detail,
+                        }
+                        for r in history.get(i.id, [])
+                    ],
+                }
+                for i in incidents
+            ],
+            "silences": [_silence_record(s) for s in silences],
+            "outbox": {"pending": len(pending), "failed": len(failed)},
+        }
+        print(json.dumps(data, indent=2))
+        return 0
+    print("Sources")
+    print(
+        table(
+            ["source", "last success", "last attempt", "points", "last error"],
+            [
+                [
+                    p.source,
+                    fmt.when(p.last_success_at),
+                    fmt.when(p.last_attempt_at),
+                    p.points,
+                    _one_line(hide(p.last_error) if p.last_error else None),
+                ]
+                for p in polls
+            ],
+            empty="  (none polled yet)",
+        )
+    )
+    print(f"\nOpen incidents: {len(incidents)}")
+    if incidents:
+        print(
+            table(
+                ["id", "rule", "group", "since", "observed", "expected"],
+                [
+                    [
+                        f"#{i.id}",
+                        i.rule,
+                        group_label(i.group),
+                        fmt.when(i.opened_at),
+                        fmt.money(i.observed, i.currency),
+                        fmt.money(i.expected, i.currency),
+                    ]
+                    for i in incidents
+                ],
+            )
+        )
+        for i in incidents:
+            for r in history.get(i.id, []):
+                print(f"  #{i.id} {r.action.value} by {r.actor} at {fmt.when(r.at)}: {r.detail}")
+    print(f"\nActive silences: {len(silences)}")
+    if silences:
+        print(_silence_table(silences))
+    print(f"\nOutbox: {len(pending)} pending, {len(failed)} failed")
+    return 0
+
+
+def _one_line(text: str | None, limit: int = 80) -> str:
+    if not text:
+        return "-"
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _silence_record(s: Any) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "rule": s.rule,
+        "matchers": dict(s.matchers),
+        "starts_at": s.starts_at.isoformat(),
+        "until": s.ends_at.isoformat(),
+        "comment": s.comment,
+        "by": s.created_by,
+    }
+
+
+def _silence_table(silences: Sequence[Any]) -> str:
+    from alerter.notify.render import fmt
+    from alerter.table import table
+
+    return table(
+        ["id", "rule", "matchers", "until", "by", "comment"],
+        [
+            [
+                s.id,
+                s.rule or "*",
+                ", ".join(f"{k}={v}" for k, v in s.matchers.items()) or "*",
+                fmt.when(s.ends_at),
+                s.created_by,
+                _one_line(s.comment, 60),
+            ]
+            for s in silences
+        ],
+    )
+
+
+def _silence(config: Config, args: argparse.Namespace) -> int:
+    from fnmatch import fnmatchcase
+
+    from alerter.notify.render import fmt
+    from alerter.timeparse import parse_duration
+
+    now = _now()
+    if args.action == "list":
+        existing = _existing_state(config)
+        silences = [] if existing is None else existing.silences(now)
+        if existing is not None:
+            existing.close()
+        if args.json:
+            print(json.dumps([_silence_record(s) for s in silences], indent=2))
+        else:
+            print(_silence_table(silences) if silences else "no active silences")
+        return 0
+    if args.action == "add":
+        matchers = {}
+        for item in args.matchers:
+            name, sep, pattern = item.partition("=")
+            if not sep or not name:
+                raise UsageError(f"silence matcher {item!r}: expected DIM=GLOB")
+            matchers[name] = pattern
+        try:
+            duration = parse_duration(args.duration)
+        except ValueError as exc:
+            raise UsageError(f"--for: {exc}") from None
+        if args.rule is None and not matchers:
+            raise UsageError("silence add: give --rule and/or at least one DIM=GLOB matcher")
+        if args.rule is not None and not any(fnmatchcase(r.name, args.rule) for r in config.rules):
+            known = ", ".join(sorted(r.name for r in config.rules)) or "none"
+            raise UsageError(f"--rule {args.rule!r} matches no rule (known: {known})")
+        store = _open_state(config)
+        try:
+            sid = store.add_silence(args.rule, matchers, now, now + duration, args.comment, args.by)
+        finally:
+            store.close()
+        print(f"silence {sid} added until {fmt.when(now + duration)}")
+        return 0
+    store = _open_state(config)
+    try:
+        if not store.remove_silence(args.id):
+            print(f"alerter: error: no silence {args.id}", file=sys.stderr)
+            return 1
+    finally:
+        store.close()
+    print(f"silence {args.id} removed")
+    return 0
+
+
+# -- test-notify / config show -------------------------------------------------------------
+def _test_notify(config: Config, name: str) -> int:
+    from alerter.clock import SystemClock
+    from alerter.notify import NOTIFIERS
+    from alerter.notify.base import Delivered, NotifierContext
+    from alerter.notify.sample import sample_notification
+
+    cfg = config.notifiers.get(name)
+    if cfg is None:
+        known = ", ".join(sorted(config.notifiers)) or "none configured"
+        raise UsageError(f"no notifier named {name!r} (known: {known})")
+    clock = SystemClock()
+    notifier = NOTIFIERS[cfg.type](  # type: ignore[attr-defined, call-arg]
+        name, cfg, NotifierContext(clock, dict(_env()), config.base_dir)
+    )
+    msg = sample_notification(clock.now())
+    result = notifier.send(msg, None)
+    if isinstance(result, Delivered):
+        print(f"test notification sent through {name} ({cfg.type})")  # type: ignore[attr-defined]
+        return 0
+    print(f"alerter: test notification through {name} not delivered: {result}", file=sys.stderr)
+    return 1
+
+
+def _config_show(config: Config, *, as_json: bool) -> int:
+    from alerter.configshow import effective, to_toml
+
+    data = effective(config)
+    print(json.dumps(data, indent=2) if as_json else to_toml(data), end="" if not as_json else "\n")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -64,3 +65,41 @@ class FakeClock:
     async def asleep(self, seconds: float) -> None:
         self.sleep(seconds)
         await asyncio.sleep(0)
+
+
+class PinnedClock(SystemClock):
+    """The wall clock's pace from a chosen start: ``start`` plus the real time elapsed.
+
+    For replays and tests that run real processes (a daemon, ``run --once``): what the
+    process calls "now" no longer depends on the calendar date it happens to run on.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("PinnedClock needs an aware datetime")
+        self._start = start.astimezone(UTC)
+        self._origin = time.monotonic()
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=time.monotonic() - self._origin)
+
+
+CLOCK_START_ENV = "ALERTER_CLOCK_START"
+"""Environment variable: an RFC 3339 instant the process's clock starts from."""
+
+
+def clock_from_env(env: Mapping[str, str]) -> Clock:
+    """A :class:`PinnedClock` when ``ALERTER_CLOCK_START`` is set, else the system clock.
+
+    Raises ``ValueError`` naming the variable when its value is not an aware RFC 3339 time.
+    """
+    raw = env.get(CLOCK_START_ENV, "").strip()
+    if not raw:
+        return SystemClock()
+    try:
+        start = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{CLOCK_START_ENV}: not an RFC 3339 time: {raw!r}") from None
+    if start.tzinfo is None:
+        raise ValueError(f"{CLOCK_START_ENV}: needs a UTC offset: {raw!r}")
+    return PinnedClock(start)

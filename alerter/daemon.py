@@ -3,8 +3,9 @@
 - Each source polls on its own ``schedule`` (an interval with jitter, or a cron
   expression), ``max_instances=1`` and ``coalesce``: a slow or failing source only
   delays itself. The first poll of every source runs at start.
-- The outbox dispatcher delivers every ``OUTBOX_INTERVAL`` seconds, and at once after
-  a cycle wrote events; sends are blocking, so they run in a thread off the event loop.
+- The outbox dispatchers, one per notifier, deliver every ``OUTBOX_INTERVAL`` seconds,
+  and at once after a cycle wrote events; sends are blocking, so each dispatcher runs
+  in its own thread off the event loop, and a stuck peer delays only its own items.
 - SIGTERM / SIGINT: no new cycles; the in-flight cycles and deliveries get ``grace``
   seconds, then what is due is delivered once more, and the process exits 0. A second
   signal stops waiting. Undelivered items stay in the outbox for the next start.
@@ -21,8 +22,8 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable, Coroutine, Iterable
-from typing import TypeVar
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -30,14 +31,27 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from alerter.app import App
 from alerter.clock import SystemClock
-from alerter.config import Config, load_config
+from alerter.config import Config, load_config, secret_values
 from alerter.errors import AlerterError
-from alerter.logs import configure
+from alerter.logs import RedactFilter, configure, set_secrets
+
+__all__ = [
+    "Daemon",
+    "RedactFilter",
+    "install_redaction",
+    "misfire_grace",
+    "off_loop",
+    "run_daemon",
+    "secret_values",
+    "trigger_for",
+]
 from alerter.metrics import Metrics
-from alerter.notify.outbox import DeliveryReport
+from alerter.notify.interactive import SocketModeRunner, start_interactions
+from alerter.notify.outbox import DeliveryReport, fail_unconfigured
 from alerter.server import Health, HttpServer, health
 from alerter.sources.base import Source
 from alerter.timeparse import parse_duration
+from alerter.web import WebUI
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -101,48 +115,9 @@ async def off_loop(fn: Callable[[], T], name: str = "alerter-worker") -> T:
     return await future
 
 
-class RedactFilter(logging.Filter):
-    """Replaces any configured secret value in a record's text with ``***``."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__("alerter-redact")
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
-
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        message = record.getMessage()
-        clean = self.redact(message)
-        if clean != message:
-            record.msg, record.args = clean, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
-        return True
-
-
-def secret_values(config: Config, env: dict[str, str]) -> list[str]:
-    """Values of every environment variable named by a ``*_env`` field of the config."""
-    found = []
-    for section in (*config.sources.values(), *config.notifiers.values()):
-        for field, value in section:
-            if field.endswith("_env") and isinstance(value, str) and env.get(value):
-                found.append(env[value])
-    return found
-
-
-def install_redaction(config: Config, env: dict[str, str]) -> RedactFilter:
-    """Put a fresh redaction filter on every handler of the ``alerter`` logger."""
-    redactor = RedactFilter(secret_values(config, env))
-    for handler in logging.getLogger("alerter").handlers:
-        for old in [f for f in handler.filters if isinstance(f, RedactFilter)]:
-            handler.removeFilter(old)
-        handler.addFilter(redactor)
-    return redactor
+def install_redaction(config: Config, env: Mapping[str, str]) -> RedactFilter:
+    """Put a fresh redaction filter (this config's secrets) on every alerter handler."""
+    return set_secrets(secret_values(config, env))
 
 
 class _SharedHandlers:
@@ -192,14 +167,15 @@ class Daemon:
         self.scheduler: AsyncIOScheduler | None = None
         self.http: HttpServer | None = None
         self.inflight: dict[str, asyncio.Task[object]] = {}
-        self._delivering: asyncio.Task[object] | None = None
-        self._deliver_again = False
+        self._delivering: dict[str, asyncio.Task[DeliveryReport]] = {}
+        self._deliver_again: set[str] = set()
         self._stop: asyncio.Event | None = None
         self._force = False
         self._background: set[asyncio.Task[object]] = set()
         self._scheduler_log: _SharedHandlers | None = None
         self._threads = 0
         self._threads_lock = threading.Lock()
+        self.interactions: list[SocketModeRunner] = []
 
     # -- jobs ------------------------------------------------------------------------
     async def poll(self, name: str) -> None:
@@ -223,50 +199,62 @@ class Daemon:
         if report.events:
             self.wake_outbox()
 
-    async def dispatch(self) -> DeliveryReport | None:
-        """Deliver what the outbox holds (off the loop); one dispatch at a time."""
+    async def dispatch(self) -> None:
+        """Start delivering what the outbox holds: one dispatcher per notifier, each off the
+        loop, so a stuck peer delays only its own items. Does not wait for them (the
+        next interval or cycle asks a running dispatcher for another round)."""
         if self.app.dry_run:
-            return None
-        if self._delivering is not None:
-            self._deliver_again = True
-            return None
-        task = asyncio.current_task()
-        self._delivering = task
-        total = DeliveryReport()
+            return
         try:
-            while True:
-                self._deliver_again = False
-                try:
-                    report = await off_loop(self._deliver, "alerter-deliver")
-                except Exception:
-                    log.exception("dispatch_crashed")
-                    break
-                total = DeliveryReport(
-                    total.sent + report.sent,
-                    total.retried + report.retried,
-                    total.failed + report.failed,
-                )
-                if not self._deliver_again or self._stopping():
-                    break
-        finally:
-            self._delivering = None
+            await off_loop(lambda: fail_unconfigured(self.app.store, self.app.notifiers))
+        except Exception:
+            log.exception("dispatch_crashed notifier=*")
+        if self._stopping():
+            return
+        for name in list(self.app.notifiers):
+            self._dispatch_notifier(name)
+
+    def _dispatch_notifier(self, name: str) -> asyncio.Task[DeliveryReport] | None:
+        """Start ``name``'s dispatcher, or ask the running one for another round."""
+        if name in self._delivering:
+            self._deliver_again.add(name)
+            return None
+        task = asyncio.ensure_future(self._dispatch_loop(name))
+        self._delivering[name] = task
+        task.add_done_callback(lambda _t: self._delivering.pop(name, None))
+        return task
+
+    async def _dispatch_loop(self, name: str) -> DeliveryReport:
+        total = DeliveryReport()
+        while True:
+            self._deliver_again.discard(name)
+            try:
+                report = await off_loop(lambda: self._deliver(name), f"alerter-deliver-{name}")
+            except Exception:
+                log.exception("dispatch_crashed notifier=%s", name)
+                break
+            total = DeliveryReport(
+                total.sent + report.sent,
+                total.retried + report.retried,
+                total.failed + report.failed,
+            )
+            if name not in self._deliver_again or self._stopping():
+                break
         return total
 
-    def _deliver(self) -> DeliveryReport:
+    def _deliver(self, only: str | None = None) -> DeliveryReport:
         """``App.deliver`` in a worker thread, counted so shutdown knows if one still runs."""
         with self._threads_lock:
             self._threads += 1
         try:
-            return self.app.deliver()
+            return self.app.deliver(only=only)
         finally:
             with self._threads_lock:
                 self._threads -= 1
 
     def wake_outbox(self) -> None:
         """Deliver soon (after a cycle enqueued events) instead of at the next interval."""
-        if self._delivering is not None:
-            self._deliver_again = True
-        elif not self._stopping():
+        if not self._stopping():
             self._spawn(self.dispatch())
 
     def _spawn(self, coro: Coroutine[object, object, object]) -> None:
@@ -334,18 +322,29 @@ class Daemon:
             log.exception("reload_rejected config=%s error=%s", path, type(exc).__name__)
             return False
         old_config, old_sources = self.app.config, self.app.sources
+        secrets = secret_values(config, self.app.env)
+        if (config.alerter.log_level, config.alerter.log_format) != (
+            old_config.alerter.log_level,
+            old_config.alerter.log_format,
+        ):
+            try:
+                # logging first: the one step that could still fail; configure() checks
+                # before it touches a handler and always keeps a redaction filter
+                configure(config.alerter.log_level, config.alerter.log_format, secrets=secrets)
+            except ValueError as exc:
+                self.metrics.observe_reload(False)
+                log.error("reload_rejected config=%s error=%s", path, f"log settings: {exc}")
+                return False
+            if self._scheduler_log is not None:
+                self._scheduler_log.refresh()
+        else:
+            set_secrets(secrets)
         self.app.config = config
         self.app.sources = fresh.sources
         self.app.notifiers = fresh.notifiers
-        if config.alerter.log_level != old_config.alerter.log_level or (
-            config.alerter.log_format != old_config.alerter.log_format
-        ):
-            configure(config.alerter.log_level, config.alerter.log_format)
-            if self._scheduler_log is not None:
-                self._scheduler_log.refresh()
-        install_redaction(config, self.app.env)
         if self.scheduler is not None:
             self._reschedule(self.scheduler, old_config, config)
+            self._spawn(self._restart_interactions())  # new allowed_users, tokens, channels
         for name, source in old_sources.items():
             self._close_later(name, source)
         if config.alerter.http != old_config.alerter.http:
@@ -359,6 +358,29 @@ class Daemon:
             len(config.rules),
         )
         return True
+
+    async def _reload_logged(self) -> None:
+        """``reload`` from SIGHUP: whatever goes wrong is logged, never left unretrieved."""
+        try:
+            await self.reload()
+        except Exception as exc:
+            log.exception(
+                "reload_rejected config=%s error=%s", self.app.config.path, type(exc).__name__
+            )
+
+    async def _restart_interactions(self) -> None:
+        """Socket Mode for the reloaded notifiers: close the old connections, open new ones."""
+        old, self.interactions = self.interactions, []
+        for runner in old:
+            await off_loop(runner.close, "alerter-socket-mode-close")
+        if self._stopping() or self.app.dry_run:
+            return
+        self.interactions = await off_loop(
+            lambda: start_interactions(
+                self.app.notifiers, self.app.store, self.app.clock, self.app.env
+            ),
+            "alerter-socket-mode",
+        )
 
     def _reschedule(self, scheduler: AsyncIOScheduler, old: Config, new: Config) -> None:
         for name in old.sources:
@@ -394,9 +416,8 @@ class Daemon:
         if self._stop.is_set():
             log.warning("daemon_stop_forced signal=%s", signame)
             self._force = True
-            for task in [*self.inflight.values(), *self._background, self._delivering]:
-                if task is not None:
-                    task.cancel()
+            for task in [*self.inflight.values(), *self._background, *self._delivering.values()]:
+                task.cancel()
             return
         log.info("daemon_stopping signal=%s inflight=%d", signame, len(self.inflight))
         self._stop.set()
@@ -409,11 +430,12 @@ class Daemon:
         self._scheduler_log = scheduler_log = _share_handlers("apscheduler", logging.WARNING)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig.name)
-        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self._reload_logged()))
         try:
             if self.serve_http:
                 self.http = self._start_http()
             self.scheduler = self._start_scheduler()
+            await self._restart_interactions()  # Slack buttons (notify/interactive.py)
             log.info(
                 "daemon_started sources=%d notifiers=%d rules=%d http=%s",
                 len(self.app.sources),
@@ -433,7 +455,10 @@ class Daemon:
 
     def _start_http(self) -> HttpServer:
         cfg = self.app.config.alerter.http
-        server = HttpServer(cfg.host, cfg.port, health=self._health, metrics=self.metrics.render)
+        ui = WebUI(self.app).handle if cfg.ui else None
+        server = HttpServer(
+            cfg.host, cfg.port, health=self._health, metrics=self.metrics.render, ui=ui
+        )
         try:
             return server.start()
         except OSError as exc:
@@ -452,9 +477,11 @@ class Daemon:
         def left() -> float:
             return max(0.0, deadline - asyncio.get_running_loop().time())
 
-        busy = [*self.inflight.values(), *self._background]
-        if self._delivering is not None:
-            busy.append(self._delivering)
+        busy: list[asyncio.Future[Any]] = [
+            *self.inflight.values(),
+            *self._background,
+            *self._delivering.values(),
+        ]
         if busy:
             _, pending = await asyncio.wait(busy, timeout=left())
             for task in pending:
@@ -479,6 +506,9 @@ class Daemon:
             )
 
     async def _close(self) -> None:
+        for runner in self.interactions:  # closing joins the client's threads: off the loop
+            await off_loop(runner.close, "alerter-socket-mode-close")
+        self.interactions = []
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None

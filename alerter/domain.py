@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import fnmatch
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,10 +19,26 @@ SeriesKey = tuple[tuple[str, str], ...]
 """A series' dimensions as sorted ``(name, value)`` pairs."""
 
 
+MAX_DIMENSION_VALUE = 256
+"""Longest dimension value kept in a series key (characters). A longer value (a 100 KB
+customer name) is stored as its first characters, ``…#`` and 12 hex digits of its
+SHA-256, exactly ``MAX_DIMENSION_VALUE`` long: distinct values stay distinct series and
+the same value gives the same key every cycle."""
+
+
+def cap_value(value: str) -> str:
+    """``value``, or its capped form when longer than ``MAX_DIMENSION_VALUE``."""
+    if len(value) <= MAX_DIMENSION_VALUE:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    marker = f"…#{digest}"
+    return value[: MAX_DIMENSION_VALUE - len(marker)] + marker
+
+
 def make_key(dims: Mapping[str, str] | Iterable[tuple[str, str]]) -> SeriesKey:
-    """Build a canonical (sorted, string-valued) series key."""
+    """Build a canonical (sorted, string-valued) series key; values capped (``cap_value``)."""
     items = dims.items() if isinstance(dims, Mapping) else dims
-    return tuple(sorted((str(k), "" if v is None else str(v)) for k, v in items))
+    return tuple(sorted((str(k), cap_value("" if v is None else str(v))) for k, v in items))
 
 
 def key_to_str(key: SeriesKey) -> str:
@@ -107,6 +124,8 @@ class Reason(enum.StrEnum):
     REPEAT_DUE = "repeat_due"
     RESOLVED = "resolved"
     SILENCED = "silenced"
+    ACKNOWLEDGED = "acknowledged"
+    """Someone acknowledged the incident from a chat message (sent to on-call notifiers)."""
     NONE = "none"
 
 
@@ -220,6 +239,10 @@ class Notification:
     step_seconds: int = 3600
     outcome: str = ""
     """For an early alert once its window settled: ``confirmed`` or ``withdrawn``."""
+    first_window: datetime | None = None
+    """Start of the incident's first anomalous window (the span a resolved notice shows)."""
+    last_anomalous_window: datetime | None = None
+    """Start of the incident's last anomalous window."""
 
     @property
     def delta(self) -> Decimal:

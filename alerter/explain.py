@@ -13,10 +13,12 @@ from alerter.detect.change import period_windows
 from alerter.detect.engine import evaluate
 from alerter.detect.frame import build_frame
 from alerter.detect.guards import Held
+from alerter.detect.restarts import restart_baselines, restarts_of
 from alerter.domain import SeriesKey, key_to_str
 from alerter.errors import ConfigError
 from alerter.judge import make_detector
 from alerter.money import format_money, to_decimal
+from alerter.notify.actions import history_notes
 from alerter.rules.model import detector_of
 from alerter.store.sqlite import SqliteStore
 from alerter.timeparse import floor_time, format_time
@@ -44,6 +46,8 @@ class Explanation:
     held: Held
     currency: str
     baseline: list[tuple[datetime, float]]
+    notes: tuple[str, ...] = ()
+    """Chat actions on the group: baseline restarts, acknowledgements, silences."""
 
     def render(self) -> str:
         def money(x: float) -> str:
@@ -60,6 +64,8 @@ class Explanation:
             f"baseline windows used ({len(self.baseline)}):",
         ]
         lines += [f"  {format_time(t)}  {money(v)}" for t, v in self.baseline]
+        if self.notes:
+            lines += ["actions from chat:", *(f"  {note}" for note in self.notes)]
         return "\n".join(lines)
 
 
@@ -103,6 +109,8 @@ def explain(
     finally:
         scratch.close()
     frame, currencies = build_frame(stored, coverage, load_from, start + step, step, r.match)
+    # "expected change" from a chat action: the group's history restarts (detect/restarts.py)
+    frame = restart_baselines(frame, restarts_of(state, r.name), r.group_by)
     t = frame.n_windows - 1
     result = evaluate(r, detector, frame, currencies, slice(t, t + 1))
     wanted = tuple(sorted(group.items()))
@@ -110,7 +118,7 @@ def explain(
         sample = ", ".join(key_to_str(k) for k in result.groups[:5]) or "none"
         raise ConfigError(
             f"rule {rule!r} has no group {key_to_str(wanted)!r} at {format_time(start)} "
-            f"(group_by = {r.group_by}; e.g. {sample})"
+            f"(group_by = {', '.join(r.group_by) or 'nothing'}; e.g. {sample})"
         )
     g = result.groups.index(wanted)
     values = result.grouping.frame.values[g]
@@ -131,4 +139,5 @@ def explain(
         held=Held(int(result.held[g, 0])),
         currency=result.grouping.currencies[g],
         baseline=baseline,
+        notes=tuple(history_notes(state, r.name, wanted)) if state is not None else (),
     )

@@ -18,6 +18,7 @@ from alerter.detect import DETECTORS
 from alerter.detect.base import Detector
 from alerter.detect.engine import RuleEvaluation, evaluate
 from alerter.detect.frame import build_frame
+from alerter.detect.restarts import restart_baselines, restarts_of
 from alerter.domain import (
     Direction,
     Incident,
@@ -112,6 +113,8 @@ def judge_rule(
     stored = store.load_series(rule.source, load_from, frame_until)
     coverage = store.load_coverage(rule.source, load_from, frame_until)
     frame, currencies = build_frame(stored, coverage, load_from, frame_until, step, rule.match)
+    # "expected change" from a chat action: the group's history restarts (detect/restarts.py)
+    frame = restart_baselines(frame, restarts_of(store, rule.name), rule.group_by)
     first_col = frame.index_of(floor_time(earliest, step)) if frame.n_windows else 0
     result = evaluate(rule, detector, frame, currencies, slice(first_col, frame.n_windows))
     report.evaluation = result
@@ -229,4 +232,6 @@ def _notification(
         step_seconds=int(result.grouping.frame.step.total_seconds()),
         partial=partial,
         outcome=outcome,
+        first_window=incident.first_window,
+        last_anomalous_window=incident.last_anomalous_window,
     )

@@ -229,9 +229,25 @@ class _StateCollector(Collector):
             "Outbox items not delivered: pending (due or waiting for a retry) and failed.",
             labels=["status"],
         )
-        for status in ("pending", "failed"):
-            depth.add_metric([status], len(self.store.outbox_items(status)))
+        pending = self.store.outbox_items("pending")
+        depth.add_metric(["pending"], len(pending))
+        depth.add_metric(["failed"], len(self.store.outbox_items("failed")))
         yield depth
+        oldest = GaugeMetricFamily(
+            f"{PREFIX}_outbox_oldest_pending_age_seconds",
+            "Age of the oldest undelivered notification, by notifier (kept until delivered "
+            "or older than [alerter] give_up_after).",
+            labels=["notifier"],
+        )
+        ages: dict[str, float] = {}
+        now_at = self.now()
+        for item in pending:
+            if item.created_at is not None:
+                seconds = max(0.0, (now_at - item.created_at).total_seconds())
+                ages[item.notifier] = max(seconds, ages.get(item.notifier, 0.0))
+        for notifier, seconds in sorted(ages.items()):
+            oldest.add_metric([notifier], seconds)
+        yield oldest
         last = GaugeMetricFamily(
             f"{PREFIX}_last_success_timestamp_seconds",
             "Unix time of the last successful poll, by source.",

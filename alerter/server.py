@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,6 +59,12 @@ def health(app: App, now: datetime, started_at: datetime) -> Health:
     return Health(not stale, body)
 
 
+UiHandler = Callable[[str, str, Mapping[str, str], bytes], tuple[int, list[tuple[str, str]], bytes]]
+"""``(method, target, headers, body) -> (status, headers, body)``: the web UI (``alerter/web``)."""
+
+UI_MAX_BODY = 64 * 1024
+
+
 class HttpServer:
     """Serves ``/healthz`` and ``/metrics`` from a background thread; ``stop()`` joins it."""
 
@@ -69,11 +75,13 @@ class HttpServer:
         *,
         health: Callable[[], Health],
         metrics: Callable[[], bytes],
+        ui: UiHandler | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
         self._health = health
         self._metrics = metrics
+        self._ui = ui
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -131,10 +139,36 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def _serve_ui(self) -> None:
+        ui = self.owner._ui
+        assert ui is not None
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > UI_MAX_BODY:
+            self._send(413, b"request too large", "text/plain")
+            return
+        body = self.rfile.read(length) if length > 0 else b""
+        status, headers, payload = ui(self.command, self.path, dict(self.headers.items()), body)
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if self.owner._ui is not None and path.startswith("/ui/"):
+            self._serve_ui()
+        else:
+            self._send(405 if path in ("/healthz", "/metrics") else 404, b"", "text/plain")
+
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         try:
-            if path == "/healthz":
+            if self.owner._ui is not None and (path == "/" or path.startswith("/ui")):
+                self._serve_ui()
+            elif path == "/healthz":
                 verdict = self.owner._health()
                 body = json.dumps(verdict.body, sort_keys=True).encode()
                 self._send(200 if verdict.ok else 503, body, "application/json")

@@ -10,6 +10,9 @@ from pydantic import BeforeValidator, PlainSerializer
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+MAX_DURATION = timedelta(days=36500)
+"""The longest duration a config or command accepts (100 years): beyond it, date
+arithmetic overflows."""
 
 
 def parse_duration(text: str) -> timedelta:
@@ -17,7 +20,10 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"not a duration: {text!r} (use e.g. '15m', '48h', '7d')")
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"duration too long: {text!r} (at most 36500d, 100 years)")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(delta: timedelta) -> str:

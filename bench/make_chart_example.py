@@ -8,6 +8,7 @@ A week of hourly spend with a daily rhythm, then a GPU-hours spike in the last w
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -18,12 +19,19 @@ from alerter.notify.render.chart import render_chart  # noqa: E402
 from tests.fakes.notifications import sample  # noqa: E402
 
 
-def main() -> None:
-    out = ROOT / "docs" / "chart-example.png"
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "docs" / "chart-example.png",
+        help="where to write the PNG (default: docs/chart-example.png)",
+    )
+    out = parser.parse_args(argv).out.resolve()
     png = render_chart(sample("Acme Corp"), "Europe/Berlin", dpi=110)
     assert png is not None
     out.write_bytes(png)
-    print(f"wrote {out.relative_to(ROOT)} ({len(png)} bytes)")
+    print(f"wrote {out} ({len(png)} bytes)")
 
 
 if __name__ == "__main__":

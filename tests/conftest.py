@@ -23,19 +23,24 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 # -- foundation fixtures -----------------------------------------------------------------
 import textwrap  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from alerter.clock import FakeClock  # noqa: E402
+from alerter.clock import FakeClock, PinnedClock  # noqa: E402
 from alerter.store.sqlite import SqliteStore  # noqa: E402
-
-T0 = datetime(2026, 9, 7, tzinfo=UTC)  # a Monday
+from tests.timekeeping import T0 as T0  # noqa: E402  (re-exported: tests import it from here)
+from tests.timekeeping import pin_clock  # noqa: E402
 
 
 @pytest.fixture
 def clock() -> FakeClock:
     """A fake clock at 2026-09-07T00:00Z (a Monday); it only moves when told."""
     return FakeClock(T0)
+
+
+@pytest.fixture
+def pinned_clock(monkeypatch: pytest.MonkeyPatch) -> PinnedClock:
+    """Real-paced clock from a fixed start (``PINNED_START``), shared with child processes."""
+    return pin_clock(monkeypatch)
 
 
 @pytest.fixture

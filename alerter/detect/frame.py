@@ -66,8 +66,17 @@ def build_frame(
             values[rows, lo:hi] = 0.0
 
     if stored.starts.size:
-        rows = remap[stored.key_index]
-        cols = (stored.starts - first) // size
-        ok = (rows >= 0) & (cols >= 0) & (cols < n_windows)
-        values[rows[ok], cols[ok]] = stored.amounts[ok]
+        # at scale (tens of millions of points) every temporary array counts: no remap
+        # when every series is kept, no masked copies when every point is in range
+        every = len(keep) == len(stored.keys)
+        rows = stored.key_index if every else remap[stored.key_index]
+        cols = stored.starts - first
+        cols //= size
+        ok = (cols >= 0) & (cols < n_windows)
+        if not every:
+            ok &= rows >= 0
+        if ok.all():
+            values[rows, cols] = stored.amounts
+        else:
+            values[rows[ok], cols[ok]] = stored.amounts[ok]
     return SeriesFrame(keys=keys, starts=starts, step=step, values=values), currencies

@@ -6,7 +6,9 @@ from alerter.notify.base import Notifier
 from alerter.notify.console import ConsoleNotifier
 from alerter.notify.email import EmailNotifier
 from alerter.notify.file import FileNotifier
+from alerter.notify.pagerduty import PagerDutyNotifier
 from alerter.notify.slack import SlackNotifier
+from alerter.notify.teams import TeamsNotifier
 from alerter.notify.webhook import WebhookNotifier
 
 NOTIFIERS: dict[str, type[Notifier]] = {
@@ -15,4 +17,6 @@ NOTIFIERS: dict[str, type[Notifier]] = {
     "slack": SlackNotifier,
     "email": EmailNotifier,
     "webhook": WebhookNotifier,
+    "teams": TeamsNotifier,
+    "pagerduty": PagerDutyNotifier,
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alerter.clock import Clock
 from alerter.domain import Notification
+from alerter.store.actions import ActionRecord
 
 
 class NotifierConfig(BaseModel):
@@ -65,6 +66,9 @@ class NotifierContext:
     clock: Clock
     env: Mapping[str, str]
     config_dir: Path
+    incident_actions: Callable[[int], Sequence[ActionRecord]] | None = None
+    """What people did to an incident from chat, oldest first (None: not kept), so a
+    re-rendered message still shows who acknowledged or silenced it."""
 
 
 class BatchNotifier(Protocol):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import builtins
 import contextlib
+import email.policy
 import logging
 import re
 import smtplib
@@ -37,10 +39,44 @@ CHART_EVENTS = frozenset({Reason.FIRST, Reason.ESCALATED, Reason.LATE_DATA})
 MAX_DIGEST_CHARTS = 5
 
 
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{6,}={0,2}")
+
+
+def redact_credentials(text: str, user: str | None, password: str | None) -> str:
+    """``text`` with ``password`` (clear) and any base64 run that decodes to something
+    holding the user name or 4 consecutive characters of the password replaced by ``***``."""
+    if password:
+        text = text.replace(password, "***")
+    secrets = [s.encode() for s in (user, password) if s]
+    if not secrets:
+        return text
+    grams = {p[i : i + 4] for p in secrets for i in range(max(1, len(p) - 3))}
+
+    def hide(match: re.Match[str]) -> str:
+        run = match.group(0)
+        for skip in range(4):
+            body = run[skip:].rstrip("=")
+            body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body
+            try:
+                decoded = base64.b64decode(body + "=" * (-len(body) % 4))
+            except ValueError:
+                continue
+            if any(gram in decoded for gram in grams):
+                return "***"
+        return run
+
+    return _BASE64_RUN.sub(hide, text)
+
+
 def _single_line(value: str) -> str:
     if value != header_safe(value, limit=998):
         raise ValueError(f"must be a single line without control characters: {value!r}")
     return value
+
+
+UNFOLDED = email.policy.default.clone(max_line_length=998)
+"""RFC 5322 allows 998-character lines: a subject (at most 200) is never folded, so no
+client shows it broken right after ``Subject:``."""
 
 
 class EmailConfig(NotifierConfig):
@@ -153,6 +189,7 @@ class EmailNotifier:
                 cid=f"<{cid}>",
                 filename=f"incident-{msg.incident_id}.png",
             )
+        mail.policy = UNFOLDED  # set last: the bodies' encodings are chosen
         return mail
 
     def build_digest(self, msgs: Sequence[Notification]) -> EmailMessage:
@@ -182,6 +219,7 @@ class EmailNotifier:
         for png, cid in zip(charts, cids, strict=True):
             if png and cid:
                 html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>")
+        mail.policy = UNFOLDED  # set last: the bodies' encodings are chosen
         return mail
 
     def _envelope(self, subject: str) -> EmailMessage:
@@ -231,8 +269,9 @@ class EmailNotifier:
         return self.context.env.get(self.config.password_env) or None
 
     def _redact(self, text: str) -> str:
-        secret = self._password()
-        return text.replace(secret, "***") if secret else text
+        """``text`` without the password or the user name in clear or in base64 (the forms
+        AUTH PLAIN and LOGIN send, which a hostile relay may echo in its replies)."""
+        return redact_credentials(text, self.config.username, self._password())
 
     def _tls(self) -> ssl.SSLContext:
         """Verifying TLS (hostname and chain), optionally trusting ``ca_file``."""
@@ -289,6 +328,8 @@ class EmailNotifier:
                 if isinstance(exc.smtp_error, bytes)
                 else str(exc.smtp_error)
             )
+            if stage == "login":  # a reply to AUTH may echo the credentials: never shown
+                text = "(reply not shown)"
             reason = f"{where}: {stage} answered {exc.smtp_code} {header_safe(text, 120)}"
             if 400 <= exc.smtp_code < 500:
                 return self._failed(RetryAfter(TEMPORARY_RETRY_AFTER, reason))

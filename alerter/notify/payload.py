@@ -61,6 +61,10 @@ def to_record(msg: Notification, *, with_history: bool = True) -> dict[str, Any]
         ],
         "step_seconds": msg.step_seconds,
         "outcome": msg.outcome,
+        "first_window": format_time(msg.first_window) if msg.first_window else None,
+        "last_anomalous_window": (
+            format_time(msg.last_anomalous_window) if msg.last_anomalous_window else None
+        ),
     }
     if with_history:
         record["history"] = [
@@ -107,6 +111,12 @@ def from_record(record: dict[str, Any]) -> Notification:
         ),
         step_seconds=int(record.get("step_seconds", 3600)),
         outcome=str(record.get("outcome", "")),
+        first_window=parse_time(record["first_window"]) if record.get("first_window") else None,
+        last_anomalous_window=(
+            parse_time(record["last_anomalous_window"])
+            if record.get("last_anomalous_window")
+            else None
+        ),
     )
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from alerter.domain import Notification, Reason
 from alerter.incidents.silences import matching_silence
+from alerter.store.actions import actions_of
 from alerter.store.base import Silence, Store
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,22 @@ def silence_stage(env: Envelope, ctx: PipelineContext) -> Envelope | None:
     return None
 
 
+def acknowledged_stage(env: Envelope, ctx: PipelineContext) -> Envelope | None:
+    """An acknowledged incident gets no more repeats (its other events still go out)."""
+    if env.msg.event is not Reason.REPEAT_DUE:
+        return env
+    actions = actions_of(ctx.store)
+    if actions is None or not actions.acknowledged([env.msg.incident_id]):
+        return env
+    log.info(
+        "notification_skipped rule=%s incident=%d event=%s reason=acknowledged",
+        env.msg.rule,
+        env.msg.incident_id,
+        env.msg.event,
+    )
+    return None
+
+
 def target_stage(env: Envelope, ctx: PipelineContext) -> Envelope | None:
     """An empty target list means every configured notifier."""
     targets = env.targets or ctx.all_notifiers
@@ -71,7 +88,7 @@ def enqueue_stage(env: Envelope, ctx: PipelineContext) -> Envelope | None:
     return env
 
 
-STAGES: tuple[Stage, ...] = (silence_stage, target_stage, enqueue_stage)
+STAGES: tuple[Stage, ...] = (silence_stage, acknowledged_stage, target_stage, enqueue_stage)
 
 
 def run_pipeline(env: Envelope, ctx: PipelineContext, stages: Sequence[Stage] = STAGES) -> bool:

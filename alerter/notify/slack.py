@@ -29,7 +29,7 @@ from alerter.notify.base import (
     Permanent,
     RetryAfter,
 )
-from alerter.notify.render import slack_blocks, summary
+from alerter.notify.render import slack_actions, slack_blocks, summary
 from alerter.notify.render.chart import safe_chart
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,19 @@ class SlackConfig(NotifierConfig):
     )
     chart: bool = Field(default=True, description="Upload a PNG chart into the thread (bot).")
     timeout: int = Field(default=10, ge=1, description="HTTP timeout per request, seconds.")
+    app_token_env: str | None = Field(
+        default=None,
+        description="Env var holding an app-level token (xapp-...): adds Acknowledge / Silence / "
+        "Expected change buttons, received over Socket Mode (bot mode only).",
+    )
+    allowed_users: list[str] = Field(
+        default_factory=list,
+        description="Slack user IDs (U...) who may press the buttons; nobody else can.",
+    )
+    allowed_groups: list[str] = Field(
+        default_factory=list,
+        description="Slack user group IDs (S...) whose members may press the buttons.",
+    )
     ratelimit_retries: int = Field(
         default=1, ge=0, description="Retries inside one send when Slack answers ratelimited."
     )
@@ -100,6 +113,8 @@ class SlackConfig(NotifierConfig):
             raise ValueError("set exactly one of token_env (bot) or webhook_url_env (webhook)")
         if self.token_env is not None and not self.channel:
             raise ValueError("channel is required with token_env")
+        if self.app_token_env is not None and self.token_env is None:
+            raise ValueError("app_token_env (buttons) needs token_env (bot mode)")
         return self
 
 
@@ -171,9 +186,17 @@ class SlackNotifier:
 
     # rendering -----------------------------------------------------------------------
     def payload(self, msg: Notification) -> dict[str, Any]:
-        return slack_blocks.render_payload(
+        body = slack_blocks.render_payload(
             msg, timezone=self.config.timezone, url_template=self.config.url_template
         )
+        if self.config.app_token_env:
+            lookup = self.context.incident_actions
+            history = lookup(msg.incident_id) if lookup else ()
+            status = "resolved" if msg.event is Reason.RESOLVED else "open"
+            body["blocks"] = slack_actions.with_actions(
+                body["blocks"], msg.incident_id, history, status
+            )
+        return body
 
     def render(self, msg: Notification) -> str:
         body: dict[str, Any] = {"channel": self.config.channel, **self.payload(msg)}
@@ -189,7 +212,11 @@ class SlackNotifier:
         return value or None
 
     def _redact(self, text: str) -> str:
-        for env_name in (self.config.token_env, self.config.webhook_url_env):
+        for env_name in (
+            self.config.token_env,
+            self.config.webhook_url_env,
+            self.config.app_token_env,
+        ):
             secret = self._secret(env_name) if env_name else None
             if secret:
                 text = text.replace(secret, "***")
@@ -302,6 +329,14 @@ class SlackNotifier:
         log.info("slack.posted notifier=%s grouped=%d", self.name, len(msgs))
         ref = {"channel": str(resp["channel"]), "ts": str(resp["ts"])}
         return Delivered(json.dumps(ref, sort_keys=True))
+
+    def web_client(self) -> WebClient | Permanent:
+        """A Web API client on the bot token (for the Socket Mode handler), or why not."""
+        return self._client()
+
+    def redact(self, text: str) -> str:
+        """``text`` with this notifier's secrets replaced by ``***``."""
+        return self._redact(text)
 
     def _client(self) -> WebClient | Permanent:
         assert self.config.token_env is not None

@@ -23,6 +23,7 @@ from alerter.notify.base import (
     Permanent,
     RetryAfter,
 )
+from alerter.notify.jsonpost import IDEMPOTENCY_HEADER, idempotency_key
 from alerter.notify.payload import to_record
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,7 @@ class WebhookNotifier:
                 return Permanent(f"webhook {self.name}: env var {cfg.secret_env} is not set")
             headers[SIGNATURE_HEADER] = signature(secret, body)
         headers["X-Alerter-Event"] = event
+        headers[IDEMPOTENCY_HEADER] = idempotency_key(self.name, body)  # same on every retry
         headers["X-Alerter-Incident"] = incidents
         # The URL itself may be the secret: name the notifier, never the URL, in errors.
         where = f"webhook {self.name}"

@@ -7,6 +7,7 @@ import glob
 import re
 import tomllib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ from pydantic import ValidationError
 
 from alerter.errors import RuleFileError
 from alerter.rules.model import RuleBase, make_rule_model
+from alerter.tomlpos import syntax_error
 
+DEFAULT_RULE_GLOBS = ("rules/*.toml",)
 _RULE_HEADER = re.compile(r"^\s*\[\[\s*rule\s*\]\]\s*(#.*)?$")
 
 
@@ -55,16 +58,28 @@ def _key_line(lines: list[str], start: int, end: int, loc: tuple[str | int, ...]
     return section
 
 
-def _friendly(err: dict[str, Any], known: Iterable[str]) -> str:
+def _detector_keys() -> set[str]:
+    from alerter.detect import DETECTORS
+
+    return {f for cls in DETECTORS.values() for f in cls.Params.model_fields} - {"type"}
+
+
+def friendly(err: dict[str, Any], known: Iterable[str]) -> str:
+    """A pydantic error as a person reads it: unknown keys with a "did you mean"."""
     kind = err.get("type", "")
     msg = str(err.get("msg", "invalid"))
     loc = [p for p in err.get("loc", ()) if isinstance(p, str)]
+    if kind == "extra_forbidden" and len(loc) == 1 and loc[0] in _detector_keys():
+        return f"unknown key here ({loc[0]!r} is a detector parameter: put it in [rule.detector])"
     if kind == "extra_forbidden" and loc:
         guess = difflib.get_close_matches(loc[-1], list(known), n=1)
         hint = f" (did you mean {guess[0]!r}?)" if guess else ""
         return f"unknown key{hint}"
     if kind == "missing":
         return "required key is missing"
+    if msg.startswith(("Value error, ", "Assertion failed, ")):
+        msg = msg.split(", ", 1)[1]
+        return msg[0].lower() + msg[1:]  # our own validators already show the value
     if "input" in err and kind not in ("missing",):
         shown = repr(err["input"])
         if len(shown) > 60:
@@ -89,8 +104,23 @@ def _known_keys(
     return list(model.model_fields)
 
 
+@dataclass(frozen=True)
+class RawRule:
+    """One ``[[rule]]`` table as written, with where it is (kept when it is invalid)."""
+
+    table: dict[str, Any]
+    line: int
+    rule: RuleBase | None
+
+
 def load_rule_file(path: Path, base: Path) -> tuple[list[RuleBase], list[str]]:
     """Parse and validate one file; returns (rules, problems)."""
+    raw, problems = read_rule_file(path, base)
+    return [r.rule for r in raw if r.rule is not None], problems
+
+
+def read_rule_file(path: Path, base: Path) -> tuple[list[RawRule], list[str]]:
+    """Parse and validate one file; returns (every table, problems)."""
     shown = _display(path, base)
     try:
         text = path.read_text(encoding="utf-8")
@@ -99,7 +129,7 @@ def load_rule_file(path: Path, base: Path) -> tuple[list[RuleBase], list[str]]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return [], [f"{shown}: {exc}"]
+        return [], [syntax_error(shown, str(exc))]
     lines = text.splitlines()
     problems: list[str] = []
     unknown_top = [k for k in data if k != "rule"]
@@ -112,26 +142,30 @@ def load_rule_file(path: Path, base: Path) -> tuple[list[RuleBase], list[str]]:
         return [], [*problems, f"{shown}: rule: must be [[rule]] tables"]
     spans = _rule_spans(lines)
     model = make_rule_model()
-    rules: list[RuleBase] = []
+    rules: list[RawRule] = []
     for index, table in enumerate(tables):
         start = spans[index] if index < len(spans) else 1
         end = spans[index + 1] if index + 1 < len(spans) else len(lines) + 1
+        if not isinstance(table, dict):
+            problems.append(f"{shown}:{start}: rule #{index + 1}: must be a [[rule]] table")
+            continue
         label = (
             f'rule "{table.get("name")}"'
             if isinstance(table.get("name"), str)
             else f"rule #{index + 1}"
         )
         try:
-            rules.append(model.model_validate(table))
+            rules.append(RawRule(table, start, model.model_validate(table)))
         except ValidationError as exc:
+            rules.append(RawRule(table, start, None))
             for err in exc.errors():
                 loc = tuple(
                     p for p in err["loc"] if not (isinstance(p, str) and p in _union_tags())
                 )
                 keys = ".".join(str(p) for p in loc) or "rule"
                 line = _key_line(lines, start, end, loc)
-                friendly = _friendly(dict(err), _known_keys(model, loc, table))
-                problems.append(f"{shown}:{line}: {label}: {keys}: {friendly}")
+                friendly_text = friendly(dict(err), _known_keys(model, loc, table))
+                problems.append(f"{shown}:{line}: {label}: {keys}: {friendly_text}")
     return rules, problems
 
 
@@ -162,36 +196,68 @@ def load_rules(
     """Every rule from the files the globs name, cross-checked against the config.
 
     Raises ``RuleFileError`` listing all problems (syntax, keys, values, duplicate names,
-    unknown sources or notifiers), each located by file, line, rule and key.
+    unknown sources or notifiers, globs matching no file), each located by file, line,
+    rule and key.
     """
-    source_names = set(sources)
-    notifier_names = set(notifiers)
-    files = expand_globs(patterns, base)
-    problems: list[str] = []
-    rules: list[RuleBase] = []
-    seen: dict[str, str] = {}
-    for path in files:
-        file_rules, file_problems = load_rule_file(path, base)
-        problems.extend(file_problems)
-        shown = _display(path, base)
-        spans = _rule_spans(path.read_text(encoding="utf-8").splitlines()) if file_rules else []
-        for index, rule in enumerate(file_rules):
-            line = spans[index] if index < len(spans) else 1
-            where = f'{shown}:{line}: rule "{rule.name}"'
-            if rule.name in seen:
-                problems.append(
-                    f"{where}: name: duplicate rule name (first defined in {seen[rule.name]})"
-                )
-            else:
-                seen[rule.name] = shown
-            if rule.source not in source_names:
-                known = ", ".join(sorted(source_names)) or "none configured"
-                problems.append(f"{where}: source: unknown source {rule.source!r} (known: {known})")
-            for name in rule.notify:
-                if name not in notifier_names:
-                    known = ", ".join(sorted(notifier_names)) or "none configured"
-                    problems.append(f"{where}: notify: unknown notifier {name!r} (known: {known})")
-            rules.append(rule)
+    rules, problems = collect_rules(patterns, base, sources=sources, notifiers=notifiers)
     if problems:
         raise RuleFileError(problems)
     return rules
+
+
+def collect_rules(
+    patterns: Iterable[str],
+    base: Path,
+    *,
+    sources: Iterable[str],
+    notifiers: Iterable[str],
+    where: str = "rules",
+    origins: dict[str, str] | None = None,
+) -> tuple[list[RuleBase], list[str]]:
+    """``(valid rules, every problem)`` in one pass: an invalid rule is still checked for
+    its name, source and notifiers, so no error waits for another to be fixed first.
+    ``origins``, if given, receives ``{rule name: "file:line"}``."""
+    source_names = set(sources)
+    notifier_names = set(notifiers)
+    problems: list[str] = []
+    files: list[Path] = []
+    for pattern in patterns:
+        matched = expand_globs([pattern], base)
+        if not matched:
+            problems.append(f"{where}: {pattern!r} matches no file (in {base})")
+        files.extend(p for p in matched if p not in files)
+    rules: list[RuleBase] = []
+    seen: dict[str, str] = {}
+    for path in files:
+        raw_rules, file_problems = read_rule_file(path, base)
+        problems.extend(file_problems)
+        shown = _display(path, base)
+        for raw in raw_rules:
+            name, source, notify = (raw.table.get(k) for k in ("name", "source", "notify"))
+            label = f'rule "{name}"' if isinstance(name, str) else "rule"
+            at = f"{shown}:{raw.line}: {label}"
+            if isinstance(name, str) and name:
+                if name in seen:
+                    problems.append(
+                        f"{at}: name: duplicate rule name (first defined in {seen[name]})"
+                    )
+                else:
+                    seen[name] = f"{shown}:{raw.line}"
+            if isinstance(source, str) and source not in source_names:
+                known = ", ".join(sorted(source_names)) or "none configured"
+                guess = difflib.get_close_matches(source, sorted(source_names), n=1)
+                hint = f"did you mean {guess[0]!r}? " if guess else ""
+                problems.append(f"{at}: source: unknown source {source!r} ({hint}known: {known})")
+            for target in notify if isinstance(notify, list) else []:
+                if isinstance(target, str) and target not in notifier_names:
+                    known = ", ".join(sorted(notifier_names)) or "none configured"
+                    guess = difflib.get_close_matches(target, sorted(notifier_names), n=1)
+                    hint = f"did you mean {guess[0]!r}? " if guess else ""
+                    problems.append(
+                        f"{at}: notify: unknown notifier {target!r} ({hint}known: {known})"
+                    )
+            if raw.rule is not None:
+                rules.append(raw.rule)
+                if origins is not None:
+                    origins.setdefault(raw.rule.name, f"{shown}:{raw.line}")
+    return rules, problems

@@ -81,21 +81,28 @@ class FetchResult:
     points: list[CostPoint]
     coverage: list[Coverage]
     errors: list[str] = field(default_factory=list)
-    table: pa.Table | None = None
+    skipped_rows: int = 0
+    """Rows of files read this time that could not count (each logged with file:line)."""
+    table: pa.Table | pa.RecordBatchReader | None = None
     """Points as columns (``POINT_SCHEMA``), for sources that read many rows (files,
-    warehouses): no Python object per point. The store takes ``points`` and ``table``
+    warehouses): no Python object per point. A ``RecordBatchReader`` is streamed into
+    the store batch by batch (read once). The store takes ``points`` and ``table``
     together; a (series, window) must not appear in both."""
     file_marks: list[FileMark] = field(default_factory=list)
     """The files read (or skipped as unchanged) by this fetch; the store records them
     in the transaction that stores the points, so a crash never marks unread data."""
-    skipped_rows: int = 0
-    """Rows of files read this time that could not count (each logged with file:line)."""
 
     def all_points(self, source: str = "") -> list[CostPoint]:
-        """``points`` and ``table`` rows as CostPoints (tests and small replays only)."""
+        """``points`` and ``table`` rows as CostPoints (tests and small replays only; a
+        streamed table is consumed)."""
         found = list(self.points)
         if self.table is not None:
-            for row in self.table.to_pylist():
+            rows = (
+                self.table.read_all()
+                if isinstance(self.table, pa.RecordBatchReader)
+                else self.table
+            )
+            for row in rows.to_pylist():
                 start = datetime.fromtimestamp(row["start"], UTC)
                 found.append(
                     CostPoint(
@@ -112,8 +119,10 @@ class FetchResult:
 
     @property
     def n_points(self) -> int:
-        """Points in ``points`` and ``table`` together."""
-        return len(self.points) + (0 if self.table is None else self.table.num_rows)
+        """Points in ``points`` and ``table`` together (a streamed table counts once read:
+        use the store's ``UpsertReport`` for what was stored)."""
+        rows = self.table.num_rows if isinstance(self.table, pa.Table) else 0
+        return len(self.points) + rows
 
 
 POINT_SCHEMA = pa.schema(

@@ -10,7 +10,7 @@ it or names the file and line at fault.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +23,17 @@ from alerter.domain import Coverage, key_json, make_key
 from alerter.sources.base import FileMark, FileMarks
 from alerter.timeparse import floor_time
 
-_RFC3339 = r"\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2}))?"
+
+def _has_offset(ts: str) -> str:
+    """SQL: the text is a bare date or ends in a UTC offset (``Z``, ``+HH:MM``, ``+HHMM``).
+    A timestamp without one is left to the row reader, which rejects it as
+    ``parse_time`` does; a cheap test, as a regular expression per row costs more than
+    the parse."""
+    return (
+        f"(length({ts}) = 10 OR right({ts}, 1) IN ('Z', 'z') "
+        f"OR substr({ts}, length({ts}) - 5, 1) IN ('+', '-') "
+        f"OR substr({ts}, length({ts}) - 4, 1) IN ('+', '-'))"
+    )
 
 
 def _ident(name: str) -> str:
@@ -82,7 +92,7 @@ class CsvLayout:
 class ColumnarRead:
     """What ``read_csv_windows`` produced; ``fallback`` lists files to read row by row."""
 
-    table: pa.Table | None
+    table: pa.RecordBatchReader | None
     coverage: list[Coverage]
     marks: list[FileMark]
     fallback: list[Path]
@@ -123,7 +133,7 @@ def read_csv_windows(
                     f"CREATE TEMP TABLE {table} AS SELECT {group}, sum(a) AS amount, "  # noqa: S608
                     "count(*) - count(a) AS bad FROM (SELECT "
                     f"{dim_cols + ', ' if dims else ''}"
-                    f"CASE WHEN regexp_full_match({ts}, {_text(_RFC3339)}) THEN "
+                    f"CASE WHEN {_has_offset(ts)} THEN "
                     f"(floor(epoch(try_cast({ts} AS TIMESTAMPTZ)))::BIGINT // {step}) * {step} "
                     f"END AS w, try_cast({amount} AS DECIMAL(38,10)) AS a "
                     f"FROM read_csv({_text(str(path))}, header=true, all_varchar=true, "
@@ -150,9 +160,12 @@ def read_csv_windows(
                     coverage.append(Coverage(start, end))
             marks.append(stat_mark(path, since, until, data_end))
         summed = _sum_files(db, good, dims, layout, since, until) if good else None
-        return ColumnarRead(summed, coverage, marks, fallback)
-    finally:
+    except BaseException:
         db.close()
+        raise
+    if summed is None:
+        db.close()
+    return ColumnarRead(summed, coverage, marks, fallback)
 
 
 def _sum_files(
@@ -162,7 +175,8 @@ def _sum_files(
     layout: CsvLayout,
     since: datetime,
     until: datetime,
-) -> pa.Table:
+) -> pa.RecordBatchReader:
+    """The summed rows, streamed (``POINT_SCHEMA`` without quantity) in batches."""
     step = int(layout.step.total_seconds())
     lo, hi = int(since.timestamp()), int(until.timestamp())
     dcols = [f"d{i}" for i in range(len(dims))]
@@ -195,24 +209,42 @@ def _sum_files(
     )
     db.register("series_keys", keys)
     join = " AND ".join(f"k.{c} IS NOT DISTINCT FROM s.{c}" for c in dcols) or "true"
-    got = db.sql(
+    stream = db.sql(
         f'SELECT k.kid, s.w AS start, s.w + {step} AS "end", s.amount '  # noqa: S608
         f"FROM summed s JOIN series_keys k ON {join}"
-    ).to_arrow_table()
-    db.unregister("series_keys")
-    n = got.num_rows
-    key = pa.DictionaryArray.from_arrays(
-        got.column("kid").combine_chunks().cast(pa.int32()), pa.array(names, pa.string())
-    )
-    currency = pa.DictionaryArray.from_arrays(
-        pa.array(np.zeros(n, dtype=np.int32)), pa.array([layout.currency], pa.string())
-    )
-    return pa.table(
-        {
-            "key": key,
-            "start": got.column("start").cast(pa.int64()),
-            "end": got.column("end").cast(pa.int64()),
-            "amount": got.column("amount").cast(pa.decimal128(38, 10)),
-            "currency": currency,
-        }
-    )
+    ).to_arrow_reader(1 << 17)
+    dictionary = pa.array(names, pa.string())
+    currencies = pa.array([layout.currency], pa.string())
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        # the connection lives as long as the stream: closed once it is read (or dropped)
+        try:
+            for got in stream:
+                n = got.num_rows
+                yield pa.record_batch(
+                    [
+                        pa.DictionaryArray.from_arrays(got.column(0).cast(pa.int32()), dictionary),
+                        got.column(1).cast(pa.int64()),
+                        got.column(2).cast(pa.int64()),
+                        got.column(3).cast(pa.decimal128(38, 10)),
+                        pa.DictionaryArray.from_arrays(
+                            pa.array(np.zeros(n, dtype=np.int32)), currencies
+                        ),
+                    ],
+                    schema=_STREAM_SCHEMA,
+                )
+        finally:
+            db.close()
+
+    return pa.RecordBatchReader.from_batches(_STREAM_SCHEMA, batches())
+
+
+_STREAM_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.dictionary(pa.int32(), pa.string()), nullable=False),
+        pa.field("start", pa.int64(), nullable=False),
+        pa.field("end", pa.int64(), nullable=False),
+        pa.field("amount", pa.decimal128(38, 10), nullable=False),
+        pa.field("currency", pa.dictionary(pa.int32(), pa.string()), nullable=False),
+    ]
+)

@@ -29,14 +29,19 @@ from pydantic import Field, SecretStr, field_validator
 
 from alerter.domain import CostPoint, Coverage, SeriesKey, make_key
 from alerter.errors import BadResponse, ConfigError, RateLimited, SourceError
-from alerter.money import parse_amount
+from alerter.money import check_amount, parse_amount
 from alerter.sources.base import FetchResult, SourceConfig, SourceContext
-from alerter.sources.http import AuthRejected, JsonHttpClient
+from alerter.sources.http import AuthRejected, JsonHttpClient, normalise_token
 from alerter.sources.ratelimit import RateGate
 from alerter.timeparse import Duration, parse_duration
 
 log = logging.getLogger(__name__)
 
+MAX_RESET_WAIT = 3660.0
+"""Longest ``ratelimit-reset`` wait honoured: the quota is a rolling hour, so a reset
+further away is broken or hostile and the poll gives up instead."""
+MAX_PAGES = 1000
+"""Most pages one chunk may have; a ``total_pages`` above it rejects the chunk."""
 MAX_SPAN_DAYS = 31
 """Most days one request may cover, both ends counted ("within 31 days of start_date")."""
 
@@ -189,16 +194,22 @@ class DigitalOceanSource:
     def __init__(self, name: str, config: SourceConfig, context: SourceContext) -> None:
         if not isinstance(config, DigitalOceanConfig):
             raise ConfigError(f"source {name}: expected a digitalocean config")
-        token = context.env.get(config.token_env, "").strip()
-        if not token:
+        raw = context.env.get(config.token_env, "")
+        if not raw.strip():
             raise ConfigError(
                 f"source {name}: environment variable {config.token_env} "
                 "(the DigitalOcean API token, scope billing:read) is not set"
             )
+        token = normalise_token(raw, source=name, env_name=config.token_env)
         self.name = name
         self.config = config
         self._clock = context.clock
-        self._gate = RateGate(context.clock, config.requests_per_minute, config.requests_per_hour)
+        self._gate = RateGate(
+            context.clock,
+            config.requests_per_minute,
+            config.requests_per_hour,
+            max_wait=MAX_RESET_WAIT,
+        )
         self._auth_failed: int | None = None
         self._client = JsonHttpClient(
             source=name,
@@ -285,6 +296,18 @@ class DigitalOceanSource:
                 exc,
             )
             return str(exc)
+        except Exception as exc:  # bad data must reject only its own (account, chunk)
+            log.exception(
+                "digitalocean_chunk_crashed source=%s account=%s first=%s last=%s",
+                self.name,
+                chunk.account_urn,
+                chunk.first,
+                chunk.last,
+            )
+            return (
+                f"source {self.name}: GET {chunk.path}: unexpected {type(exc).__name__} "
+                "while reading the pages"
+            )
 
     async def _walk(self, chunk: Chunk) -> list[CostPoint]:
         problem = ""
@@ -321,6 +344,8 @@ class DigitalOceanSource:
                 raise _Inconsistent(f"page {page} answered as current_page {current}")
             if total_pages > max(1, total_items):
                 raise BadResponse(f"{where}: {total_pages} pages for {total_items} data points")
+            if total_pages > MAX_PAGES:
+                raise BadResponse(f"{where}: {total_pages} pages (more than {MAX_PAGES})")
             if expected is None:
                 expected = (total_pages, total_items)
             elif (total_pages, total_items) != expected:
@@ -341,6 +366,13 @@ class DigitalOceanSource:
             page += 1
         if expected is not None and seen != expected[1]:
             raise _Inconsistent(f"walk returned {seen} data points, total_items {expected[1]}")
+        for (_key, day), amount in amounts.items():
+            try:
+                check_amount(amount)
+            except ValueError as exc:
+                raise BadResponse(
+                    f"source {self.name}: GET {chunk.path}: day {day}: summed total_amount: {exc}"
+                ) from None
         return [
             CostPoint(
                 source=self.name,
@@ -374,9 +406,9 @@ class DigitalOceanSource:
             self.name,
             status,
             self._client.redact(response.request.url.path),
-            error_id,
+            self._client.redact(error_id),
             self._client.redact(message),
-            request_id,
+            self._client.redact(request_id),
         )
         if status == 429 and not burst:
             # The hourly quota ran out: the next slot frees when the oldest request expires.
@@ -415,10 +447,13 @@ def _parse_point(raw: object, chunk: Chunk, where: str) -> tuple[SeriesKey, date
         raise BadResponse(f"{where}: not a JSON object")
     try:
         amount = parse_amount(raw.get("total_amount"))
-    except ValueError:
-        raise BadResponse(
-            f"{where}: total_amount is not a decimal number: {raw.get('total_amount')!r}"
-        ) from None
+    except ValueError as exc:
+        shown = repr(raw.get("total_amount"))
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        problem = (
+            "is out of range (|x| >= 1e15)" if "range" in str(exc) else "is not a decimal number"
+        )
+        raise BadResponse(f"{where}: total_amount {problem}: {shown}") from None
     day_text = raw.get("start_date")
     try:
         day = date.fromisoformat(day_text) if isinstance(day_text, str) else None

@@ -132,6 +132,12 @@ class FocusSource:
         self.reads = 0
         """Files parsed so far (unchanged files are not parsed again)."""
 
+    @staticmethod
+    def known_dimensions(config: SourceConfig) -> list[str]:
+        """Every dimension a series of this source can have (tag keys may be globs)."""
+        assert isinstance(config, FocusConfig)
+        return [*DIMENSIONS, *config.extra_dimensions, *(f"tag.{t}" for t in config.tags)]
+
     @property
     def step(self) -> timedelta:
         return timedelta(hours=1) if self.config.window == "hour" else timedelta(days=1)

@@ -27,6 +27,14 @@ Retry policy (see ``RetryPolicy``):
 - Other ``4xx``: ``HttpStatusError`` (a ``BadResponse``) carrying the status and the
   API's ``message``. A body that is not JSON: ``BadResponse`` naming the endpoint.
 
+Bounds: ``timeout`` is a total deadline per attempt (connect, headers and the whole
+body), so a peer trickling its answer one byte at a time still times out; a body
+larger than ``max_body`` bytes is a ``BadResponse``; every server-requested wait is
+capped by ``max_retry_after``.
+
+Tokens go through ``normalise_token`` first (a file-mounted secret often ends with a
+newline), and ``redact`` replaces the token in every form it may take in a message.
+
 All waiting goes through ``clock.asleep``, so tests with a ``FakeClock`` never sleep.
 JSON numbers with a fraction are parsed as ``Decimal`` (money stays exact).
 """
@@ -36,21 +44,64 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 from pydantic import SecretStr
 
 from alerter.clock import Clock
-from alerter.errors import BadResponse, RateLimited, Unavailable
+from alerter.errors import BadResponse, ConfigError, RateLimited, Unavailable
 
 log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+"""Largest response body read (bytes); a larger one is a ``BadResponse``."""
+_TOKEN_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
+
+
+def normalise_token(raw: str, *, source: str, env_name: str) -> str:
+    """The token from ``raw`` with surrounding whitespace stripped.
+
+    Raises ``ConfigError`` naming the source and the variable (never the value) when it
+    is empty or holds characters an HTTP header cannot carry (spaces, control or
+    non-ASCII characters).
+    """
+    token = raw.strip()
+    if not token:
+        raise ConfigError(f"source {source}: environment variable {env_name} is empty")
+    bad = sorted({i for i, c in enumerate(token) if c not in _TOKEN_CHARS})
+    if bad:
+        where = ", ".join(str(i + 1) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        raise ConfigError(
+            f"source {source}: environment variable {env_name} holds a token with "
+            f"{len(bad)} character(s) not allowed in an HTTP header (whitespace, control "
+            f"or non-ASCII) at position(s) {where}; the value is not shown"
+        )
+    return token
+
+
+def secret_variants(secret: str) -> list[str]:
+    """Forms ``secret`` may take in a message: as is, stripped, URL-quoted, escaped as
+    ``repr``/JSON would show it. Longest first; forms shorter than 4 characters are left
+    out (they would redact ordinary text)."""
+    forms = {
+        secret,
+        secret.strip(),
+        quote(secret, safe=""),
+        quote(secret.strip(), safe=""),
+        secret.encode("unicode_escape").decode("ascii"),
+        json.dumps(secret)[1:-1],
+        repr(secret)[1:-1],
+    }
+    return sorted((f for f in forms if len(f) >= 4), key=len, reverse=True)
+
 
 QueryValue = str | int | bool | None
 """A query parameter value; ``None`` drops the parameter, booleans become ``true``/``false``."""
@@ -113,7 +164,7 @@ def parse_retry_after(headers: httpx.Headers, now: datetime) -> float | None:
             value = float(raw_ms) / 1000.0
         except ValueError:
             value = -1.0
-        if value >= 0:
+        if value >= 0 and not math.isnan(value):
             return value
     raw = headers.get("retry-after")
     if raw is None:
@@ -124,14 +175,17 @@ def parse_retry_after(headers: httpx.Headers, now: datetime) -> float | None:
     except ValueError:
         pass
     else:
-        return seconds if seconds >= 0 else None
+        return seconds if seconds >= 0 and not math.isnan(seconds) else None
     try:
         when = parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
+    try:
+        return max(0.0, (when - now).total_seconds())
+    except OverflowError:
+        return None
 
 
 def _parse_json(content: bytes) -> object:
@@ -162,12 +216,14 @@ class JsonHttpClient:
         on_response: ResponseHook | None = None,
         rng: random.Random | None = None,
         headers: Mapping[str, str] | None = None,
+        max_body: int = MAX_BODY_BYTES,
     ) -> None:
         """Set up the client; no connection is opened until the first request.
 
         ``source`` is the configured source name used in messages and logs;
         ``token_env`` is the environment variable the token came from (named in auth
-        errors). ``timeout`` is seconds per attempt (connect capped at 5 s).
+        errors). ``timeout`` is seconds per attempt, a total deadline for connect,
+        headers and the whole body (connect capped at 5 s). ``max_body`` caps a body.
         ``concurrency`` bounds requests in flight across all callers of this client.
         """
         if concurrency < 1:
@@ -184,6 +240,8 @@ class JsonHttpClient:
         self._clock = clock
         self._concurrency = concurrency
         self._timeout = httpx.Timeout(timeout, connect=min(5.0, timeout))
+        self._deadline = timeout
+        self._max_body = max_body
         self._on_response = on_response
         self._rng = rng or random.Random()
         self._extra_headers = dict(headers or {})
@@ -196,11 +254,10 @@ class JsonHttpClient:
         return f"JsonHttpClient(source={self.source!r}, base_url={self.base_url!r})"
 
     def redact(self, text: str) -> str:
-        """``text`` with the token (if any) replaced by ``***``."""
+        """``text`` with the token (if any), in any of its ``secret_variants``, as ``***``."""
         if self._token is not None:
-            secret = self._token.get_secret_value()
-            if secret:
-                text = text.replace(secret, "***")
+            for form in secret_variants(self._token.get_secret_value()):
+                text = text.replace(form, "***")
         return text
 
     async def get_json(
@@ -254,7 +311,12 @@ class JsonHttpClient:
             await self._wait_pause()
             self.requests += 1
             try:
-                response = await client.get(path, params=query)
+                async with asyncio.timeout(self._deadline):
+                    response = await self._get(client, path, query, endpoint)
+            except TimeoutError:
+                raise _Retry(
+                    f"no complete answer within {self._deadline:g}s (deadline)", None, None
+                ) from None
             except httpx.TimeoutException as exc:
                 raise _Retry(f"timeout ({type(exc).__name__})", None, None) from None
             except httpx.TransportError as exc:
@@ -301,6 +363,35 @@ class JsonHttpClient:
             ) from None
         return body, response.headers
 
+    async def _get(
+        self, client: httpx.AsyncClient, path: str, query: Mapping[str, str], endpoint: str
+    ) -> httpx.Response:
+        """One GET, its body read in full but at most ``max_body`` bytes."""
+        async with client.stream("GET", path, params=query) as streamed:
+            declared = streamed.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self._max_body:
+                raise self._too_large(endpoint)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in streamed.aiter_bytes():
+                size += len(chunk)
+                if size > self._max_body:
+                    raise self._too_large(endpoint)
+                chunks.append(chunk)
+        return httpx.Response(
+            streamed.status_code,
+            headers=streamed.headers,
+            content=b"".join(chunks),
+            request=streamed.request,
+        )
+
+    def _too_large(self, endpoint: str) -> BadResponse:
+        return BadResponse(
+            self.redact(
+                f"source {self.source}: {endpoint}: body larger than {self._max_body} bytes"
+            )
+        )
+
     def _ensure(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
         if self._client is None or self._semaphore is None or self._loop is not loop:
@@ -321,8 +412,8 @@ class JsonHttpClient:
         return self._client, self._semaphore
 
     def _pause(self, seconds: float) -> None:
-        until = self._clock.now().timestamp() + seconds
-        resume = datetime.fromtimestamp(until, UTC)
+        # exact datetime arithmetic: a float round trip can leave a spurious 1 us pause
+        resume = self._clock.now() + timedelta(seconds=seconds)
         if self._paused_until is None or resume > self._paused_until:
             self._paused_until = resume
 

@@ -27,7 +27,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import ClassVar, Literal
 
 from pydantic import (
@@ -37,12 +37,20 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
 )
 
-from alerter.domain import CostPoint, Coverage, SeriesKey
+from alerter.domain import CostPoint, Coverage, SeriesKey, cap_value
 from alerter.errors import BadResponse, ConfigError, SourceError
+from alerter.money import MAX_AMOUNT, MAX_QUANTITY, check_amount, parse_amount
 from alerter.sources.base import FetchResult, SourceConfig, SourceContext
-from alerter.sources.http import AuthRejected, JsonHttpClient, QueryValue, RetryPolicy
+from alerter.sources.http import (
+    AuthRejected,
+    JsonHttpClient,
+    QueryValue,
+    RetryPolicy,
+    normalise_token,
+)
 from alerter.timeparse import Duration, floor_time, format_time, parse_duration
 
 log = logging.getLogger(__name__)
@@ -128,6 +136,35 @@ class _LineItem(_Loose):
     quantity: Decimal | None = None
     product_id: str | None = None
 
+    @field_validator("total", mode="before")
+    @classmethod
+    def _sane_total(cls, value: object) -> object:
+        return _bounded(value, MAX_AMOUNT)
+
+    @field_validator("quantity", mode="before")
+    @classmethod
+    def _sane_quantity(cls, value: object) -> object:
+        return None if value is None else _bounded(value, MAX_QUANTITY)
+
+
+def _bounded(value: object, limit: Decimal) -> Decimal:
+    """A JSON number (or numeric string) as a Decimal inside ``(-limit, limit)``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError("not a number")
+    try:
+        number = parse_amount(value) if limit == MAX_AMOUNT else _any_decimal(value)
+        return check_amount(number, limit)
+    except ValueError as exc:
+        raise ValueError(str(exc).split(":")[0]) from None
+
+
+def _any_decimal(value: int | float | str | Decimal) -> Decimal:
+    try:
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except (InvalidOperation, ValueError):
+        raise ValueError("not a decimal number") from None
+    return number
+
 
 class _BreakdownInvoice(_Loose):
     id: str
@@ -173,7 +210,7 @@ def to_money(amount: Decimal, credit_type: str, credit_type_id: str) -> tuple[De
     """``(amount, currency)``: "USD (cents)" -> dollars in ``USD``; others unchanged."""
     if credit_type_id == USD_CENTS_ID or credit_type == USD_CENTS_NAME:
         return amount / 100, "USD"
-    return amount, credit_type
+    return amount, cap_value(credit_type)
 
 
 class MetronomeSource:
@@ -185,12 +222,13 @@ class MetronomeSource:
     def __init__(self, name: str, config: SourceConfig, context: SourceContext) -> None:
         if not isinstance(config, MetronomeConfig):
             raise ConfigError(f"source {name}: expected a metronome config")
-        token = context.env.get(config.token_env)
-        if not token:
+        raw = context.env.get(config.token_env)
+        if not raw:
             raise ConfigError(
                 f"source {name}: environment variable {config.token_env} "
                 "(the Metronome API token) is not set"
             )
+        token = normalise_token(raw, source=name, env_name=config.token_env)
         self.name = name
         self.config = config
         self._clock = context.clock
@@ -207,6 +245,9 @@ class MetronomeSource:
         self._customers: list[MetronomeCustomer] | None = None
         self._customers_at: datetime | None = None
         self._types = {t.lower() for t in config.line_item_types}
+        self.skipped_line_items: dict[str, int] = {}
+        """Line items left out because of their type, by type, since start (a counter)."""
+        self._warned_types: set[str] = set()
 
     def __repr__(self) -> str:
         return f"MetronomeSource(name={self.name!r}, base_url={self.config.base_url!r})"
@@ -304,6 +345,20 @@ class MetronomeSource:
         return [c for c in listed if fnmatch.fnmatchcase(c.name, pattern)]
 
     # -- breakdowns ------------------------------------------------------------------
+    def _note_skipped(self, skipped: dict[str, int]) -> None:
+        """Count skipped line items; warn once per cycle for each type nobody expects."""
+        for kind, count in skipped.items():
+            self.skipped_line_items[kind] = self.skipped_line_items.get(kind, 0) + count
+            if kind in KNOWN_NON_SPEND_TYPES or kind in self._warned_types:
+                continue
+            self._warned_types.add(kind)
+            log.warning(
+                "metronome_line_items_skipped source=%s type=%s count=%d "
+                "reason=type_not_in_line_item_types",
+                self.name,
+                _printable(kind),
+                count,
+            )
 
     async def fetch(self, since: datetime, until: datetime) -> FetchResult:
         """Every window overlapping ``[since, until)`` for every selected customer.
@@ -319,6 +374,7 @@ class MetronomeSource:
         # Windows that have not ended yet are covered only if the API returned them:
         # an open window it left out is unknown, not zero.
         horizon = floor_time(self._clock.now(), step)
+        self._warned_types = set()  # warn once per unexpected type per cycle
         customers = await self.customers()
         jobs = [
             (customer, lo, hi) for customer in customers for lo, hi in split_range(start, end, step)
@@ -349,7 +405,7 @@ class MetronomeSource:
                 if covered_end > lo:
                     covered.setdefault(customer.id, []).append((lo, covered_end))
         coverage = [
-            Coverage(lo, hi, scope=(("customer_id", cid),))
+            Coverage(lo, hi, scope=(("customer_id", cap_value(cid)),))
             for cid, spans in covered.items()
             for lo, hi in _merge(spans)
         ]
@@ -376,6 +432,9 @@ class MetronomeSource:
             raise
         except SourceError as exc:
             return exc
+        except Exception as exc:  # bad data must reject only its own (customer, chunk)
+            log.exception("metronome_chunk_crashed source=%s customer=%s", self.name, customer.id)
+            return BadResponse(f"unexpected {type(exc).__name__} while reading the breakdowns")
 
     async def _fetch_chunk(
         self, customer: MetronomeCustomer, start: datetime, end: datetime
@@ -422,6 +481,7 @@ class MetronomeSource:
     ) -> list[CostPoint]:
         step = self.step
         sums: dict[tuple[SeriesKey, datetime, str], tuple[Decimal, Decimal | None]] = {}
+        skipped: dict[str, int] = {}
         for invoice in invoices:
             lo = invoice.breakdown_start_timestamp.astimezone(UTC)
             hi = invoice.breakdown_end_timestamp.astimezone(UTC)
@@ -434,21 +494,30 @@ class MetronomeSource:
                 )
             for line in invoice.line_items:
                 if line.type.lower() not in self._types:
+                    skipped[line.type.lower()] = skipped.get(line.type.lower(), 0) + 1
                     continue
                 amount, currency = to_money(line.total, line.credit_type.name, line.credit_type.id)
                 # make_key's canonical order, built directly (this loop runs per line item)
                 key: SeriesKey = (
-                    ("credit_type", line.credit_type.name),
-                    ("customer_id", customer.id),
-                    ("customer_name", customer.name),
-                    ("line_item", line.name),
-                    ("product_id", line.product_id or ""),
+                    ("credit_type", cap_value(line.credit_type.name)),
+                    ("customer_id", cap_value(customer.id)),
+                    ("customer_name", cap_value(customer.name)),
+                    ("line_item", cap_value(line.name)),
+                    ("product_id", cap_value(line.product_id or "")),
                 )
                 old_amount, old_qty = sums.get((key, lo, currency), (Decimal(0), None))
                 qty = old_qty
                 if line.quantity is not None:
                     qty = (old_qty or Decimal(0)) + line.quantity
                 sums[(key, lo, currency)] = (old_amount + amount, qty)
+        for (_key, lo, _currency), (amount, qty) in sums.items():
+            try:
+                check_amount(amount)
+                if qty is not None:
+                    check_amount(qty, MAX_QUANTITY)
+            except ValueError as exc:
+                raise BadResponse(f"window {format_time(lo)}: summed line items: {exc}") from None
+        self._note_skipped(skipped)
         return [
             CostPoint(
                 source=self.name,
@@ -463,6 +532,10 @@ class MetronomeSource:
         ]
 
 
+KNOWN_NON_SPEND_TYPES = frozenset({"applied_commit_or_credit", "commit_purchase", "cpu_conversion"})
+"""Documented line item types that are not spend: skipped quietly unless configured."""
+
+
 def _merge(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
     out: list[tuple[datetime, datetime]] = []
     for lo, hi in sorted(spans):
@@ -471,6 +544,11 @@ def _merge(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datet
         else:
             out.append((lo, hi))
     return out
+
+
+def _printable(text: str, limit: int = 60) -> str:
+    shown = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    return shown + ("..." if len(text) > limit else "")
 
 
 def _short(exc: ValidationError) -> str:

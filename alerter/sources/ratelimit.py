@@ -15,6 +15,7 @@ from collections import deque
 import httpx
 
 from alerter.clock import Clock
+from alerter.errors import RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +26,16 @@ class RateGate:
     Keeps its own rolling minute and hour of sent requests (``per_minute``,
     ``per_hour``) and trusts the server's ``ratelimit-remaining``/``ratelimit-reset``
     (the token may be shared): at zero remaining it waits until the oldest counted
-    request expires. Waiting goes through ``clock.asleep``.
+    request expires. Waiting goes through ``clock.asleep``. A server-announced reset
+    further away than ``max_wait`` seconds (a hostile or broken ``ratelimit-reset``)
+    is not waited for: ``acquire`` raises ``RateLimited`` and the poll gives up.
     """
 
-    def __init__(self, clock: Clock, per_minute: int, per_hour: int) -> None:
+    def __init__(
+        self, clock: Clock, per_minute: int, per_hour: int, max_wait: float = 60.0
+    ) -> None:
         self._clock = clock
+        self._max_wait = max_wait
         self._per_minute = per_minute
         self._per_hour = per_hour
         self._sent: deque[float] = deque()
@@ -38,6 +44,11 @@ class RateGate:
         self._lock = asyncio.Lock()
         self.waited = 0.0
         """Seconds spent waiting so far (for logs and tests)."""
+
+    def _server_wait(self, now: float) -> float:
+        if self._remaining is not None and self._remaining <= 0 and self._reset_at is not None:
+            return self._reset_at - now
+        return 0.0
 
     def _wait_needed(self, now: float) -> float:
         while self._sent and self._sent[0] <= now - 3600:
@@ -60,6 +71,14 @@ class RateGate:
                 wait = self._wait_needed(now)
                 if wait <= 0:
                     break
+                server = self._server_wait(now)
+                if server > self._max_wait:
+                    raise RateLimited(
+                        f"source {source}: ratelimit-remaining is 0 and ratelimit-reset is "
+                        f"{server:.0f}s away (more than {self._max_wait:.0f}s); giving up "
+                        "this poll",
+                        retry_after=min(server, 3600.0),
+                    )
                 log.info("rate_limit_wait source=%s seconds=%.1f", source, wait)
                 self.waited += wait
                 await self._clock.asleep(wait)

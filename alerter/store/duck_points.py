@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -27,6 +27,7 @@ from alerter.errors import StoreError
 from alerter.sources.base import FetchResult
 from alerter.store.base import StoredSeries, UpsertReport
 from alerter.store.mirror import SeriesMirror
+from alerter.store.point_rows import plain, point_batches, points_table
 from alerter.store.sqlite_db import dt, ts
 
 log = logging.getLogger(__name__)
@@ -53,64 +54,11 @@ CREATE TABLE IF NOT EXISTS coverage (
 INSERT INTO meta VALUES ('seq', 0), ('schema', 1) ON CONFLICT DO NOTHING;
 """
 
-_TEN = Decimal("1e-10")
-_LIMIT = Decimal("1e27")
-
-
-def plain(value: object) -> Decimal:
-    """A stored DECIMAL(38,10) without its padding zeros (``2.5000000000`` -> ``2.5``)."""
-    d = value if isinstance(value, Decimal) else Decimal(str(value))
-    if d == d.to_integral_value():
-        return d.quantize(Decimal(1))
-    return d.normalize()
-
-
-def points_path(state: str) -> str:
-    """The points file of a SQLite state file: ``state.db`` -> ``state.db.points.duckdb``."""
-    return ":memory:" if state == ":memory:" else state + ".points.duckdb"
-
-
-def _exact(value: Decimal | None) -> Decimal | None:
-    """``value`` at 10 places, or None when it does not fit DECIMAL(38,10)."""
-    if value is None:
-        return None
-    try:
-        q = value.quantize(_TEN)
-    except InvalidOperation:
-        return None
-    return q if abs(q) < _LIMIT else None
-
-
-def points_table(points: list[CostPoint]) -> pa.Table:
-    """CostPoints (API sources) as a ``POINT_SCHEMA`` table; a point whose amount does not
-    fit DECIMAL(38,10) is dropped with an error log naming its series."""
-    keys: dict[SeriesKey, str] = {}
-    rows = []
-    for p in points:
-        amount = _exact(p.amount)
-        if amount is None:
-            log.error("point_rejected source=%s series=%s amount_out_of_range", p.source, p.key)
-            continue
-        rows.append(p)
-        if p.key not in keys:
-            keys[p.key] = key_json(p.key)
-    dec = pa.decimal128(38, 10)
-    return pa.table(
-        {
-            "key": pa.array([keys[p.key] for p in rows], pa.string()),
-            "start": pa.array([ts(p.start) for p in rows], pa.int64()),
-            "end": pa.array([ts(p.end) for p in rows], pa.int64()),
-            "amount": pa.array([_exact(p.amount) for p in rows], dec),
-            "quantity": pa.array([_exact(p.quantity) for p in rows], dec),
-            "currency": pa.array([p.currency for p in rows], pa.string()),
-        }
-    )
-
 
 class DuckPoints:
     """Points, revisions and coverage in a DuckDB file (``:memory:`` for scratch stores)."""
 
-    def __init__(self, path: str, *, memory_limit: str = "1GB") -> None:
+    def __init__(self, path: str, *, memory_limit: str = "512MB") -> None:
         self.path = path
         try:
             if path != ":memory:":
@@ -183,15 +131,22 @@ class DuckPoints:
 
     # -- writing ---------------------------------------------------------------------------
     def upsert(self, source: str, result: FetchResult, now: datetime) -> UpsertReport:
-        tables = [t for t in (points_table(result.points), result.table) if t is not None]
-        tables = [t for t in tables if t.num_rows]
+        tables = [points_table(result.points)]
+        if result.table is not None:
+            tables.append(result.table)
         try:
             with self._write() as db:
                 seq = self._scalar("SELECT value FROM meta WHERE name='seq'") + 1
                 new = unchanged = 0
                 revised: list[tuple[SeriesKey, datetime]] = []
-                for table in tables:
-                    n, u, r = self._upsert_table(db, source, table, ts(now), seq)
+                # a source with no points yet takes every row as new, without comparing
+                fresh = not self._scalar(
+                    "SELECT count(*) FROM (SELECT 1 FROM points WHERE source=? LIMIT 1)",
+                    [source],
+                )
+                batches = (b for t in tables for b in point_batches(t))
+                for table in batches:
+                    n, u, r = self._upsert_table(db, source, table, ts(now), seq, fresh=fresh)
                     new, unchanged = new + n, unchanged + u
                     revised += r
                 for cov in result.coverage:
@@ -222,7 +177,14 @@ class DuckPoints:
         return np.asarray(got["id"], dtype=np.int64)
 
     def _upsert_table(
-        self, db: duckdb.DuckDBPyConnection, source: str, table: pa.Table, now: int, seq: int
+        self,
+        db: duckdb.DuckDBPyConnection,
+        source: str,
+        table: pa.Table,
+        now: int,
+        seq: int,
+        *,
+        fresh: bool = False,
     ) -> tuple[int, int, list[tuple[SeriesKey, datetime]]]:
         keys = table.column("key").combine_chunks()
         if not pa.types.is_dictionary(keys.type):
@@ -246,7 +208,7 @@ class DuckPoints:
         lo = pc.min(incoming.column("start")).as_py()
         hi = pc.max(incoming.column("start")).as_py()
         db.register("incoming", incoming)
-        stored = self._scalar(
+        stored = not fresh and self._scalar(
             "SELECT count(*) FROM (SELECT 1 FROM points WHERE source=? AND start BETWEEN ? AND ? "
             "LIMIT 1)",
             [source, lo, hi],
@@ -365,17 +327,19 @@ class DuckPoints:
 
     # -- reading ---------------------------------------------------------------------------
     def _key_names(self, source: str, ids: np.ndarray) -> dict[int, tuple[SeriesKey, str]]:
-        """Key and currency of each stored series id (cached; a series keeps its currency)."""
+        """Key and currency of each stored series id (cached; a series keeps the currency
+        of its first point)."""
         known = self._keys.setdefault(source, {})
-        missing = [int(i) for i in np.unique(ids) if int(i) not in known]
-        if missing:
-            rows = self._db.execute(
-                "SELECT s.id, s.key, (SELECT any_value(p.currency) FROM points p "
-                "WHERE p.source=s.source AND p.series=s.id) FROM series s "
-                "WHERE s.source=? AND s.id IN (SELECT unnest(?))",
-                [source, missing],
-            ).fetchall()
-            for i, k, c in rows:
+        if all(int(i) in known for i in np.unique(ids).tolist()):
+            return known
+        rows = self._db.execute(
+            "SELECT s.id, s.key, c.currency FROM series s LEFT JOIN (SELECT series, "
+            "arg_min(currency, start) AS currency FROM points WHERE source=? GROUP BY series) c "
+            "ON c.series = s.id WHERE s.source=?",
+            [source, source],
+        ).fetchall()
+        for i, k, c in rows:
+            if int(i) not in known:
                 known[int(i)] = (key_from_json(str(k)), str(c or ""))
         return known
 
@@ -389,22 +353,35 @@ class DuckPoints:
                 mirror = SeriesMirror(since=lo)
                 self._mirrors[source] = mirror
             seq = self._scalar("SELECT value FROM meta WHERE name='seq'")
-            got = self._db.execute(
-                "SELECT series, start, CAST(amount AS DOUBLE) AS amount FROM points "
-                "WHERE source=? AND seq>? AND seq<=? AND start>=?",
-                [source, mirror.seq, seq, mirror.since],
-            ).fetchnumpy()
-            ids = np.asarray(got["series"], dtype=np.int64)
+            ids, starts, amounts = self._changed_columns(source, mirror.seq, seq, mirror.since)
             if ids.size:
-                mirror.merge(
-                    ids,
-                    np.asarray(got["start"], dtype=np.int64),
-                    np.asarray(got["amount"], dtype=np.float64),
-                    seq,
-                    self._key_names(source, ids),
-                )
+                mirror.merge(ids, starts, amounts, seq, self._key_names(source, ids))
             mirror.seq = max(mirror.seq, seq)
             return mirror.view(lo, ts(until))
+
+    def _changed_columns(
+        self, source: str, after: int, through: int, since: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(series id, start, amount as float64) of points written in ``(after, through]``
+        with ``start >= since``, streamed into arrays sized up front (no second copy)."""
+        where = "WHERE source=? AND seq>? AND seq<=? AND start>=?"
+        args: list[object] = [source, after, through, since]
+        n = self._scalar(f"SELECT count(*) FROM points {where}", args)  # noqa: S608
+        ids = np.empty(n, dtype=np.int64)
+        starts = np.empty(n, dtype=np.int64)
+        amounts = np.empty(n, dtype=np.float64)
+        reader = self._db.sql(
+            f"SELECT series, start, CAST(amount AS DOUBLE) AS amount FROM points {where}",  # noqa: S608
+            params=args,
+        ).to_arrow_reader(1 << 20)
+        at = 0
+        for batch in reader:
+            k = min(batch.num_rows, n - at)
+            ids[at : at + k] = batch.column(0).to_numpy()[:k]
+            starts[at : at + k] = batch.column(1).to_numpy()[:k]
+            amounts[at : at + k] = batch.column(2).to_numpy()[:k]
+            at += k
+        return ids[:at], starts[:at], amounts[:at]
 
     def load_points(self, source: str, since: datetime, until: datetime) -> list[CostPoint]:
         with self._lock:

@@ -35,17 +35,19 @@ class SeriesMirror:
         """Add rows written after ``self.seq`` (stored ids, Unix seconds, amounts); a row
         for a (series, start) already held replaces it. ``names`` gives each id's key and
         currency."""
-        uniq, inverse = np.unique(ids, return_inverse=True)
-        slot_of = np.empty(uniq.size, dtype=np.int64)
-        for n, stored_id in enumerate(uniq.tolist()):
+        # stored ids are small dense integers: a lookup table maps them without sorting
+        seen = np.zeros(int(ids.max()) + 1, dtype=bool)
+        seen[ids] = True
+        lookup = np.full(seen.size, -1, dtype=np.int64)
+        for stored_id in np.flatnonzero(seen).tolist():
             slot = self.slots.get(stored_id)
             if slot is None:
                 slot = self.slots[stored_id] = len(self.keys)
                 key, currency = names[stored_id]
                 self.keys.append(key)
                 self.currencies.append(currency)
-            slot_of[n] = slot
-        index = slot_of[inverse.reshape(-1)]
+            lookup[stored_id] = slot
+        index = lookup[ids]
         if self.starts.size == 0:
             self.key_index, self.starts, self.amounts = index, starts, amounts
         else:

@@ -16,7 +16,9 @@ from alerter.domain import CostPoint, Coverage, SeriesKey
 from alerter.errors import StoreError
 from alerter.sources.base import FetchResult
 from alerter.store.base import StoredSeries, UpsertReport
-from alerter.store.duck_points import DuckPoints, points_path
+from alerter.store.duck_points import DuckPoints
+from alerter.store.point_rows import points_path
+from alerter.store.sqlite_actions import SqliteIncidentActions
 from alerter.store.sqlite_db import as_int
 from alerter.store.sqlite_incidents import SqliteIncidents
 from alerter.store.sqlite_marks import SqliteMarks
@@ -52,6 +54,8 @@ class SqliteStore(SqliteIncidents, SqliteOutbox, SqliteSilences, SqliteMarks):
     def __init__(self, path: str, *, lock: bool = True) -> None:
         super().__init__(path, lock=lock)
         self._points: DuckPoints | None = None
+        self.actions = SqliteIncidentActions(self._db, self._lock)
+        """The incident-actions role (``store/actions.py``)."""
         if lock or path == ":memory:":
             self.points  # noqa: B018 - the daemon's writes always join both files
 

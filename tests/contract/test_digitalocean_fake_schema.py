@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,8 +18,9 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from tests.fakes.digitalocean import FakeDigitalOcean, Fault
+from tests.shared_refs import require
 
-API = Path(__file__).resolve().parents[3] / "shared" / "api"
+API = require("api")
 SPEC = API / "specs" / "digitalocean" / "digitalocean-billing-insights.openapi.yaml"
 EXAMPLES = API / "examples" / "digitalocean"
 OPERATION_PATH = "/v2/billing/{account_urn}/insights/{start_date}/{end_date}"

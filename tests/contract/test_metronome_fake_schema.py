@@ -17,7 +17,6 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,8 +38,9 @@ from tests.fakes.metronome import (
     Product,
     hours,
 )
+from tests.shared_refs import require
 
-API = Path(__file__).resolve().parents[3] / "shared" / "api"
+API = require("api")
 SPEC = API / "specs" / "metronome" / "metronome-breakdowns-customers.openapi.yaml"
 EXAMPLES = API / "examples" / "metronome"
 BREAKDOWNS = "/v1/customers/{customer_id}/invoices/breakdowns"

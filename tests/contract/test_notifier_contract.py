@@ -22,8 +22,11 @@ from alerter.domain import Notification
 from alerter.notify import NOTIFIERS
 from alerter.notify.base import Delivered, Notifier, NotifierContext, Permanent, RetryAfter
 from tests.fakes.notifications import HOSTILE, context, sample
+from tests.fakes.pagerduty import ROUTING_KEY, PagerDutyFake
 from tests.fakes.slack import TOKEN, SlackFake
 from tests.fakes.smtp import PASSWORD, USER, SmtpFake
+from tests.fakes.teams import SECRET_PATH as TEAMS_PATH
+from tests.fakes.teams import TeamsFake
 from tests.fakes.webhook import SECRET_PATH, WebhookReceiver
 
 HOOK_SECRET = "whsec-SECRET-contract"
@@ -38,6 +41,7 @@ class Harness:
     rate_limit: Callable[[], None] | None = None
     server_error: Callable[[], None] | None = None
     reject: Callable[[], None] | None = None
+    idempotency_keys: Callable[[], list[str]] | None = None
 
 
 def make(
@@ -73,6 +77,41 @@ def inert_as_json(body: str) -> None:
         # a grouped webhook body carries its records under "notifications"
         for one in record.get("notifications", [record]):
             assert one["group"] == {"customer_name": HOSTILE}
+
+
+def _card_texts(element: Any) -> Iterator[tuple[str, str]]:
+    """``(kind, text)`` of every text in a card: markdown-ish (TextBlock, Fact) or plain."""
+    if isinstance(element, dict):
+        kind = element.get("type")
+        if kind == "TextBlock":
+            yield "markdown", element["text"]
+        elif kind == "TextRun":
+            yield "plain", element["text"]
+        if "title" in element and "value" in element:
+            yield "markdown", element["title"]
+            yield "markdown", element["value"]
+        for value in element.values():
+            yield from _card_texts(value)
+    elif isinstance(element, list):
+        for item in element:
+            yield from _card_texts(item)
+
+
+def inert_in_teams(body: str) -> None:
+    texts = [t for line in body.splitlines() for t in _card_texts(json.loads(line))]
+    assert any(kind == "plain" and HOSTILE in text for kind, text in texts)
+    for kind, text in texts:
+        if kind == "markdown":  # billing text never reaches markdown-rendered fields
+            assert "evil" not in text
+            assert "*x*" not in text
+
+
+def inert_in_pagerduty(body: str) -> None:
+    for line in body.splitlines():
+        event = json.loads(line)
+        if event["event_action"] == "trigger":  # PagerDuty shows these as plain text
+            assert event["payload"]["custom_details"]["group"] == {"customer_name": HOSTILE}
+            assert len(event["payload"]["summary"]) <= 1024
 
 
 def inert_on_terminal(text: str) -> None:
@@ -149,6 +188,42 @@ def webhook_harness(tmp_path: Path) -> Iterator[Harness]:
             rate_limit=lambda: receiver.fail(429, retry_after=30),
             server_error=lambda: receiver.fail(502),
             reject=lambda: receiver.fail(403),
+            idempotency_keys=lambda: [p.headers["Idempotency-Key"] for p in receiver.posts],
+        )
+
+
+@contextlib.contextmanager
+def teams_harness(tmp_path: Path) -> Iterator[Harness]:
+    with TeamsFake() as fake:
+        notifier = make(
+            "teams", "msteams", {"url_env": "TEAMS_URL"}, context({"TEAMS_URL": fake.url})
+        )
+        yield Harness(
+            notifier,
+            lambda: "\n".join(r.body.decode() for r in fake.received),
+            inert_in_teams,
+            secrets=[TEAMS_PATH],
+            rate_limit=lambda: fake.fail(429, retry_after=30),
+            server_error=lambda: fake.fail(502),
+            reject=lambda: fake.fail(403),
+            idempotency_keys=lambda: [r.headers["Idempotency-Key"] for r in fake.received],
+        )
+
+
+@contextlib.contextmanager
+def pagerduty_harness(tmp_path: Path) -> Iterator[Harness]:
+    with PagerDutyFake() as fake:
+        cfg = {"routing_key_env": "PD_KEY", "base_url": fake.url}
+        notifier = make("pagerduty", "oncall", cfg, context({"PD_KEY": ROUTING_KEY}))
+        yield Harness(
+            notifier,
+            lambda: "\n".join(r.body.decode() for r in fake.received),
+            inert_in_pagerduty,
+            secrets=[ROUTING_KEY],
+            rate_limit=lambda: fake.fail(429, retry_after=30),
+            server_error=lambda: fake.fail(500),
+            reject=lambda: fake.fail(400),
+            idempotency_keys=lambda: [r.headers["Idempotency-Key"] for r in fake.received],
         )
 
 
@@ -158,8 +233,10 @@ HARNESSES: dict[str, Callable[[Path], contextlib.AbstractContextManager[Harness]
     "slack": slack_harness,
     "email": email_harness,
     "webhook": webhook_harness,
+    "teams": teams_harness,
+    "pagerduty": pagerduty_harness,
 }
-REMOTE = ["slack", "email", "webhook"]
+REMOTE = ["slack", "email", "webhook", "teams", "pagerduty"]
 BATCH = sorted(name for name, cls in NOTIFIERS.items() if hasattr(cls, "send_many"))
 
 
@@ -247,3 +324,19 @@ def test_grouped_send_delivers_inert_text_and_maps_failures(batch: Harness) -> N
     assert isinstance(send_many(msgs), RetryAfter)
     batch.reject()
     assert isinstance(send_many(msgs), Permanent)
+
+
+@pytest.mark.parametrize("kind", ["webhook", "teams", "pagerduty"])
+def test_http_notifiers_send_an_idempotency_key_stable_across_retries(
+    kind: str, tmp_path: Path
+) -> None:
+    with HARNESSES[kind](tmp_path) as h:
+        assert h.server_error is not None
+        h.server_error()
+        assert isinstance(h.notifier.send(sample(), None), RetryAfter)
+        assert isinstance(h.notifier.send(sample(), None), Delivered)  # the retry
+        assert isinstance(h.notifier.send(replace(sample(), incident_id=7), None), Delivered)
+        assert h.idempotency_keys is not None
+        keys = h.idempotency_keys()
+    assert len(keys) == 3
+    assert keys[0] == keys[1] != keys[2]

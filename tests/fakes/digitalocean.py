@@ -22,7 +22,8 @@ What it follows from the reference (section 2 and 3):
   a per-minute burst limit; over either, ``429 {"id": "too_many_requests"}``, with
   ``retry-after`` for a burst.
 
-Time comes from ``now`` (Unix seconds), so a test can drive it with a FakeClock.
+Time comes from ``now`` (Unix seconds), so a test can drive it with a FakeClock; by
+default a clock pinned to ``tests.timekeeping.PINNED_START``.
 The dataset may be changed at any time (``add_point``, ``revise``, ``remove_points``),
 including from a ``Fault.mutate`` hook between the pages of one walk.
 """
@@ -32,7 +33,6 @@ from __future__ import annotations
 import json
 import math
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -40,6 +40,9 @@ from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from alerter.clock import PinnedClock
+from tests.timekeeping import PINNED_START
 
 MAX_SPAN_DAYS = 31
 """Longest accepted range, counting both ends (``2025-01-01``..``2025-01-31``)."""
@@ -64,7 +67,8 @@ class Fault:
     ``mutate(fake)`` runs first (e.g. add points so ``total_pages`` changes mid-walk);
     then ``disconnect`` closes the socket without an answer; ``status`` answers that
     status with DigitalOcean's error body (``request_id`` included), optional
-    ``retry_after`` and ``headers`` (e.g. a ``ratelimit-reset``); ``raw_body`` replaces the body verbatim; otherwise the normal
+    ``retry_after`` and ``headers`` (e.g. a ``ratelimit-reset``; also sent on a normal page);
+    ``raw_body`` replaces the body verbatim; otherwise the normal
     page is built and ``amount`` replaces ``total_amount`` of its point
     ``point_index``, ``empty`` blanks ``data_points``, ``total_pages`` overrides it.
     """
@@ -126,12 +130,13 @@ class FakeDigitalOcean:
         accounts: tuple[str, ...] = (),
         hourly_limit: int = 5000,
         burst_limit: int = 250,
-        now: Callable[[], float] = time.time,
+        now: Callable[[], float] | None = None,
     ) -> None:
         self.token = token
         self.hourly_limit = hourly_limit
         self.burst_limit = burst_limit
-        self.now = now
+        pinned = PinnedClock(PINNED_START)
+        self.now = now or (lambda: pinned.now().timestamp())
         self.faults: list[Fault] = []
         self.requests: list[LoggedRequest] = []
         self._points: dict[str, list[dict[str, Any]]] = {urn: [] for urn in accounts}
@@ -391,6 +396,7 @@ class FakeDigitalOcean:
                 chunk = []
             if fault.total_pages is not None:
                 total_pages = fault.total_pages
+            headers = {**headers, **fault.headers}  # e.g. a hostile ratelimit-reset on a 200
         body = {
             "data_points": chunk,
             "total_items": total_items,

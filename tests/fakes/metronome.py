@@ -191,7 +191,12 @@ class Fault:
     ``kind``: ``"429"`` (with ``retry_after`` header text if set), ``"500"``/``"502"``/
     ``"503"`` (non-JSON body), ``"401"``/``"403"``, ``"malformed"`` (valid JSON breaking
     the schema), ``"truncated"`` (the page cut in half, Content-Length matching), or
-    ``"drop"`` (connection closed without an answer). Matches ``endpoint``
+    ``"drop"`` (connection closed without an answer), ``"amount"`` (every line item's
+    ``total`` becomes ``value``, raw JSON text such as ``1e999999999``), ``"line_type"``
+    (every line item's ``type`` becomes ``value``), ``"trickle"`` (the page written one
+    byte every ``delay`` seconds), ``"padded"`` (the page with ``value`` extra bytes of
+    padding in an ignored field) or ``"body"`` (``value`` sent verbatim as the 200 body).
+    Matches ``endpoint``
     (``"customers"``/``"breakdowns"``/None = any), ``customer_id``, ``page`` (1-based
     page of a cursor walk) and ``starting_on`` (exact datetime); fires ``times`` times
     (None = always).
@@ -204,6 +209,8 @@ class Fault:
     starting_on: datetime | None = None
     times: int | None = 1
     retry_after: str | None = None
+    value: str | None = None
+    delay: float = 0.0
     fired: int = 0
 
     def matches(
@@ -783,6 +790,38 @@ class _Handler(BaseHTTPRequestHandler):
             log(200, page)
             raw = json.dumps(body).encode()
             self._send(200, raw[: max(1, len(raw) // 2)])
+        elif kind in ("amount", "line_type"):
+            log(200, page)
+            field = "total" if kind == "amount" else "type"
+            marked: dict[str, Any] = json.loads(json.dumps(body))
+            for row in marked.get("data") or []:
+                for line in row.get("line_items") or []:
+                    line[field] = "\u0000RAW\u0000" if kind == "amount" else fault.value
+            raw_text = json.dumps(marked)
+            if kind == "amount":
+                raw_text = raw_text.replace('"\\u0000RAW\\u0000"', fault.value or "null")
+            self._send(200, raw_text.encode())
+        elif kind == "body":
+            log(200, page)
+            self._send(200, (fault.value or "").encode())
+        elif kind == "padded":
+            log(200, page)
+            padded = {**body, "padding": "x" * int(fault.value or "0")}
+            self._json(200, padded)
+        elif kind == "trickle":
+            log(200, page)
+            raw = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            try:
+                for i in range(len(raw)):
+                    self.wfile.write(raw[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(fault.delay)
+            except OSError:
+                pass
         elif kind == "drop":
             log(0, page)
             self.close_connection = True

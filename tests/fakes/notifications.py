@@ -87,6 +87,8 @@ def sample(customer: str = "Acme Corp", **changes: object) -> Notification:
         opened_at=end + timedelta(minutes=20),
         history=hourly_history(end, 412.5),
         step_seconds=3600,
+        first_window=start,
+        last_anomalous_window=start,
     )
     return dataclasses.replace(msg, **changes) if changes else msg  # type: ignore[arg-type]
 
@@ -94,11 +96,18 @@ def sample(customer: str = "Acme Corp", **changes: object) -> Notification:
 def resolved(customer: str = "Acme Corp") -> Notification:
     first = sample(customer)
     assert first.opened_at is not None
+    # a 3-hour spike, resolved by the third normal window after it
+    normal = first.window_start + timedelta(hours=5)
     return dataclasses.replace(
         first,
         event=Reason.RESOLVED,
+        window_start=normal,
+        window_end=normal + timedelta(hours=1),
+        observed=Decimal("63.80"),
+        contributors=(),
         resolved_at=first.opened_at + timedelta(hours=6, minutes=30),
         excess=Decimal("1204.75"),
+        last_anomalous_window=first.window_start + timedelta(hours=2),
     )
 
 

@@ -1,15 +1,27 @@
 """A loopback Slack Web API (and incoming webhook) fake for slack-sdk clients.
 
-Speaks what slack-sdk sends: ``chat.postMessage`` / ``chat.update`` (JSON bodies),
+Speaks what slack-sdk sends: ``chat.postMessage`` / ``chat.update`` /
+``chat.postEphemeral`` (JSON bodies), ``usergroups.users.list``,
 ``files.getUploadURLExternal`` + the upload URL + ``files.completeUploadExternal`` (as
 ``files_upload_v2`` does), and incoming-webhook POSTs. Records every call; scripted
 faults answer ``ratelimited`` (429 + Retry-After), 500, or any Slack error code.
+
+Socket Mode: ``apps.connections.open`` (app-level ``xapp-`` token only) returns a
+``ws://127.0.0.1`` URL served by the same server (RFC 6455 handshake and framing). A
+new socket gets ``hello``; the test sends ``interactive`` envelopes (``press``) and
+``disconnect`` envelopes, or drops the socket; the client's acks (``envelope_id``) are
+recorded, pings answered with pongs.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import itertools
 import json
+import socket
+import struct
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -18,6 +30,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 TOKEN = "xoxb-test-0000-SECRET-TOKEN"
+APP_TOKEN = "xapp-1-A0TEST-0000-SECRET-APP-TOKEN"
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+WAIT = 30.0
+"""Longest wait (s) for the Socket Mode client's threads (a bound, never a sleep): after a
+closed socket slack-sdk reconnects from its monitor, which runs every ping interval (5 s)."""
 WEBHOOK_PATH = "/services/T000/B000/SECRETWEBHOOKPATH"
 
 
@@ -51,10 +68,18 @@ class SlackFake:
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     uploads: dict[str, bytes] = field(default_factory=dict)
     webhook_posts: list[dict[str, Any]] = field(default_factory=list)
+    app_token: str = APP_TOKEN
+    usergroups: dict[str, list[str]] = field(default_factory=dict)
+    acks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ephemerals: list[dict[str, Any]] = field(default_factory=list)
+    connections_opened: int = 0
 
     def __post_init__(self) -> None:
         self._faults: dict[str, deque[Fault]] = {}
         self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._sockets: list[_WebSocket] = []
+        self._envelopes = itertools.count(1)
         self._ts = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -74,6 +99,100 @@ class SlackFake:
 
     def methods(self) -> list[str]:
         return [c.method for c in self.calls]
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, predicate: Any, what: str, timeout: float = WAIT) -> None:
+        """Block until ``predicate()`` holds (the client works in its own threads)."""
+        with self._changed:
+            if not self._changed.wait_for(predicate, timeout=timeout):
+                raise AssertionError(f"slack fake: timed out waiting for {what}")
+
+    # socket mode -----------------------------------------------------------------
+    @property
+    def socket(self) -> _WebSocket | None:
+        """The newest open Socket Mode connection."""
+        live = [s for s in self._sockets if s.open]
+        return live[-1] if live else None
+
+    def wait_connected(self, count: int = 1) -> _WebSocket:
+        """Wait until ``count`` sockets were opened and one is live; return it."""
+        self.wait_for(
+            lambda: len(self._sockets) >= count and self.socket is not None,
+            f"socket mode connection #{count}",
+        )
+        ws = self.socket
+        assert ws is not None
+        return ws
+
+    def press(
+        self,
+        *,
+        action_id: str,
+        value: str,
+        user: str,
+        channel: str,
+        ts: str,
+        team: str = "T000",
+    ) -> str:
+        """Send a ``block_actions`` press on the live socket (as Slack does); returns the
+        envelope id. The message is the one stored at ``ts`` (blocks as last posted)."""
+        ws = self.socket
+        assert ws is not None, "no socket mode connection"
+        message = self.messages[ts]
+        envelope_id = f"env-{next(self._envelopes):04d}"
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user, "username": user.lower(), "team_id": team},
+            "api_app_id": "A0TEST",
+            "team": {"id": team},
+            "container": {"type": "message", "message_ts": ts, "channel_id": message["channel"]},
+            "channel": {"id": message["channel"], "name": "alerts"},
+            "message": {
+                "type": "message",
+                "ts": ts,
+                "text": message["text"],
+                "blocks": message["blocks"],
+            },
+            "trigger_id": "1.2.3",
+            "response_url": f"http://127.0.0.1:{self.port}/actions/response",
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "alerter_actions",
+                    "value": value,
+                    "action_ts": "1773150100.000001",
+                }
+            ],
+        }
+        ws.send_json(
+            {
+                "envelope_id": envelope_id,
+                "payload": payload,
+                "type": "interactive",
+                "accepts_response_payload": False,
+            }
+        )
+        return envelope_id
+
+    def wait_ack(self, envelope_id: str) -> dict[str, Any]:
+        self.wait_for(lambda: envelope_id in self.acks, f"ack of {envelope_id}")
+        return self.acks[envelope_id]
+
+    def send_disconnect(self, reason: str = "refresh_requested") -> None:
+        ws = self.socket
+        assert ws is not None
+        ws.send_json({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake"}})
+
+    def drop_socket(self, code: int = 1001) -> None:
+        """Close the live socket from the server side, as Slack does when a host goes away
+        (a close frame with ``code``, then EOF)."""
+        ws = self.socket
+        assert ws is not None
+        ws.close(code)
 
     @property
     def port(self) -> int:
@@ -95,6 +214,36 @@ class SlackFake:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+            def do_GET(self) -> None:
+                if (
+                    urlsplit(self.path).path != "/link/"
+                    or "websocket" not in (self.headers.get("Upgrade") or "").lower()
+                ):
+                    self.send_error(404)
+                    return
+                key = self.headers.get("Sec-WebSocket-Key", "")
+                accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+                self.send_response(101, "Switching Protocols")
+                self.send_header("Upgrade", "websocket")
+                self.send_header("Connection", "Upgrade")
+                self.send_header("Sec-WebSocket-Accept", accept)
+                self.end_headers()
+                self.wfile.flush()
+                self.close_connection = True
+                ws = _WebSocket(self.connection, fake)
+                fake._sockets.append(ws)
+                ws.send_json(
+                    {
+                        "type": "hello",
+                        "num_connections": len([s for s in fake._sockets if s.open]),
+                        "debug_info": {"host": "fake", "approximate_connection_time": 18060},
+                        "connection_info": {"app_id": "A0TEST"},
+                    }
+                )
+                fake._notify()
+                ws.serve()
+                fake._notify()
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
@@ -108,6 +257,7 @@ class SlackFake:
                     self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(raw)
+                fake._notify()
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -120,6 +270,8 @@ class SlackFake:
     def __exit__(self, *exc: object) -> None:
         assert self._server is not None
         assert self._thread is not None
+        for ws in self._sockets:
+            ws.kill()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
@@ -155,6 +307,12 @@ class SlackFake:
             if fault.kind == "500":
                 return 500, {}, b"<html>upstream connect error</html>"
             return 200, {}, {"ok": False, "error": fault.kind}
+        if method == "apps.connections.open":
+            if headers.get("Authorization") != f"Bearer {self.app_token}":
+                return 200, {}, {"ok": False, "error": "invalid_auth"}
+            self.connections_opened += 1
+            ticket = f"ticket-{self.connections_opened}"
+            return 200, {}, {"ok": True, "url": f"ws://127.0.0.1:{self.port}/link/?ticket={ticket}"}
         if headers.get("Authorization") != f"Bearer {self.token}":
             return 200, {}, {"ok": False, "error": "invalid_auth"}
         handler = getattr(self, "_api_" + method.replace(".", "_"), None)
@@ -202,6 +360,21 @@ class SlackFake:
         self.messages[ts]["edits"] = self.messages[ts].get("edits", 0) + 1
         return {"ok": True, "channel": channel, "ts": ts}
 
+    def _api_chat_postEphemeral(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(str(p.get("channel", "")))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        if not p.get("user"):
+            return {"ok": False, "error": "user_not_in_channel"}
+        self.ephemerals.append({"channel": channel, "user": p["user"], "text": p.get("text")})
+        return {"ok": True, "message_ts": f"1773150000.{next(self._ts):06d}"}
+
+    def _api_usergroups_users_list(self, p: dict[str, Any]) -> dict[str, Any]:
+        group = str(p.get("usergroup", ""))
+        if group not in self.usergroups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(self.usergroups[group])}
+
     def _api_files_getUploadURLExternal(self, p: dict[str, Any]) -> dict[str, Any]:
         if not p.get("filename") or not str(p.get("length", "")).isdigit():
             return {"ok": False, "error": "invalid_arguments"}
@@ -238,3 +411,81 @@ class SlackFake:
             return status.get(fault.kind, 400), {}, fault.kind.encode()
         self.webhook_posts.append(json.loads(body))
         return 200, {}, b"ok"
+
+
+class _WebSocket:
+    """The server end of one Socket Mode connection (RFC 6455: unmasked frames out,
+    masked frames in)."""
+
+    def __init__(self, sock: socket.socket, fake: SlackFake) -> None:
+        self.sock = sock
+        self.fake = fake
+        self.open = True
+        self.sent: list[dict[str, Any]] = []
+        self._send_lock = threading.Lock()
+
+    def _frame(self, opcode: int, data: bytes) -> bytes:
+        size = len(data)
+        if size < 126:
+            head = struct.pack("!BB", 0x80 | opcode, size)
+        elif size < 1 << 16:
+            head = struct.pack("!BBH", 0x80 | opcode, 126, size)
+        else:
+            head = struct.pack("!BBQ", 0x80 | opcode, 127, size)
+        return head + data
+
+    def _send(self, opcode: int, data: bytes) -> None:
+        with self._send_lock:
+            if self.open:
+                self.sock.sendall(self._frame(opcode, data))
+
+    def send_json(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+        self._send(0x1, json.dumps(message).encode())
+
+    def close(self, code: int) -> None:
+        self._send(0x8, struct.pack("!H", code) + b"going away")
+        self.kill()
+
+    def kill(self) -> None:
+        self.open = False
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+    def _read(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("socket closed")
+            data += chunk
+        return data
+
+    def serve(self) -> None:
+        """Read client frames until the socket closes: acks, pings, close."""
+        try:
+            while self.open:
+                b0, b1 = self._read(2)
+                opcode, size = b0 & 0x0F, b1 & 0x7F
+                if size == 126:
+                    (size,) = struct.unpack("!H", self._read(2))
+                elif size == 127:
+                    (size,) = struct.unpack("!Q", self._read(8))
+                mask = self._read(4) if b1 & 0x80 else b"\0\0\0\0"
+                data = bytes(b ^ mask[i % 4] for i, b in enumerate(self._read(size)))
+                if opcode == 0x9:
+                    self._send(0xA, data)
+                elif opcode == 0x8:
+                    self._send(0x8, data[:2])
+                    break
+                elif opcode == 0x1:
+                    message = json.loads(data)
+                    if "envelope_id" in message:
+                        self.fake.acks[str(message["envelope_id"])] = message
+                        self.fake._notify()
+        except (ConnectionError, OSError, ValueError):
+            pass
+        finally:
+            self.open = False
+            with contextlib.suppress(OSError):
+                self.sock.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import socketserver
 import ssl
 import threading
 from collections import deque
@@ -126,3 +127,99 @@ class SmtpFake:
     def __exit__(self, *exc: object) -> None:
         assert self._controller is not None
         self._controller.stop()
+
+
+class HostileRelay:
+    """A scripted SMTP relay on loopback that echoes what the client sent back in replies.
+
+    ``mode``: ``"echo_auth"`` answers every AUTH step with ``535`` quoting the client's
+    base64 credentials (PLAIN, and LOGIN's user and password steps); ``"echo_later"``
+    accepts the AUTH and answers MAIL with ``451`` quoting the credentials it was sent;
+    ``"trickle"`` sends its greeting one byte every ``delay`` seconds (never finishing
+    within a short deadline). ``with HostileRelay("echo_auth") as relay: relay.port``.
+    """
+
+    def __init__(self, mode: str, delay: float = 0.2) -> None:
+        self.mode = mode
+        self.delay = delay
+        self.port = 0
+        self.heard: list[str] = []
+        self._closing = threading.Event()
+        self._server: socketserver.ThreadingTCPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> HostileRelay:
+        relay = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                relay._converse(self.rfile, self.wfile)
+
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None and self._thread is not None
+        self._closing.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def _converse(self, rfile: Any, wfile: Any) -> None:
+        def say(line: str) -> None:
+            wfile.write(line.encode() + b"\r\n")
+            wfile.flush()
+
+        if self.mode == "trickle":
+            for byte in b"220 relay.example ESMTP slowly\r\n":
+                if self._closing.wait(self.delay):
+                    return
+                wfile.write(bytes([byte]))
+                wfile.flush()
+            return
+        say("220 relay.example ESMTP")
+        creds: list[str] = []
+        while not self._closing.is_set():
+            raw = rfile.readline()
+            if not raw:
+                return
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            self.heard.append(line)
+            verb = line.split(" ", 1)[0].upper()
+            if verb in ("EHLO", "HELO"):
+                say("250-relay.example")
+                say("250 AUTH PLAIN LOGIN")
+            elif verb == "AUTH":
+                parts = line.split()
+                mech = parts[1].upper() if len(parts) > 1 else ""
+                if mech == "PLAIN":
+                    data = parts[2] if len(parts) > 2 else rfile.readline().decode().strip()
+                    creds.append(data)
+                else:  # LOGIN: user, then password, each as base64
+                    say("334 VXNlcm5hbWU6")
+                    creds.append(rfile.readline().decode().strip())
+                    if self.mode == "echo_auth":
+                        say(f"334 {creds[-1]}")  # a "prompt" quoting the user name
+                    else:
+                        say("334 UGFzc3dvcmQ6")
+                    creds.append(rfile.readline().decode().strip())
+                if self.mode == "echo_auth":
+                    say(f"535 5.7.8 rejected credentials {' '.join(creds)}")
+                else:
+                    say("235 2.7.0 Authentication successful")
+            elif verb == "MAIL":
+                say(f"451 4.3.0 temporary failure for {' '.join(creds)}")
+            elif verb == "QUIT":
+                say("221 bye")
+                return
+            elif verb == "RSET":
+                say("250 OK")
+            else:
+                say("502 5.5.2 not implemented")

@@ -27,8 +27,15 @@ class WebhookReceiver:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._closing = threading.Event()
 
-    def fail(self, status: int, times: int = 1, retry_after: int | None = None) -> None:
+    trickle: float | None = None
+    """When set, the answer is written one byte every ``trickle`` seconds (a slow peer)."""
+    trickle_bytes: int = 4096
+    """How long a trickled answer is (its Content-Length)."""
+
+    def fail(self, status: int, times: int = 1, retry_after: int | str | None = None) -> None:
+        """Answer the next ``times`` POSTs with ``status`` (and ``Retry-After``, any text)."""
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         with self._lock:
             self._faults.extend([(status, headers)] * times)
@@ -53,13 +60,23 @@ class WebhookReceiver:
                 if self.path != SECRET_PATH:
                     status, headers = 404, {}
                 raw = b"{}" if status == 200 else b'{"error": "nope"}'
+                if receiver.trickle is not None:
+                    raw = b" " * receiver.trickle_bytes
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
                 for k, v in headers.items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(raw)
+                if receiver.trickle is None:
+                    self.wfile.write(raw)
+                    return
+                for i in range(len(raw)):
+                    if receiver._closing.is_set():
+                        return
+                    self.wfile.write(raw[i : i + 1])
+                    self.wfile.flush()
+                    receiver._closing.wait(receiver.trickle)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -72,6 +89,7 @@ class WebhookReceiver:
     def __exit__(self, *exc: object) -> None:
         assert self._server is not None
         assert self._thread is not None
+        self._closing.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()

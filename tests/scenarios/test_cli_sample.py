@@ -32,9 +32,13 @@ def lines(path: Path) -> list[dict[str, Any]]:
 def test_run_once_alerts_then_stays_quiet_and_backtest_agrees(sample, capsys):
     assert main(["run", "--once", "--config", str(sample)]) == 0
     out = capsys.readouterr().out
-    assert "NEW: service-hourly-spike / RegionId=us-east-1, ServiceName=AmazonEC2" in out
-    assert "window    2026-10-01 14:00-15:00 UTC" in out
-    assert "NEW: service-daily-shift / ServiceName=AmazonRDS" in out
+    assert "[NEW] CRITICAL service-hourly-spike: RegionId=us-east-1, ServiceName=AmazonEC2" in out
+    assert "window     Thu 01 Oct 2026 14:00–15:00 UTC" in out
+    assert "[NEW] WARNING service-daily-shift: ServiceName=AmazonRDS" in out
+    assert "window     Mon 05 Oct 2026 (UTC)" in out  # a daily window is a date
+    assert "[RESOLVED] WARNING service-daily-shift" in out
+    assert "anomalous  Mon 05 Oct 2026 – Thu 08 Oct 2026 (UTC)" in out
+    assert "duration   4d" in out
     sent = lines(sample.parent / "alerts.jsonl")
     assert [(e["rule"], e["event"]) for e in sent] == [
         ("service-hourly-spike", "first"),
@@ -82,7 +86,7 @@ def test_dry_run_prints_per_notifier_and_leaves_no_trace(sample, capsys):
     assert "--- jsonl (file) ---" in out
     assert not (sample.parent / "alerts.jsonl").exists()
     assert main(["run", "--once", "--config", str(sample)]) == 0  # the real run still alerts
-    assert "NEW: service-hourly-spike" in capsys.readouterr().out
+    assert "[NEW] CRITICAL service-hourly-spike" in capsys.readouterr().out
 
 
 def test_backtest_text_sums_alerts_per_week(sample, capsys):

@@ -1,6 +1,7 @@
 """The real daemon process: health, metrics, a rejected SIGHUP reload, a clean SIGTERM.
 
-Timeline (wall clock, one-minute windows): a CSV source holds forty minutes of history
+Timeline (the daemon's clock pinned to a fixed start, running at the real pace;
+one-minute windows): a CSV source holds forty minutes of history
 for two series, with a spike of ``a`` five minutes ago, and normal values for the next
 ten minutes. ``python -m alerter run`` polls every second, serving HTTP on a free port.
 The first poll alerts the spike; ``/healthz`` answers 200 and ``/metrics`` counts polls,
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+
+from alerter.clock import PinnedClock
 
 REPO = Path(__file__).resolve().parents[2]
 STEP = 60  # seconds per window
@@ -171,9 +174,9 @@ def records(tmp: Path) -> list[dict[str, object]]:
 @pytest.mark.scenario
 @pytest.mark.slow
 def test_daemon_serves_health_and_metrics_survives_a_bad_reload_and_stops_cleanly(
-    tmp_path: Path,
+    tmp_path: Path, pinned_clock: PinnedClock
 ) -> None:
-    config, past_spike = write_setup(tmp_path, datetime.now(UTC))
+    config, past_spike = write_setup(tmp_path, pinned_clock.now())
     log_path = tmp_path / "daemon.log"
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log_file:
@@ -241,7 +244,7 @@ def test_daemon_serves_health_and_metrics_survives_a_bad_reload_and_stops_cleanl
         assert proc.poll() is None
 
         # the old rules still judge: a past window revised into a spike is alerted
-        spike = _floor(datetime.now(UTC)) - timedelta(minutes=3)
+        spike = _floor(pinned_clock.now()) - timedelta(minutes=3)
         usage = tmp_path / "data" / "usage.csv"
         text = usage.read_text(encoding="utf-8")
         text = re.sub(rf"(?m)^{_stamp(spike)},b,\d+$", f"{_stamp(spike)},b,2000", text)

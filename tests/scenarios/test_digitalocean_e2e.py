@@ -1,6 +1,6 @@
 """End to end: 200 DigitalOcean SKU/region series, one jumps on one day -> one incident.
 
-Timeline (days relative to today, UTC): 56 days of steady daily spend with a weekly
+Timeline (days relative to "today", a pinned date: never the calendar's), 56 days of steady daily spend with a weekly
 pattern and a little noise for 50 SKUs x 4 regions, each SKU owned by one of four
 teams. Two days ago, one droplet SKU in fra1 costs eight times its usual amount;
 yesterday it is back to normal. ``alerter run --once`` backfills from the loopback
@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from alerter.cli import main
+from alerter.clock import PinnedClock
 from tests.fakes.digitalocean import FakeDigitalOcean
+from tests.timekeeping import PINNED_START, epoch_seconds, pin_clock
 
 URN = "do:team:3f2a9c1e-7b4d-4e6a-9c8b-1d2e3f4a5b6c"
 TEAMS = [f"do:team:0000000{n}-aaaa-4bbb-8ccc-dddddddddddd" for n in range(4)]
@@ -29,10 +31,14 @@ JUMP_SKU, JUMP_REGION = SKUS[42], "fra1"
 JUMP_TEAM = TEAMS[42 % 4]
 
 
-def build_dataset(fake: FakeDigitalOcean, today: datetime) -> datetime:
-    """Fill the fake; returns the start of the day that jumps."""
+def build_dataset(
+    fake: FakeDigitalOcean, today: datetime
+) -> tuple[datetime, Decimal, list[Decimal]]:
+    """Fill the fake; returns the day that jumps, its amount, and the series' other days."""
     rng = random.Random(20251121)
     jump_day = today - timedelta(days=2)
+    planted = Decimal(0)
+    usual: list[Decimal] = []
     for back in range(56, 0, -1):
         when = today - timedelta(days=back)
         weekly = Decimal("1.15") if when.weekday() < 5 else Decimal("0.85")
@@ -43,16 +49,22 @@ def build_dataset(fake: FakeDigitalOcean, today: datetime) -> datetime:
                 amount = base * weekly * (1 + noise)
                 if (sku, region, when) == (JUMP_SKU, JUMP_REGION, jump_day):
                     amount *= 8
+                amount = amount.quantize(Decimal("0.01"))
+                if (sku, region) == (JUMP_SKU, JUMP_REGION):
+                    if when == jump_day:
+                        planted = amount
+                    else:
+                        usual.append(amount)
                 fake.add_point(
                     URN,
                     when.date().isoformat(),
-                    str(amount.quantize(Decimal("0.01"))),
+                    str(amount),
                     sku=sku,
                     region=region,
                     description=f"{sku.lower()}-{region} (s-2vcpu-4gb)",
                     usage_team_urn=TEAMS[s % 4],
                 )
-    return jump_day
+    return jump_day, planted, usual
 
 
 def write_config(tmp: Path, base_url: str) -> Path:
@@ -97,14 +109,30 @@ path = "alerts.jsonl"
     return config
 
 
+# "today" 10:30 UTC: the jump (two days before) on a Monday, a Saturday and a Sunday
+TODAYS = [
+    PINNED_START,
+    datetime(2026, 9, 14, 10, 30, tzinfo=UTC),
+    datetime(2026, 9, 15, 10, 30, tzinfo=UTC),
+]
+
+
+def _fake(clock: PinnedClock) -> FakeDigitalOcean:
+    return FakeDigitalOcean(
+        token="dop_v1_e2e-token", accounts=(URN,), now=lambda: epoch_seconds(clock)
+    )
+
+
 @pytest.mark.scenario
+@pytest.mark.parametrize("start", TODAYS, ids=lambda d: f"today={d:%a}")
 def test_one_sku_jump_among_200_series_is_one_incident(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start: datetime
 ) -> None:
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    clock = pin_clock(monkeypatch, start)
+    today = start.replace(hour=0, minute=0, second=0, microsecond=0)
     monkeypatch.setenv("DO_E2E_TOKEN", "dop_v1_e2e-token")
-    with FakeDigitalOcean(token="dop_v1_e2e-token", accounts=(URN,)) as fake:
-        jump_day = build_dataset(fake, today)
+    with _fake(clock) as fake:
+        jump_day, planted, usual = build_dataset(fake, today)
         config = write_config(tmp_path, fake.base_url)
         code = main(["run", "--once", "--config", str(config)])
         served = fake.served(200)
@@ -128,17 +156,19 @@ def test_one_sku_jump_among_200_series_is_one_incident(
         "sku": JUMP_SKU,
         "usage_team_urn": JUMP_TEAM,
     }
-    assert Decimal(record["observed"]) > 7 * Decimal(record["expected"])
+    # the numbers are the data's: the planted day, against a baseline of the usual days
+    assert Decimal(record["observed"]) == planted
+    assert min(usual) <= Decimal(record["expected"]) <= max(usual)
 
 
 @pytest.mark.scenario
 def test_a_revised_estimate_updates_the_incident_instead_of_alerting_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pinned_clock: PinnedClock
 ) -> None:
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = PINNED_START.replace(hour=0, minute=0, second=0, microsecond=0)
     monkeypatch.setenv("DO_E2E_TOKEN", "dop_v1_e2e-token")
-    with FakeDigitalOcean(token="dop_v1_e2e-token", accounts=(URN,)) as fake:
-        jump_day = build_dataset(fake, today)
+    with _fake(pinned_clock) as fake:
+        jump_day, _, _ = build_dataset(fake, today)
         config = write_config(tmp_path, fake.base_url)
         assert main(["run", "--once", "--config", str(config)]) == 0
         jump = jump_day.date().isoformat()

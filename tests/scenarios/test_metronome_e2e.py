@@ -15,13 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from alerter.cli import main
+from alerter.clock import PinnedClock
 from tests.fakes.metronome import (
     Customer,
     FakeMetronome,
@@ -103,14 +104,14 @@ path = "alerts.jsonl"
 @pytest.mark.scenario
 @pytest.mark.slow
 def test_one_customer_hourly_spike_among_50_is_one_incident(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pinned_clock: PinnedClock
 ) -> None:
-    now = datetime.now(UTC)
+    now = pinned_clock.now()
     monkeypatch.setenv("METRONOME_E2E_TOKEN", TOKEN)
     data, spiky, spike_hour = build(now)
     # a child process: 1,900 requests against an in-process server would mostly
     # measure the two sharing one GIL
-    with FakeMetronomeProcess(data, token=TOKEN, now=lambda: datetime.now(UTC)) as fake:
+    with FakeMetronomeProcess(data, token=TOKEN, now=pinned_clock.now) as fake:
         config = write_config(tmp_path, fake.url)
         assert main(["validate", "--config", str(config)]) == 0
         code = main(["run", "--once", "--config", str(config)])
@@ -147,13 +148,13 @@ def read_records(tmp: Path) -> list[dict[str, object]]:
 @pytest.mark.scenario
 @pytest.mark.slow
 def test_backdated_usage_updates_the_incident_instead_of_alerting_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pinned_clock: PinnedClock
 ) -> None:
-    now = datetime.now(UTC)
+    now = pinned_clock.now()
     monkeypatch.setenv("METRONOME_E2E_TOKEN", TOKEN)
     # two hours ago: closed and settled, and no normal hour after it is judged yet
     data, spiky, spike_hour = build(now, hours_ago=2)
-    with FakeMetronomeProcess(data, token=TOKEN, now=lambda: datetime.now(UTC)) as fake:
+    with FakeMetronomeProcess(data, token=TOKEN, now=pinned_clock.now) as fake:
         config = write_config(tmp_path, fake.url)
         assert main(["run", "--once", "--config", str(config)]) == 0
     first_run = read_records(tmp_path)
@@ -161,7 +162,7 @@ def test_backdated_usage_updates_the_incident_instead_of_alerting_again(
     gpu = data.customers[spiky.id].products[0]
     revised = data.hourly(spiky, gpu, spike_hour) * 2
     data.set_usage(spiky.id, GPU.name, spike_hour, revised)
-    with FakeMetronomeProcess(data, token=TOKEN, now=lambda: datetime.now(UTC)) as fake:
+    with FakeMetronomeProcess(data, token=TOKEN, now=pinned_clock.now) as fake:
         config = write_config(tmp_path, fake.url)
         assert main(["run", "--once", "--config", str(config)]) == 0
     second = [r for r in fake.requests if r.endpoint == "breakdowns"]

@@ -6,7 +6,13 @@ from datetime import timedelta
 import pytest
 
 from alerter.domain import Notification
-from alerter.notify.render.chart import chart_points, chart_span, render_chart, safe_chart
+from alerter.notify.render.chart import (
+    chart_points,
+    chart_span,
+    drawn_points,
+    render_chart,
+    safe_chart,
+)
 from tests.fakes.notifications import HOSTILE, sample
 
 
@@ -63,3 +69,15 @@ def test_safe_chart_turns_a_drawing_failure_into_no_chart(
         render_chart(broken(), "UTC")
     assert safe_chart(broken(), "UTC") is None
     assert "chart.failed incident=42 error=ValueError" in caplog.text
+
+
+def test_a_short_history_starts_the_axis_at_the_first_known_window() -> None:
+    msg = sample()
+    blank = [
+        dataclasses.replace(h, observed=None, expected=None, lower=None, upper=None)
+        for h in msg.history[: 24 * 5]
+    ]
+    short = dataclasses.replace(msg, history=(*blank, *msg.history[24 * 5 :]))
+    points = drawn_points(short)
+    assert points[0].start == msg.history[24 * 5].start
+    assert render_chart(short, "UTC") is not None

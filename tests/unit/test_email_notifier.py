@@ -54,7 +54,7 @@ def test_incident_email_is_multipart_with_inline_chart(smtp: SmtpFake) -> None:
     assert received.rcpt_tos == ["ops@example.com", "finance@example.com"]
     message = received.message
     assert message["Subject"] == (
-        "[NEW] CRITICAL customer-hourly-spike: customer_name=Acme Corp +$351.30 (+574.0%)"
+        "[NEW] CRITICAL customer-hourly-spike: customer_name=Acme Corp +$351.30 (+574%)"
     )
     assert message["From"] == "alerter@example.com"
     assert result.ref == message["Message-ID"]
@@ -69,7 +69,7 @@ def test_incident_email_is_multipart_with_inline_chart(smtp: SmtpFake) -> None:
     html = message.get_body(("html",))
     assert text is not None
     assert html is not None
-    assert "Window:    Tue 10 Mar 2026 15:00–16:00 CET" in text.get_content()
+    assert "Window:     Tue 10 Mar 2026 15:00–16:00 CET" in text.get_content()
     assert "Dashboard: https://dash.example/42" in text.get_content()
     image = next(p for p in message.walk() if p.get_content_type() == "image/png")
     cid = image["Content-ID"].strip("<>")
@@ -89,7 +89,8 @@ def test_follow_up_threads_under_the_first_message(smtp: SmtpFake) -> None:
     assert "image/png" not in parts(follow_up)
     body = follow_up.get_body(("plain",))
     assert body is not None
-    assert "Back to normal after 6h 30m; $1,204.75 above expected in total." in body.get_content()
+    assert "Spend was above the expected band for 3h" in body.get_content()
+    assert "$1,204.75 above expected in total." in body.get_content()
 
 
 def test_hostile_name_is_escaped_in_html_and_kept_out_of_headers(smtp: SmtpFake) -> None:
@@ -187,7 +188,7 @@ def test_render_shows_the_message_as_sent(smtp: SmtpFake) -> None:
         "Subject: [NEW] CRITICAL customer-hourly-spike: customer_name=Acme Corp"
     )
     assert "--- text/plain ---\n[NEW] CRITICAL" in rendered
-    assert "Window:    Tue 10 Mar 2026 15:00–16:00 CET" in rendered
+    assert "Window:     Tue 10 Mar 2026 15:00–16:00 CET" in rendered
     assert "--- text/html ---\n<!DOCTYPE html>" in rendered
     assert "--- image/png: " in rendered
     assert "Content-ID <chart-42@alerter>" in rendered

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -165,7 +166,9 @@ def test_429_waits_as_told_and_pauses_then_succeeds(server: Scripted, clock: Fak
 
 def test_429_without_header_backs_off_with_jitter(server: Scripted, clock: FakeClock) -> None:
     server.script += [json_reply(429, {"message": "x"}), json_reply(429, {"message": "x"})]
-    call(server, clock)
+    call(server, clock, rng=random.Random(20261130))
+    # exactly one wait per 429 (no extra pause), each the backoff less up to 25 % jitter
+    assert len(clock.slept) == 2
     assert 0.375 <= clock.slept[0] <= 0.5
     assert 0.75 <= clock.slept[1] <= 1.0
 

@@ -17,6 +17,7 @@ import pytest
 
 from alerter.domain import Notification, Reason, Severity
 from alerter.notify.render import email_html, slack_blocks, summary
+from alerter.notify.render.text import render_text
 from tests.fakes.notifications import HOSTILE, resolved, sample
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -87,6 +88,12 @@ def test_email_bodies(case: str, update_golden: bool) -> None:
     check(f"email_{case}.html", html, update_golden)
 
 
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_console_text(case: str, update_golden: bool) -> None:
+    """The console block: same headline, sentence and formats as Slack and email."""
+    check(f"console_{case}.txt", render_text(CASES[case](), TZ) + "\n", update_golden)
+
+
 def test_email_digest(update_golden: bool) -> None:
     msgs = [sample(), resolved("Beta Ltd")]
     text = f"Subject: {email_html.digest_subject(msgs)}\n" + email_html.render_digest_text(
@@ -99,7 +106,7 @@ def test_slack_grouped(update_golden: bool) -> None:
     msgs = [
         dataclasses.replace(sample(name), incident_id=100 + i)
         for i, name in enumerate(["Acme Corp", "Globex", HOSTILE])
-    ]
+    ] + [dataclasses.replace(resolved("Initech"), incident_id=103)]
     payload = slack_blocks.grouped_payload(msgs, timezone=TZ, url_template=TEMPLATE)
     check(
         "slack_grouped.json",

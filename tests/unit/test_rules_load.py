@@ -50,7 +50,7 @@ def problems_of(write, text):
         ),
         (
             GOOD.replace("pct = 50", ""),
-            'rules/spend.toml:4: rule "a": detector: value error, set `pct` and/or `delta`',
+            'rules/spend.toml:4: rule "a": detector: set `pct` and/or `delta`',
         ),
         (
             GOOD + "\nmin_amount = 'lots'\n",
@@ -67,8 +67,7 @@ def test_each_error_is_located(write, text, expected):
 def test_syntax_error_has_line_and_column(write):
     problems = problems_of(write, "[[rule]]\nname = \n")
     assert len(problems) == 1
-    assert problems[0].startswith("rules/spend.toml: ")
-    assert "line 2" in problems[0]
+    assert problems[0] == "rules/spend.toml:2:8: TOML syntax: invalid value"
 
 
 def test_all_errors_are_collected_and_duplicates_found(write, tmp_path):
@@ -77,7 +76,7 @@ def test_all_errors_are_collected_and_duplicates_found(write, tmp_path):
     with pytest.raises(RuleFileError) as err:
         load_rules(["rules/*.toml"], tmp_path, sources=["s"], notifiers=[])
     problems = err.value.problems
-    assert any("duplicate rule name (first defined in rules/a.toml)" in p for p in problems)
+    assert any("duplicate rule name (first defined in rules/a.toml:1)" in p for p in problems)
     assert any('rule "b": detector.pct' in p for p in problems)
 
 

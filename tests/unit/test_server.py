@@ -16,7 +16,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alerter.app import App, CycleReport
-from alerter.clock import FakeClock
+from alerter.clock import FakeClock, PinnedClock
 from alerter.config import load_config
 from alerter.daemon import Daemon, RedactFilter, misfire_grace, secret_values, trigger_for
 from alerter.server import Health, HttpServer, health
@@ -267,8 +267,10 @@ class GatedSource:
         await self.inner.aclose()
 
 
-def test_sigterm_lets_the_cycle_in_flight_finish_and_delivers_its_alert(tmp_path: Path) -> None:
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+def test_sigterm_lets_the_cycle_in_flight_finish_and_delivers_its_alert(
+    tmp_path: Path, pinned_clock: PinnedClock
+) -> None:
+    now = pinned_clock.now().replace(minute=0, second=0, microsecond=0)
     write_csv_series(
         tmp_path / "data" / "a.csv",
         now - timedelta(days=2),
@@ -277,7 +279,7 @@ def test_sigterm_lets_the_cycle_in_flight_finish_and_delivers_its_alert(tmp_path
         spikes={("s1", 44): 8},
     )
     config = load_config(csv_config(tmp_path, rules=SPIKE_RULE))
-    app = App(config, env={})
+    app = App(config, env={}, clock=pinned_clock)
     gated = GatedSource(app.sources["bench"])
     app.sources["bench"] = gated  # type: ignore[assignment]
     daemon = Daemon(app, grace=30.0, serve_http=False)

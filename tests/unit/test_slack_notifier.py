@@ -59,7 +59,7 @@ def test_first_event_posts_blocks_and_uploads_chart_into_thread(fake: SlackFake)
     )
     fields = "\n".join(f["text"] for f in posted["blocks"][2]["fields"])
     assert "*Observed*\n$412.50" in fields
-    assert "+$351.30 (+574.0%)" in fields
+    assert "+$351.30 (+574%)" in fields
     assert "Tue 10 Mar 2026 14:00–15:00 UTC" in fields
     blocks_text = json.dumps(posted["blocks"], ensure_ascii=False).replace(ZWSP, "")
     assert "line_item=GPU hours: +$340.00 (97%)" in blocks_text
@@ -101,7 +101,8 @@ def test_resolution_updates_header_and_replies_without_chart(fake: SlackFake) ->
     ts = json.loads(first.ref or "")["ts"]
     assert fake.messages[ts]["blocks"][0]["text"]["text"].startswith("RESOLVED")
     reply = fake.messages[fake.messages[ts]["replies"][0]]["text"]
-    assert "Back to normal after 6h 30m; $1,204.75 above expected in total." in reply
+    assert "Back to normal. Spend was above the expected band for 3h" in reply
+    assert "$1,204.75 above expected in total." in reply
     assert len(fake.uploads) == uploads_before
 
 

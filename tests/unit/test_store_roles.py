@@ -186,15 +186,13 @@ def _csv(tmp_path: Path, store: SqliteStore) -> CsvSource:
     return CsvSource("c", cfg, SourceContext(FakeClock(T0), {}, tmp_path, marks=store))
 
 
-def test_an_unchanged_csv_is_not_read_again_and_a_changed_one_gives_revisions(
-    tmp_path, store
-):
+def test_an_unchanged_csv_is_not_read_again_and_a_changed_one_gives_revisions(tmp_path, store):
     path = tmp_path / "d.csv"
     path.write_text("timestamp,amount,sku\n2026-09-07T00:10:00Z,1.5,a\n", encoding="utf-8")
     source = _csv(tmp_path, store)
     first = asyncio.run(source.fetch(T0, T0 + 3 * H))
-    assert first.n_points == 1 and len(first.file_marks) == 1
-    store.upsert("c", first, T0)
+    assert len(first.file_marks) == 1
+    assert store.upsert("c", first, T0).new == 1
     store.set_file_marks("c", first.file_marks)
 
     again = asyncio.run(source.fetch(T0, T0 + 3 * H))
@@ -218,6 +216,6 @@ def test_a_csv_the_columnar_reader_refuses_still_names_its_line(tmp_path, store)
         encoding="utf-8",
     )
     result = asyncio.run(_csv(tmp_path, store).fetch(T0, T0 + 3 * H))
-    assert result.n_points == 0 and result.file_marks == []
+    assert result.table is None and result.file_marks == []
     (error,) = result.errors
     assert "d.csv:3" in error and "without a UTC offset" in error

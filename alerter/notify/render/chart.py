@@ -14,10 +14,6 @@ import warnings
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from matplotlib import dates as mdates
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from alerter.domain import HistoryPoint, Notification
 from alerter.notify.render.escape import plain_text
 from alerter.notify.render.summary import delta_text, group_label, zone
@@ -41,7 +37,17 @@ def chart_points(msg: Notification) -> list[HistoryPoint]:
     )
 
 
+def drawn_points(msg: Notification) -> list[HistoryPoint]:
+    """``chart_points`` from the first window with any data: a short history starts the
+    axis there instead of leaving its left part empty."""
+    points = chart_points(msg)
+    known = [i for i, h in enumerate(points) if h.observed is not None or h.expected is not None]
+    return points[known[0] :] if known else []
+
+
 def _x(when: datetime) -> float:
+    from matplotlib import dates as mdates
+
     return float(mdates.date2num(when))  # type: ignore[no-untyped-call]
 
 
@@ -51,9 +57,15 @@ def _num(value: float | None) -> float:
 
 def render_chart(msg: Notification, timezone: str = "UTC", *, dpi: int = 100) -> bytes | None:
     """PNG bytes of the incident's history, or None when there is no history to draw."""
-    points = chart_points(msg)
+    points = drawn_points(msg)
     if not points:
         return None
+    # imported here: matplotlib takes about a second to import, and every CLI command
+    # loads the notifier registry while few of them draw a chart
+    from matplotlib import dates as mdates
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     tz: ZoneInfo = zone(timezone)
     step_days = msg.step_seconds / 86400
     xs = mdates.date2num([h.start for h in points])  # type: ignore[no-untyped-call]
@@ -111,10 +123,10 @@ def render_chart(msg: Notification, timezone: str = "UTC", *, dpi: int = 100) ->
     return buf.getvalue()
 
 
-def safe_chart(msg: Notification, timezone: str = "UTC") -> bytes | None:
+def safe_chart(msg: Notification, timezone: str = "UTC", *, dpi: int = 100) -> bytes | None:
     """``render_chart``, or None (logged) if drawing fails: a chart never blocks an alert."""
     try:
-        return render_chart(msg, timezone)
+        return render_chart(msg, timezone, dpi=dpi)
     except Exception as exc:  # matplotlib can fail in many ways; the message still goes out
         log.warning("chart.failed incident=%s error=%s", msg.incident_id, type(exc).__name__)
         return None

@@ -17,7 +17,7 @@ SEVERITY_COLOUR = {"info": "#3182bd", "warning": "#e6550d", "critical": "#d62728
 
 
 def subject(msg: Notification) -> str:
-    """``[NEW] CRITICAL rule: group +$351.30 (+574.0%)``, header-safe and bounded."""
+    """``[NEW] CRITICAL rule: group +$351.30 (+574%)``, header-safe and bounded."""
     return header_safe(f"{summary.headline(msg)} {summary.change_text(msg)}")
 
 
@@ -30,22 +30,13 @@ def digest_subject(msgs: Sequence[Notification]) -> str:
 
 def _facts(msg: Notification, timezone: str) -> list[tuple[str, str]]:
     """(label, raw value) rows; values may hold untrusted text (source name)."""
-    tz = summary.zone(timezone)
-    cur = msg.currency
-    return [
-        ("Observed", summary.money(msg.observed, cur)),
-        ("Expected", f"{summary.money(msg.expected, cur)} (band {summary.band_text(msg)})"),
-        ("Delta", summary.delta_text(msg)),
-        ("Window", summary.window_text(msg.window_start, msg.window_end, tz)),
-        ("Source", msg.source),
-        ("Score", f"{msg.score:.1f}"),
-    ]
+    return summary.facts(msg, summary.zone(timezone))
 
 
 def text_section(msg: Notification, *, timezone: str = "UTC", link: str | None = None) -> str:
     tz = summary.zone(timezone)
     lines = [plain_text(summary.headline(msg)), "", summary.event_text(msg, tz), ""]
-    lines += [f"{label + ':':<10} {plain_text(value)}" for label, value in _facts(msg, timezone)]
+    lines += [f"{label + ':':<11} {plain_text(value)}" for label, value in _facts(msg, timezone)]
     contributors = summary.contributor_lines(msg)
     if contributors:
         lines += ["", "Top contributors:"]

@@ -6,6 +6,10 @@ formatting characters ``* _ ~ ` `` are fenced with zero-width spaces (where they
 format) so a name like
 ``*x*`` cannot bold, strike or open a code span. HTML uses ``html.escape``. Mail
 headers get no untrusted text unless it went through ``header_safe``.
+
+Every function here also removes the bidirectional embedding, override and isolate
+controls (U+202A..U+202E, U+2066..U+2069), so a name cannot reverse how the text
+around it reads (``BIDI_CONTROLS``).
 """
 
 from __future__ import annotations
@@ -17,12 +21,20 @@ ZWSP = "\u200b"
 _SLACK_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _SLACK_FORMATTING = frozenset("*_~`")
 HEADER_MAX = 200
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""Embedding, override and isolate controls: removed from all rendered untrusted text."""
+_NO_BIDI = {ord(c): None for c in BIDI_CONTROLS}
+
+
+def strip_bidi(text: str) -> str:
+    """``text`` without the characters of ``BIDI_CONTROLS``."""
+    return str(text).translate(_NO_BIDI)
 
 
 def _drop_controls(text: str, replacement: str = " ") -> str:
     """Control and line/paragraph separator characters replaced (tab and newline too)."""
     out = []
-    for ch in text:
+    for ch in strip_bidi(text):
         category = unicodedata.category(ch)
         if category in ("Cc", "Zl", "Zp") or ch in "\u2028\u2029\u0085":
             out.append(replacement)
@@ -64,7 +76,7 @@ def plain_text(text: str) -> str:
 
 def html_text(text: str) -> str:
     """Escape ``text`` for HTML element content and quoted attribute values."""
-    return html.escape(str(text), quote=True)
+    return html.escape(strip_bidi(text), quote=True)
 
 
 def header_safe(text: str, limit: int = HEADER_MAX) -> str:

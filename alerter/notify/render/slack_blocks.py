@@ -2,10 +2,15 @@
 
 Untrusted text goes through ``escape.slack_text`` (plain_text) or ``escape.slack_mrkdwn``;
 links are button URLs (never mrkdwn ``<url|text>``), so billing text cannot add links.
+
+Whatever the input, a payload stays inside Block Kit's limits (``fit_blocks``): header
+text <= 150 characters, section text <= 3,000, <= 10 fields of <= 2,000, <= 50 blocks
+and <= 12,000 characters for all blocks together; what is cut ends with ``…``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -14,6 +19,14 @@ from alerter.notify.render import summary
 from alerter.notify.render.escape import slack_mrkdwn, slack_text
 
 HEADER_MAX = 150
+SECTION_TEXT_MAX = 3000
+FIELD_TEXT_MAX = 2000
+FIELDS_MAX = 10
+CONTEXT_TEXT_MAX = 3000
+BUTTON_TEXT_MAX = 75
+BLOCKS_MAX = 50
+BLOCKS_CHARS_MAX = 12000
+ELLIPSIS = "…"
 STATE_EMOJI = {
     "RESOLVED": ":white_check_mark:",
     "PROVISIONAL": ":hourglass_flowing_sand:",
@@ -33,6 +46,87 @@ def _bounded(raw: str, escape: Callable[[str], str], limit: int) -> str:
     return text
 
 
+def _cut(text: str, limit: int) -> str:
+    """``text`` (already escaped) cut to ``limit`` characters ending in ``…``, never
+    inside an ``&…;`` entity or between a zero-width-space fence and its character."""
+    if len(text) <= limit:
+        return text
+    keep = max(0, limit - len(ELLIPSIS))
+    head = text[:keep]
+    amp = head.rfind("&")
+    if amp != -1 and ";" not in head[amp:]:
+        head = head[:amp]
+    return head.rstrip("\u200b") + ELLIPSIS
+
+
+def _texts(blocks: list[Block]) -> list[tuple[dict[str, Any], int]]:
+    """Every text object of ``blocks`` with its own limit (for the total-size pass)."""
+    out: list[tuple[dict[str, Any], int]] = []
+    for block in blocks:
+        kind = block.get("type")
+        if isinstance(block.get("text"), dict):
+            limit = HEADER_MAX if kind == "header" else SECTION_TEXT_MAX
+            out.append((block["text"], limit))
+        out.extend((item, FIELD_TEXT_MAX) for item in block.get("fields") or [])
+        for item in block.get("elements") or []:
+            if kind == "context" and isinstance(item, dict) and "text" in item:
+                out.append((item, CONTEXT_TEXT_MAX))
+            elif isinstance(item, dict) and isinstance(item.get("text"), dict):
+                out.append((item["text"], BUTTON_TEXT_MAX))
+        accessory = block.get("accessory")
+        if isinstance(accessory, dict) and isinstance(accessory.get("text"), dict):
+            out.append((accessory["text"], BUTTON_TEXT_MAX))
+    return out
+
+
+def _size(blocks: list[Block]) -> int:
+    return len(json.dumps(blocks, ensure_ascii=False))
+
+
+def fit_blocks(blocks: list[Block]) -> list[Block]:
+    """``blocks`` cut to Block Kit's limits (see the module docstring), in place.
+
+    Each text is cut to its own limit first; a payload still over the total then loses
+    its link buttons (last first), then its longest texts are shortened (to 40
+    characters at least), and last its trailing blocks give way to a "more not shown"
+    note.
+    """
+    if len(blocks) > BLOCKS_MAX:
+        _drop_tail(blocks, len(blocks) - (BLOCKS_MAX - 1))
+    for block in blocks:
+        if isinstance(block.get("fields"), list) and len(block["fields"]) > FIELDS_MAX:
+            del block["fields"][FIELDS_MAX:]
+    for obj, limit in _texts(blocks):
+        obj["text"] = _cut(str(obj.get("text", "")), limit)
+    for block in reversed(blocks):
+        if _size(blocks) <= BLOCKS_CHARS_MAX:
+            return blocks
+        block.pop("accessory", None)
+    blocks[:] = [
+        b for b in blocks if b.get("type") != "actions" or _size(blocks) <= BLOCKS_CHARS_MAX
+    ]
+    texts = _texts(blocks)
+    excess = _size(blocks) - BLOCKS_CHARS_MAX
+    while excess > 0 and texts:
+        obj, _limit = max(texts, key=lambda pair: len(str(pair[0]["text"])))
+        current = str(obj["text"])
+        if len(current) <= 40:
+            break
+        obj["text"] = _cut(current, max(40, len(current) - excess - 16))
+        excess = _size(blocks) - BLOCKS_CHARS_MAX
+    while _size(blocks) > BLOCKS_CHARS_MAX and len(blocks) > 2:
+        _drop_tail(blocks, 2)
+    return blocks
+
+
+def _drop_tail(blocks: list[Block], count: int) -> None:
+    """Replace the last ``count`` blocks (the header is kept) by one "more" note."""
+    keep = max(1, len(blocks) - count)
+    dropped = len(blocks) - keep
+    note = f"{ELLIPSIS} {dropped} more block(s) not shown"
+    blocks[keep:] = [{"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}]
+
+
 def emoji(msg: Notification) -> str:
     return STATE_EMOJI.get(summary.state_label(msg), summary.SEVERITY_EMOJI[msg.severity])
 
@@ -44,17 +138,8 @@ def fallback_text(msg: Notification) -> str:
 
 
 def facts_fields(msg: Notification, timezone: str) -> list[Block]:
-    tz = summary.zone(timezone)
-    cur = msg.currency
-    pairs = [
-        ("Observed", summary.money(msg.observed, cur)),
-        ("Expected", f"{summary.money(msg.expected, cur)} (band {summary.band_text(msg)})"),
-        ("Delta", summary.delta_text(msg)),
-        ("Window", summary.window_text(msg.window_start, msg.window_end, tz)),
-        ("Source", slack_mrkdwn(msg.source)),
-        ("Score", f"{msg.score:.1f}"),
-    ]
-    return [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in pairs]
+    pairs = summary.facts(msg, summary.zone(timezone))  # one format for every renderer
+    return [{"type": "mrkdwn", "text": f"*{name}*\n{slack_mrkdwn(value)}"} for name, value in pairs]
 
 
 def contributors_block(msg: Notification, limit: int = 5) -> Block | None:
@@ -130,7 +215,7 @@ def render_payload(
     """``{"text", "blocks"}``: the body of the top-level message (post or update)."""
     return {
         "text": fallback_text(msg),
-        "blocks": message_blocks(msg, timezone=timezone, url_template=url_template),
+        "blocks": fit_blocks(message_blocks(msg, timezone=timezone, url_template=url_template)),
     }
 
 
@@ -163,11 +248,9 @@ def grouped_payload(
     ]
     for msg in msgs[:GROUP_SHOWN]:
         group = _bounded(summary.group_label(msg.group), slack_mrkdwn, 300)
-        window = summary.window_text(msg.window_start, msg.window_end, tz)
         line = (
             f"{emoji(msg)} *{summary.state_label(msg)}* {summary.SEVERITY_LABEL[msg.severity]} · "
-            f"{group}\n{summary.money(msg.observed, msg.currency)} vs expected "
-            f"{summary.money(msg.expected, msg.currency)}: {summary.delta_text(msg)} · {window}"
+            f"{group}\n{summary.brief(msg, tz)}"
         )
         if len(rules) > 1:
             line += f" · rule {slack_mrkdwn(msg.rule)}"
@@ -184,4 +267,4 @@ def grouped_payload(
     if len(msgs) > GROUP_SHOWN:
         more = f"…and {len(msgs) - GROUP_SHOWN} more (see the dashboard or `alerter status`)."
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
-    return {"text": _bounded(title, slack_mrkdwn, 3000), "blocks": blocks}
+    return {"text": _bounded(title, slack_mrkdwn, 3000), "blocks": fit_blocks(blocks)}

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from alerter.domain import Direction, Notification, Reason, SeriesKey, Severity
-from alerter.money import format_money
+from alerter.notify.render import fmt
 from alerter.timeparse import format_time
 
 SEVERITY_LABEL = {
@@ -87,29 +87,60 @@ def headline(msg: Notification) -> str:
 
 
 def pct_text(pct: float | None) -> str:
-    return "new spend" if pct is None else f"{pct:+.1f}%"
+    return fmt.percent(pct)
 
 
 def delta_text(msg: Notification) -> str:
-    """``+$1,234.56 (+250.0%)``; ``(new spend)`` when nothing was expected."""
-    sign = "+" if msg.delta >= 0 else ""
-    return f"{sign}{format_money(msg.delta, msg.currency)} ({pct_text(msg.delta_pct)})"
+    """``+$1,234.56 (+250%)``; ``(new spend)`` when nothing was expected."""
+    return f"{fmt.signed_money(msg.delta, msg.currency)} ({pct_text(msg.delta_pct)})"
+
+
+def is_resolution(msg: Notification) -> bool:
+    """A resolved notice about a real incident (not an early alert withdrawn)."""
+    return msg.event is Reason.RESOLVED and outcome(msg) != "withdrawn"
 
 
 def change_text(msg: Notification) -> str:
     """What a one-line summary says after the headline: the delta, or for a resolution
-    the incident's total cost above expected."""
-    if msg.event is Reason.RESOLVED and outcome(msg) != "withdrawn":
-        return f"{format_money(msg.excess, msg.currency)} above expected in total"
+    how long it lasted and the incident's total cost above expected."""
+    if is_resolution(msg):
+        return f"lasted {fmt.duration(span_length(msg))}, {excess_text(msg)}"
     return delta_text(msg)
 
 
 def money(amount: Decimal, currency: str) -> str:
-    return format_money(amount, currency)
+    return fmt.money(amount, currency)
 
 
 def band_text(msg: Notification) -> str:
-    return f"{format_money(msg.lower, msg.currency)} – {format_money(msg.upper, msg.currency)}"
+    return f"{fmt.money(msg.lower, msg.currency)} – {fmt.money(msg.upper, msg.currency)}"
+
+
+def excess_text(msg: Notification) -> str:
+    """The incident's total cost beyond expected: ``$812.40 above expected in total``."""
+    side = "above" if msg.excess >= 0 else "below"
+    return f"{fmt.money(abs(msg.excess), msg.currency)} {side} expected in total"
+
+
+def span(msg: Notification) -> tuple[datetime, datetime]:
+    """``[first anomalous window start, last anomalous window end)`` of the incident
+    (the message's own window when the incident's span is not known)."""
+    step = timedelta(seconds=msg.step_seconds)
+    first = msg.first_window or msg.window_start
+    last = msg.last_anomalous_window or msg.first_window
+    end = last + step if last is not None else msg.window_end
+    return first, max(end, first + step)
+
+
+def span_length(msg: Notification) -> timedelta:
+    first, end = span(msg)
+    return end - first
+
+
+def span_text(msg: Notification, tz: ZoneInfo) -> str:
+    """The anomalous span as a window (``Thu 01 Oct 2026 14:00–17:00 UTC``)."""
+    first, end = span(msg)
+    return window_text(first, end, tz)
 
 
 def direction_text(msg: Notification) -> str:
@@ -117,9 +148,19 @@ def direction_text(msg: Notification) -> str:
 
 
 def window_text(start: datetime, end: datetime, tz: ZoneInfo) -> str:
-    """The window ``[start, end)`` in ``tz``; whole local days are shown as dates."""
+    """The window ``[start, end)`` in ``tz``. Whole days are shown as dates: local dates
+    when the days are local days, else UTC dates (a daily window of a billing source is a
+    UTC day, which reads badly as ``Mon 05 Oct 02:00 – Tue 06 Oct 02:00 CEST``)."""
     local_start, local_end = start.astimezone(tz), end.astimezone(tz)
     midnight = local_start.time() == local_end.time() == datetime.min.time()
+    whole_days = end - start >= timedelta(days=1) and (end - start) % timedelta(days=1) == (
+        timedelta(0)
+    )
+    if not midnight and whole_days:
+        utc = ZoneInfo("UTC")
+        utc_start, utc_end = start.astimezone(utc), end.astimezone(utc)
+        if utc_start.time() == utc_end.time() == datetime.min.time():
+            local_start, local_end, midnight = utc_start, utc_end, True
     if midnight and end - start >= timedelta(days=1):
         last = (local_end - timedelta(days=1)).date()
         if last == local_start.date():
@@ -132,14 +173,7 @@ def window_text(start: datetime, end: datetime, tz: ZoneInfo) -> str:
 
 def duration_text(delta: timedelta) -> str:
     """``3d 4h``, ``5h 30m``, ``45m``: a human duration, coarse on purpose."""
-    minutes = max(0, int(delta.total_seconds() // 60))
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h {mins}m" if mins else f"{hours}h"
-    return f"{mins}m"
+    return fmt.duration(delta)
 
 
 def event_text(msg: Notification, tz: ZoneInfo) -> str:
@@ -148,12 +182,14 @@ def event_text(msg: Notification, tz: ZoneInfo) -> str:
         return "Withdrawn: the window settled back inside the expected band."
     if outcome(msg) == "confirmed" and not msg.partial:
         return f"Confirmed: the settled window is still {direction_text(msg)} the expected band."
+    if msg.event is Reason.RESOLVED and outcome(msg) == "expected_change":
+        return "Resolved as an expected change: the new level is the group's baseline now."
     if msg.event is Reason.RESOLVED:
-        parts = ["Back to normal"]
-        if msg.opened_at and msg.resolved_at:
-            parts.append(f"after {duration_text(msg.resolved_at - msg.opened_at)}")
-        text = " ".join(parts)
-        return f"{text}; {format_money(msg.excess, msg.currency)} above expected in total."
+        side = "above" if msg.excess >= 0 else "below"
+        return (
+            f"Back to normal. Spend was {side} the expected band for "
+            f"{fmt.duration(span_length(msg))}, {span_text(msg, tz)}; {excess_text(msg)}."
+        )
     if msg.partial:
         return "Provisional: the window is still open and already outside the band."
     if msg.event is Reason.ESCALATED:
@@ -164,6 +200,40 @@ def event_text(msg: Notification, tz: ZoneInfo) -> str:
         since = f" since {msg.opened_at.astimezone(tz):%a %d %b %H:%M %Z}" if msg.opened_at else ""
         return f"Still firing{since}."
     return f"Spend is {direction_text(msg)} the expected band."
+
+
+def facts(msg: Notification, tz: ZoneInfo) -> list[tuple[str, str]]:
+    """(label, raw value) rows every renderer shows, in one format. A resolved notice
+    describes the incident (its span, duration, total cost above expected); any other
+    message the window it is about. Values may hold untrusted text (the source name)."""
+    cur = msg.currency
+    if is_resolution(msg):
+        return [
+            ("Anomalous", span_text(msg, tz)),
+            ("Duration", fmt.duration(span_length(msg))),
+            ("Cost", excess_text(msg)),
+            ("Now", f"{fmt.money(msg.observed, cur)} (expected {fmt.money(msg.expected, cur)})"),
+            ("Source", msg.source),
+        ]
+    return [
+        ("Observed", fmt.money(msg.observed, cur)),
+        ("Expected", f"{fmt.money(msg.expected, cur)} (band {band_text(msg)})"),
+        ("Change", delta_text(msg)),
+        ("Window", window_text(msg.window_start, msg.window_end, tz)),
+        ("Source", msg.source),
+    ]
+
+
+def brief(msg: Notification, tz: ZoneInfo) -> str:
+    """One line for a list of incidents: the window's numbers, or for a resolution the
+    incident's duration, total cost and span."""
+    if is_resolution(msg):
+        return f"{change_text(msg)} · {span_text(msg, tz)}"
+    window = window_text(msg.window_start, msg.window_end, tz)
+    return (
+        f"{fmt.money(msg.observed, msg.currency)} vs expected "
+        f"{fmt.money(msg.expected, msg.currency)}: {delta_text(msg)} · {window}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,12 +249,11 @@ def contributor_lines(msg: Notification, limit: int = 5) -> list[ContributorLine
     lines = []
     for c in msg.contributors[:limit]:
         own = tuple((k, v) for k, v in c.key if group.get(k) != v)
-        sign = "+" if c.delta >= 0 else ""
         lines.append(
             ContributorLine(
                 label=group_label(own or c.key),
-                delta=f"{sign}{format_money(c.delta, msg.currency)}",
-                share=f"{c.share * 100:.0f}%",
+                delta=fmt.signed_money(c.delta, msg.currency),
+                share=fmt.share(c.share),
             )
         )
     return lines

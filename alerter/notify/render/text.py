@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from zoneinfo import ZoneInfo
-
 from alerter.domain import Notification, Reason, SeriesKey
-from alerter.money import format_money
+from alerter.notify.render import summary
 
 TITLES = {
     Reason.FIRST: "NEW",
@@ -25,52 +22,34 @@ def clean(text: str) -> str:
 
 
 def group_label(group: SeriesKey) -> str:
-    if not group:
-        return "(all)"
-    return ", ".join(f"{clean(k)}={clean(v)}" for k, v in group)
+    """``customer_name=Acme, region=nyc1`` (cleaned), ``all series`` for the empty group."""
+    return clean(summary.group_label(group))
 
 
 def window_label(msg: Notification, tz: str = "UTC") -> str:
-    zone = ZoneInfo(tz)
-    start = msg.window_start.astimezone(zone)
-    end = msg.window_end.astimezone(zone)
-    if msg.window_end - msg.window_start >= timedelta(days=1):
-        return f"{start:%Y-%m-%d} ({tz})"
-    return f"{start:%Y-%m-%d %H:%M}-{end:%H:%M} {tz}"
+    """The message's window, as every renderer shows it."""
+    return summary.window_text(msg.window_start, msg.window_end, summary.zone(tz))
 
 
 def change_label(msg: Notification) -> str:
-    sign = "+" if msg.delta >= 0 else "-"
-    money = format_money(abs(msg.delta), msg.currency)
-    pct = msg.delta_pct
-    return f"{sign}{money}" + (f" ({pct:+.0f}%)" if pct is not None else " (new spend)")
+    return summary.delta_text(msg)
 
 
 def render_text(msg: Notification, tz: str = "UTC") -> str:
-    """A readable multi-line block for one incident event."""
-    title = TITLES.get(msg.event, msg.event.value.upper())
-    if msg.partial:
-        title += " (provisional: window still open)"
-    if msg.outcome == "confirmed":
-        title = "CONFIRMED (the early alert's window settled)"
-    elif msg.outcome == "withdrawn":
-        title = "WITHDRAWN (the early alert's window settled back inside the band)"
-    lines = [
-        f"[{msg.severity.value.upper()}] {title}: {clean(msg.rule)} / {group_label(msg.group)}",
-        f"  window    {window_label(msg, tz)}",
-        f"  observed  {format_money(msg.observed, msg.currency)}   "
-        f"expected {format_money(msg.expected, msg.currency)}   change {change_label(msg)}",
-    ]
-    if msg.event is Reason.RESOLVED and msg.opened_at and msg.resolved_at:
-        hours = (msg.resolved_at - msg.opened_at).total_seconds() / 3600
-        lines.append(
-            f"  resolved after {hours:.0f}h; cost above expected "
-            f"{format_money(msg.excess, msg.currency)}"
-        )
+    """A readable multi-line block for one incident event (console, backtest, logs).
+
+    The same headline, sentence and facts as Slack and email, in the shared formats of
+    ``render/fmt.py``; untrusted text passes through ``clean``.
+    """
+    zone = summary.zone(tz)
+    lines = [clean(summary.headline(msg)), f"  {clean(summary.event_text(msg, zone))}"]
+    for label, value in summary.facts(msg, zone):
+        lines.append(f"  {label.lower():<10} {clean(value)}")
+    contributors = summary.contributor_lines(msg)
+    if contributors:
+        lines.append("  top contributors")
     lines.extend(
-        f"  - {group_label(c.key)}: {format_money(c.observed, msg.currency)} vs "
-        f"{format_money(c.expected, msg.currency)} ({c.share * 100:.0f}% of change)"
-        for c in msg.contributors
+        f"    - {clean(c.label)}: {c.delta} ({c.share} of the change)" for c in contributors
     )
-    lines.append(f"  incident #{msg.incident_id} · source {clean(msg.source)}")
+    lines.append(f"  incident #{msg.incident_id} · rule {clean(msg.rule)}")
     return "\n".join(lines)

@@ -1,0 +1,307 @@
+"""Acting from the alert: a Slack button pressed over Socket Mode changes what happens next.
+
+Timeline (hourly windows, settle 1 h, threshold 100, repeat every hour):
+hour 48 spend jumps to 150 and stays there. At 50:00 the incident is posted; at 51:00 a
+repeat goes out; then a button is pressed; at 52:00 the repeat is (or is not) sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alerter.app import App
+from alerter.clock import FakeClock
+from alerter.config import load_config
+from alerter.daemon import Daemon
+from alerter.notify.interactive import SocketModeRunner, start_interactions
+from alerter.store.actions import Action, actions_of
+from tests.conftest import T0
+from tests.fakes.pagerduty import ROUTING_KEY, PagerDutyFake
+from tests.fakes.slack import APP_TOKEN, TOKEN, SlackFake
+from tests.helpers import csv_config
+
+pytestmark = pytest.mark.scenario
+H = timedelta(hours=1)
+ALLOWED = "U0ALLOWED1"
+INTRUDER = "U0INTRUDER"
+RULE = """
+[[rule]]
+name = "hot"
+source = "bench"
+group_by = ["series"]
+repeat_interval = "1h"
+[rule.detector]
+type = "threshold"
+above = 100
+"""
+
+
+def write_hours(path: Path, values: list[float]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["timestamp", "series", "team", "amount"])
+        for h, v in enumerate(values):
+            w.writerow([(T0 + h * H).strftime("%Y-%m-%dT%H:%M:%SZ"), "s1", "t", v])
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackFake]:
+    with SlackFake(usergroups={"S0ONCALL": ["U0ONCALL1"]}) as fake:
+        yield fake
+
+
+@pytest.fixture
+def pagerduty() -> Iterator[PagerDutyFake]:
+    with PagerDutyFake() as fake:
+        yield fake
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, slack: SlackFake, pagerduty: PagerDutyFake
+) -> Iterator[tuple[App, FakeClock, SocketModeRunner]]:
+    extra = f"""
+[notifiers.oncall]
+type = "pagerduty"
+routing_key_env = "PD_KEY"
+base_url = "{pagerduty.url}"
+
+[notifiers.team]
+type = "slack"
+token_env = "SLACK_TOKEN"
+app_token_env = "SLACK_APP_TOKEN"
+channel = "#alerts"
+base_url = "{slack.base_url}"
+chart = false
+allowed_users = ["{ALLOWED}"]
+allowed_groups = ["S0ONCALL"]
+"""
+    csv_config(tmp_path, rules=RULE, extra=extra)
+    write_hours(tmp_path / "data" / "a.csv", [10.0] * 48 + [150.0] * 8)
+    clock = FakeClock(T0 + 50 * H)
+    env = {"SLACK_TOKEN": TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, "PD_KEY": ROUTING_KEY}
+    app = App(load_config(tmp_path / "config.toml"), clock=clock, env=env)
+    runners = start_interactions(app.notifiers, app.store, app.clock, app.env)
+    assert len(runners) == 1
+    slack.wait_connected()
+    try:
+        yield app, clock, runners[0]
+    finally:
+        for runner in runners:
+            runner.close()
+        asyncio.run(app.aclose())
+
+
+def cycle(app: App, clock: FakeClock, hours: float) -> None:
+    clock.set(T0 + hours * H)
+    asyncio.run(app.run_cycle("bench", T0 + hours * H))
+
+
+def posts(slack: SlackFake) -> list[str]:
+    """Top-level messages and thread replies (``chat.postMessage``) in order."""
+    return [str(c.params.get("text")) for c in slack.calls if c.method == "chat.postMessage"]
+
+
+def top_ts(slack: SlackFake) -> str:
+    return next(ts for ts, m in slack.messages.items() if not m["thread_ts"])
+
+
+def replies(slack: SlackFake, ts: str) -> list[str]:
+    return [str(slack.messages[r]["text"]) for r in slack.messages[ts]["replies"]]
+
+
+def button_ids(message: dict[str, Any]) -> list[str]:
+    return [
+        e["action_id"]
+        for b in message["blocks"]
+        if b.get("block_id") == "alerter_actions"
+        for e in b["elements"]
+    ]
+
+
+def test_allowed_user_silences_from_slack_and_the_next_repeat_is_not_sent(world, slack):
+    app, clock, _runner = world
+    cycle(app, clock, 50)  # window 48 settled: the incident is posted with its buttons
+    ts = top_ts(slack)
+    assert button_ids(slack.messages[ts]) == [
+        "alerter:acknowledge",
+        "alerter:silence_24h",
+        "alerter:silence_7d",
+        "alerter:expected_change",
+    ]
+    cycle(app, clock, 51)  # still firing: a repeat in the thread
+    assert any("Still firing" in text for text in posts(slack))
+    incident_id = int(slack.messages[ts]["blocks"][-1]["elements"][0]["value"])
+    edits_before = slack.messages[ts].get("edits", 0)
+
+    env_id = slack.press(
+        action_id="alerter:silence_24h",
+        value=str(incident_id),
+        user=ALLOWED,
+        channel="C0ALERTS",
+        ts=ts,
+    )
+    assert slack.wait_ack(env_id) == {"envelope_id": env_id}
+    slack.wait_for(lambda: slack.messages[ts].get("edits", 0) > edits_before, "the edit")
+    slack.wait_for(lambda: any("Silenced" in r for r in replies(slack, ts)), "the reply")
+
+    silences = app.store.silences(clock.now())
+    assert [(s.rule, s.matchers, s.created_by) for s in silences] == [
+        ("hot", {"series": "s1"}, f"slack:{ALLOWED}")
+    ]
+    assert silences[0].ends_at - silences[0].starts_at == timedelta(hours=24)
+    edited = slack.messages[ts]
+    log_block = next(b for b in edited["blocks"] if b.get("block_id") == "alerter_action_log")
+    assert f"Silenced for 24 h by <@{ALLOWED}>" in log_block["elements"][0]["text"]
+    assert "alerter:silence_24h" not in button_ids(edited)
+    assert f"Silenced for 24 h by <@{ALLOWED}>" in replies(slack, ts)[-1]
+    history = actions_of(app.store).history(incident_id)  # type: ignore[union-attr]
+    assert [(r.action, r.actor) for r in history] == [(Action.SILENCE_24H, f"slack:{ALLOWED}")]
+
+    sent_before = len(posts(slack))
+    updates_before = slack.methods().count("chat.update")
+    cycle(app, clock, 52)  # would be a repeat: silenced, nothing goes to Slack
+    assert len(posts(slack)) == sent_before
+    assert slack.methods().count("chat.update") == updates_before
+
+
+def test_a_user_not_allowed_changes_nothing(world, slack):
+    app, clock, _runner = world
+    cycle(app, clock, 50)
+    cycle(app, clock, 51)
+    ts = top_ts(slack)
+    incident_id = app.store.incidents("open")[0].id
+    before = dict(slack.messages[ts])
+
+    env_id = slack.press(
+        action_id="alerter:silence_24h",
+        value=str(incident_id),
+        user=INTRUDER,
+        channel="C0ALERTS",
+        ts=ts,
+    )
+    slack.wait_ack(env_id)
+    slack.wait_for(lambda: slack.ephemerals, "the ephemeral answer")
+    assert slack.ephemerals[0]["user"] == INTRUDER
+    assert "not allowed" in slack.ephemerals[0]["text"]
+    assert app.store.silences() == []
+    assert actions_of(app.store).history(incident_id) == []  # type: ignore[union-attr]
+    assert slack.messages[ts]["blocks"] == before["blocks"]
+
+    sent_before = len(posts(slack))
+    cycle(app, clock, 52)  # the repeat still goes out
+    assert len(posts(slack)) == sent_before + 1
+
+
+def test_double_click_acts_once_and_acknowledge_stops_repeats(world, slack, pagerduty):
+    app, clock, _runner = world
+    cycle(app, clock, 50)
+    ts = top_ts(slack)
+    incident_id = app.store.incidents("open")[0].id
+    first = slack.press(
+        action_id="alerter:acknowledge",
+        value=str(incident_id),
+        user="U0ONCALL1",
+        channel="C0ALERTS",
+        ts=ts,
+    )
+    second = slack.press(
+        action_id="alerter:acknowledge",
+        value=str(incident_id),
+        user="U0ONCALL1",
+        channel="C0ALERTS",
+        ts=ts,
+    )
+    slack.wait_ack(first)
+    slack.wait_ack(second)
+    slack.wait_for(lambda: slack.ephemerals, "the 'already done' answer")
+    slack.wait_for(lambda: any("Acknowledged" in r for r in replies(slack, ts)), "the reply")
+    assert "Already done" in slack.ephemerals[0]["text"]
+    history = actions_of(app.store).history(incident_id)  # type: ignore[union-attr]
+    assert [(r.action, r.actor) for r in history] == [(Action.ACKNOWLEDGE, "slack:U0ONCALL1")]
+    assert slack.messages[ts]["edits"] == 1
+    sent_before = len(posts(slack))
+    cycle(app, clock, 51)  # a repeat is due, but the incident is acknowledged
+    cycle(app, clock, 52)
+    assert len(posts(slack)) == sent_before
+    # PagerDuty heard the acknowledgement, on the alert the trigger opened
+    assert [e["event_action"] for e in pagerduty.events] == ["trigger", "acknowledge"]
+    assert {e["dedup_key"] for e in pagerduty.events} == {f"alerter-incident-{incident_id}"}
+    assert pagerduty.alerts == {f"alerter-incident-{incident_id}": "acknowledged"}
+    assert pagerduty.rejected == []
+
+
+def test_disconnect_envelope_and_dropped_socket_reconnect(world, slack, caplog):
+    app, clock, _runner = world
+    caplog.set_level(logging.DEBUG)
+    cycle(app, clock, 50)
+    ts = top_ts(slack)
+    incident_id = app.store.incidents("open")[0].id
+    slack.send_disconnect()
+    slack.wait_connected(count=2)
+    assert slack.connections_opened == 2
+    slack.drop_socket()
+    slack.wait_connected(count=3)
+    env_id = slack.press(
+        action_id="alerter:expected_change",
+        value=str(incident_id),
+        user=ALLOWED,
+        channel="C0ALERTS",
+        ts=ts,
+    )
+    slack.wait_ack(env_id)
+    slack.wait_for(lambda: slack.messages[ts].get("edits", 0) >= 1, "the edit")
+    assert app.store.incidents("open") == []
+    restarts = actions_of(app.store).restarts("hot")  # type: ignore[union-attr]
+    assert [(r.group, r.since) for r in restarts] == [((("series", "s1"),), T0 + 48 * H)]
+    assert button_ids(slack.messages[ts]) == []
+    slack.wait_for(lambda: any("expected change" in r for r in replies(slack, ts)), "the reply")
+    app.deliver()  # the resolve it caused goes out like any other
+    header = slack.messages[ts]["blocks"][0]["text"]["text"]
+    assert header.startswith("RESOLVED")
+    assert f"Marked as expected change by <@{ALLOWED}>" in str(slack.messages[ts]["blocks"])
+    assert button_ids(slack.messages[ts]) == []
+    assert "Resolved as an expected change" in replies(slack, ts)[-1]
+    for secret in (TOKEN, APP_TOKEN):
+        assert all(secret not in r.getMessage() for r in caplog.records)
+
+
+def test_the_daemon_starts_socket_mode_restarts_it_on_reload_and_closes_it_on_stop(
+    tmp_path, slack, pagerduty
+):
+    extra = f"""
+[notifiers.team]
+type = "slack"
+token_env = "SLACK_TOKEN"
+app_token_env = "SLACK_APP_TOKEN"
+channel = "#alerts"
+base_url = "{slack.base_url}"
+allowed_users = ["{ALLOWED}"]
+"""
+    csv_config(tmp_path, rules=RULE, extra=extra)
+    write_hours(tmp_path / "data" / "a.csv", [10.0] * 4)
+    env = {"SLACK_TOKEN": TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
+    app = App(load_config(tmp_path / "config.toml"), clock=FakeClock(T0 + 4 * H), env=env)
+    daemon = Daemon(app, grace=10.0, serve_http=False)
+
+    async def scenario() -> int:
+        serving = asyncio.create_task(daemon.serve())
+        await asyncio.to_thread(slack.wait_connected)
+        assert await daemon.reload()  # SIGHUP: Socket Mode follows the reloaded notifiers
+        await asyncio.to_thread(slack.wait_connected, 2)
+        daemon.request_stop("SIGTERM")
+        return await asyncio.wait_for(serving, 30)
+
+    assert asyncio.run(scenario()) == 0
+    assert daemon.interactions == []
+    assert slack.connections_opened == 2
+    slack.wait_for(lambda: slack.socket is None, "the client to close its socket")
