@@ -41,6 +41,10 @@ MAX_WINDOWS_PER_ROW = 50_000
 MAX_REPORTED = 20
 """Located problems kept per file; the rest are counted."""
 AMOUNT = pa.decimal128(38, 18)
+FIRST_US = -62_135_596_800_000_000 + 86_400_000_000
+"""0001-01-02T00:00:00Z in epoch microseconds: earlier windows do not fit a datetime."""
+LAST_US = 253_402_214_400_000_000
+"""9999-12-31T00:00:00Z: a window ending later does not fit a datetime."""
 
 
 @dataclass(frozen=True)
@@ -417,6 +421,9 @@ def _sum(name: str, table: pa.Table, locate: _Locator, spec: FocusSpec) -> FileS
               WHEN amount IS NULL THEN {_sql_str(spec.cost_column)} || ' is '
                    || coalesce('not a decimal amount: ' || c_raw, 'null')
               WHEN e < s THEN 'ChargePeriodEnd is before ChargePeriodStart'
+              WHEN s < {FIRST_US} OR e > {LAST_US} - {step}
+                THEN 'charge period outside the years 1 to 9999: '
+                     || coalesce(s_raw, '?') || ' to ' || coalesce(e_raw, '?')
               WHEN (e - s) // {step} > {MAX_WINDOWS_PER_ROW}
                 THEN 'charge period spans more than {MAX_WINDOWS_PER_ROW} windows'
               END AS why

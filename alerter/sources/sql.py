@@ -201,6 +201,7 @@ class SqlSource:
         for n, row in enumerate(rows, start=1):
             try:
                 start = floor_time(_as_utc(row[iw]), cfg.step)
+                _ = start + cfg.step  # the window must end before year 10000
                 amount = parse_amount(row[ia])
                 quantity = None if iq is None or row[iq] is None else parse_amount(row[iq])
             except (ValueError, TypeError, OverflowError) as exc:

@@ -129,6 +129,22 @@ def test_a_charge_period_longer_than_the_cap_is_a_bad_row():
     assert got.skipped == 1 and "spans more than 50000 windows" in got.problems[0]
 
 
+def test_periods_at_the_ends_of_time_are_located_bad_rows():
+    got = sums(
+        HEADER
+        + row(start="9999-12-31 23:00:00", end="9999-12-31 23:30:00")
+        + row(start="0001-01-01 00:00:00", end="0001-01-01 01:00:00")
+        + row()
+    )
+    assert got.counted == 1 and got.skipped == 2
+    assert got.problems == [
+        "f.csv:2: charge period outside the years 1 to 9999: 9999-12-31 23:00:00 to "
+        "9999-12-31 23:30:00",
+        "f.csv:3: charge period outside the years 1 to 9999: 0001-01-01 00:00:00 to "
+        "0001-01-01 01:00:00",
+    ]
+
+
 def test_daily_charges_split_over_hours_and_the_sum_is_kept():
     hourly = FocusSpec(**{**SPEC.__dict__, "step_us": 3_600_000_000})
     got = sums(HEADER + row(start="2024-09-10 00:00:00", end="2024-09-11 00:00:00", cost="24.24"))
