@@ -83,7 +83,9 @@ def test_newest_run_counts_and_an_overwritten_export_becomes_revisions(blob, con
     try:
         first = fetch(src)
         assert first.errors == [] and src.reads == 1  # run-1 is superseded, never read
-        assert {p.start for p in first.all_points("azure")} == {SEPT + timedelta(days=d) for d in range(3)}
+        assert {p.start for p in first.all_points("azure")} == {
+            SEPT + timedelta(days=d) for d in range(3)
+        }
         assert {key_get(p.key, "SubAccountId") for p in first.all_points("azure")} == {
             "012345678901",
             "000000000042",
