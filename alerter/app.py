@@ -52,6 +52,8 @@ class CycleReport:
     judged: list[JudgeReport] = field(default_factory=list)
     delivery: DeliveryReport | None = None
     seconds: float = 0.0
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Records the source left out on purpose this cycle, by kind (a metric)."""
 
     @property
     def events(self) -> list[Notification]:
@@ -146,6 +148,7 @@ class App:
             log.warning("poll_partial source=%s error=%s", name, error)
         report.errors.extend(result.errors)
         report.skipped_rows = result.skipped_rows
+        report.skipped = dict(result.skipped)
         report.ok = bool(result.coverage) or not result.errors
         backfilled = True
         if first:
@@ -264,13 +267,31 @@ class App:
         when = now or self.clock.now()
         if only is None:
             fail_unconfigured(self.store, self.notifiers)
-            total = DeliveryReport()
-            for name in list(self.notifiers):
-                done = self.deliver(when, name)
-                total = DeliveryReport(
-                    total.sent + done.sent, total.retried + done.retried, total.failed + done.failed
+            # one daemon thread per notifier, as the daemon's dispatchers: a stuck peer
+            # delays only its own items and never holds the process open at exit
+            reports: list[DeliveryReport] = []
+
+            def one(name: str) -> None:
+                try:
+                    reports.append(self.deliver(when, name))
+                except Exception:
+                    log.exception("delivery_crashed notifier=%s", name)
+
+            threads = [
+                threading.Thread(
+                    target=one, args=(name,), name=f"alerter-deliver-{name}", daemon=True
                 )
-            return total
+                for name in self.notifiers
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return DeliveryReport(
+                sum(r.sent for r in reports),
+                sum(r.retried for r in reports),
+                sum(r.failed for r in reports),
+            )
         with self._deliver_lock:
             lock = self._deliver_locks.setdefault(only, threading.Lock())
         with lock:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from alerter.clock import FakeClock
 from alerter.config import Config
@@ -32,12 +32,39 @@ class BacktestResult:
     events: list[Notification]
     since: datetime
     until: datetime
+    rules: list[RuleBase] = field(default_factory=list)
+    data: dict[str, tuple[datetime, datetime] | None] = field(default_factory=dict)
+    """Per source, the first window start and last window end of its data in
+    ``[since, until)`` (None when it has none there)."""
+    groups: dict[str, int] = field(default_factory=dict)
+    """Per rule, how many groups had data in the range."""
+
+    def span(self, rule: RuleBase) -> timedelta:
+        """The part of ``[since, until)`` that holds the rule's source data."""
+        covered = self.data.get(rule.source, (self.since, self.until))
+        if covered is None:
+            return timedelta(0)
+        return covered[1] - covered[0]
 
     def per_rule_weekly(self) -> dict[str, float]:
-        """Alerts (new incidents) per week, per rule."""
-        weeks = max((self.until - self.since) / timedelta(weeks=1), 1e-9)
+        """Alerts (new incidents) per week over the span that holds data, per rule."""
         counts = Counter(e.rule for e in self.events if e.event.value == "first")
-        return {rule: counts[rule] / weeks for rule in sorted(counts)}
+        out = {}
+        for r in self.rules or []:
+            weeks = self.span(r) / timedelta(weeks=1)
+            out[r.name] = counts[r.name] / weeks if weeks > 0 else 0.0
+        for name in counts:
+            if name not in out:  # rules not given: the whole range
+                out[name] = counts[name] / max((self.until - self.since) / timedelta(weeks=1), 1e-9)
+        return dict(sorted(out.items()))
+
+    def budget_report(self, rule: RuleBase) -> tuple[float, float | None, bool]:
+        """(alerts per group per week, the rule's budget per group per week or None,
+        whether the budget was kept)."""
+        weekly = self.per_rule_weekly().get(rule.name, 0.0)
+        per_group = weekly / max(self.groups.get(rule.name, 1), 1)
+        budget = rule.budget_per_week
+        return per_group, budget, budget is None or per_group <= budget
 
 
 def run_backtest(
@@ -57,6 +84,11 @@ def run_backtest(
     scratch = load_scratch(
         config, rules, since=since, until=until, state=state, clock_now=clock_now
     )
+    data: dict[str, tuple[datetime, datetime] | None] = {}
+    groups: dict[str, int] = {}
+    for r in rules:
+        if r.source not in data:
+            data[r.source] = data_range(scratch, r.source, since, until, _step(config, r.source))
     events: list[Notification] = []
     for r in rules:
         report = judge_rule(
@@ -71,9 +103,50 @@ def run_backtest(
             event_time=lambda end: end + config.settle,
         )
         events.extend(report.events)
+        if report.evaluation is not None:
+            groups[r.name] = len(report.evaluation.groups)
     scratch.close()
     events.sort(key=lambda e: (e.window_start, e.rule, e.incident_id))
-    return BacktestResult(events=events, since=since, until=until)
+    return BacktestResult(
+        events=events, since=since, until=until, rules=rules, data=data, groups=groups
+    )
+
+
+def data_range(
+    store: SqliteStore, source: str, since: datetime, until: datetime, step: timedelta
+) -> tuple[datetime, datetime] | None:
+    """First window start and last window end of ``source``'s points in ``[since, until)``."""
+    stored = store.load_series(source, since, until)
+    if stored.starts.size == 0:
+        return None
+    first = datetime.fromtimestamp(int(stored.starts.min()), UTC)
+    last = datetime.fromtimestamp(int(stored.starts.max()), UTC) + step
+    return first, last
+
+
+def file_data_range(
+    config: Config, rules: list[RuleBase], clock_now: datetime
+) -> tuple[datetime, datetime] | None:
+    """The range of the data in the file sources of ``rules`` (None if any rule reads
+    a non-file source, or the files hold no points)."""
+    ctx = SourceContext(FakeClock(clock_now), {}, config.base_dir)
+    lo: datetime | None = None
+    hi: datetime | None = None
+    for name in sorted({r.source for r in rules}):
+        cfg = config.sources[name]
+        if cfg.type not in FILE_SOURCES:  # type: ignore[attr-defined]
+            return None
+        source = SOURCES[cfg.type](name, cfg, ctx)  # type: ignore[attr-defined, call-arg]
+        result = asyncio.run(source.fetch(datetime(1970, 1, 2, tzinfo=UTC), clock_now + _FAR))
+        step = _step(config, name)
+        for point in result.all_points(name):  # file sources answer in columns
+            lo = point.start if lo is None or point.start < lo else lo
+            end = point.start + step
+            hi = end if hi is None or end > hi else hi
+    return (lo, hi) if lo is not None and hi is not None else None
+
+
+_FAR = timedelta(days=365 * 50)
 
 
 def load_scratch(

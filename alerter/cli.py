@@ -26,6 +26,7 @@ from alerter.store.actions import actions_of
 if TYPE_CHECKING:
     from alerter.app import App, CycleReport
     from alerter.config import Config
+    from alerter.rules.model import RuleBase
     from alerter.store.sqlite import SqliteStore
 
 log = logging.getLogger("alerter")
@@ -112,6 +113,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     bt.add_argument("--until", help="RFC 3339 end, e.g. 2026-10-01T00:00:00Z (default: now)")
     bt.add_argument("--json", action="store_true", help="JSON lines, the file notifier's fields")
+    bt.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
+    tu = command(sub, "tune", "replay a rule at several noise budgets and propose one")
+    tu.add_argument("--rule", required=True, help="the rule to tune")
+    tu.add_argument(
+        "--budget", action="append", help='a candidate max_alerts, e.g. "1/month" (repeatable)'
+    )
+    tu.add_argument("--since", help="RFC 3339 start (default: as for backtest)")
+    tu.add_argument("--until", help="RFC 3339 end (default: as for backtest)")
     ex = command(sub, "explain", "why a window was or was not flagged")
     ex.add_argument("--rule", required=True, help="the rule to explain")
     ex.add_argument("--group", nargs="*", default=[], metavar="K=V", help="the group's dimensions")
@@ -149,7 +158,9 @@ def _env() -> Mapping[str, str]:
     return os.environ
 
 
-QUIET_COMMANDS = frozenset({"validate", "backtest", "explain", "status", "silence", "config"})
+QUIET_COMMANDS = frozenset(
+    {"validate", "backtest", "tune", "explain", "status", "silence", "config", "series"}
+)
 """Commands that answer a question: their INFO lines (a state file migrated, ...) would
 only bury the answer, so they log warnings and errors unless DEBUG is configured."""
 
@@ -231,6 +242,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run(config, args)
     if args.command == "backtest":
         return _backtest(config, args)
+    if args.command == "tune":
+        return _tune(config, args)
     if args.command == "explain":
         return _explain(config, args)
     if args.command == "status":
@@ -336,20 +349,16 @@ def _time_arg(option: str, value: str) -> datetime:
 
 
 def _backtest(config: Config, args: argparse.Namespace) -> int:
-    from alerter.backtest import run_backtest
+    from alerter.backtest import file_data_range, run_backtest
+    from alerter.detect.budget import format_budget
     from alerter.notify.file import record_line
     from alerter.notify.render.text import render_text
     from alerter.progress import Progress
+    from alerter.timeparse import format_time
 
     now = _now()
-    until = _time_arg("--until", args.until) if args.until else now
-    if args.since:
-        since = _time_arg("--since", args.since)
-    else:
-        backfill = max((s.backfill for s in config.sources.values()), default=timedelta(days=28))
-        since = until - backfill
-    if since >= until:
-        raise UsageError(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
+    chosen = _chosen_rules(config, args.rule)
+    since, until = _replay_range(config, args, chosen, now)
     state = _open_state(config)
     try:
         with Progress("backtest", 1, enabled=until - since > timedelta(days=7)) as bar:
@@ -361,20 +370,86 @@ def _backtest(config: Config, args: argparse.Namespace) -> int:
         state.close()
     for event in result.events:
         print(record_line(event) if args.json else render_text(event) + "\n")
-    if not args.json:
-        print("alerts per week (new incidents):")
-        from alerter.domain import Reason
-        from alerter.notify.render import fmt
+    if args.html:
+        from alerter.report import write_html
 
+        write_html(result, args.html)
+    if not args.json:
+        print(f"range {format_time(since)} .. {format_time(until)}")
+        for name, covered in sorted(result.data.items()):
+            if covered is None:
+                held = file_data_range(config, [r for r in chosen if r.source == name], now)
+                where = (
+                    f"; its data covers {format_time(held[0])} .. {format_time(held[1])}"
+                    if held
+                    else ""
+                )
+                print(f"source {name}: no data in this range{where}")
+        print("alerts per week (new incidents, over the span that holds data):")
         rates = result.per_rule_weekly()
-        weeks = (until - since) / timedelta(weeks=1)
-        shown = {r.name for r in config.rules if r.enabled and args.rule in (None, r.name)}
-        for rule in sorted(shown):
-            opened = sum(1 for e in result.events if e.rule == rule and e.event is Reason.FIRST)
-            print(
-                f"  {rule}: {rates.get(rule, 0.0):.2f} "
-                f"({fmt.count(opened, 'incident')} in {weeks:,.1f} weeks)"
-            )
+        for rule in sorted(chosen, key=lambda r: r.name):
+            line = f"  {rule.name}: {rates.get(rule.name, 0.0):.2f}"
+            per_group, budget, kept = result.budget_report(rule)
+            if budget is not None:
+                verdict = "kept" if kept else "EXCEEDED"
+                line += (
+                    f" ({per_group:.3f} per group; budget {rule.max_alerts} = "
+                    f"{format_budget(budget)}: {verdict})"
+                )
+            print(line)
+    return 0
+
+
+def _chosen_rules(config: Config, name: str | None) -> list[RuleBase]:
+    """The enabled rules, or only ``name`` (a usage error naming the known ones if none)."""
+    chosen = [r for r in config.rules if r.enabled and (not name or r.name == name)]
+    if name and not chosen:
+        known = ", ".join(sorted(r.name for r in config.rules))
+        raise UsageError(f"--rule: no enabled rule named {name!r} (known: {known})")
+    return chosen
+
+
+def _replay_range(
+    config: Config, args: argparse.Namespace, chosen: list[RuleBase], now: datetime
+) -> tuple[datetime, datetime]:
+    """``--since``/``--until``, defaulting to the file sources' own data range, else to
+    the last backfill before now."""
+    from alerter.backtest import file_data_range
+
+    files = None if args.since and args.until else file_data_range(config, chosen, now)
+    until = _time_arg("--until", args.until) if args.until else (files[1] if files else now)
+    if args.since:
+        since = _time_arg("--since", args.since)
+    elif files:
+        since = files[0]
+    else:
+        backfill = max((s.backfill for s in config.sources.values()), default=timedelta(days=28))
+        since = until - backfill
+    if since >= until:
+        raise UsageError(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
+    return since, until
+
+
+def _tune(config: Config, args: argparse.Namespace) -> int:
+    from alerter.tune import DEFAULT_BUDGETS, tune_rule
+
+    now = _now()
+    chosen = _chosen_rules(config, args.rule)
+    since, until = _replay_range(config, args, chosen, now)
+    state = _open_state(config)
+    try:
+        result = tune_rule(
+            config,
+            args.rule,
+            since=since,
+            until=until,
+            budgets=tuple(args.budget or DEFAULT_BUDGETS),
+            state=state,
+            clock_now=now,
+        )
+    finally:
+        state.close()
+    print(result.render())
     return 0
 
 

@@ -497,6 +497,8 @@ class Daemon:
         except TimeoutError:
             log.warning("shutdown_delivery_unfinished reason=grace_expired")
             self._force = True
+        except Exception:  # what is undelivered stays in the outbox for the next start
+            log.exception("shutdown_delivery_crashed")
         else:
             log.info(
                 "shutdown_delivered sent=%d retried=%d failed=%d",

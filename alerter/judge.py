@@ -52,6 +52,8 @@ class JudgeReport:
 
 def make_detector(rule: RuleBase) -> Detector:
     params = detector_of(rule)
+    if rule.max_alerts and "budget" in type(params).model_fields:  # the rule's budget
+        params = params.model_copy(update={"budget": rule.max_alerts})
     cls = DETECTORS[params.type]
     return cls(params)  # type: ignore[call-arg]
 

@@ -89,6 +89,13 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self.skipped = Counter(
+            f"{PREFIX}_records_skipped",
+            "Records a source left out on purpose (e.g. Metronome line items of a type not "
+            "in line_item_types), by source and kind.",
+            ["source", "kind"],
+            registry=r,
+        )
         self.anomalies = Counter(
             f"{PREFIX}_anomalies",
             "Anomalous (group, window) verdicts by rule.",
@@ -153,6 +160,8 @@ class Metrics:
         self.points.labels(source).inc(report.points)
         self.revised.labels(source).inc(report.revised)
         self.rows_skipped.labels(source).inc(report.skipped_rows)
+        for kind, count in report.skipped.items():
+            self.skipped.labels(source, kind).inc(count)
         for judged in report.judged:
             if judged.anomalies:
                 self.anomalies.labels(source, judged.rule).inc(judged.anomalies)

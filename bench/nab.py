@@ -1,28 +1,19 @@
-"""NAB score of the rules in ``bench/rules/nab.toml``, through ``alerter.backtest``.
+"""NAB score of the rules in ``bench/rules/nab.toml``, through ``alerter.backtest``,
+scored by the reference scorer in ``../shared/bench-data/nab/scorer/``.
 
 Every data file of the Numenta Anomaly Benchmark (``../shared/bench-data/nab``) is
 written as a ``timestamp,series,amount`` CSV and replayed through the same backtest
 path as the daemon, with a ``csv`` source named ``bench`` whose step is the file's
 median sampling interval. As NAB feeds detectors its rows in order and scores them by
 position, row i is written as window i of a regular grid from the first timestamp.
-Each new incident (a rule's alert) is a detection at the row of its window. Detections are scored by the NAB rules, implemented here from
-their description (NAB README and Lavin & Ahmad 2015):
+Each new incident (a rule's alert) is a detection at the row of its window. The
+detections are written as NAB results (``OUT/<category>/<file>.csv``: the data file's
+timestamp and ``alert`` 0/1, one row per data row) and scored by the reference scorer
+``nab_score.py --positional`` (it reproduces NAB's published scoreboard), in all three
+profiles. NAB tunes each detector's threshold per profile; an alert is binary, so the
+rule is the same for every profile.
 
-- a probationary period of the first 15% of rows (at most 750) is not scored;
-- inside a labelled window, the best (earliest) detection earns
-  ``tpWeight * S(p) / S(-1)`` with ``S(p) = 2*sigmoid(-5p) - 1`` and ``p`` the relative
-  position in the window (-1 at the left edge, 0 at the right); a window without a
-  detection costs ``fnWeight``;
-- a detection outside every window costs ``fpWeight * S(p)`` with ``p`` its distance
-  past the previous window's right edge in units of that window's width (-1 when no
-  window precedes it);
-- the corpus total is normalised as ``100 * (raw - null) / (perfect - null)`` where
-  null makes no detection and perfect is ``tpWeight`` per window.
-
-NAB tunes each detector's threshold per profile; an alert is binary, so there is no
-threshold to tune here: the rule's parameters are the same for every profile.
-
-    python bench/nab.py [--rule NAME] [--files GLOB]
+    python bench/nab.py [--rule NAME] [--files GLOB] [--out DIR]
 """
 
 from __future__ import annotations
@@ -30,7 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
+import subprocess
 import sys
 import tempfile
 import time
@@ -54,6 +45,7 @@ RULES = ROOT / "bench" / "rules" / "nab.toml"
 # The published scoreboard, from the README of numenta/NAB ("Scoreboard" section).
 PUBLISHED = [
     ("Perfect", "100.0", "100.0", "100.0"),
+    ("ARTime", "74.9", "65.1", "80.4"),
     ("Numenta HTM", "70.5-69.7", "62.6-61.7", "75.2-74.2"),
     ("CAD OSE", "69.9", "67.0", "73.2"),
     ("KNN CAD", "58.0", "43.4", "64.8"),
@@ -106,8 +98,9 @@ def load_corpus(pattern: str) -> list[DataFile]:
     return files
 
 
-def detect(data: DataFile, rule: str) -> tuple[list[bool], int]:
-    """Per-row detections of ``rule`` on one file via the backtest, and its alert count."""
+def detect(data: DataFile, rule: str | None) -> tuple[list[bool], int]:
+    """Per-row detections of ``rule`` (None: every rule of the file) on one file via the
+    backtest, and the alert count."""
     step = data.step
     start = floor_time(data.times[0], step)
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -155,98 +148,87 @@ path = "alerts.jsonl"
     return flags, alerts
 
 
-def scaled_sigmoid(position: float) -> float:
-    if position >= 3.0:
-        return -1.0
-    return 2 / (1 + math.exp(5 * position)) - 1
+def write_results(out: Path, data: DataFile, flags: list[bool]) -> None:
+    """The NAB results file of one data file: its own timestamps, ``alert`` 0/1."""
+    path = out / data.name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    source = NAB / "data" / data.name
+    with source.open(encoding="utf-8") as fh:
+        stamps = [row["timestamp"] for row in csv.DictReader(fh)]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["timestamp", "alert"])
+        writer.writerows((stamp, int(flag)) for stamp, flag in zip(stamps, flags, strict=True))
 
 
-def score_file(data: DataFile, flags: list[bool], cost: dict[str, float]) -> float:
-    """Raw NAB score of one file's detections under one cost matrix."""
-    n = len(data.times)
-    probation = min(math.floor(0.15 * n), 0.15 * 5000)
-    index = {}
-    for i, when in enumerate(data.times):
-        index.setdefault(when, i)
-    bounds = [(index[a], index[b]) for a, b in data.windows]
-    best = {w: -cost["fnWeight"] for w, (_lo, hi) in enumerate(bounds) if hi >= probation}
-    max_tp = scaled_sigmoid(-1.0)
-    false_total = 0.0
-    prev: tuple[int, int] | None = None
-    w = 0
-    for i in range(n):
-        while w < len(bounds) and bounds[w][1] < i:
-            prev = bounds[w]
-            w += 1
-        inside = w < len(bounds) and bounds[w][0] <= i <= bounds[w][1]
-        if i < probation or not flags[i]:
-            continue
-        if inside:
-            lo, hi = bounds[w]
-            position = -(hi - i + 1) / (hi - lo + 1)
-            gain = scaled_sigmoid(position) * cost["tpWeight"] / max_tp
-            best[w] = max(best[w], gain)
-        else:
-            if prev is None:
-                position = 3.0
-            else:
-                lo, hi = prev
-                position = abs(hi - i) / max(hi - lo, 1)
-            false_total += scaled_sigmoid(position) * cost["fpWeight"]
-    return sum(best.values()) + false_total
+def reference_score(out: Path) -> dict[str, dict[str, float]]:
+    """The reference scorer's JSON for a results folder (all three profiles)."""
+    scorer = NAB / "scorer" / "nab_score.py"
+    done = subprocess.run(
+        [sys.executable, str(scorer), "--results", str(out), "--positional", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"nab_score.py failed: {done.stderr.strip()}")
+    parsed: dict[str, dict[str, float]] = json.loads(done.stdout)
+    return parsed
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rule", action="append", help="rule name(s); default: all in nab.toml")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument(
+        "--rule",
+        action="append",
+        help="score this rule alone (repeatable); default: the rules of nab.toml together, "
+        "as the daemon would alert with that file",
+    )
     parser.add_argument("--files", default="*/*.csv", help="glob under the NAB data folder")
+    parser.add_argument("--out", type=Path, help="keep the results folders here (one per rule)")
     args = parser.parse_args()
     import tomllib
 
     names = [r["name"] for r in tomllib.loads(RULES.read_text("utf-8"))["rule"]]
-    rules = args.rule or names
-    profiles = json.loads((NAB / "config" / "profiles.json").read_text("utf-8"))
+    rules: list[str | None] = list(args.rule) if args.rule else [None]
     corpus = load_corpus(args.files)
     n_windows = sum(len(d.windows) for d in corpus)
     print(
         f"NAB corpus: {len(corpus)} files, {n_windows} windows, {sum(len(d.times) for d in corpus):,} rows"
     )
-    results: dict[str, dict[str, float]] = {}
-    for rule in rules:
-        began = time.perf_counter()
-        raw = dict.fromkeys(PROFILES, 0.0)
-        null = dict.fromkeys(PROFILES, 0.0)
-        alerts = 0
-        for data in corpus:
-            flags, count = detect(data, rule)
-            alerts += count
-            for profile in PROFILES:
-                cost = profiles[profile]["CostMatrix"]
-                raw[profile] += score_file(data, flags, cost)
-                null[profile] += score_file(data, [False] * len(flags), cost)
-        scores = {}
-        for profile in PROFILES:
-            perfect = n_windows * profiles[profile]["CostMatrix"]["tpWeight"]
-            scores[profile] = 100 * (raw[profile] - null[profile]) / (perfect - null[profile])
-        results[rule] = scores
-        print(
-            f"rule {rule}: standard {scores['standard']:.1f}, reward_low_FP "
-            f"{scores['reward_low_FP_rate']:.1f}, reward_low_FN {scores['reward_low_FN_rate']:.1f}"
-            f" ({alerts} alerts, {time.perf_counter() - began:.0f} s)"
-        )
-    best = max(results, key=lambda r: results[r]["standard"])
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for rule in rules:
+            label = rule or "nab.toml (" + " + ".join(names) + ")"
+            short = rule or "nab.toml"
+            began = time.perf_counter()
+            out = (args.out or Path(scratch)) / (rule or "all")
+            alerts = 0
+            for data in corpus:
+                flags, count = detect(data, rule)
+                alerts += count
+                write_results(out, data, flags)
+            if args.files != "*/*.csv":
+                print(f"{label}: {alerts} alerts (a partial corpus is not scored)")
+                continue
+            scores = reference_score(out)
+            results[short] = scores
+            std, low_fp, low_fn = (scores[p] for p in PROFILES)
+            print(
+                f"{label}: standard {std['score']:.1f}, reward_low_FP {low_fp['score']:.1f}, "
+                f"reward_low_FN {low_fn['score']:.1f} ({std['detected']} TP, {std['missed']} FN, "
+                f"{std['false_positives']} FP; {alerts} alerts, {time.perf_counter() - began:.0f} s)"
+            )
+    if not results:
+        return
+    best = max(results, key=lambda r: results[r]["standard"]["score"])
     print("\nNAB scoreboard (published values from the numenta/NAB README) and this project:")
     print(f"{'Detector':<34}{'Standard':>11}{'Low FP':>11}{'Low FN':>11}")
     mine = results[best]
-    row = (
-        f"alerter rule {best}",
-        f"{mine['standard']:.1f}",
-        f"{mine['reward_low_FP_rate']:.1f}",
-        f"{mine['reward_low_FN_rate']:.1f}",
-    )
+    row = (f"alerter {best}", *(f"{mine[p]['score']:.1f}" for p in PROFILES))
     table = sorted([*PUBLISHED, row], key=lambda r: -float(r[1].split("-")[0]))
-    for name, std, low_fp, low_fn in table:
-        print(f"{name:<34}{std:>11}{low_fp:>11}{low_fn:>11}")
+    for name, std_s, low_fp_s, low_fn_s in table:
+        print(f"{name:<34}{std_s:>11}{low_fp_s:>11}{low_fn_s:>11}")
 
 
 if __name__ == "__main__":

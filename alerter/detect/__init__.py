@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alerter.detect.base import Detector
 from alerter.detect.change import ChangeDetector
+from alerter.detect.cost import CostDetector
 from alerter.detect.forecast import ForecastDetector
 from alerter.detect.new_spend import NewSpendDetector
 from alerter.detect.seasonal import SeasonalDetector
@@ -15,6 +16,7 @@ DETECTORS: dict[str, type[Detector]] = {
     "change": ChangeDetector,
     "zscore": ZScoreDetector,
     "seasonal": SeasonalDetector,
+    "cost": CostDetector,
     "forecast": ForecastDetector,
     "new_spend": NewSpendDetector,
 }

@@ -9,7 +9,9 @@ import email.policy
 import logging
 import re
 import smtplib
+import socket
 import ssl
+import threading
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -37,6 +39,16 @@ TEMPORARY_RETRY_AFTER = 60.0
 CONNECT_RETRY_AFTER = 30.0
 CHART_EVENTS = frozenset({Reason.FIRST, Reason.ESCALATED, Reason.LATE_DATA})
 MAX_DIGEST_CHARTS = 5
+
+
+def _hang_up(holder: list[smtplib.SMTP], expired: threading.Event) -> None:
+    """The deadline watchdog: shut the relay's socket so a blocked read returns at once."""
+    expired.set()
+    for smtp in holder:
+        sock = getattr(smtp, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{6,}={0,2}")
@@ -110,6 +122,12 @@ class EmailConfig(NotifierConfig):
     )
     chart: bool = Field(default=True, description="Inline a PNG chart of the history.")
     timeout: int = Field(default=15, ge=1, description="SMTP timeout per operation, seconds.")
+    deadline: int = Field(
+        default=60,
+        ge=1,
+        description="Longest one send may take, connect to QUIT, seconds; a relay still "
+        "answering then is hung up on and the message retried.",
+    )
 
     @field_validator("host", "from_", "username")
     @classmethod
@@ -282,11 +300,23 @@ class EmailNotifier:
             path = self.context.config_dir / path
         return ssl.create_default_context(cafile=str(path))
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self, holder: list[smtplib.SMTP]) -> smtplib.SMTP:
+        """Connect (and upgrade); the client is put in ``holder`` before it connects, so
+        the deadline watchdog can hang up a relay that trickles its greeting."""
         cfg = self.config
+        smtp: smtplib.SMTP
         if cfg.security == "tls":
-            return smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout, context=self._tls())
-        smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
+            smtp = smtplib.SMTP_SSL(timeout=cfg.timeout, context=self._tls())
+        else:
+            smtp = smtplib.SMTP(timeout=cfg.timeout)
+        # what the constructor would have kept had it connected: TLS checks this name
+        smtp._host = cfg.host  # type: ignore[attr-defined]
+        holder.append(smtp)
+        try:
+            smtp.connect(cfg.host, cfg.port)
+        except BaseException:
+            smtp.close()
+            raise
         if cfg.security == "starttls":
             try:
                 smtp.starttls(context=self._tls())
@@ -300,9 +330,28 @@ class EmailNotifier:
         where = f"email {self.name}: SMTP {cfg.host}:{cfg.port}"
         if cfg.username and self._password() is None:
             return Permanent(f"{where}: env var {cfg.password_env} is not set")
+        holder: list[smtplib.SMTP] = []
+        expired = threading.Event()
+        watchdog = threading.Timer(cfg.deadline, _hang_up, args=(holder, expired))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            return self._session(mail, what, where, holder, expired)
+        finally:
+            watchdog.cancel()
+
+    def _session(
+        self,
+        mail: EmailMessage,
+        what: str,
+        where: str,
+        holder: list[smtplib.SMTP],
+        expired: threading.Event,
+    ) -> DeliveryResult:
+        cfg = self.config
         stage = "connect"
         try:
-            smtp = self._connect()
+            smtp = self._connect(holder)
             try:
                 if cfg.username:
                     stage = "login"
@@ -339,6 +388,13 @@ class EmailNotifier:
         except ssl.SSLError as exc:
             return self._failed(Permanent(f"{where}: TLS failed ({type(exc).__name__})"))
         except (smtplib.SMTPException, OSError) as exc:
+            if expired.is_set():
+                return self._failed(
+                    RetryAfter(
+                        CONNECT_RETRY_AFTER,
+                        f"{where}: {stage} did not finish within {cfg.deadline}s (deadline)",
+                    )
+                )
             return self._failed(
                 RetryAfter(CONNECT_RETRY_AFTER, f"{where}: {stage} failed ({type(exc).__name__})")
             )

@@ -103,6 +103,7 @@ def deliver(
     counts = {"sent": 0, "retry": 0, "failed": 0}
     seen: set[int] = set()
     foreign: set[int] = set()
+    stalled: set[str] = set()
     while True:
         batch = []
         for item in store.due(now, limit=limit + len(foreign)):
@@ -116,11 +117,16 @@ def deliver(
             break
         for name, items in _bundles(batch, notifiers):
             seen.update(item.id for item in items)
+            if name in stalled:
+                continue  # its peer just hit the send deadline: try again next round
             try:
                 outcome = _deliver_items(store, notifiers, name, items, now, policy)
             except Exception as exc:  # a bad item must not stop the items behind it
                 log.exception("delivery_crashed notifier=%s items=%d", name, len(items))
                 outcome = _retry_after_crash(store, items, now, exc)
+            if outcome == "stalled":
+                stalled.add(name)
+                outcome = "retry"
             if outcome == "deferred":
                 continue
             counts[outcome] += len(items)
@@ -201,6 +207,10 @@ def _enforce_cap(store: Store, max_pending: int, only: str | None) -> None:
     )
 
 
+class _Stalled(RetryAfter):
+    """The send hit its deadline: the notifier's other items wait for the next round."""
+
+
 def _call(fn: Callable[[], DeliveryResult], deadline: float | None, what: str) -> DeliveryResult:
     """``fn()``, or a ``RetryAfter`` when it has not returned within ``deadline`` seconds.
 
@@ -222,7 +232,7 @@ def _call(fn: Callable[[], DeliveryResult], deadline: float | None, what: str) -
     worker.join(deadline)
     if not box:
         log.warning("delivery_deadline %s seconds=%g", what, deadline)
-        return RetryAfter(0.0, f"send did not finish within {deadline:g}s")
+        return _Stalled(0.0, f"send did not finish within {deadline:g}s")
     outcome = box[0]
     if isinstance(outcome, BaseException):
         raise outcome
@@ -316,7 +326,7 @@ def _deliver_bundle(
         result.reason,
     )
     _warn_aging(oldest, now, policy)
-    return "retry"
+    return "stalled" if isinstance(result, _Stalled) else "retry"
 
 
 def _deliver_one(
@@ -373,7 +383,7 @@ def _deliver_one(
     else:
         wait = max(cap_wait(result.seconds), backoff(item.attempts + 1))
         store.mark_retry(item.id, now + timedelta(seconds=wait), result.reason)
-        outcome = "retry"
+        outcome = "stalled" if isinstance(result, _Stalled) else "retry"
         log.warning(
             "notification_retry notifier=%s incident=%d event=%s in_s=%.0f reason=%s",
             item.notifier,

@@ -167,8 +167,13 @@ class WebhookNotifier:
         # The URL itself may be the secret: name the notifier, never the URL, in errors.
         where = f"webhook {self.name}"
         try:
-            with httpx.Client(timeout=cfg.timeout, transport=self._transport) as client:
-                response = client.post(url, content=body, headers=headers)
+            with (
+                httpx.Client(timeout=cfg.timeout, transport=self._transport) as client,
+                # only the status and headers are used: a huge or trickled answer body
+                # is never read
+                client.stream("POST", url, content=body, headers=headers) as response,
+            ):
+                pass
         except httpx.TransportError as exc:
             return self._failed(
                 RetryAfter(DEFAULT_RETRY_AFTER, f"{where}: POST failed ({type(exc).__name__})")

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alerter.detect import DETECTORS
 from alerter.detect.base import DetectorParams
+from alerter.detect.budget import Budget, parse_budget
 from alerter.domain import Severity
 from alerter.timeparse import Duration
 
@@ -70,6 +71,11 @@ class RuleBase(BaseModel):
         description="Alert on a still-open window that already crossed the band on its own "
         "(marked provisional; confirmed or withdrawn in place once it settles).",
     )
+    max_alerts: Budget | None = Field(
+        default=None,
+        description="Noise budget: how often one group may alert, e.g. '1/month'. Detectors "
+        "that calibrate (cost) take it as their budget; backtests say whether it was kept.",
+    )
     top_contributors: int = Field(
         default=5, ge=0, le=50, description="Child series listed as root cause."
     )
@@ -80,6 +86,11 @@ class RuleBase(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError("dimensions must be unique")
         return value
+
+    @property
+    def budget_per_week(self) -> float | None:
+        """``max_alerts`` in alerts per week per group (None when not set)."""
+        return parse_budget(self.max_alerts) if self.max_alerts else None
 
     @property
     def repeat(self) -> timedelta | None:

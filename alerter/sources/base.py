@@ -75,12 +75,14 @@ class FetchResult:
     ``coverage`` lists the windows the source really answered for: inside them a
     series with no point spent zero; outside them a window is unknown (missing is not
     zero). ``errors`` names every part that failed (customer, window, page) so the
-    cycle can log it; failed parts have no coverage and no points.
+    cycle can log it; failed parts have no coverage and no points. ``skipped`` counts
+    records left out on purpose, by kind (e.g. Metronome line items by type).
     """
 
     points: list[CostPoint]
     coverage: list[Coverage]
     errors: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
     skipped_rows: int = 0
     """Rows of files read this time that could not count (each logged with file:line)."""
     table: pa.Table | pa.RecordBatchReader | None = None

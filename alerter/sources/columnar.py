@@ -20,8 +20,12 @@ import numpy as np
 import pyarrow as pa
 
 from alerter.domain import Coverage, key_json, make_key
+from alerter.errors import BadResponse
 from alerter.sources.base import FileMark, FileMarks
 from alerter.timeparse import floor_time
+
+_END_OF_TIME = 253_402_300_800
+"""10000-01-01T00:00:00Z in Unix seconds: no ``datetime`` reaches it."""
 
 
 def _has_offset(ts: str) -> str:
@@ -149,6 +153,11 @@ def read_csv_windows(
             if bad:
                 fallback.append(path)
                 continue
+            if last is not None and int(last) + step >= _END_OF_TIME:
+                raise BadResponse(
+                    f"{path}: a window starting {datetime.fromtimestamp(int(last), UTC):%Y-%m-%dT%H:%M:%SZ} "
+                    "would end after 9999-12-31: not a billing time"
+                )
             good.append(table)
             data_end = None
             if first is not None and last is not None:

@@ -354,7 +354,7 @@ class JsonHttpClient:
             )
         try:
             body = _parse_json(response.content)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             raise BadResponse(
                 self.redact(
                     f"source {self.source}: {endpoint}: body is not valid JSON "

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import ClassVar, Literal
+from urllib.parse import quote
 
 from pydantic import (
     AwareDatetime,
@@ -61,6 +62,8 @@ USD_CENTS_NAME = "USD (cents)"
 HOURLY_PAGE_WINDOWS = 24
 DAILY_PAGE_WINDOWS = 35
 MAX_PAGES = 1000
+MAX_CURSOR = 4096
+"""Longest ``next_page`` cursor sent back (characters); a longer one is a bad response."""
 
 
 class MetronomeConfig(SourceConfig):
@@ -189,7 +192,8 @@ class _CustomerDetail(_Loose):
 
 
 class _CustomerPage(_Loose):
-    data: list[_CustomerDetail]
+    data: list[object]
+    """Validated one by one (``_CustomerDetail``): a malformed entry costs only itself."""
     next_page: str | None = None
 
 
@@ -243,11 +247,14 @@ class MetronomeSource:
             retry=RetryPolicy(max_attempts=config.max_attempts),
         )
         self._customers: list[MetronomeCustomer] | None = None
+        self._customer_problems: list[str] = []
+        """Entries of the (cached) customer list that could not be used; reported per cycle."""
         self._customers_at: datetime | None = None
         self._types = {t.lower() for t in config.line_item_types}
         self.skipped_line_items: dict[str, int] = {}
         """Line items left out because of their type, by type, since start (a counter)."""
         self._warned_types: set[str] = set()
+        self._cycle_skipped: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"MetronomeSource(name={self.name!r}, base_url={self.config.base_url!r})"
@@ -280,16 +287,21 @@ class MetronomeSource:
         )
         if fresh and self._customers is not None:
             return self._customers
+        problems, self._customer_problems = self._customer_problems, []
         try:
             listed = await self._list_customers()
         except AuthRejected:
             raise
         except SourceError as exc:
+            self._customer_problems = problems
             if self._customers is None:
                 raise
             log.warning("metronome_customers_stale source=%s error=%s", self.name, exc)
             return self._customers
-        selected = self._select(listed)
+        unique: dict[str, MetronomeCustomer] = {}
+        for customer in listed:
+            unique.setdefault(customer.id, customer)  # a repeated id is polled once
+        selected = self._select(list(unique.values()))
         log.info(
             "metronome_customers source=%s listed=%d selected=%d",
             self.name,
@@ -327,16 +339,41 @@ class MetronomeSource:
                 raise BadResponse(
                     f"source {self.name}: GET /v1/customers page {page}: {_short(exc)}"
                 ) from None
-            out += [MetronomeCustomer(c.id, c.name) for c in parsed.data]
+            out += self._customer_entries(parsed.data, page)
             cursor = parsed.next_page or None
             if cursor is None:
                 return out
+            if len(cursor) > MAX_CURSOR:
+                raise BadResponse(
+                    f"source {self.name}: GET /v1/customers page {page}: next_page cursor "
+                    f"longer than {MAX_CURSOR} characters"
+                )
             if cursor in seen:
                 raise BadResponse(
                     f"source {self.name}: GET /v1/customers page {page}: repeated next_page cursor"
                 )
             seen.add(cursor)
         raise BadResponse(f"source {self.name}: GET /v1/customers: more than {MAX_PAGES} pages")
+
+    def _customer_entries(self, entries: list[object], page: int) -> list[MetronomeCustomer]:
+        """The usable customers of one page. An entry without a string ``id`` is left out
+        (and reported each cycle); one with a bad ``name`` is polled with an empty name."""
+        out: list[MetronomeCustomer] = []
+        for index, entry in enumerate(entries, start=1):
+            try:
+                detail = _CustomerDetail.model_validate(entry)
+            except ValidationError as exc:
+                raw_id = entry.get("id") if isinstance(entry, dict) else None
+                if isinstance(raw_id, str) and raw_id:
+                    out.append(MetronomeCustomer(raw_id, ""))
+                    continue
+                self._customer_problems.append(
+                    f"GET /v1/customers page {page} entry {index}: customer left out: {_short(exc)}"
+                )
+                continue
+            if detail.id:
+                out.append(MetronomeCustomer(detail.id, detail.name))
+        return out
 
     def _select(self, listed: list[MetronomeCustomer]) -> list[MetronomeCustomer]:
         pattern = self.config.customer_filter
@@ -349,6 +386,7 @@ class MetronomeSource:
         """Count skipped line items; warn once per cycle for each type nobody expects."""
         for kind, count in skipped.items():
             self.skipped_line_items[kind] = self.skipped_line_items.get(kind, 0) + count
+            self._cycle_skipped[kind] = self._cycle_skipped.get(kind, 0) + count
             if kind in KNOWN_NON_SPEND_TYPES or kind in self._warned_types:
                 continue
             self._warned_types.add(kind)
@@ -375,6 +413,7 @@ class MetronomeSource:
         # an open window it left out is unknown, not zero.
         horizon = floor_time(self._clock.now(), step)
         self._warned_types = set()  # warn once per unexpected type per cycle
+        self._cycle_skipped = {}
         customers = await self.customers()
         jobs = [
             (customer, lo, hi) for customer in customers for lo, hi in split_range(start, end, step)
@@ -390,7 +429,7 @@ class MetronomeSource:
             raise
         points: list[CostPoint] = []
         covered: dict[str, list[tuple[datetime, datetime]]] = {}
-        errors: list[str] = []
+        errors: list[str] = list(self._customer_problems)
         for (customer, lo, hi), task in zip(jobs, tasks, strict=True):
             result = task.result()
             if isinstance(result, SourceError):
@@ -420,7 +459,12 @@ class MetronomeSource:
             len(points),
             self._client.requests,
         )
-        return FetchResult(points=points, coverage=coverage, errors=errors)
+        skipped: dict[str, int] = {}
+        for i, (kind, n) in enumerate(sorted(self._cycle_skipped.items())):
+            # a label per type, but a hostile API cannot mint unbounded metric series
+            label = f"line_item_type={_printable(kind, 40)}" if i < 20 else "line_item_type=other"
+            skipped[label] = skipped.get(label, 0) + n
+        return FetchResult(points=points, coverage=coverage, errors=errors, skipped=skipped)
 
     async def _guarded(
         self, customer: MetronomeCustomer, start: datetime, end: datetime
@@ -441,7 +485,7 @@ class MetronomeSource:
     ) -> tuple[list[CostPoint], datetime | None]:
         """All pages of one (customer, chunk), validated: its points and the end of the
         last window the API returned (None if none); raises SourceError."""
-        path = f"/v1/customers/{customer.id}/invoices/breakdowns"
+        path = f"/v1/customers/{quote(customer.id, safe='')}/invoices/breakdowns"
         params: dict[str, QueryValue] = {
             "starting_on": format_time(start),
             "ending_before": format_time(end),
@@ -467,6 +511,10 @@ class MetronomeSource:
                 points = self._normalise(customer, start, end, invoices)
                 ends = [i.breakdown_end_timestamp.astimezone(UTC) for i in invoices]
                 return points, max(ends, default=None)
+            if len(cursor) > MAX_CURSOR:
+                raise BadResponse(
+                    f"page {page}: next_page cursor longer than {MAX_CURSOR} characters"
+                )
             if cursor in seen:
                 raise BadResponse(f"page {page}: repeated next_page cursor")
             seen.add(cursor)

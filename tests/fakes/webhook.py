@@ -30,8 +30,11 @@ class WebhookReceiver:
         self._closing = threading.Event()
 
     trickle: float | None = None
-    """When set, the answer is written one byte every ``trickle`` seconds (a slow peer)."""
+    """When set, the whole answer (status line, headers, body) is written one byte every
+    ``trickle`` seconds (a slow peer)."""
     trickle_bytes: int = 4096
+    trickle_head: bool = True
+    """False: status line and headers at once, then only the body trickled."""
     """How long a trickled answer is (its Content-Length)."""
 
     def fail(self, status: int, times: int = 1, retry_after: int | str | None = None) -> None:
@@ -39,6 +42,22 @@ class WebhookReceiver:
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         with self._lock:
             self._faults.extend([(status, headers)] * times)
+
+    def _trickle(self, handler: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+        """The whole answer, status line and headers included, one byte at a time."""
+        head = f"HTTP/1.1 {status} OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        if not self.trickle_head:
+            handler.wfile.write(head)
+            handler.wfile.flush()
+            head = b""
+        for byte in head + body:
+            if self._closing.wait(self.trickle or 0.0):
+                return
+            try:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+            except OSError:
+                return
 
     @property
     def url(self) -> str:
@@ -61,22 +80,15 @@ class WebhookReceiver:
                     status, headers = 404, {}
                 raw = b"{}" if status == 200 else b'{"error": "nope"}'
                 if receiver.trickle is not None:
-                    raw = b" " * receiver.trickle_bytes
+                    receiver._trickle(self, status, b" " * receiver.trickle_bytes)
+                    return
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
                 for k, v in headers.items():
                     self.send_header(k, v)
                 self.end_headers()
-                if receiver.trickle is None:
-                    self.wfile.write(raw)
-                    return
-                for i in range(len(raw)):
-                    if receiver._closing.is_set():
-                        return
-                    self.wfile.write(raw[i : i + 1])
-                    self.wfile.flush()
-                    receiver._closing.wait(receiver.trickle)
+                self.wfile.write(raw)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

@@ -107,10 +107,43 @@ def test_backtest_text_sums_alerts_per_week(sample, capsys):
         == 0
     )
     out = capsys.readouterr().out
-    assert "alerts per week (new incidents):" in out
+    assert "alerts per week (new incidents, over the span that holds data):" in out
     assert "service-hourly-spike: 0.20" in out  # one incident in five weeks
+    assert "service-daily-shift" not in out  # --rule lists only that rule
     assert main(["backtest", "--config", str(sample), "--rule", "nope"]) == 2
     assert "no enabled rule named 'nope'" in capsys.readouterr().err
+
+
+def test_backtest_defaults_to_the_files_own_range_and_writes_html(sample, capsys, tmp_path):
+    report = tmp_path / "report.html"
+    assert main(["backtest", "--config", str(sample), "--html", str(report)]) == 0
+    out = capsys.readouterr().out
+    # no --since/--until: the range is the files' data, not the last backfill before now
+    assert "[NEW] CRITICAL service-hourly-spike:" in out
+    assert "range 2026-" in out
+    page = report.read_text(encoding="utf-8")
+    assert "service-hourly-spike" in page and "data:image/png;base64," in page
+    assert "http://" not in page and "https://" not in page  # self-contained
+
+
+def test_backtest_of_an_empty_range_says_where_the_data_is(sample, capsys):
+    args = ["backtest", "--config", str(sample), "--since", "2020-01-01", "--until", "2020-02-01"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "no data in this range; its data covers 2026-" in out
+
+
+def test_tune_replays_a_rule_at_each_budget_and_proposes_one(sample, capsys):
+    args = ["tune", "--config", str(sample), "--rule", "service-hourly-spike"]
+    assert main([*args, "--budget", "1/week", "--budget", "1/year"]) == 0
+    out = capsys.readouterr().out
+    assert "rule service-hourly-spike: 1 past incidents" in out
+    assert "max_alerts = '1/week'" in out and "max_alerts = '1/year'" in out
+    assert "caught 1/1" in out
+    assert "EXCEEDED" in out  # one incident in five weeks is more than 1/year allows
+    assert 'proposal: max_alerts = "1/week"' in out
+    assert main([*args, "--budget", "often"]) == 2
+    assert "--budget: not a budget: 'often'" in capsys.readouterr().err
 
 
 def test_validate_exit_codes(sample, capsys):

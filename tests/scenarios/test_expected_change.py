@@ -54,7 +54,7 @@ def test_status_backtest_and_explain_follow_the_chat_actions(cfg, capsys):
     state.close()
     assert main(["status", "--config", str(cfg)]) == 0
     out = capsys.readouterr().out
-    assert "acknowledge by slack:U0ALICE at 2026-09-09T22:00:00+00:00: repeats stopped" in out
+    assert "acknowledge by slack:U0ALICE at 2026-09-09 22:00 UTC: repeats stopped" in out
     assert main(["status", "--json", "--config", str(cfg)]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["open_incidents"][0]["actions"][0]["by"] == "slack:U0ALICE"

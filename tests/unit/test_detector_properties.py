@@ -72,6 +72,32 @@ CASES: dict[str, list[Case]] = {
         ),
     ],
     "new_spend": [Case(lambda s: {"min_amount": 3.0 * s, "lookback": "5d"})],
+    "cost": [
+        Case(
+            lambda s: {
+                "weeks": 2,
+                "min_weeks": 1,
+                "calibration": "4d",
+                "shift_windows": 2,
+                "hold": "3d",
+                "direction": "both",
+            },
+            periodic_quiet=True,
+        ),
+        Case(
+            lambda s: {
+                "weeks": 1,
+                "min_weeks": 1,
+                "calibration": "2d",
+                "shift_windows": 1,
+                "hold": "1d",
+                "monthly": False,
+                "weekend_floor": False,
+                "budget": "1/week",
+            },
+            periodic_quiet=True,
+        ),
+    ],
 }
 
 ALL = [(name, i) for name in sorted(CASES) for i in range(len(CASES[name]))]

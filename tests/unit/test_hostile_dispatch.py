@@ -93,3 +93,18 @@ def test_the_age_of_the_oldest_undelivered_item_is_a_metric(store) -> None:
     finally:
         metrics.close()
     assert 'alerter_outbox_oldest_pending_age_seconds{notifier="slack"} 18000.0' in text
+
+
+def test_skipped_records_are_counted_on_metrics(store) -> None:
+    from alerter.app import CycleReport
+    from alerter.metrics import Metrics
+
+    metrics = Metrics(store, lambda: ["mtr"], lambda: T0)
+    try:
+        report = CycleReport(source="mtr", ok=True, skipped={"line_item_type=usage_v2": 4})
+        metrics.observe_cycle(report)
+        metrics.observe_cycle(report)
+        text = metrics.render().decode()
+    finally:
+        metrics.close()
+    assert 'alerter_records_skipped_total{kind="line_item_type=usage_v2",source="mtr"} 8.0' in text

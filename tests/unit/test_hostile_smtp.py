@@ -84,3 +84,10 @@ def test_a_trickling_relay_costs_one_deadline_and_others_still_go_out(store) -> 
     assert report.sent == 1 and posts == 1
     (waiting,) = store.outbox_items("pending")
     assert waiting.notifier == "mail" and "did not finish" in (waiting.last_error or "")
+
+
+def test_a_relay_trickling_its_greeting_is_hung_up_on_at_the_deadline() -> None:
+    with HostileRelay("trickle", delay=0.3) as relay:
+        result = relay_notifier(relay.port, timeout=30, deadline=1).send(sample(), None)
+    assert isinstance(result, RetryAfter)
+    assert "did not finish within 1s (deadline)" in result.reason

@@ -16,6 +16,7 @@ from alerter.clock import FakeClock
 from alerter.domain import key_get
 from alerter.errors import ConfigError, RateLimited
 from alerter.money import parse_amount, to_decimal
+from alerter.sources.base import FetchResult
 from alerter.sources.http import JsonHttpClient, RetryPolicy
 from alerter.sources.metronome import MetronomeSource
 from alerter.sources.ratelimit import RateGate
@@ -228,9 +229,38 @@ def test_unknown_line_item_types_warn_once_per_type_per_cycle_and_count(caplog) 
                 await source.aclose()
 
         with caplog.at_level(logging.WARNING, logger="alerter.sources.metronome"):
-            asyncio.run(two_cycles())
+            results = asyncio.run(two_cycles())
     warnings = [r for r in caplog.records if "metronome_line_items_skipped" in r.getMessage()]
     assert len(warnings) == 2  # one per cycle, though 2 customers x 2 days had them
     assert "type=usage_v2" in warnings[0].getMessage()
     assert isinstance(source, MetronomeSource)
     assert source.skipped_line_items["usage_v2"] > 0
+    last = results[-1]
+    assert isinstance(last, FetchResult)
+    assert last.skipped["line_item_type=usage_v2"] * 2 == source.skipped_line_items["usage_v2"]
+
+
+def test_a_malformed_customer_entry_costs_only_itself() -> None:
+    import json
+
+    clock = FakeClock(mtr.NOW)
+    data = mtr.make_dataset(2)
+    first, second = data.customers.values()
+    listing = {
+        "data": [
+            {"id": first.id, "name": first.name},
+            {"id": 7, "name": "no usable id"},
+            {"id": second.id, "name": {"not": "a string"}},
+            {"id": first.id, "name": "listed twice"},
+        ],
+        "next_page": None,
+    }
+    with FakeMetronome(data, token=mtr.TOKEN, now=clock.now) as fake:
+        fake.faults.append(Fault("body", endpoint="customers", value=json.dumps(listing)))
+        source = mtr.make_source(fake, clock)
+        result = mtr.run_fetch(source, mtr.DAY0, mtr.DAY0 + timedelta(hours=2))
+        polled = {r.customer_id for r in fake.breakdown_requests()}
+
+    assert polled == {first.id, second.id}  # each once, the bad name polled anyway
+    assert {key_get(p.key, "customer_id") for p in result.points} == {first.id, second.id}
+    assert len(result.errors) == 1 and "entry 2" in result.errors[0]

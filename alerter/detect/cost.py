@@ -1,0 +1,438 @@
+"""Cost: log residuals against the same slot of past weeks, thresholds calibrated per
+series from its own recent residuals under a noise budget.
+
+Cost noise is multiplicative (a busy hour is noisier in money than a quiet one), so a
+window is judged by its log ratio to the seasonal median,
+``r = log((x + c) / (m + c))`` with ``m`` the median of the same hour of the week (day
+of the week for daily data) over the last ``weeks`` weeks and ``c`` a small offset
+(``offset`` times the series' recent mean), which keeps zeros finite.
+
+Two scores, both in this scale:
+
+- a **spike**: ``r`` itself;
+- a **sustained change** (level shift, drop, ramp): the mean of ``r`` over the last
+  ``shift_windows`` windows, which averages the noise away so a 30 % drop under heavy
+  hourly noise is as clear as a tenfold spike.
+
+Each series' thresholds come from its own residuals over the ``calibration`` span
+before the day being judged (conformal style): the empirical quantile that a
+``budget`` (e.g. ``"1/month"``) allows, times a ``guard`` margin, and never below
+``k`` robust sigmas. So a series with heavy noise or heavy tails needs a larger move
+than a quiet one, without a hand-tuned ``k`` per data set. Thresholds change once a day
+(at UTC midnight), from data before that day only: causal.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from datetime import timedelta
+from typing import ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from alerter.detect.band import (
+    MAD_TO_SIGMA,
+    judged_range,
+    median_of_stack,
+    sort_stack,
+    windows_in,
+)
+from alerter.detect.base import BoolArray, DetectorParams, FloatArray, SeriesFrame, Verdicts
+from alerter.detect.budget import Budget, parse_budget
+from alerter.timeparse import Duration
+
+WEEK = timedelta(days=7)
+DAY = timedelta(days=1)
+
+
+class CostParams(DetectorParams):
+    """Parameters of the ``cost`` detector."""
+
+    type: Literal["cost"] = Field(default="cost", description="Detector type.")
+    period: Duration = Field(
+        default=WEEK,
+        description="The season: the baseline is the same slot of the last `weeks` periods "
+        "('7d': hour of the week; '1d': hour of the day). A whole number of days.",
+    )
+    weeks: int = Field(
+        default=4, ge=1, le=60, description="Past periods whose same slot forms the baseline."
+    )
+    min_weeks: int = Field(
+        default=2, ge=1, le=12, description="Fewest known same-slot values needed for a verdict."
+    )
+    calibration: Duration = Field(
+        default=timedelta(days=14),
+        description="Span of the series' own recent residuals its thresholds are calibrated on.",
+    )
+    budget: Budget = Field(
+        default="1/month",
+        description="How often a clean series may alert (e.g. '1/month'); sets the quantile "
+        "of its recent residuals that a window must exceed. A rule's `max_alerts` fills it.",
+    )
+    guard: float = Field(
+        default=1.5,
+        ge=1,
+        le=100,
+        description="A spike must exceed the series' calibrated upper quantile by this factor.",
+    )
+    sparse_guard: float = Field(
+        default=2.5,
+        ge=1,
+        le=1000,
+        description="The guard for series whose calibration span is mostly zero windows "
+        "(their blips are ordinary).",
+    )
+    k: float = Field(
+        default=4.0, gt=0, le=100, description="Spike threshold floor in robust log sigmas."
+    )
+    shift_windows: int = Field(
+        default=12,
+        ge=1,
+        le=1000,
+        description="Windows averaged for the sustained-change score (level shifts, drops).",
+    )
+    k_shift: float = Field(
+        default=4.0,
+        gt=0,
+        le=100,
+        description="Sustained-change threshold floor in robust log sigmas of the average.",
+    )
+    shift_margin: float = Field(
+        default=0.2,
+        ge=0,
+        le=10,
+        description="A sustained change must exceed the series' recent maximum of its "
+        "averaged residual by this much (log scale: 0.2 ~ 22 %); the long average's margin "
+        "is smaller by sqrt(shift_windows / windows in hold).",
+    )
+    min_change: float = Field(
+        default=0.4,
+        ge=0,
+        le=100,
+        description="Smallest relative sustained change that alerts (0.4 = 40 %).",
+    )
+    hold: Duration = Field(
+        default=timedelta(days=2),
+        description="Span of the long average: a change held this long alerts with a "
+        "smaller margin, and a decrease held this long alerts even when each day of it "
+        "looks like a weekend day (a one-day holiday does not; a lasting drop does).",
+    )
+    monthly: bool = Field(
+        default=True,
+        description="An increase must also exceed the same slot one calendar month back "
+        "(month-start billing, monthly jobs are not spikes).",
+    )
+    weekend_floor: bool = Field(
+        default=True,
+        description="A decrease must also fall below the lowest same slot of the last seven "
+        "days (a holiday that looks like a Sunday is not a drop).",
+    )
+    offset: float = Field(
+        default=0.05,
+        gt=0,
+        le=10,
+        description="Offset c as a fraction of the series' recent mean (keeps zeros finite).",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CostParams:
+        if self.min_weeks > self.weeks:
+            raise ValueError(f"min_weeks ({self.min_weeks}) must be <= weeks ({self.weeks})")
+        return self
+
+    @field_validator("calibration")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value < DAY:
+            raise ValueError("calibration must be at least a day")
+        return value
+
+    @field_validator("period")
+    @classmethod
+    def _whole_days(cls, value: timedelta) -> timedelta:
+        if value < DAY or value % DAY:
+            raise ValueError("period must be a whole number of days ('1d', '7d')")
+        return value
+
+
+class CostDetector:
+    """Log-residual spikes and sustained changes, thresholds calibrated per series."""
+
+    type: ClassVar[str] = "cost"
+    Params: ClassVar[builtins.type[DetectorParams]] = CostParams
+
+    def __init__(self, params: DetectorParams) -> None:
+        assert isinstance(params, CostParams)
+        self.params = params
+
+    def _sizes(self, step: timedelta) -> tuple[int, int, int, int]:
+        """(windows per week, calibration windows, longest averaging span, windows per
+        calibration block)."""
+        period = windows_in(self.params.period, step, "the period")
+        cal = windows_in(self.params.calibration, step, "the calibration span")
+        block = max(1, windows_in(DAY, step, "a day") if step <= DAY else 1)
+        span = max(self.params.shift_windows, self._hold(step))
+        return period, cal, span, block
+
+    def _hold(self, step: timedelta) -> int:
+        return max(1, int(self.params.hold / step))
+
+    def _day(self, step: timedelta) -> int:
+        return max(1, int(DAY / step))
+
+    def _month(self, step: timedelta) -> int:
+        """Windows in the longest month back (0 without ``monthly``)."""
+        return windows_in(timedelta(days=31), step, "a month") if self.params.monthly else 0
+
+    def history(self, step: timedelta) -> int:
+        period, cal, span, block = self._sizes(step)
+        back = max(period * self.params.weeks, self._month(step), 7 * self._day(step))
+        return back + cal + span + block
+
+    def quantile(self, step: timedelta) -> float:
+        """The calibration quantile the budget allows: 1 - (alerts per window)."""
+        per_week = parse_budget(self.params.budget)
+        per_window = per_week * (step / WEEK)
+        return float(min(1.0, max(0.5, 1.0 - per_window)))
+
+    def _spike_threshold(
+        self,
+        cal_r: FloatArray,
+        sigma: FloatArray,
+        guard: FloatArray,
+        sparse: BoolArray,
+        alpha: float,
+    ) -> FloatArray:
+        """Per-series spike threshold (one tail, larger is worse) from the calibration
+        residuals: never below ``k`` sigmas nor the recent maximum times the guard, and
+        for dense series not below the budget's quantile extrapolated from the top 5 %
+        (an exponential tail in log scale: a Pareto tail in money)."""
+        ordered, count = _sort_known(cal_r)
+        thr = np.fmax(self.params.k * sigma, _order_stat(ordered, count, 1.0) + guard)
+        return np.where(sparse, thr, np.fmax(thr, _tail(ordered, count, alpha)))
+
+    def _average_threshold(
+        self, cal_avg: FloatArray, sigma: FloatArray, n: int, floor: float, alpha: float
+    ) -> FloatArray:
+        """Threshold of a mean of ``n`` residuals: ``k_shift`` sigmas of a mean, the
+        smallest change that alerts, the recent maximum plus the margin, the budget's
+        extrapolated quantile (excursions last about ``n`` windows)."""
+        p = self.params
+        ordered, count = _sort_known(cal_avg)
+        thr = np.fmax(p.k_shift * sigma / math.sqrt(n), floor)
+        margin = p.shift_margin * math.sqrt(min(1.0, p.shift_windows / n))  # noise ~ 1/sqrt(n)
+        thr = np.fmax(thr, _order_stat(ordered, count, 1.0) + margin)
+        return np.fmax(thr, _tail(ordered, count, min(1.0, alpha * n)))
+
+    def evaluate(self, frame: SeriesFrame, judge: slice) -> Verdicts:
+        start, stop = judged_range(frame, judge)
+        n, width = frame.n_series, stop - start
+        nan = np.full((n, width), np.nan)
+        out = Verdicts(nan, nan.copy(), nan.copy(), nan.copy(), np.zeros((n, width), bool))
+        if width == 0 or n == 0:
+            return out
+        p = self.params
+        step = frame.step
+        period, cal, span, _block = self._sizes(step)
+        shift, hold = p.shift_windows, self._hold(step)
+        step_s = int(step.total_seconds())
+        block_s = max(step_s, 86400)
+        secs = frame.starts[start:stop].astype("datetime64[s]").astype(np.int64)
+        # column index where each judged column's day (its calibration block) begins
+        block_col = np.arange(start, stop) - (secs % block_s) // step_s
+        lo = int(block_col[0]) - cal - span + 1  # first column whose residual is read
+        pad = max(0, max(period * p.weeks, self._month(step), 7 * self._day(step)) - lo)
+        values = frame.values
+        if pad:
+            values = np.concatenate([np.full((n, pad), np.nan), values], axis=1)
+        base = lo + pad
+        median = _seasonal_median(values, base, stop + pad, period, p.weeks, p.min_weeks)
+        first = int(frame.starts[0].astype("datetime64[s]").astype(np.int64))
+        times = first + np.arange(lo, stop, dtype=np.int64) * step_s
+        month_ref = _month_back(values, times, base, step_s) if p.monthly else None
+        low_ref = _week_low(values, base, stop + pad, self._day(step)) if p.weekend_floor else None
+        alpha = 1.0 - self.quantile(step)  # the budget as a rate per window
+        log_guard, log_sparse = math.log(p.guard), math.log(p.sparse_guard)
+        floor_up = math.log1p(p.min_change)
+        floor_down = -math.log1p(-min(p.min_change, 0.99))
+        up = p.direction in ("up", "both")
+        down = p.direction in ("down", "both")
+
+        def aligned(x: FloatArray, m: int) -> FloatArray:
+            """Rolling mean over ``m``, columns aligned with ``r[:, span - 1:]``."""
+            return _rolling_mean(x, m)[:, span - m :]
+
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for b in np.unique(block_col):
+                cols = np.nonzero(block_col == b)[0]  # judged columns of this day
+                j0, j1 = int(cols[0]), int(cols[-1]) + 1
+                b = int(b)
+                # residuals of [b - cal - span + 1, start + j1): calibration then judged
+                seg_lo, seg_hi = b - cal - span + 1 + pad, start + j1 + pad
+                raw = values[:, b - cal + pad : b + pad]
+                known = ~np.isnan(raw)
+                n_known = known.sum(axis=1)
+                mean = np.where(known, np.abs(raw), 0.0).sum(axis=1) / np.maximum(n_known, 1)
+                c = p.offset * mean
+                c[(n_known < cal // 2) | (c <= 0)] = np.nan  # no recent spend: no verdict
+                zero_share = np.where(known, raw == 0, False).sum(axis=1) / np.maximum(n_known, 1)
+                sparse = zero_share > 0.5  # blips are ordinary: no averaged or downward score
+                guard = np.where(sparse, log_sparse, log_guard)
+                cc = c[:, None]
+                obs = values[:, seg_lo:seg_hi]
+                med = median[:, seg_lo - base : seg_hi - base]
+                # sparse series: against zero, so a window is judged by its own amount
+                # against the recent blips (their seasonal median is noise)
+                med = np.where(sparse[:, None], 0.0, med)
+                r = np.log((obs + cc) / (med + cc))
+                r_up, r_dn = r, r
+                if month_ref is not None:  # explained by the same slot a month ago
+                    ref = month_ref[:, seg_lo - base : seg_hi - base]
+                    r_up = np.fmin(r, np.log((obs + cc) / (ref + cc)))
+                if low_ref is not None:  # explained by last week's lowest day
+                    ref = low_ref[:, seg_lo - base : seg_hi - base]
+                    r_dn = np.fmax(r, np.log((obs + cc) / (ref + cc)))
+                cut = slice(span - 1, None)
+                cal_plain = r[:, cut][:, :cal]
+                center = _order_stat(*_sort_known(cal_plain), 0.5)
+                dev, count_d = _sort_known(np.abs(cal_plain - center[:, None]))
+                sigma = np.fmax(MAD_TO_SIGMA * _order_stat(dev, count_d, 0.5), 1e-3)
+                rel = slice(cal + start + j0 - b, cal + start + j1 - b)
+                score = np.full((n, j1 - j0), -np.inf)
+                upper = np.full(n, np.inf)
+                lower = np.full(n, -np.inf)
+                no_avg = sparse[:, None]
+                if up:
+                    ru = r_up[:, cut]
+                    au = aligned(r_up, shift)
+                    ahu = aligned(r_up, hold)
+                    thr = self._spike_threshold(ru[:, :cal], sigma, guard, sparse, alpha)
+                    thr_a = self._average_threshold(au[:, :cal], sigma, shift, floor_up, alpha)
+                    thr_h = self._average_threshold(ahu[:, :cal], sigma, hold, floor_up, alpha)
+                    a_j = np.fmax(au[:, rel] / thr_a[:, None], ahu[:, rel] / thr_h[:, None])
+                    a_j = np.where(no_avg, np.nan, a_j)
+                    score = np.fmax(score, np.fmax(ru[:, rel] / thr[:, None], a_j))
+                    upper = thr
+                if down:
+                    rd = -r_dn[:, cut]
+                    ad = -aligned(r_dn, shift)
+                    ah = -aligned(r, hold)  # held long enough: not a holiday
+                    thr = self._spike_threshold(rd[:, :cal], sigma, guard, sparse, alpha)
+                    thr_a = self._average_threshold(ad[:, :cal], sigma, shift, floor_down, alpha)
+                    thr_h = self._average_threshold(ah[:, :cal], sigma, hold, floor_down, alpha)
+                    down_j = np.fmax(
+                        rd[:, rel] / thr[:, None],
+                        np.fmax(ad[:, rel] / thr_a[:, None], ah[:, rel] / thr_h[:, None]),
+                    )
+                    score = np.fmax(score, np.where(no_avg, -np.inf, down_j))
+                    lower = -thr
+                ok = (np.isfinite(cal_plain).sum(axis=1) >= cal // 2) & ~np.isnan(c)
+                exp_j = median[:, start + j0 + pad - base : start + j1 + pad - base]
+                x_j = values[:, start + j0 + pad : start + j1 + pad]
+                exp_j = np.where(ok[:, None] & ~np.isnan(x_j), exp_j, np.nan)
+                valid = ~np.isnan(exp_j)
+                score = np.where(valid, score, np.nan)
+                out.expected[:, j0:j1] = exp_j
+                band = np.where(sparse[:, None] & valid, 0.0, exp_j)
+                out.upper[:, j0:j1] = (band + cc) * np.exp(upper)[:, None] - cc
+                out.lower[:, j0:j1] = (exp_j + cc) * np.exp(lower)[:, None] - cc
+                out.score[:, j0:j1] = score
+                out.flagged[:, j0:j1] = valid & (score > 1.0)
+        return out
+
+
+def _seasonal_median(
+    values: FloatArray, lo: int, hi: int, period: int, weeks: int, min_weeks: int
+) -> FloatArray:
+    """Median of columns ``t - period*k`` (k = 1..weeks, known ones) for t in [lo, hi);
+    NaN where fewer than ``min_weeks`` are known. ``lo >= period * weeks``. A sorting
+    network over the K lag slices (K small), no sort along a strided axis."""
+    lags = []
+    count = np.zeros((values.shape[0], hi - lo), np.int8)
+    for k in range(1, weeks + 1):
+        lag = values[:, lo - period * k : hi - period * k]
+        known = ~np.isnan(lag)
+        count += known
+        lags.append(np.where(known, lag, np.inf))
+    median = median_of_stack(sort_stack(lags), count)
+    median[count < min_weeks] = np.nan
+    return median
+
+
+def _month_back(values: FloatArray, times: np.ndarray, base: int, step_s: int) -> FloatArray:
+    """For padded columns ``base + i`` (window start ``times[i]``, epoch seconds), the
+    value of the same slot one calendar month earlier (the month's last slot when the
+    earlier month is shorter); NaN where that lies before the frame."""
+    ts = times.astype("datetime64[s]")
+    month = ts.astype("datetime64[M]")
+    this_month = month.astype("datetime64[s]")
+    target = (month - 1).astype("datetime64[s]") + (ts - this_month)
+    target = np.where(target >= this_month, this_month - np.timedelta64(step_s, "s"), target)
+    back = ((ts - target).astype(np.int64) // step_s).astype(np.int64)
+    cols = base + np.arange(times.size) - back
+    ok = cols >= 0
+    out = np.full((values.shape[0], times.size), np.nan)
+    out[:, ok] = values[:, cols[ok]]
+    return out
+
+
+def _week_low(values: FloatArray, lo: int, hi: int, day: int) -> FloatArray:
+    """Lowest known value of the same slot over the previous seven days, for columns
+    ``[lo, hi)`` (``lo >= 7 * day``, ``day`` windows a day)."""
+    stack = np.stack([values[:, lo - day * k : hi - day * k] for k in range(1, 8)])
+    low: FloatArray = np.fmin.reduce(stack, axis=0)
+    return low
+
+
+def _rolling_mean(values: FloatArray, n: int) -> FloatArray:
+    """Mean of the known (finite) values of ``values[:, i - n + 1 .. i]`` for i >= n - 1
+    (NaN when fewer than half are known); shape ``(rows, cols - n + 1)``. Running sums
+    from the first column, so the result depends only on the block passed in."""
+    if n == 1:
+        return np.where(np.isfinite(values), values, np.nan)
+    rows, cols = values.shape
+    known = np.isfinite(values)
+    sums = np.zeros((rows, cols + 1))
+    np.cumsum(np.where(known, values, 0.0), axis=1, out=sums[:, 1:])
+    counts = np.zeros((rows, cols + 1), np.int64)
+    np.cumsum(known, axis=1, out=counts[:, 1:])
+    count = counts[:, n:] - counts[:, :-n]
+    mean: FloatArray = (sums[:, n:] - sums[:, :-n]) / np.maximum(count, 1)
+    mean[count * 2 < n] = np.nan
+    return mean
+
+
+def _sort_known(values: FloatArray) -> tuple[FloatArray, np.ndarray]:
+    """Each row sorted with unknowns (NaN, inf) last, and its count of finite values."""
+    finite = np.isfinite(values)
+    ordered = np.where(finite, values, np.inf)
+    ordered.sort(axis=1)
+    return ordered, finite.sum(axis=1)
+
+
+TAIL = 0.05
+"""Share of the calibration residuals whose mean excess sets the tail's scale."""
+
+
+def _tail(ordered: FloatArray, count: np.ndarray, alpha: float) -> FloatArray:
+    """The ``1 - alpha`` quantile of each sorted row, extrapolated past its top ``TAIL``
+    share by an exponential tail: ``u + beta * log(TAIL / alpha)`` with ``u`` the
+    ``1 - TAIL`` quantile and ``beta`` the mean excess over it."""
+    u = _order_stat(ordered, count, 1.0 - TAIL)
+    above = np.isfinite(ordered) & (ordered > u[:, None])
+    excess = np.where(above, ordered - u[:, None], 0.0).sum(axis=1)
+    beta = excess / np.maximum(above.sum(axis=1), 1)
+    factor = math.log(TAIL / alpha) if alpha < TAIL else 0.0
+    out: FloatArray = u + beta * factor
+    return out
+
+
+def _order_stat(ordered: FloatArray, count: np.ndarray, q: float) -> FloatArray:
+    """The ``q`` quantile (the next higher order statistic) of each sorted row's known
+    values; NaN where a row has none."""
+    safe = np.maximum(count, 1)
+    index = np.minimum(np.ceil(q * (safe - 1)).astype(np.int64), safe - 1)
+    picked = np.take_along_axis(ordered, index[:, None], axis=1)[:, 0]
+    return np.where(count > 0, picked, np.nan)

@@ -1,0 +1,149 @@
+"""Cost detector: log residuals, per-series calibrated thresholds, noise budgets."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from alerter.detect.base import SeriesFrame
+from alerter.detect.budget import format_budget, parse_budget
+from alerter.detect.cost import CostDetector, CostParams
+from alerter.judge import make_detector
+from alerter.rules.model import make_rule_model
+from tests.conftest import T0
+
+H = timedelta(hours=1)
+D = timedelta(days=1)
+WEEK_H = 168
+
+
+def frame(rows: np.ndarray, step: timedelta = H) -> SeriesFrame:
+    values = np.atleast_2d(np.asarray(rows, dtype=float))
+    seconds = int(step.total_seconds())
+    starts = (np.arange(values.shape[1]) * seconds + int(T0.timestamp())).astype("datetime64[s]")
+    keys = [(("s", str(i)),) for i in range(values.shape[0])]
+    return SeriesFrame(keys, starts, step, values)
+
+
+def hourly(weeks: int, sigma: float, seed: int, n: int = 1) -> np.ndarray:
+    """Hourly spend with a daily wave, weekends at 60 %, lognormal noise ``sigma``."""
+    t = np.arange(weeks * WEEK_H)
+    shape = (1 + 0.6 * np.sin(2 * np.pi * (t % 24) / 24)) * np.where((t // 24) % 7 < 5, 1, 0.6)
+    rng = np.random.default_rng(seed)
+    return np.asarray(100 * shape * rng.lognormal(0, sigma, (n, t.size)))
+
+
+def flags(values: np.ndarray, start: int, step: timedelta = H, **params: object) -> np.ndarray:
+    detector = CostDetector(CostParams(**params))
+    return detector.evaluate(frame(values, step), slice(start, None)).flagged
+
+
+JUDGE = 6 * WEEK_H  # weeks of history before the judged part
+
+
+def test_heavy_multiplicative_noise_alone_stays_quiet():
+    values = hourly(9, 0.25, seed=1, n=40)  # 40 series, 3 judged weeks each
+    assert flags(values, JUDGE, direction="both", budget="1/year").sum() == 0
+
+
+def test_a_drop_to_half_under_heavy_noise_alerts_within_the_hold():
+    # weekends run at 60 %, so a drop to 50 % looks like a weekend day until it has
+    # lasted `hold` (2 days): it alerts then, not at the first noisy hour
+    values = hourly(9, 0.25, seed=2)
+    at = JUDGE + 3 * 24 + 10  # a Thursday morning
+    values[0, at:] *= 0.5
+    flagged = flags(values, JUDGE, direction="down", budget="1/year")[0]
+    first = int(np.nonzero(flagged)[0][0]) + JUDGE
+    assert at <= first <= at + 48
+
+
+def test_a_level_shift_and_a_spike_alert_up():
+    values = hourly(9, 0.1, seed=3, n=2)
+    values[0, JUDGE + 50 :] *= 2.0
+    values[1, JUDGE + 80 : JUDGE + 82] *= 5.0
+    flagged = flags(values, JUDGE, direction="up", budget="1/year")
+    assert flagged[0, 50:60].any() and not flagged[0, :50].any()
+    assert flagged[1, 80] and not flagged[1, :80].any()
+
+
+def test_a_holiday_at_sunday_level_is_not_a_drop_but_a_lasting_drop_is():
+    values = hourly(9, 0.05, seed=4, n=2)
+    holiday = JUDGE + 2 * 24  # a Wednesday
+    sunday = holiday - 3 * 24
+    values[:, holiday : holiday + 24] = values[:, sunday : sunday + 24]
+    values[1, holiday:] = values[1, holiday:] * 0.3  # series 1 stays down
+    flagged = flags(values, JUDGE, direction="down")
+    assert not flagged[0].any()
+    assert flagged[1].any()
+
+
+def test_a_month_start_charge_that_recurs_is_not_a_spike():
+    days = 150
+    t = np.arange(days)
+    dates = np.datetime64(T0.date()) + t.astype("timedelta64[D]")
+    first = dates.astype("datetime64[M]").astype("datetime64[D]") == dates
+    rng = np.random.default_rng(5)
+    values = 200 * rng.lognormal(0, 0.05, (2, days))
+    values[0, first] += 2000  # every month
+    values[1, first & (t > 120)] += 2000  # only once
+    flagged = flags(values, 70, step=D, calibration="56d", shift_windows=3, hold="3d")
+    assert not flagged[0].any()
+    assert flagged[1].any()
+
+
+def test_a_stricter_budget_never_alerts_more():
+    values = hourly(9, 0.2, seed=6, n=30)
+    values[:10, JUDGE + 100 : JUDGE + 103] *= 3
+    loose = flags(values, JUDGE, budget="1/week", guard=1.0, shift_margin=0.0)
+    strict = flags(values, JUDGE, budget="1/year", guard=1.0, shift_margin=0.0)
+    assert strict.sum() <= loose.sum()
+    assert not (strict & ~loose).any()
+
+
+def test_verdicts_are_causal_per_day_blocks():
+    values = hourly(9, 0.2, seed=7)
+    full = CostDetector(CostParams(direction="both")).evaluate(frame(values), slice(JUDGE, None))
+    cut = JUDGE + 100
+    part = CostDetector(CostParams(direction="both")).evaluate(
+        frame(values[:, :cut]), slice(JUDGE, None)
+    )
+    np.testing.assert_array_equal(part.score, full.score[:, :100])
+
+
+@pytest.mark.parametrize(
+    ("text", "per_week"),
+    [
+        ("1/month", 7 / 30),
+        ("2/week", 2.0),
+        ("1/2weeks", 0.5),
+        ("0.5/day", 3.5),
+        ("1/year", 7 / 365),
+    ],
+)
+def test_budgets_parse_to_alerts_per_week(text, per_week):
+    assert parse_budget(text) == pytest.approx(per_week)
+
+
+@pytest.mark.parametrize("text", ["", "month", "1/fortnight", "0/week", "-1/day"])
+def test_bad_budgets_are_refused(text):
+    with pytest.raises(ValueError, match="budget"):
+        parse_budget(text)
+
+
+def test_format_budget_reads_back():
+    assert format_budget(parse_budget("1/month")) == "1/month"
+    assert format_budget(2.0) == "2/week"
+
+
+def test_a_rules_max_alerts_is_validated_and_fills_the_detector_budget():
+    rule_model = make_rule_model()
+    rule = rule_model(name="r", source="s", max_alerts="1/quarter", detector={"type": "cost"})  # type: ignore[call-arg]
+    detector = make_detector(rule)
+    assert isinstance(detector, CostDetector)
+    assert detector.params.budget == "1/quarter"
+    assert rule.budget_per_week == pytest.approx(7 / 91)
+    with pytest.raises(ValidationError, match="max_alerts"):
+        rule_model(name="r", source="s", max_alerts="often", detector={"type": "cost"})  # type: ignore[call-arg]
