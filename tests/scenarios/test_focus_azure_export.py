@@ -126,3 +126,22 @@ def test_a_run_without_manifest_is_not_read(blob, container, tmp_path):
     )
     result = fetch(source(tmp_path, blob, name))
     assert result.all_points("azure") == [] and result.coverage == []
+
+
+def test_an_abfs_url_naming_container_and_account_reads_the_same_export(blob, container, tmp_path):
+    name, client = container
+    put_run(client, "run-1", hourly_rows(SEPT, SEPT + timedelta(days=2)))
+    plain = fetch(source(tmp_path, blob, name))
+    cfg = FocusConfig(
+        path=f"abfs://{name}@devstoreaccount1.dfs.core.windows.net/{ROOT}/",
+        window="day",
+        extra_dimensions=["x_UsageType"],
+    )
+    env = {"AZURE_STORAGE_CONNECTION_STRING": blob.connection_string}
+    abfs = FocusSource("azure", cfg, SourceContext(FakeClock(NOW), env, tmp_path))
+    result = fetch(abfs)
+    assert result.errors == []
+    assert sorted(p.amount for p in result.all_points("azure")) == sorted(
+        p.amount for p in plain.all_points("azure")
+    )
+    assert len(result.all_points("azure")) == 36 * 2
