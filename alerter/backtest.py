@@ -137,7 +137,7 @@ def file_data_range(
         source = SOURCES[cfg.type](name, cfg, ctx)
         result = asyncio.run(source.fetch(datetime(1970, 1, 2, tzinfo=UTC), clock_now + _FAR))
         step = _step(config, name)
-        for point in result.points:
+        for point in result.all_points(name):  # file sources answer in columns
             lo = point.start if lo is None or point.start < lo else lo
             end = point.start + step
             hi = end if hi is None or end > hi else hi

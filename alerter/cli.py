@@ -308,7 +308,11 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         raise UsageError("--out DIR needs --dry-run")
     for problem in unknown_dimensions(config) + unset_env(config, _env()):
         log.warning("config_warning problem=%s", problem)
-    store = _open_state(config, lock=True)
+    from alerter.store.postgres import is_postgres_url
+
+    # a replica opens its own PostgreSQL store (its replica id, claim TTL): App does that
+    shared = is_postgres_url(config.alerter.state)
+    store = None if shared else _open_state(config, lock=True)
     sink = DryRunSink(sys.stdout, Path(args.out) if args.out else None) if args.dry_run else None
     app = App(
         config, dry_run=args.dry_run, store=store, dry_run_sink=sink, deliver_in_cycle=args.once

@@ -37,7 +37,7 @@ class SeriesRow:
                 "window_start": format_time(self.window_start),
                 "window_end": format_time(self.window_end),
                 "group": dict(self.group),
-                "amount": str(self.amount),
+                "amount": f"{self.amount:f}",
                 "currency": self.currency,
             },
             ensure_ascii=False,

@@ -9,7 +9,9 @@ it or names the file and line at fault.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -103,7 +105,11 @@ class ColumnarRead:
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
-    db = duckdb.connect(":memory:")
+    # a file-backed scratch database: its tables can leave memory when the aggregation
+    # of a large file outgrows the memory limit (an in-memory one overshoots it)
+    folder = tempfile.mkdtemp(prefix="alerter-read-")
+    db = duckdb.connect(folder + "/scratch.duckdb")
+    weakref.finalize(db, shutil.rmtree, folder, True)
     db.execute("SET TimeZone='UTC'").fetchall()
     db.execute("SET memory_limit='1GB'").fetchall()
     db.execute("SET preserve_insertion_order=false").fetchall()
@@ -134,7 +140,7 @@ def read_csv_windows(
             amount = f"trim({_ident(layout.amount)})"
             try:
                 db.execute(
-                    f"CREATE TEMP TABLE {table} AS SELECT {group}, sum(a) AS amount, "  # noqa: S608
+                    f"CREATE TABLE {table} AS SELECT {group}, sum(a) AS amount, "  # noqa: S608
                     "count(*) - count(a) AS bad FROM (SELECT "
                     f"{dim_cols + ', ' if dims else ''}"
                     f"CASE WHEN {_has_offset(ts)} THEN "
@@ -191,13 +197,13 @@ def _sum_files(
     dcols = [f"d{i}" for i in range(len(dims))]
     if len(tables) == 1:  # one file: already one row per (series, window)
         db.execute(
-            f"CREATE TEMP TABLE summed AS SELECT {', '.join([*dcols, 'w'])}, amount "  # noqa: S608
+            f"CREATE TABLE summed AS SELECT {', '.join([*dcols, 'w'])}, amount "  # noqa: S608
             f"FROM {tables[0]} WHERE w >= {lo} AND w < {hi}"
         ).fetchall()
     else:
         union = " UNION ALL ".join(f"SELECT * FROM {t}" for t in tables)  # noqa: S608
         db.execute(
-            f"CREATE TEMP TABLE summed AS SELECT {', '.join([*dcols, 'w'])}, "  # noqa: S608
+            f"CREATE TABLE summed AS SELECT {', '.join([*dcols, 'w'])}, "  # noqa: S608
             f"sum(amount) AS amount FROM ({union}) WHERE w >= {lo} AND w < {hi} GROUP BY ALL"
         ).fetchall()
     for t in tables:

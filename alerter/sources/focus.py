@@ -22,18 +22,25 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import ClassVar, Literal
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
-from alerter.domain import CostPoint, Coverage, SeriesKey, make_key
+from alerter.domain import Coverage, key_json, make_key
 from alerter.errors import BadResponse, SourceError
-from alerter.sources.base import FetchResult, SourceConfig, SourceContext
+from alerter.sources.base import (
+    POINT_SCHEMA,
+    FetchResult,
+    FileMark,
+    SourceConfig,
+    SourceContext,
+)
 from alerter.sources.exports import Layout, resolve
 from alerter.sources.focus_table import FileSums, FocusSpec, read_focus
 from alerter.sources.objectstore import ObjectInfo, ObjectStore, is_remote
@@ -41,7 +48,15 @@ from alerter.timeparse import floor_time
 
 log = logging.getLogger(__name__)
 
-DIMENSIONS = ("ServiceName", "SkuId", "RegionId", "SubAccountId", "ChargeCategory")
+DIMENSIONS = (
+    "ServiceName",
+    "SkuId",
+    "RegionId",
+    "SubAccountId",
+    "ChargeCategory",
+    "BillingCurrency",
+)
+"""A series key holds its currency, so two currencies of one service are two series."""
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -114,7 +129,7 @@ class FocusSource:
         self.context = context
         self._store: ObjectStore | None = None
         self._cache: dict[str, _Read] = {}
-        self._sent: set[tuple[SeriesKey, datetime, str]] = set()
+        self._sent: pa.Table | None = None
         self.reads = 0
         """Files parsed so far (unchanged files are not parsed again)."""
 
@@ -142,7 +157,7 @@ class FocusSource:
 
     def _path(self) -> str:
         path = self.config.path
-        return path if is_remote(path) else str(self.context.resolve(path))
+        return path if is_remote(path) else os.path.normpath(self.context.resolve(path))
 
     def _objects(self) -> ObjectStore:
         if self._store is None:
@@ -174,6 +189,25 @@ class FocusSource:
         self._cache[obj.url] = read
         return read
 
+    def _unchanged(self, files: list[ObjectInfo], since: datetime) -> list[FileMark] | None:
+        """The marks of ``files`` when every one was read before (by this process or
+        one before it), is unchanged and was read from ``since`` or earlier; else None."""
+        if self.context.marks is None or self._cache or not files:
+            return None  # this process reads from memory; after a restart, from marks
+        known = self.context.marks.file_marks(self.name)
+        found = []
+        for obj in files:
+            mark = known.get(obj.url)
+            if (
+                mark is None
+                or (mark.size, mark.etag or "") != (obj.size, obj.version)
+                or mark.read_since > since
+                or (mark.data_end is not None and mark.data_end > mark.read_until)
+            ):
+                return None
+            found.append(mark)
+        return found
+
     def _read(self, since: datetime, until: datetime) -> FetchResult:
         store = self._objects()
         path = self._path()
@@ -181,8 +215,13 @@ class FocusSource:
         errors = [f"source {self.name}: {e}" for e in found.errors]
         if not found.files and not found.errors:
             return FetchResult([], [], [f"source {self.name}: no FOCUS file at {path}"])
+        same = self._unchanged(found.files, since)
+        if same is not None and not errors:
+            log.debug("focus_unchanged source=%s files=%d", self.name, len(same))
+            return FetchResult([], [], [], file_marks=same)
         spec = self.spec
         tables: list[pa.Table] = []
+        marks: list[FileMark] = []
         skipped = 0
         for obj in found.files:
             fresh = obj.url not in self._cache or (
@@ -193,6 +232,7 @@ class FocusSource:
                 errors.append(f"source {self.name}: {read.error}")
                 continue
             tables.append(read.sums.table)
+            marks.append(_mark(obj, read.sums, since, until, spec.step_us))
             if fresh and read.sums.problems:
                 skipped += read.sums.skipped
                 errors.append(
@@ -202,65 +242,82 @@ class FocusSource:
         current = {o.url for o in found.files}
         for url in [u for u in self._cache if u not in current]:
             del self._cache[url]  # deleted or replaced files: forget them
-        points, coverage = self._merge(tables, since, until, spec)
-        return FetchResult(points, coverage, errors, skipped_rows=skipped)
+        table, coverage = self._merge(tables, since, until, spec)
+        return FetchResult(
+            [], coverage, errors, table=table, file_marks=marks, skipped_rows=skipped
+        )
 
     def _merge(
         self, tables: list[pa.Table], since: datetime, until: datetime, spec: FocusSpec
-    ) -> tuple[list[CostPoint], list[Coverage]]:
+    ) -> tuple[pa.Table | None, list[Coverage]]:
+        """All files' cells added up per (series, window, currency) as ``POINT_SCHEMA``
+        columns: the fetched range, plus every window a correction touches."""
         if not tables:
-            return [], []
+            return None, []
         dims = list(dict.fromkeys(c for t in tables for c in t.column_names[:-5]))
         step = spec.step_us
         lo = int((floor_time(since, self.step) - EPOCH).total_seconds()) * 1_000_000
         hi = int((until - EPOCH).total_seconds()) * 1_000_000
         aligned = [_with_columns(t, dims) for t in tables]
+        quoted = [_q(d) for d in dims]
+        dim_list = "".join(f"{d}, " for d in quoted)
         con = duckdb.connect(config={"threads": 1, "memory_limit": "1GB"})
         try:
             con.register("cells", pa.concat_tables(aligned))
-            dim_list = "".join(f'"{d.replace(chr(34), chr(34) * 2)}", ' for d in dims)
             span = con.execute('SELECT min("window"), max("window") FROM cells').fetchall()[0]
-            rows = con.execute(
+            con.execute(
                 f"""
-                WITH merged AS (
+                CREATE TEMP TABLE merged AS
+                WITH summed AS (
                   SELECT {dim_list} currency, "window", sum(amount) AS amount,
                          sum(quantity) AS quantity, bool_or(corrected) AS corrected
                   FROM cells GROUP BY ALL
-                ), fixed AS (SELECT DISTINCT "window" FROM merged WHERE corrected)
-                SELECT {dim_list} currency, "window", amount, quantity FROM merged
+                ), fixed AS (SELECT DISTINCT "window" FROM summed WHERE corrected)
+                SELECT {dim_list} currency, "window", amount, quantity FROM summed
                 WHERE ("window" >= ? AND "window" < ?)
                    OR "window" IN (SELECT "window" FROM fixed)
-                ORDER BY "window"
                 """,
                 [lo, hi],
-            ).fetchall()
+            )
             fixed = [
                 r[0]
                 for r in con.execute(
-                    'SELECT DISTINCT "window" FROM cells WHERE corrected AND ("window" < ? OR "window" >= ?)',
+                    'SELECT DISTINCT "window" FROM cells WHERE corrected '
+                    'AND ("window" < ? OR "window" >= ?)',
                     [lo, hi],
                 ).fetchall()
             ]
+            # one key string per series (not per point), joined back in DuckDB
+            series = con.execute(
+                f"SELECT DISTINCT {', '.join(quoted) or '1'} FROM merged"
+            ).fetchall()
+            keys = pa.table(
+                {
+                    **{
+                        f"d{i}": pa.array([r[i] for r in series], pa.string())
+                        for i in range(len(dims))
+                    },
+                    "key": pa.array(
+                        [key_json(make_key(zip(dims, r, strict=True))) for r in series], pa.string()
+                    ),
+                }
+            )
+            con.register("keys", keys)
+            on = " AND ".join(f"m.{d} = k.d{i}" for i, d in enumerate(quoted)) or "TRUE"
+            table = con.sql(
+                f"""
+                SELECT k.key, m."window" // 1000000 AS start,
+                       (m."window" + {step}) // 1000000 AS "end",
+                       CAST(m.amount AS DECIMAL(38,10)) AS amount,
+                       CAST(m.quantity AS DECIMAL(38,10)) AS quantity, m.currency
+                FROM merged m JOIN keys k ON {on}
+                ORDER BY start, k.key
+                """
+            ).to_arrow_table()
         except duckdb.Error as exc:
             raise BadResponse(f"source {self.name}: cannot add up the files: {exc}") from None
         finally:
             con.close()
-        step_td = self.step
-        n = len(dims)
-        points = []
-        for row in rows:
-            start = EPOCH + timedelta(microseconds=row[n + 1])
-            points.append(
-                CostPoint(
-                    self.name,
-                    make_key(zip(dims, row[:n], strict=True)),
-                    start,
-                    start + step_td,
-                    _plain(row[n + 2]),
-                    None if row[n + 3] is None else _plain(row[n + 3]),
-                    row[n],
-                )
-            )
         coverage: list[Coverage] = []
         if span and span[0] is not None:
             first = max(span[0], lo)
@@ -268,20 +325,37 @@ class FocusSource:
             if last > first:
                 coverage.append(_coverage(first, last))
         coverage += [_coverage(w, w + step) for w in sorted(fixed)]
-        points += self._vanished(points, coverage)
-        return points, coverage
+        table = pa.concat_tables([table.cast(POINT_SCHEMA), self._vanished(table, coverage)])
+        return table, coverage
 
-    def _vanished(self, points: list[CostPoint], coverage: list[Coverage]) -> list[CostPoint]:
-        """Zero points for cells sent before that a newer delivery no longer has."""
-        now = {(p.key, p.start, p.currency) for p in points}
-        gone = []
-        for key, start, currency in self._sent - now:
-            if any(c.start <= start < c.end for c in coverage):
-                gone.append(
-                    CostPoint(self.name, key, start, start + self.step, Decimal(0), None, currency)
-                )
-        self._sent = now
-        return gone
+    def _vanished(self, table: pa.Table, coverage: list[Coverage]) -> pa.Table:
+        """Zero rows for cells sent before that a newer delivery no longer has."""
+        cells = table.select(["key", "start", "currency"])
+        before, self._sent = self._sent, cells
+        if before is None or not coverage:
+            return POINT_SCHEMA.empty_table()
+        con = duckdb.connect(config={"threads": 1})
+        try:
+            con.register("before", before)
+            con.register("now", cells)
+            spans = " OR ".join(
+                f"(b.start >= {int(c.start.timestamp())} AND b.start < {int(c.end.timestamp())})"
+                for c in coverage
+            )
+            step = int(self.step.total_seconds())
+            gone = con.sql(
+                f"""
+                SELECT b.key, b.start, b.start + {step} AS "end",
+                       CAST(0 AS DECIMAL(38,10)) AS amount,
+                       CAST(NULL AS DECIMAL(38,10)) AS quantity, b.currency
+                FROM before b ANTI JOIN now n
+                  ON b.key = n.key AND b.start = n.start AND b.currency = n.currency
+                WHERE {spans}
+                """
+            ).to_arrow_table()
+        finally:
+            con.close()
+        return gone.cast(POINT_SCHEMA)
 
     async def fetch(self, since: datetime, until: datetime) -> FetchResult:
         return await asyncio.to_thread(self._read, since, until)
@@ -302,17 +376,31 @@ def _with_columns(table: pa.Table, dims: list[str]) -> pa.Table:
     return pa.table(cols + [table.column(c) for c in rest], names=[*dims, *rest])
 
 
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _mark(
+    obj: ObjectInfo, sums: FileSums, since: datetime, until: datetime, step_us: int
+) -> FileMark:
+    """What was read from ``obj``: ``data_end`` is the end of its last window."""
+    windows = sums.table.column("window")
+    last = pc.max(windows).as_py() if len(windows) else None
+    return FileMark(
+        path=obj.url,
+        size=obj.size,
+        mtime_ns=int(obj.modified * 1e9),
+        etag=obj.version or None,
+        read_since=since,
+        read_until=until,
+        data_end=None if last is None else EPOCH + timedelta(microseconds=last + step_us),
+    )
+
+
 def _coverage(start_us: int, end_us: int) -> Coverage:
     return Coverage(
         EPOCH + timedelta(microseconds=start_us), EPOCH + timedelta(microseconds=end_us)
     )
-
-
-def _plain(value: Decimal) -> Decimal:
-    """``2.000000000000000000`` -> ``2``, without switching to exponent notation."""
-    if value == 0:
-        return Decimal(0)
-    return Decimal(format(value.normalize(), "f"))
 
 
 __all__ = ["DIMENSIONS", "FocusConfig", "FocusSource"]

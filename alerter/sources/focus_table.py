@@ -41,6 +41,10 @@ MAX_WINDOWS_PER_ROW = 50_000
 MAX_REPORTED = 20
 """Located problems kept per file; the rest are counted."""
 AMOUNT = pa.decimal128(38, 18)
+FIRST_US = -62_135_596_800_000_000 + 86_400_000_000
+"""0001-01-02T00:00:00Z in epoch microseconds: earlier windows do not fit a datetime."""
+LAST_US = 253_402_214_400_000_000
+"""9999-12-31T00:00:00Z: a window ending later does not fit a datetime."""
 
 
 @dataclass(frozen=True)
@@ -198,6 +202,8 @@ class _CsvLocator(_Locator):
         self.data = data
 
     def where(self, table: pa.Table, rows: list[int]) -> dict[int, str]:
+        if not rows:
+            return {}
         if "_line" in table.column_names:
             lines = table.column("_line").to_pylist()
             return {r: f"{self.name}:{lines[r]}" for r in rows}
@@ -232,6 +238,8 @@ def _text(table: pa.Table, column: str) -> str:
     if column not in table.column_names:
         return "NULL"
     col = _q(column)
+    if column in _cleaned(table):
+        return col
     if pa.types.is_string(table.schema.field(column).type) or pa.types.is_large_string(
         table.schema.field(column).type
     ):
@@ -250,6 +258,69 @@ def _typed(table: pa.Table, column: str, sql_type: str) -> str:
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return f"TRY_CAST({_text(table, column)} AS {sql_type})"
     return f"TRY_CAST({_q(column)} AS {sql_type})"
+
+
+def _epoch(table: pa.Table, column: str) -> str:
+    """SQL for a period column as epoch microseconds (null when not a timestamp)."""
+    if f"_us:{column}" in table.column_names:
+        return _q(f"_us:{column}")
+    return f"epoch_us({_typed(table, column, 'TIMESTAMPTZ')})"
+
+
+def _cleaned(table: pa.Table) -> set[str]:
+    meta = table.schema.metadata or {}
+    return set(json.loads(meta.get(b"cleaned", b"[]")))
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def _preclean(table: pa.Table, spec: FocusSpec, extra: list[str]) -> pa.Table:
+    """Clean the text columns that repeat (periods, dimensions, currency, category) once
+    per distinct value instead of once per row: trimmed, ``NULL``/empty as null; and
+    parse the distinct period texts to epoch microseconds (``_us:COLUMN``)."""
+    repeating = [
+        *REQUIRED,
+        "BillingCurrency",
+        "ChargeCategory",
+        "ChargeClass",
+        *spec.dimensions,
+        *extra,
+    ]
+    cleaned: list[str] = []
+    uniques: dict[str, tuple[list[str | None], pa.Array]] = {}
+    for column in dict.fromkeys(repeating):
+        if column not in table.column_names or not _is_text(table.schema.field(column).type):
+            continue
+        encoded = table.column(column).dictionary_encode().combine_chunks()
+        values = [
+            None if v is None or v.strip().upper() in ("", "NULL") else v.strip()
+            for v in encoded.dictionary.to_pylist()
+        ]
+        index = table.schema.get_field_index(column)
+        table = table.set_column(index, column, pa.array(values, pa.string()).take(encoded.indices))
+        cleaned.append(column)
+        if column in REQUIRED:
+            uniques[column] = (values, encoded.indices)
+    if uniques:
+        con = duckdb.connect(config={"threads": 1})
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            for column, (values, indices) in uniques.items():
+                con.register("u", pa.table({"v": pa.array(values, pa.string())}))
+                parsed = con.sql(
+                    "SELECT epoch_us(TRY_CAST(v AS TIMESTAMPTZ)) AS us FROM u"
+                ).to_arrow_table()
+                con.unregister("u")
+                table = table.append_column(
+                    f"_us:{column}", parsed.column("us").combine_chunks().take(indices)
+                )
+        finally:
+            con.close()
+    meta = dict(table.schema.metadata or {})
+    meta[b"cleaned"] = json.dumps(cleaned).encode()
+    return table.replace_schema_metadata(meta)
 
 
 def _tag_columns(table: pa.Table, spec: FocusSpec) -> tuple[pa.Table, list[str], list[int]]:
@@ -308,6 +379,7 @@ def _sum(name: str, table: pa.Table, locate: _Locator, spec: FocusSpec) -> FileS
     if b"bad" in meta:
         pre_bad = [(int(line), why) for line, why in json.loads(meta[b"bad"])]
     table, tag_names, bad_tags = _tag_columns(table, spec)
+    table = _preclean(table, spec, tag_names)
     table = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
     dims = list(dict.fromkeys([*spec.dimensions, *tag_names]))
     step = spec.step_us
@@ -319,18 +391,18 @@ def _sum(name: str, table: pa.Table, locate: _Locator, spec: FocusSpec) -> FileS
     )
     dim_list = ", ".join(_q(d) for d in dims)
     category = _text(table, "ChargeCategory")
-    con = duckdb.connect(config={"threads": 1, "memory_limit": "1GB"})
+    con = duckdb.connect(config={"threads": 2, "memory_limit": "1GB"})
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.register("raw", table)
         con.execute(
             f"""
-            CREATE TEMP TABLE r AS
+            CREATE TEMP VIEW r AS
             SELECT _row,
               {_text(table, REQUIRED[0])} AS s_raw, {_text(table, REQUIRED[1])} AS e_raw,
               {_text(table, spec.cost_column)} AS c_raw,
-              epoch_us({_typed(table, REQUIRED[0], "TIMESTAMPTZ")}) AS s,
-              epoch_us({_typed(table, REQUIRED[1], "TIMESTAMPTZ")}) AS e,
+              {_epoch(table, REQUIRED[0])} AS s,
+              {_epoch(table, REQUIRED[1])} AS e,
               {_typed(table, spec.cost_column, "DECIMAL(38,18)")} AS amount,
               {_typed(table, "ConsumedQuantity", "DECIMAL(38,18)")} AS quantity,
               coalesce({_text(table, "BillingCurrency")}, 'USD') AS currency,
@@ -342,13 +414,16 @@ def _sum(name: str, table: pa.Table, locate: _Locator, spec: FocusSpec) -> FileS
         )
         con.execute(
             f"""
-            CREATE TEMP TABLE judged AS
+            CREATE TEMP VIEW judged AS
             SELECT *, CASE
               WHEN s IS NULL THEN 'ChargePeriodStart is ' || coalesce('not a timestamp: ' || s_raw, 'null')
               WHEN e IS NULL THEN 'ChargePeriodEnd is ' || coalesce('not a timestamp: ' || e_raw, 'null')
               WHEN amount IS NULL THEN {_sql_str(spec.cost_column)} || ' is '
                    || coalesce('not a decimal amount: ' || c_raw, 'null')
               WHEN e < s THEN 'ChargePeriodEnd is before ChargePeriodStart'
+              WHEN s < {FIRST_US} OR e > {LAST_US} - {step}
+                THEN 'charge period outside the years 1 to 9999: '
+                     || coalesce(s_raw, '?') || ' to ' || coalesce(e_raw, '?')
               WHEN (e - s) // {step} > {MAX_WINDOWS_PER_ROW}
                 THEN 'charge period spans more than {MAX_WINDOWS_PER_ROW} windows'
               END AS why

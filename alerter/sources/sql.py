@@ -1,4 +1,4 @@
-"""``sql``: spend from a warehouse query (DuckDB file, PostgreSQL, any SQLAlchemy URL).
+"""``sql``: spend from a warehouse query (DuckDB file, PostgreSQL, any SQLAlchemy or ADBC URL).
 
 The aggregation runs where the data lives. The configured query receives ``:since``
 and ``:until`` (aware UTC datetimes, the half-open range being fetched) and returns
@@ -15,13 +15,17 @@ A window start without a UTC offset is read as UTC. A row with a null or non-num
 amount or window is skipped and named in the cycle's errors (and counted in
 ``skipped_rows``). The URL comes from ``url`` (no password allowed in the TOML) or from
 the environment variable named by ``url_env``; errors show it with the password hidden.
+A URL ``adbc+DRIVER://...`` (``postgresql``, ``sqlite``, ``snowflake``, ``bigquery``,
+``flightsql``) runs through that ADBC driver instead of SQLAlchemy, results as Arrow.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
+import importlib
 import logging
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -39,6 +43,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_REPORTED = 20
+ADBC_DRIVERS = {
+    "postgresql": "adbc_driver_postgresql.dbapi",
+    "sqlite": "adbc_driver_sqlite.dbapi",
+    "snowflake": "adbc_driver_snowflake.dbapi",
+    "bigquery": "adbc_driver_bigquery.dbapi",
+    "flightsql": "adbc_driver_flightsql.dbapi",
+}
+"""ADBC drivers by the name after ``adbc+`` (an explicit list: no imports named by config)."""
+_PARAM = re.compile(r"(?<![:\w]):(since|until)\b")
+
+
+def positional(query: str, numbered: bool) -> tuple[str, list[str]]:
+    """``:since``/``:until`` as ``$1, $2, ...`` (numbered) or ``?``, and the names in order."""
+    names: list[str] = []
+
+    def swap(match: re.Match[str]) -> str:
+        names.append(match.group(1))
+        return f"${len(names)}" if numbered else "?"
+
+    return _PARAM.sub(swap, query), names
 
 
 class SqlConfig(SourceConfig):
@@ -157,6 +181,48 @@ class SqlSource:
         return self._engine
 
     def _query(self, since: datetime, until: datetime) -> FetchResult:
+        url = self._url()
+        if url.drivername.startswith("adbc+"):
+            return self._query_adbc(url, since, until)
+        return self._query_sqlalchemy(since, until)
+
+    def _query_adbc(self, url: URL, since: datetime, until: datetime) -> FetchResult:
+        driver = url.drivername.split("+", 1)[1]
+        module = ADBC_DRIVERS.get(driver)
+        shown = url.render_as_string(hide_password=True)
+        if module is None:
+            raise ConfigError(
+                f"source {self.name}: no ADBC driver {driver!r} (have: {', '.join(ADBC_DRIVERS)})"
+            )
+        try:
+            dbapi = importlib.import_module(module)
+        except ImportError:
+            package = module.split(".", 1)[0].replace("_", "-")
+            raise SourceError(f"source {self.name}: {shown} needs pip install {package}") from None
+        uri = url.set(drivername=driver).render_as_string(hide_password=False)
+        query, names = positional(self.config.query, numbered=driver == "postgresql")
+        values = {"since": since, "until": until}
+        try:
+            conn = dbapi.connect(uri)
+            try:
+                cur = conn.cursor()
+                cur.execute(query, [values[n] for n in names])
+                table = cur.fetch_arrow_table()
+                cur.close()
+            finally:
+                conn.close()
+        except Exception as exc:  # every driver has its own error classes
+            text = str(exc).strip()
+            reason = text.splitlines()[0][:300] if text else type(exc).__name__
+            if url.password:
+                reason = reason.replace(str(url.password), "***")
+            raise Unavailable(f"source {self.name}: query on {shown} failed: {reason}") from None
+        columns = list(table.column_names)
+        self._check(columns)
+        rows = zip(*(table.column(c).to_pylist() for c in columns), strict=True)
+        return self._points(columns, rows, since, until)
+
+    def _query_sqlalchemy(self, since: datetime, until: datetime) -> FetchResult:
         from sqlalchemy import text
         from sqlalchemy.exc import SQLAlchemyError
 
@@ -202,6 +268,7 @@ class SqlSource:
         for n, row in enumerate(rows, start=1):
             try:
                 start = floor_time(_as_utc(row[iw]), cfg.step)
+                _ = start + cfg.step  # the window must end before year 10000
                 amount = parse_amount(row[ia])
                 quantity = None if iq is None or row[iq] is None else parse_amount(row[iq])
             except (ValueError, TypeError, OverflowError) as exc:

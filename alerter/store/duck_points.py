@@ -145,7 +145,15 @@ class DuckPoints:
                     [source],
                 )
                 batches = (b for t in tables for b in point_batches(t))
-                for table in batches:
+                for i, table in enumerate(batches):
+                    if fresh and i:
+                        # a first load larger than one batch is committed batch by batch:
+                        # DuckDB holds uncommitted rows in memory. Safe: the points carry
+                        # this seq and consumed_seq has not moved, so a cycle that fails
+                        # after this is judged again
+                        db.execute("UPDATE meta SET value=? WHERE name='seq'", [seq]).fetchall()
+                        db.execute("COMMIT").fetchall()
+                        db.execute("BEGIN TRANSACTION").fetchall()
                     n, u, r = self._upsert_table(db, source, table, ts(now), seq, fresh=fresh)
                     new, unchanged = new + n, unchanged + u
                     revised += r

@@ -80,11 +80,12 @@ class AzuriteServer:
 
 
 def azurite_command() -> str | None:
-    """The azurite-blob executable (global npm install or ./node_modules/.bin), if any."""
+    """The azurite-blob executable (global npm install, or tests/node/ as scripts/test-deps
+    installs it), if any."""
     found = shutil.which("azurite-blob")
     if found:
         return found
-    local = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "azurite-blob"
+    local = Path(__file__).resolve().parents[1] / "node" / "node_modules" / ".bin" / "azurite-blob"
     return str(local) if local.exists() else None
 
 

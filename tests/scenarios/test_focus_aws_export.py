@@ -175,6 +175,17 @@ def test_one_planted_spike_among_36_series_gives_exactly_one_incident(s3, tmp_pa
     finally:
         asyncio.run(app.aclose())
 
+    # After a restart the file marks in the state say nothing changed: nothing is read.
+    restarted = App(load_config(cfg), clock=FakeClock(NOW), env=S3_ENV)
+    try:
+        later = run(restarted, NOW + timedelta(hours=3))
+        source = restarted.sources["aws"]
+        assert isinstance(source, FocusSource)
+        assert later.ok and later.points == 0 and source.reads == 0
+        assert len(restarted.store.incidents()) == 1
+    finally:
+        asyncio.run(restarted.aclose())
+
 
 def test_a_delivery_without_its_manifest_is_not_read_and_a_missing_file_is_named(s3, tmp_path):
     server, client = s3

@@ -83,15 +83,17 @@ def test_newest_run_counts_and_an_overwritten_export_becomes_revisions(blob, con
     try:
         first = fetch(src)
         assert first.errors == [] and src.reads == 1  # run-1 is superseded, never read
-        assert {p.start for p in first.points} == {SEPT + timedelta(days=d) for d in range(3)}
-        assert {key_get(p.key, "SubAccountId") for p in first.points} == {
+        assert {p.start for p in first.all_points("azure")} == {
+            SEPT + timedelta(days=d) for d in range(3)
+        }
+        assert {key_get(p.key, "SubAccountId") for p in first.all_points("azure")} == {
             "012345678901",
             "000000000042",
         }
         store.upsert("azure", first, NOW)
 
         unchanged = fetch(src)
-        assert src.reads == 1 and unchanged.points == first.points
+        assert src.reads == 1 and unchanged.all_points("azure") == first.all_points("azure")
 
         # The daily export overwrites its part in place, with day 2 of EC2 changed.
         rows = hourly_rows(SEPT, SEPT + timedelta(days=3))
@@ -107,7 +109,7 @@ def test_newest_run_counts_and_an_overwritten_export_becomes_revisions(blob, con
         assert len(report.revised) == 6  # EC2 on day 2: 3 regions x 2 accounts
         ec2 = {
             p.amount
-            for p in second.points
+            for p in second.all_points("azure")
             if p.start == SEPT + timedelta(days=1)
             and key_get(p.key, "ServiceName") == "Amazon Elastic Compute Cloud"
         }
@@ -123,4 +125,23 @@ def test_a_run_without_manifest_is_not_read(blob, container, tmp_path):
         csv_gz_bytes(hourly_rows(SEPT, SEPT + timedelta(days=1))),
     )
     result = fetch(source(tmp_path, blob, name))
-    assert result.points == [] and result.coverage == []
+    assert result.all_points("azure") == [] and result.coverage == []
+
+
+def test_an_abfs_url_naming_container_and_account_reads_the_same_export(blob, container, tmp_path):
+    name, client = container
+    put_run(client, "run-1", hourly_rows(SEPT, SEPT + timedelta(days=2)))
+    plain = fetch(source(tmp_path, blob, name))
+    cfg = FocusConfig(
+        path=f"abfs://{name}@devstoreaccount1.dfs.core.windows.net/{ROOT}/",
+        window="day",
+        extra_dimensions=["x_UsageType"],
+    )
+    env = {"AZURE_STORAGE_CONNECTION_STRING": blob.connection_string}
+    abfs = FocusSource("azure", cfg, SourceContext(FakeClock(NOW), env, tmp_path))
+    result = fetch(abfs)
+    assert result.errors == []
+    assert sorted(p.amount for p in result.all_points("azure")) == sorted(
+        p.amount for p in plain.all_points("azure")
+    )
+    assert len(result.all_points("azure")) == 36 * 2

@@ -106,11 +106,11 @@ def test_focus_gzip_tags_and_daily_charges_spread_over_hours(tmp_path):
     cfg = FocusConfig(path="*.csv.gz", window="hour", tags=["team"])
     result = fetch(FocusSource("f", cfg, ctx(tmp_path)))
     assert result.errors == []
-    ec2 = [p for p in result.points if key_get(p.key, "ServiceName") == "EC2"]
+    ec2 = [p for p in result.all_points("f") if key_get(p.key, "ServiceName") == "EC2"]
     assert len(ec2) == 24 and all(p.amount == Decimal(1) for p in ec2)
     assert key_get(ec2[0].key, "tag.team") == "web"
     assert key_get(ec2[0].key, "tag.env", "absent") == "absent"  # only configured tags
-    assert sum(p.amount for p in result.points) == Decimal(34)
+    assert sum(p.amount for p in result.all_points("f")) == Decimal(34)
 
 
 def test_focus_effective_cost_and_bad_tags(tmp_path):
@@ -123,12 +123,12 @@ def test_focus_effective_cost_and_bad_tags(tmp_path):
     )
     cfg = FocusConfig(path="e.csv", window="day", cost_column="EffectiveCost", tags=["*"])
     result = fetch(FocusSource("f", cfg, ctx(tmp_path)))
-    (point,) = result.points  # the cost still counts, without tags
+    (point,) = result.all_points("f")  # the cost still counts, without tags
     assert point.amount == Decimal(5) and not any(k.startswith("tag.") for k, _ in point.key)
     assert "e.csv:2: Tags is not a JSON object" in result.errors[0]
     strict = FocusConfig(path="e.csv", window="day", tags=["*"], strict=True)
     rejected = fetch(FocusSource("f", strict, ctx(tmp_path)))
-    assert rejected.points == [] and rejected.coverage == []
+    assert rejected.all_points("f") == [] and rejected.coverage == []
     assert "e.csv:2: Tags is not a JSON object" in rejected.errors[0]
 
 
@@ -140,7 +140,7 @@ def test_focus_currencies_stay_apart(tmp_path):
         + focus_row("2026-09-07T00:00:00Z", "2026-09-07T01:00:00Z", "7", currency="EUR")
     )
     result = fetch(FocusSource("f", FocusConfig(path="c.csv", window="day"), ctx(tmp_path)))
-    assert sorted((p.currency, p.amount) for p in result.points) == [
+    assert sorted((p.currency, p.amount) for p in result.all_points("f")) == [
         ("EUR", Decimal(7)),
         ("USD", Decimal(5)),
     ]

@@ -12,6 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from alerter.clock import FakeClock
 from alerter.domain import key_get
@@ -127,6 +129,22 @@ def test_a_charge_period_longer_than_the_cap_is_a_bad_row():
     assert got.skipped == 1 and "spans more than 50000 windows" in got.problems[0]
 
 
+def test_periods_at_the_ends_of_time_are_located_bad_rows():
+    got = sums(
+        HEADER
+        + row(start="9999-12-31 23:00:00", end="9999-12-31 23:30:00")
+        + row(start="0001-01-01 00:00:00", end="0001-01-01 01:00:00")
+        + row()
+    )
+    assert got.counted == 1 and got.skipped == 2
+    assert got.problems == [
+        "f.csv:2: charge period outside the years 1 to 9999: 9999-12-31 23:00:00 to "
+        "9999-12-31 23:30:00",
+        "f.csv:3: charge period outside the years 1 to 9999: 0001-01-01 00:00:00 to "
+        "0001-01-01 01:00:00",
+    ]
+
+
 def test_daily_charges_split_over_hours_and_the_sum_is_kept():
     hourly = FocusSpec(**{**SPEC.__dict__, "step_us": 3_600_000_000})
     got = sums(HEADER + row(start="2024-09-10 00:00:00", end="2024-09-11 00:00:00", cost="24.24"))
@@ -181,10 +199,10 @@ def test_categories_option_and_credits_kept_apart_as_a_dimension(tmp_path):
     )
     src = FocusSource("f", FocusConfig(path="*.csv"), ctx(tmp_path))
     result = fetch(src, T, T + timedelta(days=1))
-    by_cat = {key_get(p.key, "ChargeCategory"): p.amount for p in result.points}
+    by_cat = {key_get(p.key, "ChargeCategory"): p.amount for p in result.all_points("f")}
     assert by_cat == {"Usage": Decimal(10), "Credit": Decimal(-3), "Tax": Decimal(1)}
     usage = FocusSource("f", FocusConfig(path="*.csv", charge_categories=["Usage"]), ctx(tmp_path))
-    (only,) = fetch(usage, T, T + timedelta(days=1)).points
+    (only,) = fetch(usage, T, T + timedelta(days=1)).all_points("f")
     assert only.amount == Decimal(10)
 
 
@@ -203,7 +221,7 @@ def test_a_correction_revises_the_window_it_corrects_even_before_the_lookback(tm
         )
         later = fetch(src, T - timedelta(days=2), T + timedelta(days=1))  # lookback: 2 days
         aug20 = datetime(2024, 8, 20, tzinfo=UTC)
-        assert {(p.start, p.amount) for p in later.points} == {
+        assert {(p.start, p.amount) for p in later.all_points("f")} == {
             (aug20, Decimal(70)),  # the whole window, original plus correction
             (T, Decimal(5)),
         }
@@ -219,13 +237,13 @@ def test_unchanged_files_are_not_read_again_and_vanished_cells_become_zero(tmp_p
     path.write_text(HEADER + row(cost="4") + row(cost="6", service="S3"))
     src = FocusSource("f", FocusConfig(path="*.csv"), ctx(tmp_path))
     first = fetch(src, T, T + timedelta(days=1))
-    assert src.reads == 1 and len(first.points) == 2
+    assert src.reads == 1 and len(first.all_points("f")) == 2
     again = fetch(src, T, T + timedelta(days=1))
-    assert src.reads == 1 and again.points == first.points
+    assert src.reads == 1 and again.all_points("f") == first.all_points("f")
     path.write_text(HEADER + row(cost="4.5"))  # S3 is gone from the new delivery
     third = fetch(src, T, T + timedelta(days=1))
     assert src.reads == 2
-    assert {(key_get(p.key, "ServiceName"), p.amount) for p in third.points} == {
+    assert {(key_get(p.key, "ServiceName"), p.amount) for p in third.all_points("f")} == {
         ("EC2", Decimal("4.5")),
         ("S3", Decimal(0)),
     }
@@ -240,4 +258,54 @@ def test_skipped_rows_are_counted_once_and_summarised(tmp_path):
     assert "a.csv:3: BilledCost is not a decimal amount: x" in summary
     assert "2 row(s) of" in summary
     again = fetch(src, T, T + timedelta(days=1))
-    assert again.skipped_rows == 0 and again.errors == [] and again.points == first.points
+    assert (
+        again.skipped_rows == 0
+        and again.errors == []
+        and again.all_points("f") == first.all_points("f")
+    )
+
+
+# -- any cell text: parsed data or a located error --------------------------------------------
+
+
+@given(st.lists(st.text(max_size=40), min_size=5, max_size=5))
+def test_any_cell_text_is_parsed_or_located(cells):
+    import csv
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["ChargePeriodStart", "ChargePeriodEnd", "BilledCost", "ServiceName", "Tags"])
+    writer.writerow(cells)
+    error: str | None = None
+    try:
+        got = read_focus("h.csv", buf.getvalue().encode(), SPEC)
+    except BadResponse as exc:
+        error = str(exc)
+    if error is not None:
+        assert error.startswith("h.csv")
+        return
+    assert got.counted + got.skipped + got.excluded == got.rows
+    assert all(p.startswith("h.csv:") for p in got.problems)
+    if got.counted:
+        assert len(got.table) >= 1
+
+
+def test_two_currencies_of_one_service_are_two_series_and_stay_unrevised(tmp_path):
+    (tmp_path / "c.csv").write_text(
+        HEADER + row(cost="5") + row(cost="7").replace(",USD,", ",EUR,")
+    )
+    src = FocusSource("f", FocusConfig(path="c.csv"), ctx(tmp_path))
+    store = SqliteStore(":memory:")
+    try:
+        reports = []
+        for hour in range(2):
+            result = fetch(src, T, T + timedelta(days=1))
+            reports.append(store.upsert("f", result, T + timedelta(hours=hour)))
+        points = result.all_points("f")
+        assert {(key_get(p.key, "BillingCurrency"), p.currency, p.amount) for p in points} == {
+            ("USD", "USD", Decimal(5)),
+            ("EUR", "EUR", Decimal(7)),
+        }
+        assert reports[1].revised == []
+    finally:
+        store.close()

@@ -162,3 +162,38 @@ def test_unreachable_warehouse_fails_with_the_url_but_not_its_password(tmp_path)
     with pytest.raises(Exception, match=r"query on postgresql\+psycopg://postgres:\*\*\*@") as err:
         fetch(src)
     assert "sekrit-pw" not in str(err.value)
+
+
+def test_adbc_postgresql_url_runs_the_query_through_the_driver(pg_database, tmp_path):
+    pytest.importorskip("adbc_driver_postgresql")
+    name, psycopg = pg_database
+    with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={name}") as conn:
+        conn.execute("CREATE TABLE spend (at timestamptz, team text, cost numeric(20,6))")
+        conn.execute(
+            "INSERT INTO spend VALUES ('2024-09-02 05:00+00', 'web', 1.25), "
+            "('2024-09-02 07:00+00', 'web', 2), ('2024-09-03 01:00+00', 'data', 4), "
+            "('2024-08-01 00:00+00', 'web', 1000)"
+        )
+    query = """
+    SELECT date_trunc('day', at AT TIME ZONE 'UTC') AS window_start, team,
+           sum(cost)::numeric(20,6) AS amount
+    FROM spend WHERE at >= :since AND at < :until GROUP BY 1, 2
+    """
+    env = {"WH": f"adbc+postgresql://postgres@127.0.0.1:5432/{name}"}
+    result = fetch(source(tmp_path, env, url_env="WH", query=query))
+    assert result.errors == []
+    assert {(p.start.day, key_get(p.key, "team"), p.amount) for p in result.points} == {
+        (2, "web", Decimal("3.25")),
+        (3, "data", Decimal(4)),
+    }
+
+
+def test_positional_parameters_leave_casts_alone():
+    from alerter.sources.sql import positional
+
+    query = "SELECT x::date FROM t WHERE a >= :since AND a < :until OR b = :since"
+    assert positional(query, numbered=True) == (
+        "SELECT x::date FROM t WHERE a >= $1 AND a < $2 OR b = $3",
+        ["since", "until", "since"],
+    )
+    assert positional(query, numbered=False)[0].count("?") == 3
