@@ -1,0 +1,1 @@
+"""The commands of ``alerter``, one module per group; ``cli.py`` parses and dispatches."""
