@@ -119,6 +119,11 @@ class CostParams(DetectorParams):
         "smaller margin, and a decrease held this long alerts even when each day of it "
         "looks like a weekend day (a one-day holiday does not; a lasting drop does).",
     )
+    down_spikes: bool = Field(
+        default=False,
+        description="A single window below the band alerts; off (default): a decrease "
+        "must persist over `shift_windows` (a one-window dip is noise or a late row).",
+    )
     monthly: bool = Field(
         default=True,
         description="An increase must also exceed the same slot one calendar month back "
@@ -322,10 +327,9 @@ class CostDetector:
                     thr = self._spike_threshold(rd[:, :cal], sigma, guard, sparse, alpha)
                     thr_a = self._average_threshold(ad[:, :cal], sigma, shift, floor_down, alpha)
                     thr_h = self._average_threshold(ah[:, :cal], sigma, hold, floor_down, alpha)
-                    down_j = np.fmax(
-                        rd[:, rel] / thr[:, None],
-                        np.fmax(ad[:, rel] / thr_a[:, None], ah[:, rel] / thr_h[:, None]),
-                    )
+                    down_j = np.fmax(ad[:, rel] / thr_a[:, None], ah[:, rel] / thr_h[:, None])
+                    if p.down_spikes:
+                        down_j = np.fmax(down_j, rd[:, rel] / thr[:, None])
                     score = np.fmax(score, np.where(no_avg, -np.inf, down_j))
                     lower = -thr
                 ok = (np.isfinite(cal_plain).sum(axis=1) >= cal // 2) & ~np.isnan(c)
