@@ -18,6 +18,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import numpy as np
 
@@ -33,10 +34,16 @@ from alerter.incidents.track import Change, track
 from alerter.notify.build import build_notification
 from alerter.notify.pipeline import Envelope, Outbox, PipelineContext, run_pipeline
 from alerter.rules.model import RuleBase, detector_of
-from alerter.store.base import Store
+from alerter.store.base import IncidentStore, MarkStore, PointReader, SilenceStore
 from alerter.timeparse import floor_time
 
 log = logging.getLogger(__name__)
+
+
+class JudgeStore(PointReader, IncidentStore, SilenceStore, MarkStore, Protocol):
+    """The store roles judging uses: points (read only), incidents, silences and progress
+    marks. The outbox is handed over on its own (``Outbox``), so a dry run can swap it."""
+
 
 Cell = tuple[SeriesKey, datetime]
 """A series (or group) key and a window start."""
@@ -125,7 +132,7 @@ def plan_judging(
 
 
 def judge_rule(
-    store: Store,
+    store: JudgeStore,
     rule: RuleBase,
     settings: JudgeSettings,
     *,
@@ -164,7 +171,7 @@ def judge_rule(
 
 
 def _unseen(
-    store: Store,
+    store: JudgeStore,
     rule: RuleBase,
     settings: JudgeSettings,
     judged: datetime | None,
@@ -182,7 +189,7 @@ def _unseen(
 
 
 def _evaluate(
-    store: Store, rule: RuleBase, detector: Detector, plan: JudgePlan, step: timedelta
+    store: JudgeStore, rule: RuleBase, detector: Detector, plan: JudgePlan, step: timedelta
 ) -> RuleEvaluation:
     """Read the planned windows and run the rule's one detector pass over them."""
     stored = store.load_series(rule.source, plan.load_from, plan.frame_until)

@@ -15,7 +15,7 @@ from typing import Protocol
 from alerter.domain import Notification, Reason, Silence
 from alerter.incidents.silences import matching_silence
 from alerter.store.actions import actions_of
-from alerter.store.base import Store
+from alerter.store.base import IncidentStore
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ class Outbox(Protocol):
 class PipelineContext:
     """What the stages share within one judging pass."""
 
-    store: Store
-    """The state (acknowledgements are read from it)."""
+    store: IncidentStore
+    """The incidents' store (acknowledgements are read from it)."""
     outbox: Outbox
     silences: Sequence[Silence]
     all_notifiers: tuple[str, ...]
