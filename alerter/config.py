@@ -340,7 +340,7 @@ def _zone_problems(
 ) -> list[str]:
     problems = []
     for name, cfg in notifiers.items():
-        tz = getattr(cfg, "timezone", "UTC")
+        tz = cfg.timezone
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):

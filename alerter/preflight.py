@@ -68,7 +68,7 @@ def _header(pattern: str) -> list[str] | None:
 
 def known_dimensions(name: str, cfg: SourceConfig, base: Path) -> tuple[set[str], list[str]]:
     """``(dimension names or globs, problems)`` of one source; an empty set: unknown."""
-    kind = str(getattr(cfg, "type", ""))
+    kind = cfg.type
     declared = getattr(SOURCES.get(kind), "known_dimensions", None)
     if callable(declared):
         found = declared(cfg)
