@@ -13,20 +13,22 @@ from alerter.errors import StoreError
 from alerter.store.leases import LeaseGrant, LeaseRow
 from alerter.store.postgres_db import PgBase, redact_url
 
+# one instant for the whole statement: clock_timestamp() moves while it runs, and
+# ``taken`` (acquired_at = renewed_at) compares two of its readings
 _ACQUIRE = (
     "INSERT INTO leases AS l (source, holder, token, acquired_at, renewed_at, expires_at) "
-    "VALUES (%(s)s, %(h)s, 1, clock_timestamp(), clock_timestamp(), "
-    "clock_timestamp() + %(ttl)s * interval '1 second') "
+    "VALUES (%(s)s, %(h)s, 1, statement_timestamp(), statement_timestamp(), "
+    "statement_timestamp() + %(ttl)s * interval '1 second') "
     "ON CONFLICT (source) DO UPDATE SET "
-    "token = CASE WHEN l.holder = excluded.holder AND l.expires_at > clock_timestamp() "
+    "token = CASE WHEN l.holder = excluded.holder AND l.expires_at > statement_timestamp() "
     "THEN l.token ELSE l.token + 1 END, "
-    "acquired_at = CASE WHEN l.holder = excluded.holder AND l.expires_at > clock_timestamp() "
-    "THEN l.acquired_at ELSE clock_timestamp() END, "
+    "acquired_at = CASE WHEN l.holder = excluded.holder AND l.expires_at > statement_timestamp() "
+    "THEN l.acquired_at ELSE statement_timestamp() END, "
     "takeovers = l.takeovers + CASE WHEN l.holder <> excluded.holder THEN 1 ELSE 0 END, "
-    "holder = excluded.holder, renewed_at = clock_timestamp(), expires_at = excluded.expires_at "
-    "WHERE l.holder = excluded.holder OR l.expires_at <= clock_timestamp() "
+    "holder = excluded.holder, renewed_at = statement_timestamp(), expires_at = excluded.expires_at "
+    "WHERE l.holder = excluded.holder OR l.expires_at <= statement_timestamp() "
     "RETURNING token, acquired_at = renewed_at, "
-    "extract(epoch FROM expires_at - clock_timestamp())"
+    "extract(epoch FROM expires_at - statement_timestamp())"
 )
 
 
