@@ -239,7 +239,6 @@ def test_every_healthy_spike_reaches_every_healthy_notifier_once(
     assert spike["group"]["customer_id"] == spiky.id
     jumped = next(r for r in got if r["rule"].startswith("do-"))
     assert jumped["group"] == {"sku": JUMP_SKU, "region": "fra1"}
-    incidents = {r["incident"] for r in got}
     events = sorted((r["incident"], r["event"]) for r in got)
     assert len(set(events)) == len(events)  # nothing twice over both runs
     assert [e for e in events if e[1] == "first"] == [(1, "first"), (2, "first")]
