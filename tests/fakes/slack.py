@@ -80,6 +80,10 @@ class SlackFake:
         self._changed = threading.Condition()
         self._sockets: list[_WebSocket] = []
         self._envelopes = itertools.count(1)
+        self._connect_gate = threading.Event()
+        self._connect_gate.set()
+        self.connect_held = threading.Event()
+        """Set while an ``apps.connections.open`` call waits at the closed gate."""
         self._ts = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -111,6 +115,14 @@ class SlackFake:
                 raise AssertionError(f"slack fake: timed out waiting for {what}")
 
     # socket mode -----------------------------------------------------------------
+    def hold_connections(self) -> None:
+        """Hold the next ``apps.connections.open`` calls (a client mid-connect)."""
+        self.connect_held.clear()
+        self._connect_gate.clear()
+
+    def release_connections(self) -> None:
+        self._connect_gate.set()
+
     @property
     def socket(self) -> _WebSocket | None:
         """The newest open Socket Mode connection."""
@@ -308,6 +320,9 @@ class SlackFake:
                 return 500, {}, b"<html>upstream connect error</html>"
             return 200, {}, {"ok": False, "error": fault.kind}
         if method == "apps.connections.open":
+            if not self._connect_gate.is_set():
+                self.connect_held.set()
+                self._connect_gate.wait(WAIT)
             if headers.get("Authorization") != f"Bearer {self.app_token}":
                 return 200, {}, {"ok": False, "error": "invalid_auth"}
             self.connections_opened += 1
