@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, urlsplit
 TOKEN = "xoxb-test-0000-SECRET-TOKEN"
 APP_TOKEN = "xapp-1-A0TEST-0000-SECRET-APP-TOKEN"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-WAIT = 30.0
+WAIT = 120.0  # seconds, any wait on the client (generous: a loaded machine)
 """Longest wait (s) for the Socket Mode client's threads (a bound, never a sleep): after a
 closed socket slack-sdk reconnects from its monitor, which runs every ping interval (5 s)."""
 WEBHOOK_PATH = "/services/T000/B000/SECRETWEBHOOKPATH"

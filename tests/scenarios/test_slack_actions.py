@@ -299,7 +299,7 @@ allowed_users = ["{ALLOWED}"]
         assert await daemon.reload()  # SIGHUP: Socket Mode follows the reloaded notifiers
         await asyncio.to_thread(slack.wait_connected, 2)
         daemon.request_stop("SIGTERM")
-        return await asyncio.wait_for(serving, 30)
+        return await asyncio.wait_for(serving, 120)
 
     assert asyncio.run(scenario()) == 0
     assert daemon.interactions == []
