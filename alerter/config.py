@@ -33,7 +33,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from alerter.clock import CLOCK_START_ENV
+from alerter.clock import CLOCK_ORIGIN_ENV, CLOCK_START_ENV
 from alerter.errors import ConfigError, RuleFileError
 from alerter.logs import check_level
 from alerter.notify import NOTIFIERS
@@ -46,7 +46,7 @@ from alerter.timeparse import Duration, parse_duration
 from alerter.tomlpos import key_lines, line_of, syntax_error
 
 ENV_PREFIX = "ALERTER_"
-NOT_OVERRIDES = frozenset({"ALERTER_CONFIG", CLOCK_START_ENV})
+NOT_OVERRIDES = frozenset({"ALERTER_CONFIG", CLOCK_START_ENV, CLOCK_ORIGIN_ENV})
 """Variables with the prefix that are not config keys (read by the CLI)."""
 
 

@@ -87,11 +87,11 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 # -- scripts/calendar-check: the whole session on another date ------------------------------
-CALENDAR_DATE_ENV = "ALERTER_CALENDAR_DATE"
+CALENDAR_DATE_ENV = "CALENDAR_CHECK_DATE"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """With ``ALERTER_CALENDAR_DATE`` set (an RFC 3339 time), the session runs with the
+    """With ``CALENDAR_CHECK_DATE`` set (an RFC 3339 time), the session runs with the
     wall clock moved there (time-machine; it ticks on from that instant), so a test that
     still read the calendar would show it on the dates calendar bugs live on."""
     when = os.environ.get(CALENDAR_DATE_ENV)

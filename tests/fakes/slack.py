@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, urlsplit
 TOKEN = "xoxb-test-0000-SECRET-TOKEN"
 APP_TOKEN = "xapp-1-A0TEST-0000-SECRET-APP-TOKEN"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-WAIT = 30.0
+WAIT = 120.0  # seconds, any wait on the client (generous: a loaded machine)
 """Longest wait (s) for the Socket Mode client's threads (a bound, never a sleep): after a
 closed socket slack-sdk reconnects from its monitor, which runs every ping interval (5 s)."""
 WEBHOOK_PATH = "/services/T000/B000/SECRETWEBHOOKPATH"
@@ -86,6 +86,10 @@ class SlackFake:
         self._changed = threading.Condition()
         self._sockets: list[_WebSocket] = []
         self._envelopes = itertools.count(1)
+        self._connect_gate = threading.Event()
+        self._connect_gate.set()
+        self.connect_held = threading.Event()
+        """Set while an ``apps.connections.open`` call waits at the closed gate."""
         self._ts = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -118,6 +122,14 @@ class SlackFake:
                 raise AssertionError(f"slack fake: timed out waiting for {what}")
 
     # socket mode -----------------------------------------------------------------
+    def hold_connections(self) -> None:
+        """Hold the next ``apps.connections.open`` calls (a client mid-connect)."""
+        self.connect_held.clear()
+        self._connect_gate.clear()
+
+    def release_connections(self) -> None:
+        self._connect_gate.set()
+
     @property
     def socket(self) -> _WebSocket | None:
         """The newest open Socket Mode connection."""
@@ -344,6 +356,9 @@ class SlackFake:
         self, method: str, headers: dict[str, str], params: dict[str, Any]
     ) -> tuple[int, dict[str, str], dict[str, Any] | bytes]:
         if method == "apps.connections.open":
+            if not self._connect_gate.is_set():
+                self.connect_held.set()
+                self._connect_gate.wait(WAIT)
             if headers.get("Authorization") != f"Bearer {self.app_token}":
                 return 200, {}, {"ok": False, "error": "invalid_auth"}
             self.connections_opened += 1
