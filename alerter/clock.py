@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -72,13 +73,22 @@ class PinnedClock(SystemClock):
 
     For replays and tests that run real processes (a daemon, ``run --once``): what the
     process calls "now" no longer depends on the calendar date it happens to run on.
+    ``origin`` is the ``time.monotonic()`` reading at which the clock read ``start``
+    (default: now); clocks given the same start and origin (a process and its children on
+    one machine, where the monotonic clock is system-wide) share one timeline, so a
+    process started later never sees an earlier "now" than one started before it.
     """
 
-    def __init__(self, start: datetime) -> None:
+    def __init__(self, start: datetime, origin: float | None = None) -> None:
         if start.tzinfo is None:
             raise ValueError("PinnedClock needs an aware datetime")
         self._start = start.astimezone(UTC)
-        self._origin = time.monotonic()
+        self._origin = time.monotonic() if origin is None else origin
+
+    @property
+    def origin(self) -> float:
+        """The ``time.monotonic()`` reading at which this clock read its start."""
+        return self._origin
 
     def now(self) -> datetime:
         return self._start + timedelta(seconds=time.monotonic() - self._origin)
@@ -86,6 +96,10 @@ class PinnedClock(SystemClock):
 
 CLOCK_START_ENV = "ALERTER_CLOCK_START"
 """Environment variable: an RFC 3339 instant the process's clock starts from."""
+CLOCK_ORIGIN_ENV = "ALERTER_CLOCK_ORIGIN"
+"""Environment variable (optional, with ``ALERTER_CLOCK_START``): the ``time.monotonic()``
+reading at which the clock read that instant, so every process started with it continues
+one timeline (a restarted process does not go back to the start)."""
 
 
 def clock_from_env(env: Mapping[str, str]) -> Clock:
@@ -102,4 +116,13 @@ def clock_from_env(env: Mapping[str, str]) -> Clock:
         raise ValueError(f"{CLOCK_START_ENV}: not an RFC 3339 time: {raw!r}") from None
     if start.tzinfo is None:
         raise ValueError(f"{CLOCK_START_ENV}: needs a UTC offset: {raw!r}")
-    return PinnedClock(start)
+    origin_raw = env.get(CLOCK_ORIGIN_ENV, "").strip()
+    if not origin_raw:
+        return PinnedClock(start)
+    try:
+        origin = float(origin_raw)
+    except ValueError:
+        raise ValueError(f"{CLOCK_ORIGIN_ENV}: not a number of seconds: {origin_raw!r}") from None
+    if not math.isfinite(origin):
+        raise ValueError(f"{CLOCK_ORIGIN_ENV}: not a number of seconds: {origin_raw!r}")
+    return PinnedClock(start, origin)

@@ -98,6 +98,9 @@ class Daemon:
         self._threads = 0
         self._threads_lock = threading.Lock()
         self.interactions: list[SocketModeRunner] = []
+        self._interactions_lock = asyncio.Lock()
+        """One restart or close of the Socket Mode connections at a time."""
+        self._restarts: set[asyncio.Future[None]] = set()
 
     # -- jobs ------------------------------------------------------------------------
     async def poll(self, name: str) -> None:
@@ -294,7 +297,11 @@ class Daemon:
         self.app.notifiers = fresh.notifiers
         if self.scheduler is not None:
             self._reschedule(self.scheduler, old_config, config)
-            self._spawn(self._restart_interactions())  # new allowed_users, tokens, channels
+            # new allowed_users, tokens, channels; not a cancellable background task: a
+            # restart cut off while connecting would leave its connections open
+            restart = asyncio.ensure_future(self._restart_interactions())
+            self._restarts.add(restart)
+            restart.add_done_callback(self._restarts.discard)
         for name, source in old_sources.items():
             self._close_later(name, source)
         if config.alerter.http != old_config.alerter.http:
@@ -319,18 +326,33 @@ class Daemon:
             )
 
     async def _restart_interactions(self) -> None:
-        """Socket Mode for the reloaded notifiers: close the old connections, open new ones."""
+        """Socket Mode for the reloaded notifiers: close the old connections, open new ones.
+
+        Serialised with ``_close_interactions`` (and never cancelled): a stop requested
+        while a reload's connections are opening closes them once they are open, instead
+        of missing them (they would keep their threads and sockets after the daemon stopped).
+        """
+        async with self._interactions_lock:
+            await self._close_runners()
+            if self._stopping() or self.app.dry_run:
+                return
+            self.interactions = await off_loop(
+                lambda: start_interactions(
+                    self.app.notifiers, self.app.store, self.app.clock, self.app.env
+                ),
+                "alerter-socket-mode",
+            )
+            if self._stopping():  # stop requested while connecting
+                await self._close_runners()
+
+    async def _close_interactions(self) -> None:
+        async with self._interactions_lock:
+            await self._close_runners()
+
+    async def _close_runners(self) -> None:
         old, self.interactions = self.interactions, []
-        for runner in old:
+        for runner in old:  # closing joins the client's threads: off the loop
             await off_loop(runner.close, "alerter-socket-mode-close")
-        if self._stopping() or self.app.dry_run:
-            return
-        self.interactions = await off_loop(
-            lambda: start_interactions(
-                self.app.notifiers, self.app.store, self.app.clock, self.app.env
-            ),
-            "alerter-socket-mode",
-        )
 
     def _reschedule(self, scheduler: AsyncIOScheduler, old: Config, new: Config) -> None:
         for name in old.sources:
@@ -458,9 +480,7 @@ class Daemon:
             )
 
     async def _close(self) -> None:
-        for runner in self.interactions:  # closing joins the client's threads: off the loop
-            await off_loop(runner.close, "alerter-socket-mode-close")
-        self.interactions = []
+        await self._close_interactions()
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None

@@ -13,7 +13,6 @@ process logging without redaction.
 
 from __future__ import annotations
 
-import base64
 import enum
 import json
 import logging
@@ -22,6 +21,8 @@ import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from alerter.redact import all_forms
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 FORMATS = ("text", "json")
@@ -168,26 +169,15 @@ class JsonFormatter(logging.Formatter):
 class RedactFilter(logging.Filter):
     """Replaces any configured secret value in a record's text with ``***``.
 
-    Each secret is also matched stripped of surrounding whitespace, escaped as Python
-    and httpx show it (``b'Bearer tok\\n'``) and in base64 (as an SMTP dialogue carries
-    a password), so a token read from a file with a trailing newline is caught however a
-    library quotes it.
+    Each secret is matched in every form of ``alerter.redact.secret_forms``: as is and
+    stripped of surrounding whitespace, URL-quoted, escaped as Python, JSON and httpx show
+    it (``b'Bearer tok\\n'``) and in base64 (as an SMTP dialogue carries a password), so
+    a token read from a file with a trailing newline is caught however a library quotes it.
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__("alerter-redact")
-        variants: set[str] = set()
-        for secret in secrets:
-            stripped = secret.strip()
-            forms = (
-                secret,
-                stripped,
-                repr(secret)[1:-1],
-                repr(secret.encode())[2:-1],
-                base64.b64encode(stripped.encode()).decode(),  # SMTP AUTH LOGIN echoes
-            )
-            variants.update(form for form in forms if len(form) >= 4)
-        self.secrets = sorted(variants, key=len, reverse=True)
+        self.secrets = all_forms(secrets)
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:

@@ -12,10 +12,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from alerter.clock import CLOCK_START_ENV
+from alerter.clock import CLOCK_ORIGIN_ENV, CLOCK_START_ENV
 
 ENV_PREFIX = "ALERTER_"
-NOT_OVERRIDES = frozenset({"ALERTER_CONFIG", CLOCK_START_ENV})
+NOT_OVERRIDES = frozenset({"ALERTER_CONFIG", CLOCK_START_ENV, CLOCK_ORIGIN_ENV})
 """Variables with the prefix that are not config keys (read by the CLI)."""
 
 

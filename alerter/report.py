@@ -8,6 +8,7 @@ same PNG the notifications carry, embedded as a data URI) with one line per inci
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -29,6 +30,13 @@ table{border-collapse:collapse}td,th{padding:.2em .6em;border-bottom:1px solid #
 .kept{color:#1a7f37}.over{color:#b42318;font-weight:bold}.group{margin:1em 0}
 img{max-width:100%;border:1px solid #eee}
 """
+
+
+def report_style_hash() -> str:
+    """The CSP hash (``sha256-...``, to be quoted in a policy) that allows the report's one ``<style>`` block,
+    so a server can serve the report under a policy without ``'unsafe-inline'``."""
+    digest = hashlib.sha256(_STYLE.encode("utf-8")).digest()
+    return "sha256-" + base64.b64encode(digest).decode("ascii")
 
 
 def render_html(result: BacktestResult) -> str:

@@ -1,8 +1,9 @@
 """How fast the web UI's incidents page loads with many open incidents.
 
 The whole user path: a state file holding N open incidents (each with a delivered
-notification and its history, as the daemon leaves them) and a few silences, the UI
-mounted on the daemon's HTTP server on a loopback port, and GET requests over HTTP
+notification and its history, as the daemon leaves them; every tenth acknowledged)
+and a few silences, the UI mounted on the daemon's HTTP server on a loopback port,
+and GET requests over HTTP
 timed end to end (query, silence matching, template, socket). Beside it, in the same
 run: ``/healthz`` on the same server (the floor: one request with no page) and an
 incident page.
@@ -40,6 +41,7 @@ from alerter.domain import (  # noqa: E402
     Severity,
 )
 from alerter.server import HttpServer  # noqa: E402
+from alerter.store.actions import Action, ActionRecord, actions_of  # noqa: E402
 from alerter.web import WebUI  # noqa: E402
 
 NOW = datetime(2026, 9, 7, 12, tzinfo=UTC)
@@ -47,6 +49,8 @@ NOW = datetime(2026, 9, 7, 12, tzinfo=UTC)
 
 def fill(app: App, count: int) -> None:
     store = app.store
+    actions = actions_of(store)
+    assert actions is not None, "the bench state is SQLite, which keeps incident actions"
     severities = [Severity.CRITICAL, Severity.WARNING, Severity.INFO]
     with store.transaction():
         for i in range(count):
@@ -94,6 +98,10 @@ def fill(app: App, count: int) -> None:
             )
             item = store.enqueue(msg, "jsonl", window)
             store.mark_sent(item, None, window)
+            if i % 10 == 0:  # every tenth acknowledged, as the Acknowledge button leaves it
+                actions.record(
+                    ActionRecord(inc.id, Action.ACKNOWLEDGE, "oncall", NOW, "repeats stopped")
+                )
         for j in range(20):
             store.add_silence(
                 f"rule-{j % 7}", {"customer_id": f"c-{j:05d}"}, NOW, NOW + timedelta(hours=4)
@@ -121,6 +129,15 @@ def main() -> int:
         folder = Path(tmp)
         (folder / "rules").mkdir()
         (folder / "data").mkdir()
+        (folder / "rules" / "bench.toml").write_text(
+            "".join(
+                f'[[rule]]\nname = "rule-{r}"\nsource = "bench"\nmax_alerts = "1/month"\n'
+                'group_by = ["customer_id", "customer_name"]\n'
+                'detector = { type = "threshold", above = 100 }\n\n'
+                for r in range(7)
+            ),
+            encoding="utf-8",
+        )
         (folder / "config.toml").write_text(
             '[alerter]\nstate = "state.db"\nrules = ["rules/*.toml"]\n\n'
             "[alerter.http]\nui = true\nport = 0\n\n"

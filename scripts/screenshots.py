@@ -89,6 +89,7 @@ def main() -> int:
                     "incidents.png": "/ui/",
                     "incident.png": "/ui/incidents/1",
                     "sources.png": "/ui/sources",
+                    "backtest.png": "/ui/rules/service-hourly-spike/backtest",
                 }
                 for name, path in shots.items():
                     page.goto(base + path)

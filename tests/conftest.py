@@ -77,9 +77,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 # -- hypothesis: explore freely on a developer's machine, replay a fixed set in CI ---------
 import os  # noqa: E402
+from datetime import datetime  # noqa: E402
 
 from hypothesis import settings  # noqa: E402
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+# -- scripts/calendar-check: the whole session on another date ------------------------------
+CALENDAR_DATE_ENV = "CALENDAR_CHECK_DATE"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With ``CALENDAR_CHECK_DATE`` set (an RFC 3339 time), the session runs with the
+    wall clock moved there (time-machine; it ticks on from that instant), so a test that
+    still read the calendar would show it on the dates calendar bugs live on."""
+    when = os.environ.get(CALENDAR_DATE_ENV)
+    if when:
+        import time_machine
+
+        traveller = time_machine.travel(datetime.fromisoformat(when), tick=True)
+        traveller.start()
+        config.add_cleanup(traveller.stop)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    when = os.environ.get(CALENDAR_DATE_ENV)
+    return f"wall clock moved to {when} ({CALENDAR_DATE_ENV})" if when else None

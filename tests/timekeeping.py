@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from alerter.clock import CLOCK_START_ENV, PinnedClock
+from alerter.clock import CLOCK_ORIGIN_ENV, CLOCK_START_ENV, PinnedClock
 
 T0 = datetime(2026, 9, 7, tzinfo=UTC)
 """The default "now" of the suite: Monday 2026-09-07 00:00 UTC."""
@@ -22,9 +22,16 @@ PINNED_START = datetime(2026, 9, 9, 10, 30, tzinfo=UTC)
 
 
 def pin_clock(monkeypatch: pytest.MonkeyPatch, start: datetime = PINNED_START) -> PinnedClock:
-    """Pin this process's alerter clock (and its children's, through the environment)."""
+    """Pin this process's alerter clock (and its children's, through the environment).
+
+    The origin goes along: a process (or an in-process ``main()``) started later continues
+    this clock's timeline instead of starting over at ``start``, so a restarted daemon
+    never reads an earlier "now" than its predecessor wrote.
+    """
+    clock = PinnedClock(start)
     monkeypatch.setenv(CLOCK_START_ENV, start.isoformat())
-    return PinnedClock(start)
+    monkeypatch.setenv(CLOCK_ORIGIN_ENV, repr(clock.origin))
+    return clock
 
 
 def epoch_seconds(clock: PinnedClock) -> float:

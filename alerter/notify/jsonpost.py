@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from alerter.notify.base import Delivered, DeliveryResult, Permanent, RetryAfter
+from alerter.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,7 @@ class _RedactHttpx(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if self.secrets:
             message = record.getMessage()
-            clean = message
-            for secret in self.secrets:
-                clean = clean.replace(secret, "***")
+            clean = redact(message, self.secrets)
             if clean != message:
                 record.msg, record.args = clean, ()
         return True

@@ -17,7 +17,6 @@ from slack_sdk.http_retry import RateLimitErrorRetryHandler, RetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
-from slack_sdk.webhook import WebhookClient
 
 from alerter.clock import Clock
 from alerter.domain import Notification, Reason
@@ -31,6 +30,8 @@ from alerter.notify.base import (
 )
 from alerter.notify.render import slack_actions, slack_blocks, summary
 from alerter.notify.render.chart import safe_chart
+from alerter.notify.slack_transport import DeadlineWebClient, DeadlineWebhookClient, SendGuard
+from alerter.redact import redact
 
 log = logging.getLogger(__name__)
 # slack-sdk logs request URLs (an incoming webhook URL is a secret) at DEBUG: keep it quiet.
@@ -43,6 +44,7 @@ RETRYABLE_ERRORS = frozenset(
 GONE_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 CHART_EVENTS = frozenset({Reason.FIRST, Reason.ESCALATED, Reason.LATE_DATA})
 _CODE = re.compile(r"[a-z0-9_]{1,64}")
+_REF = re.compile(r"[A-Za-z0-9_]{1,64} [0-9]{1,20}(\.[0-9]{1,20})?")
 DEFAULT_RETRY_AFTER = 30.0
 SERVER_RETRY_AFTER = 60.0
 
@@ -67,7 +69,19 @@ class SlackConfig(NotifierConfig):
         "{incident}, {window_start}, {group.customer_id} are filled URL-quoted.",
     )
     chart: bool = Field(default=True, description="Upload a PNG chart into the thread (bot).")
-    timeout: int = Field(default=10, ge=1, description="HTTP timeout per request, seconds.")
+    timeout: int = Field(
+        default=10,
+        ge=1,
+        description="Longest one HTTP request may take, seconds (connect, upload and the whole "
+        "answer: a peer still trickling its answer is hung up on and the item retried).",
+    )
+    deadline: int = Field(
+        default=60,
+        ge=1,
+        description="Longest one send may take, every request together (post, update, "
+        "chart upload), seconds; keep it below [alerter] send_deadline so a send never "
+        "finishes after the outbox has given up on it.",
+    )
     app_token_env: str | None = Field(
         default=None,
         description="Env var holding an app-level token (xapp-...): adds Acknowledge / Silence / "
@@ -209,19 +223,12 @@ class SlackNotifier:
 
     # delivery ------------------------------------------------------------------------
     def _secret(self, env_name: str) -> str | None:
-        value = self.context.env.get(env_name, "")
+        value = self.context.env.get(env_name, "").strip()  # a file-mounted secret's newline
         return value or None
 
     def _redact(self, text: str) -> str:
-        for env_name in (
-            self.config.token_env,
-            self.config.webhook_url_env,
-            self.config.app_token_env,
-        ):
-            secret = self._secret(env_name) if env_name else None
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        names = (self.config.token_env, self.config.webhook_url_env, self.config.app_token_env)
+        return redact(text, (self.context.env.get(n, "") for n in names if n))
 
     def _fail(self, method: str, exc: Exception) -> RetryAfter | Permanent:
         if isinstance(exc, SlackApiError):
@@ -261,11 +268,19 @@ class SlackNotifier:
         return result
 
     def send(self, msg: Notification, prior: str | None) -> DeliveryResult:
+        guard = SendGuard(self.config.deadline)
+        guard.start()
+        try:
+            return self._send(msg, prior, guard)
+        finally:
+            guard.stop()
+
+    def _send(self, msg: Notification, prior: str | None, guard: SendGuard) -> DeliveryResult:
         if self.config.webhook_url_env:
             return self._send_webhook(
-                self.payload(msg), self.config.webhook_url_env, f"incident={msg.incident_id}"
+                self.payload(msg), self.config.webhook_url_env, f"incident={msg.incident_id}", guard
             )
-        client = self._client()
+        client = self._client(guard)
         if isinstance(client, Permanent):
             return client
         ref = _parse_ref(prior)
@@ -313,12 +328,22 @@ class SlackNotifier:
         """
         if not msgs:
             return Delivered(None)
+        guard = SendGuard(self.config.deadline)
+        guard.start()
+        try:
+            return self._send_many(msgs, guard)
+        finally:
+            guard.stop()
+
+    def _send_many(self, msgs: Sequence[Notification], guard: SendGuard) -> DeliveryResult:
         body = slack_blocks.grouped_payload(
             msgs, timezone=self.config.timezone, url_template=self.config.url_template
         )
         if self.config.webhook_url_env:
-            return self._send_webhook(body, self.config.webhook_url_env, f"grouped={len(msgs)}")
-        client = self._client()
+            return self._send_webhook(
+                body, self.config.webhook_url_env, f"grouped={len(msgs)}", guard
+            )
+        client = self._client(guard)
         if isinstance(client, Permanent):
             return client
         try:
@@ -328,8 +353,11 @@ class SlackNotifier:
         except (SlackClientError, URLError, OSError, ValueError) as exc:
             return self._fail("chat.postMessage", exc)
         log.info("slack.posted notifier=%s grouped=%d", self.name, len(msgs))
-        ref = {"channel": str(resp["channel"]), "ts": str(resp["ts"])}
-        return Delivered(json.dumps(ref, sort_keys=True))
+        ref = _answer_ref(resp.data)
+        if ref is None:
+            self._no_ref("chat.postMessage", f"grouped={len(msgs)}")
+            return Delivered(None)
+        return Delivered(json.dumps({"channel": ref[0], "ts": ref[1]}, sort_keys=True))
 
     def web_client(self) -> WebClient | Permanent:
         """A Web API client on the bot token (for the Socket Mode handler), or why not."""
@@ -339,17 +367,27 @@ class SlackNotifier:
         """``text`` with this notifier's secrets replaced by ``***``."""
         return self._redact(text)
 
-    def _client(self) -> WebClient | Permanent:
+    def _client(self, guard: SendGuard | None = None) -> WebClient | Permanent:
         assert self.config.token_env is not None
         token = self._secret(self.config.token_env)
         if token is None:
             return Permanent(f"slack {self.name}: env var {self.config.token_env} is not set")
-        return WebClient(
+        return DeadlineWebClient(
             token=token,
             base_url=self.config.base_url,
             timeout=self.config.timeout,
             logger=_sdk_log,
             retry_handlers=self._handlers,
+            guard=guard,
+        )
+
+    def _no_ref(self, method: str, what: str) -> None:
+        log.warning(
+            "slack.no_ref notifier=%s %s method=%s reason=answer ok without channel/ts: "
+            "delivered, later events start a new message",
+            self.name,
+            what,
+            method,
         )
 
     def _post_new(self, client: WebClient, msg: Notification) -> Delivered:
@@ -359,7 +397,13 @@ class SlackNotifier:
             unfurl_media=False,
             **self.payload(msg),
         )
-        channel, ts = str(resp["channel"]), str(resp["ts"])
+        ref = _answer_ref(resp.data)
+        if ref is None:
+            # Slack said ok: the message is out. Retrying would post it twice; with no
+            # ts there is nothing to update or thread under, so no ref (and no chart).
+            self._no_ref("chat.postMessage", f"incident={msg.incident_id}")
+            return Delivered(None)
+        channel, ts = ref
         self._upload_chart(client, msg, channel, ts)
         log.info(
             "slack.posted notifier=%s incident=%s reason=%s",
@@ -393,12 +437,18 @@ class SlackNotifier:
                 self._redact(f"{type(exc).__name__} {_error_code(exc)}".strip()),
             )
 
-    def _send_webhook(self, body: dict[str, Any], env_name: str, what: str) -> DeliveryResult:
+    def _send_webhook(
+        self, body: dict[str, Any], env_name: str, what: str, guard: SendGuard
+    ) -> DeliveryResult:
         url = self._secret(env_name)
         if url is None:
             return Permanent(f"slack {self.name}: env var {env_name} is not set")
-        client = WebhookClient(
-            url, timeout=self.config.timeout, logger=_sdk_log, retry_handlers=self._handlers
+        client = DeadlineWebhookClient(
+            url,
+            timeout=self.config.timeout,
+            logger=_sdk_log,
+            retry_handlers=self._handlers,
+            guard=guard,
         )
         try:
             resp = client.send(unfurl_links=False, unfurl_media=False, **body)
@@ -432,6 +482,17 @@ def _error_code(exc: Exception) -> str:
     data = getattr(getattr(exc, "response", None), "data", None)
     code = str(data.get("error") or "") if isinstance(data, dict) else ""
     return code if _CODE.fullmatch(code) else ""
+
+
+def _answer_ref(data: object) -> tuple[str, str] | None:
+    """``(channel, ts)`` of a posted message from Slack's answer; None when either is
+    missing or not a short plain string (a hostile or broken peer)."""
+    if not isinstance(data, dict):
+        return None
+    channel, ts = data.get("channel"), data.get("ts")
+    if isinstance(channel, str) and isinstance(ts, str) and _REF.fullmatch(channel + " " + ts):
+        return channel, ts
+    return None
 
 
 def _parse_ref(prior: str | None) -> tuple[str, str] | None:

@@ -25,6 +25,7 @@ from alerter.notify.base import (
 )
 from alerter.notify.jsonpost import IDEMPOTENCY_HEADER, idempotency_key
 from alerter.payload import to_record
+from alerter.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,9 @@ class _SecretFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if self.secrets:
             message = record.getMessage()
-            if any(secret in message for secret in self.secrets):
-                for secret in self.secrets:
-                    message = message.replace(secret, "***")
-                record.msg, record.args = message, ()
+            clean = redact(message, self.secrets)
+            if clean != message:
+                record.msg, record.args = clean, ()
         return True
 
 
@@ -122,10 +122,8 @@ class WebhookNotifier:
         return (self.context.env.get(name) or None) if name else None
 
     def _redact(self, text: str) -> str:
-        for secret in (self._env(self.config.url_env), self._env(self.config.secret_env)):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        secrets = (self._env(self.config.url_env), self._env(self.config.secret_env))
+        return redact(text, (s for s in secrets if s))
 
     def send(self, msg: Notification, prior: str | None) -> DeliveryResult:
         result = self._post(self.body(msg), msg.event.value, str(msg.incident_id))

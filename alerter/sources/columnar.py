@@ -9,6 +9,7 @@ it or names the file and line at fault.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import weakref
@@ -28,6 +29,7 @@ from alerter.timeparse import floor_time
 
 _END_OF_TIME = 253_402_300_800
 """10000-01-01T00:00:00Z in Unix seconds: no ``datetime`` reaches it."""
+log = logging.getLogger(__name__)
 
 
 def _has_offset(ts: str) -> str:
@@ -153,7 +155,10 @@ def read_csv_windows(
                     f"SELECT coalesce(sum(bad), 0) + count(*) FILTER (WHERE w IS NULL), "  # noqa: S608
                     f"min(w), max(w) FROM {table}"
                 ).fetchall()[0]
-            except duckdb.Error:
+            except duckdb.Error as exc:
+                # the row reader decides (and names the line); the reason is logged, as
+                # the row reader is slow and memory-hungry on a large file
+                log.warning("csv_columnar_fallback file=%s error=%s", path, str(exc)[:300])
                 fallback.append(path)
                 continue
             if bad:

@@ -51,13 +51,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import SecretStr
 
 from alerter.clock import Clock
 from alerter.errors import BadResponse, ConfigError, RateLimited, Unavailable
+from alerter.redact import secret_forms
 
 log = logging.getLogger(__name__)
 
@@ -88,19 +89,10 @@ def normalise_token(raw: str, *, source: str, env_name: str) -> str:
 
 
 def secret_variants(secret: str) -> list[str]:
-    """Forms ``secret`` may take in a message: as is, stripped, URL-quoted, escaped as
-    ``repr``/JSON would show it. Longest first; forms shorter than 4 characters are left
-    out (they would redact ordinary text)."""
-    forms = {
-        secret,
-        secret.strip(),
-        quote(secret, safe=""),
-        quote(secret.strip(), safe=""),
-        secret.encode("unicode_escape").decode("ascii"),
-        json.dumps(secret)[1:-1],
-        repr(secret)[1:-1],
-    }
-    return sorted((f for f in forms if len(f) >= 4), key=len, reverse=True)
+    """Forms ``secret`` may take in a message (``alerter.redact.secret_forms``): as is,
+    stripped, URL-quoted, escaped as ``repr``/JSON would show it, base64. Longest first;
+    forms shorter than 4 characters are left out (they would redact ordinary text)."""
+    return secret_forms(secret)
 
 
 QueryValue = str | int | bool | None

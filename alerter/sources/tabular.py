@@ -70,16 +70,24 @@ class WindowSums:
         quantity: Decimal | None,
         currency: str,
     ) -> None:
-        """Add a charge for ``[start, end)``, spread evenly over the windows it overlaps."""
-        window = floor_time(start, self.step)
-        span = (end - start).total_seconds()
+        """Add a charge for ``[start, end)``, spread evenly over the windows it overlaps.
+
+        Only the windows inside ``[since, until)`` are visited, so a period of millennia
+        (0001 to 9999) costs as much as one inside the range; the span seen is kept from
+        the period's ends."""
         if end <= start:
             end = start + self.step
-            span = self.step.total_seconds()
-        while window < end:
+        span = (end - start).total_seconds()
+        first = floor_time(start, self.step)
+        last_end = floor_time(end - timedelta(microseconds=1), self.step) + self.step
+        self.first = first if self.first is None else min(self.first, first)
+        self.last_end = last_end if self.last_end is None else max(self.last_end, last_end)
+        window = max(first, floor_time(self.since, self.step))
+        stop = min(end, self.until)
+        while window < stop:
             w_end = window + self.step
             overlap = (min(end, w_end) - max(start, window)).total_seconds()
-            if overlap > 0 and self.since <= window < self.until:
+            if overlap > 0 and self.since <= window:
                 share = (
                     Decimal(1) if overlap >= span else Decimal(int(overlap)) / Decimal(int(span))
                 )
@@ -87,9 +95,6 @@ class WindowSums:
                 slot[0] += amount * share
                 if quantity is not None:
                     slot[1] += quantity * share
-            if overlap > 0:
-                self.first = window if self.first is None else min(self.first, window)
-                self.last_end = w_end if self.last_end is None else max(self.last_end, w_end)
             window = w_end
 
     def points(self) -> list[CostPoint]:

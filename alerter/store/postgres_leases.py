@@ -14,17 +14,22 @@ from alerter.store.leases import LeaseGrant, LeaseRow
 from alerter.store.postgres_db import PgBase, redact_url
 
 _ACQUIRE = (
+    # One reading of the clock per statement: two clock_timestamp() calls differ now and
+    # then (a microsecond apart), and a taken lease then read as a renewal
+    # (acquired_at <> renewed_at), so a replica that took a source over did not poll it
+    # at once. ``excluded`` carries that one reading into the update.
     "INSERT INTO leases AS l (source, holder, token, acquired_at, renewed_at, expires_at) "
-    "VALUES (%(s)s, %(h)s, 1, clock_timestamp(), clock_timestamp(), "
-    "clock_timestamp() + %(ttl)s * interval '1 second') "
+    "SELECT %(s)s, %(h)s, 1, n.t, n.t, n.t + %(ttl)s * interval '1 second' "
+    "FROM (SELECT clock_timestamp() AS t) AS n "
     "ON CONFLICT (source) DO UPDATE SET "
-    "token = CASE WHEN l.holder = excluded.holder AND l.expires_at > clock_timestamp() "
+    "token = CASE WHEN l.holder = excluded.holder AND l.expires_at > excluded.renewed_at "
     "THEN l.token ELSE l.token + 1 END, "
-    "acquired_at = CASE WHEN l.holder = excluded.holder AND l.expires_at > clock_timestamp() "
-    "THEN l.acquired_at ELSE clock_timestamp() END, "
+    "acquired_at = CASE WHEN l.holder = excluded.holder AND l.expires_at > excluded.renewed_at "
+    "THEN l.acquired_at ELSE excluded.acquired_at END, "
     "takeovers = l.takeovers + CASE WHEN l.holder <> excluded.holder THEN 1 ELSE 0 END, "
-    "holder = excluded.holder, renewed_at = clock_timestamp(), expires_at = excluded.expires_at "
-    "WHERE l.holder = excluded.holder OR l.expires_at <= clock_timestamp() "
+    "holder = excluded.holder, renewed_at = excluded.renewed_at, "
+    "expires_at = excluded.expires_at "
+    "WHERE l.holder = excluded.holder OR l.expires_at <= excluded.renewed_at "
     "RETURNING token, acquired_at = renewed_at, "
     "extract(epoch FROM expires_at - clock_timestamp())"
 )

@@ -12,16 +12,18 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from alerter.app import App
+from alerter.backtest import BacktestResult
 from alerter.errors import AlerterError
-from alerter.money import format_money
+from alerter.notify.actions import ActionError
+from alerter.report import render_html, report_style_hash
 from alerter.timeparse import format_time, parse_duration, parse_time
 from alerter.web import views
 from alerter.web.auth import COOKIE, SESSION_TTL, Credentials, Guard, Identity, Refused
@@ -31,7 +33,8 @@ log = logging.getLogger(__name__)
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "frame-src 'self'"
 )
 SECURITY_HEADERS = [
     ("Content-Security-Policy", CSP),
@@ -41,6 +44,12 @@ SECURITY_HEADERS = [
     ("Cross-Origin-Opener-Policy", "same-origin"),
     ("Cache-Control", "no-store"),
 ]
+REPORT_CSP = (
+    "default-src 'none'; script-src 'none'; img-src data:; "
+    f"style-src '{report_style_hash()}'; form-action 'none'; frame-ancestors 'self'; "
+    "base-uri 'none'; sandbox"
+)
+"""The backtest report's policy: its one ``<style>`` by hash, its charts as data: URLs."""
 STATIC = {"ui.css": "text/css; charset=utf-8", "ui.js": "text/javascript; charset=utf-8"}
 MAX_BODY = 64 * 1024
 MAX_SILENCE = timedelta(days=90)
@@ -73,7 +82,7 @@ class WebUI:
     ) -> None:
         cfg = app.config.alerter.http
         self.app = app
-        self.data = UiData(app.store)
+        self.data = UiData.of(app.store)
         creds = credentials or Credentials.from_config(cfg, app.env)
         self.guard = guard or Guard(creds, read_only=cfg.ui_read_only, bound_host=cfg.host)
         self._secrets = [s for s in (*creds.secrets(), *_config_secrets(app)) if len(s) >= 4]
@@ -89,11 +98,13 @@ class WebUI:
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., Answer]]] = [
             ("GET", re.compile(r"/ui/?"), self.incidents),
             ("GET", re.compile(r"/ui/incidents/(\d+)"), self.incident),
+            ("POST", re.compile(r"/ui/incidents/(\d+)/acknowledge"), self.acknowledge),
             ("GET", re.compile(r"/ui/silences"), self.silences),
             ("POST", re.compile(r"/ui/silences"), self.create_silence),
             ("POST", re.compile(r"/ui/silences/(\d+)/expire"), self.expire_silence),
             ("GET", re.compile(r"/ui/sources"), self.sources),
             ("GET", re.compile(r"/ui/rules/([^/]+)/backtest"), self.backtest),
+            ("GET", re.compile(r"/ui/rules/([^/]+)/backtest/report"), self.backtest_report),
             ("GET", re.compile(r"/ui/explain"), self.explain),
             ("GET", re.compile(r"/ui/login"), self.login_form),
             ("POST", re.compile(r"/ui/login"), self.login),
@@ -193,18 +204,21 @@ class WebUI:
         ctx = views.incidents_page(self.data, now, rule=req.arg("rule"), state=req.arg("state"))
         return self._page(200, "incidents.html", req, title="Incidents", **ctx)
 
-    def incident(self, req: Request, raw_id: str) -> Answer:
+    def incident(
+        self, req: Request, raw_id: str, *, ack_error: str = "", status: int = 200
+    ) -> Answer:
         detail = views.incident_page(self.app, self.data, int(raw_id), self.app.clock.now())
         if detail is None:
             return self._page(
                 404, "error.html", req, title="Not found", message="No such incident."
             )
         return self._page(
-            200,
+            status,
             "incident.html",
             req,
             title=f"Incident {detail.incident.id}",
             d=detail,
+            ack_error=ack_error,
             silence_link="/ui/silences?" + urlencode(detail.silence_query),
             explain_link="/ui/explain?"
             + urlencode(
@@ -215,6 +229,29 @@ class WebUI:
                 }
             ),
         )
+
+    def acknowledge(self, req: Request, raw_id: str) -> Answer:
+        """The Acknowledge button: the same ``apply_action`` the Slack button runs, so the
+        press is recorded once in the incident's history, its repeats stop and the
+        notifiers that acknowledge (PagerDuty) and carry the incident are told."""
+        now = self.app.clock.now()
+        identity = self.guard.check_change(req.headers, req.form, now)
+        incident_id = int(raw_id)
+        targets = [
+            n for n, obj in self.app.notifiers.items() if getattr(obj, "acknowledges", False)
+        ]
+        try:
+            outcome = self.data.acknowledge(incident_id, identity.name, now, targets)
+        except ActionError as exc:
+            return self.incident(req, raw_id, ack_error=str(exc), status=409)
+        log.info(
+            "ui_incident_acknowledged incident=%d rule=%s by=%s applied=%s",
+            incident_id,
+            outcome.incident.rule,
+            identity.kind,
+            outcome.applied,
+        )
+        return self._redirect(f"/ui/incidents/{incident_id}")
 
     def silences(self, req: Request, *, error: str = "", status: int = 200) -> Answer:
         now = self.app.clock.now()
@@ -283,49 +320,77 @@ class WebUI:
         ctx = views.sources_page(self.app, self.data, self.app.clock.now())
         return self._page(200, "sources.html", req, title="Sources and rules", **ctx)
 
-    def backtest(self, req: Request, name: str) -> Answer:
+    def _backtest(self, name: str) -> tuple[datetime, datetime, BacktestResult | None, str]:
+        """The rule replayed over the last 4 weeks of the state's points, as
+        ``alerter backtest --since 4w --rule NAME`` does."""
         from alerter.backtest import run_backtest
-        from alerter.store.sqlite import SqliteStore
 
         now = self.app.clock.now()
-        weeks = views.RATE_WEEKS
-        error = ""
-        events: list[Any] = []
-        since = now - timedelta(weeks=weeks)
-        state = self.app.store if isinstance(self.app.store, SqliteStore) else None
+        since = now - timedelta(weeks=views.RATE_WEEKS)
         try:
             result = run_backtest(
-                self.app.config, since=since, until=now, rule=name, state=state, clock_now=now
+                self.app.config,
+                since=since,
+                until=now,
+                rule=name,
+                state=self.app.store,
+                clock_now=now,
             )
-            events = [
-                {
-                    "event": e.event.value,
-                    "group": views.group_label(e.group),
-                    "window": views.fmt_time(e.window_start),
-                    "observed": format_money(e.observed, e.currency),
-                    "expected": format_money(e.expected, e.currency),
-                }
-                for e in result.events
-            ]
         except AlerterError as exc:
-            error = str(exc)
-        firsts = sum(1 for e in events if e["event"] == "first")
+            return since, now, None, str(exc)
+        return since, now, result, ""
+
+    def backtest(self, req: Request, name: str) -> Answer:
+        since, until, result, error = self._backtest(name)
+        rule = next((r for r in self.app.config.rules if r.name == name), None)
+        summary: dict[str, Any] = {}
+        if result is not None and rule is not None:
+            per_group, _, kept = result.budget_report(rule)
+            summary = {
+                "per_week": result.per_rule_weekly().get(name, 0.0),
+                "per_group": per_group,
+                "budget": rule.max_alerts,
+                "kept": kept,
+                "groups": result.groups.get(name, 0),
+                "firsts": sum(1 for e in result.events if e.event.value == "first"),
+            }
         return self._page(
             200,
             "backtest.html",
             req,
             title=f"Backtest {name}",
             rule=name,
-            events=events,
             error=error,
+            summary=summary,
+            report_link=f"/ui/rules/{quote(name, safe='')}/backtest/report",
             since=views.fmt_time(since),
-            until=views.fmt_time(now),
-            per_week=firsts / weeks,
+            until=views.fmt_time(until),
         )
+
+    def backtest_report(self, req: Request, name: str) -> Answer:
+        """The detection issue's report (``alerter backtest --html``), as its own document
+        under its own policy: no script at all, its one style block allowed by hash,
+        charts as ``data:`` PNGs, sandboxed, framed only by the UI's own pages."""
+        _, _, result, error = self._backtest(name)
+        if result is None:
+            return self._page(
+                404, "error.html", req, title="No backtest", message=error or "No such rule."
+            )
+        html = render_html(result)
+        for secret in self._secrets:
+            html = html.replace(secret, "[redacted]")
+        headers = [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Security-Policy", REPORT_CSP),
+            ("X-Content-Type-Options", "nosniff"),
+            ("X-Frame-Options", "SAMEORIGIN"),
+            ("Referrer-Policy", "same-origin"),
+            ("Cache-Control", "no-store"),
+        ]
+        return 200, headers, html.encode("utf-8")
 
     def explain(self, req: Request) -> Answer:
         from alerter.explain import explain
-        from alerter.store.sqlite import SqliteStore
 
         now = self.app.clock.now()
         rule, group_text, at_text = req.arg("rule"), req.arg("group"), req.arg("at")
@@ -348,9 +413,13 @@ class WebUI:
                             raise ValueError(f"group {item.strip()!r}: expected K=V")
                         group[name] = value
                 at = parse_time(at_text) if at_text.strip() else now - self.app.config.settle
-                state = self.app.store if isinstance(self.app.store, SqliteStore) else None
                 result = explain(
-                    self.app.config, rule=rule, group=group, at=at, state=state, clock_now=now
+                    self.app.config,
+                    rule=rule,
+                    group=group,
+                    at=at,
+                    state=self.app.store,
+                    clock_now=now,
                 )
                 step = _rule_step(self.app, rule)
                 ctx["result"] = result.render()

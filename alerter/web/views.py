@@ -5,7 +5,7 @@ Every function takes ``now`` (from the App's clock) and reads through ``UiData``
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -149,6 +149,9 @@ class IncidentDetail:
     deliveries: list[Delivery] = field(default_factory=list)
     silence_query: list[tuple[str, str]] = field(default_factory=list)
     currency: str = "USD"
+    actions: list[dict[str, str]] = field(default_factory=list)
+    keeps_actions: bool = False
+    can_acknowledge: bool = False
 
 
 def _timeline(items: list[OutboxItem], data: UiData) -> list[TimelineEntry]:
@@ -195,6 +198,12 @@ def incident_page(app: App, data: UiData, incident_id: int, now: datetime) -> In
         for i in items
     ]
     detail.timeline = _timeline(items, data)
+    detail.keeps_actions = data.keeps_actions
+    detail.actions = [
+        {"action": r.action.value, "actor": r.actor, "at": fmt_time(r.at), "detail": r.detail}
+        for r in data.history(incident_id)
+    ]
+    detail.can_acknowledge = data.keeps_actions and inc.status == "open" and not row.acknowledged
     latest = next(
         (m for m in (data.notification(i) for i in reversed(items)) if m and m.history), None
     )
@@ -308,24 +317,33 @@ class RuleRate:
     enabled: bool
     weeks: list[int]
     per_week: float
-    budget: float | None
+    budget: str | None
+    """``max_alerts`` as written (per group), e.g. ``"1/month"``."""
+    budget_per_week: float | None
+    busiest_group: str
+    busiest_per_week: float
     over_budget: bool
 
 
 def rule_rates(app: App, data: UiData, now: datetime) -> list[RuleRate]:
-    """New incidents per rule in each of the last 4 weeks (oldest first) vs its budget."""
+    """New incidents per rule in each of the last 4 weeks (oldest first) against its
+    ``max_alerts`` noise budget. The budget is per group, so the rule is over budget when
+    its busiest group alerted more often a week than the budget allows."""
     since = now - timedelta(weeks=RATE_WEEKS)
     counts: dict[str, list[int]] = defaultdict(lambda: [0] * RATE_WEEKS)
+    per_group: dict[str, Counter[SeriesKey]] = defaultdict(Counter)
     for inc in data.opened_since(since):
         week = min(int((inc.opened_at - since) / timedelta(weeks=1)), RATE_WEEKS - 1)
         counts[inc.rule][week] += 1
+        per_group[inc.rule][inc.group] += 1
     rates = []
     for rule in app.config.rules:
         weeks = counts[rule.name]
         per_week = sum(weeks) / RATE_WEEKS
-        # the noise budget (alerts a week) arrives with the detection work; read it if set
-        raw = getattr(rule, "noise_budget", None)
-        budget = float(raw) if isinstance(raw, int | float) else None
+        budget = rule.budget_per_week
+        busiest = per_group[rule.name].most_common(1)
+        busiest_group, busiest_count = busiest[0] if busiest else ((), 0)
+        busiest_per_week = busiest_count / RATE_WEEKS
         rates.append(
             RuleRate(
                 name=rule.name,
@@ -334,8 +352,11 @@ def rule_rates(app: App, data: UiData, now: datetime) -> list[RuleRate]:
                 enabled=rule.enabled,
                 weeks=weeks,
                 per_week=per_week,
-                budget=budget,
-                over_budget=budget is not None and per_week > budget,
+                budget=rule.max_alerts,
+                budget_per_week=budget,
+                busiest_group=group_label(busiest_group) if busiest else "",
+                busiest_per_week=busiest_per_week,
+                over_budget=budget is not None and busiest_per_week > budget,
             )
         )
     return rates

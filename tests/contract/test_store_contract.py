@@ -412,6 +412,22 @@ def test_lease_is_renewed_by_its_holder_and_taken_over_only_when_expired(pg_url)
     store.close()
 
 
+def test_every_take_is_reported_as_taken_and_every_renewal_as_renewed(pg_url):
+    # One clock reading per acquire: with two, a take now and then read as a renewal.
+    store = PostgresStore(pg_url)
+    leases = store.lease_store()
+    holders = ("r1", "r2")
+    for n in range(200):
+        holder = holders[n % 2]
+        taken = leases.acquire("m", holder, 30)
+        assert taken is not None and taken.taken and taken.token == n + 1
+        renewed = leases.acquire("m", holder, 30)
+        assert renewed is not None and (renewed.token, renewed.taken) == (n + 1, False)
+        assert leases.release("m", holder, n + 1)
+    leases.close()
+    store.close()
+
+
 def test_a_former_holder_commits_nothing(pg_url):
     old = PostgresStore(pg_url, holder="r1")
     new = PostgresStore(pg_url, holder="r2")

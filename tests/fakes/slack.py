@@ -34,10 +34,12 @@ from tests.fakes.loopback import Loopback
 TOKEN = "xoxb-test-0000-SECRET-TOKEN"
 APP_TOKEN = "xapp-1-A0TEST-0000-SECRET-APP-TOKEN"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-WAIT = 30.0
+WAIT = 120.0  # seconds, any wait on the client (generous: a loaded machine)
 """Longest wait (s) for the Socket Mode client's threads (a bound, never a sleep): after a
 closed socket slack-sdk reconnects from its monitor, which runs every ping interval (5 s)."""
 WEBHOOK_PATH = "/services/T000/B000/SECRETWEBHOOKPATH"
+TRICKLE_GAP = 0.2
+"""Seconds between two bytes of a trickled answer (each read gets data: no read timeout)."""
 
 
 @dataclass
@@ -50,8 +52,10 @@ class Call:
 
 @dataclass
 class Fault:
-    kind: str  # "ratelimited", "500", or a Slack error code ("invalid_auth", ...)
-    retry_after: int = 7
+    kind: str
+    """"ratelimited", "500", "no_ts" (done, answered ``ok`` without ``ts``), "trickle"
+    (done, the answer sent one byte every ``TRICKLE_GAP`` s), or a Slack error code."""
+    retry_after: int | str = 7
 
 
 @dataclass
@@ -75,6 +79,8 @@ class SlackFake:
     acks: dict[str, dict[str, Any]] = field(default_factory=dict)
     ephemerals: list[dict[str, Any]] = field(default_factory=list)
     connections_opened: int = 0
+    hung_up: int = 0
+    """Trickled answers the client hung up on before their end."""
 
     def __post_init__(self) -> None:
         self._faults: dict[str, deque[Fault]] = {}
@@ -82,11 +88,16 @@ class SlackFake:
         self._changed = threading.Condition()
         self._sockets: list[_WebSocket] = []
         self._envelopes = itertools.count(1)
+        self._connect_gate = threading.Event()
+        self._connect_gate.set()
+        self.connect_held = threading.Event()
+        """Set while an ``apps.connections.open`` call waits at the closed gate."""
         self._ts = itertools.count(1)
         self._server: Loopback | None = None
+        self._stop = threading.Event()
 
     # control ---------------------------------------------------------------------
-    def fail(self, method: str, kind: str, times: int = 1, retry_after: int = 7) -> None:
+    def fail(self, method: str, kind: str, times: int = 1, retry_after: int | str = 7) -> None:
         """Answer the next ``times`` calls of ``method`` (or ``"webhook"``) with a fault."""
         with self._lock:
             self._faults.setdefault(method, deque()).extend(
@@ -112,6 +123,14 @@ class SlackFake:
                 raise AssertionError(f"slack fake: timed out waiting for {what}")
 
     # socket mode -----------------------------------------------------------------
+    def hold_connections(self) -> None:
+        """Hold the next ``apps.connections.open`` calls (a client mid-connect)."""
+        self.connect_held.clear()
+        self._connect_gate.clear()
+
+    def release_connections(self) -> None:
+        self._connect_gate.set()
+
     @property
     def socket(self) -> _WebSocket | None:
         """The newest open Socket Mode connection."""
@@ -250,6 +269,7 @@ class SlackFake:
                 body = self.rfile.read(length)
                 status, headers, payload = fake._handle(self.path, dict(self.headers), body)
                 raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                trickle = headers.pop("X-Fake-Trickle", None) is not None
                 self.send_response(status)
                 ctype = "application/json" if not isinstance(payload, bytes) else "text/plain"
                 self.send_header("Content-Type", f"{ctype}; charset=utf-8")
@@ -257,14 +277,26 @@ class SlackFake:
                 for k, v in headers.items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(raw)
+                if not trickle:
+                    self.wfile.write(raw)
+                    fake._notify()
+                    return
                 fake._notify()
+                try:
+                    for i in range(len(raw)):
+                        self.wfile.write(raw[i : i + 1])
+                        self.wfile.flush()
+                        if fake._stop.wait(TRICKLE_GAP):
+                            return
+                except OSError:
+                    fake.hung_up += 1
 
         self._server = Loopback(Handler)
         return self
 
     def __exit__(self, *exc: object) -> None:
         assert self._server is not None
+        self._stop.set()
         for ws in self._sockets:
             ws.kill()
         self._server.close(timeout=None)
@@ -299,8 +331,27 @@ class SlackFake:
                 )
             if fault.kind == "500":
                 return 500, {}, b"<html>upstream connect error</html>"
+            if fault.kind == "trickle_429":  # a rate-limit answer whose body trickles
+                pad = "x" * 200
+                headers_out = {"Retry-After": "1", "X-Fake-Trickle": "1"}
+                return 429, headers_out, {"ok": False, "error": "ratelimited", "pad": pad}
+            if fault.kind in ("no_ts", "trickle"):
+                status, extra, answer = self._serve(method, headers, params)
+                if fault.kind == "trickle":
+                    return status, {**extra, "X-Fake-Trickle": "1"}, answer
+                if isinstance(answer, dict):
+                    answer = {k: v for k, v in answer.items() if k != "ts"}
+                return status, extra, answer
             return 200, {}, {"ok": False, "error": fault.kind}
+        return self._serve(method, headers, params)
+
+    def _serve(
+        self, method: str, headers: dict[str, str], params: dict[str, Any]
+    ) -> tuple[int, dict[str, str], dict[str, Any] | bytes]:
         if method == "apps.connections.open":
+            if not self._connect_gate.is_set():
+                self.connect_held.set()
+                self._connect_gate.wait(WAIT)
             if headers.get("Authorization") != f"Bearer {self.app_token}":
                 return 200, {}, {"ok": False, "error": "invalid_auth"}
             self.connections_opened += 1
@@ -396,6 +447,9 @@ class SlackFake:
         self.calls.append(Call("webhook", json.loads(body or b"{}"), headers, body))
         fault = self._next_fault("webhook")
         if fault is not None:
+            if fault.kind == "trickle":
+                self.webhook_posts.append(json.loads(body))
+                return 200, {"X-Fake-Trickle": "1"}, b"ok" + b" " * 60
             if fault.kind == "ratelimited":
                 return 429, {"Retry-After": str(fault.retry_after)}, b"rate_limited"
             if fault.kind == "500":

@@ -136,7 +136,9 @@ class HostileRelay:
     base64 credentials (PLAIN, and LOGIN's user and password steps); ``"echo_later"``
     accepts the AUTH and answers MAIL with ``451`` quoting the credentials it was sent;
     ``"trickle"`` sends its greeting one byte every ``delay`` seconds (never finishing
-    within a short deadline). ``with HostileRelay("echo_auth") as relay: relay.port``.
+    within a short deadline); ``"drop_data"`` accepts MAIL, RCPT and DATA, reads a few
+    lines of the message, then closes the connection without a reply (``dropped`` counts
+    them). ``with HostileRelay("echo_auth") as relay: relay.port``.
     """
 
     def __init__(self, mode: str, delay: float = 0.2) -> None:
@@ -144,6 +146,7 @@ class HostileRelay:
         self.delay = delay
         self.port = 0
         self.heard: list[str] = []
+        self.dropped = 0
         self._closing = threading.Event()
         self._server: socketserver.ThreadingTCPServer | None = None
         self._thread: threading.Thread | None = None
@@ -214,6 +217,14 @@ class HostileRelay:
                     say(f"535 5.7.8 rejected credentials {' '.join(creds)}")
                 else:
                     say("235 2.7.0 Authentication successful")
+            elif self.mode == "drop_data" and verb in ("MAIL", "RCPT"):
+                say("250 2.1.0 OK")
+            elif self.mode == "drop_data" and verb == "DATA":
+                say("354 End data with <CR><LF>.<CR><LF>")
+                for _ in range(5):
+                    rfile.readline()
+                self.dropped += 1
+                return  # the handler closes the socket: dropped mid-DATA, no reply
             elif verb == "MAIL":
                 say(f"451 4.3.0 temporary failure for {' '.join(creds)}")
             elif verb == "QUIT":

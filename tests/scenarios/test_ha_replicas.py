@@ -2,7 +2,7 @@
 
 Real processes (``python -m alerter run``) share a scratch database, the Metronome fake
 (hourly breakdowns, three customers at a steady hourly spend) and the Slack fake; the
-lease TTL is 3 s and each source polls every second. Hours are relative to the hour H
+lease TTL is 6 s and each source polls every second. Hours are relative to the hour H
 the test starts in; every wait is a bounded poll on a condition, never a timing assert.
 
 1. Start: the first replica to take the ``metronome`` lease backfills and judges the
@@ -49,8 +49,8 @@ from tests.fakes.slack import SlackFake
 from tests.postgres import scratch_database
 
 REPO = Path(__file__).resolve().parents[2]
-TTL = 3.0
-BOUND = 60.0  # seconds, any one wait (a loaded CI machine)
+TTL = 6.0  # renewed every 2 s: a loaded machine (load 5-12 on 2 cores) still renews in time
+BOUND = 120.0  # seconds, any one wait (a loaded CI machine)
 METRONOME_TOKEN = "mtr-ha-token"
 GPU = Product("GPU compute")
 BASE = Decimal(10000)  # cents an hour: $100
@@ -223,7 +223,7 @@ def get(replica: Replica, path: str) -> bytes:
     port = re.search(r"http_listening host=\S+ port=(\d+)", replica.text())
     assert port is not None
     url = f"http://127.0.0.1:{port.group(1)}{path}"
-    with urllib.request.urlopen(url, timeout=5) as resp:  # loopback only
+    with urllib.request.urlopen(url, timeout=BOUND) as resp:  # loopback only
         return bytes(resp.read())
 
 
@@ -248,7 +248,7 @@ def replicas(tmp_path: Path) -> Iterator[list[Replica]]:
         if replica.proc.poll() is None:
             replica.proc.send_signal(signal.SIGCONT)
             replica.proc.kill()
-        replica.proc.wait(timeout=10)
+        replica.proc.wait(timeout=BOUND)
 
 
 @pytest.mark.scenario
@@ -303,7 +303,7 @@ def test_three_replicas_one_killed_one_paused_every_alert_exactly_once(
         first = wait_for("a live lease", lambda: holder(url), replicas)
         killed = by_pid(replicas, first[0])
         killed.proc.send_signal(signal.SIGKILL)
-        killed.proc.wait(timeout=10)
+        killed.proc.wait(timeout=BOUND)
         metronome.release()
         wait_for("Bolt resolved in Slack", lambda: resolved(slack, bolt), replicas)
         second = wait_for("a survivor's lease", lambda: new_holder(url, first[0]), replicas)
@@ -338,10 +338,15 @@ def test_three_replicas_one_killed_one_paused_every_alert_exactly_once(
             lambda: last.text().count("cycle_done source=metronome") >= polls + 2,
             replicas,
         )
-        assert health(last)["leases_held"] == ["metronome"]
-        assert health(paused)["leases_held"] == []
         held = 'alerter_lease_held{source="metronome"}'
-        assert (metric(last, held), metric(paused, held)) == (1.0, 0.0)
+        wait_for(  # each replica's view catches up with the database's at its next renewal
+            "the live holder's and the resumed replica's views of the lease",
+            lambda: (
+                (health(last)["leases_held"], health(paused)["leases_held"]) == (["metronome"], [])
+                and (metric(last, held), metric(paused, held)) == (1.0, 0.0)
+            ),
+            replicas,
+        )
         assert (metric(paused, 'alerter_fencing_rejections_total{kind="cycle"}') or 0) >= 1
         assert (metric(paused, 'alerter_lease_lost_total{source="metronome"}') or 0) >= 1
         assert (metric(last, 'alerter_lease_takeovers_total{source="metronome"}') or 0) >= 1

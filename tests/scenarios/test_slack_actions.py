@@ -304,9 +304,45 @@ allowed_users = ["{ALLOWED}"]
         assert await daemon.reload()  # SIGHUP: Socket Mode follows the reloaded notifiers
         await asyncio.to_thread(slack.wait_connected, 2)
         daemon.request_stop("SIGTERM")
-        return await asyncio.wait_for(serving, 30)
+        return await asyncio.wait_for(serving, 120)
 
     assert asyncio.run(scenario()) == 0
     assert daemon.interactions == []
     assert slack.connections_opened == 2
     slack.wait_for(lambda: slack.socket is None, "the client to close its socket")
+
+
+@pytest.mark.scenario
+def test_a_stop_while_a_reload_reconnects_still_closes_the_new_connection(
+    tmp_path, slack, pagerduty
+):
+    extra = f"""
+[notifiers.team]
+type = "slack"
+token_env = "SLACK_TOKEN"
+app_token_env = "SLACK_APP_TOKEN"
+channel = "#alerts"
+base_url = "{slack.base_url}"
+allowed_users = ["{ALLOWED}"]
+"""
+    csv_config(tmp_path, rules=RULE, extra=extra)
+    write_hours(tmp_path / "data" / "a.csv", [10.0] * 4)
+    env = {"SLACK_TOKEN": TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
+    app = App(load_config(tmp_path / "config.toml"), clock=FakeClock(T0 + 4 * H), env=env)
+    daemon = Daemon(app, grace=0.0, serve_http=False)  # no grace: background work is cut
+
+    async def scenario() -> int:
+        serving = asyncio.create_task(daemon.serve())
+        await asyncio.to_thread(slack.wait_connected)
+        slack.hold_connections()
+        assert await daemon.reload()
+        # the reload's new connection is being opened (held at Slack) when the stop comes
+        assert await asyncio.to_thread(slack.connect_held.wait, 120)
+        daemon.request_stop("SIGTERM")
+        slack.release_connections()
+        return await asyncio.wait_for(serving, 120)
+
+    assert asyncio.run(scenario()) == 0
+    assert daemon.interactions == []
+    assert slack.connections_opened == 2
+    slack.wait_for(lambda: slack.socket is None, "the client to close its new socket")

@@ -25,6 +25,7 @@ from alerter.cycle import CycleReport
 from alerter.server import Health, HttpServer
 from alerter.web import WebUI
 from tests.fakes.metronome import Customer, FakeMetronome, MetronomeDataset, Product
+from tests.fakes.pagerduty import ROUTING_KEY
 
 T0 = datetime(2026, 9, 7, 12, tzinfo=UTC)  # a Monday, noon
 SHIFT_AT = T0 - timedelta(hours=6)
@@ -63,7 +64,9 @@ class ShiftedUsage:
         return cents
 
 
-def write_config(tmp: Path, base_url: str, http: str) -> Path:
+def write_config(
+    tmp: Path, base_url: str, http: str, state: str = "state.db", notifiers: str = ""
+) -> Path:
     (tmp / "rules").mkdir(exist_ok=True)
     (tmp / "rules" / "web.toml").write_text(
         """
@@ -75,6 +78,7 @@ match = { credit_type = "USD (cents)" }
 group_by = ["customer_id", "customer_name"]
 severity = "critical"
 repeat_interval = "2h"
+max_alerts = "1/month"
 top_contributors = 3
 detector = { type = "threshold", above = 200 }
 """,
@@ -84,7 +88,7 @@ detector = { type = "threshold", above = 200 }
     config.write_text(
         f"""
 [alerter]
-state = "state.db"
+state = "{state}"
 rules = ["rules/*.toml"]
 
 [alerter.http]
@@ -104,6 +108,7 @@ backfill = "2d"
 [notifiers.jsonl]
 type = "file"
 path = "alerts.jsonl"
+{notifiers}
 """,
         encoding="utf-8",
     )
@@ -135,18 +140,27 @@ class Site:
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def make_site(tmp: Path, http: str) -> Generator[Site, None, None]:
+def make_site(
+    tmp: Path, http: str, *, state: str = "state.db", notifiers: str = ""
+) -> Generator[Site, None, None]:
+    """``state``: the state file or a PostgreSQL URL; ``notifiers``: more notifier sections."""
     clock = FakeClock(T0)
     data = MetronomeDataset(ShiftedUsage({"Acme Corp", HOSTILE}))
     customers = {
         name: data.add_customer(name, [GPU, API]) for name in ("Acme Corp", HOSTILE, "Quiet Co")
     }
-    env = {"MTR_WEB_TOKEN": TOKEN, "UI_USER": UI_USER, "UI_PASS": UI_PASSWORD}
+    env = {
+        "MTR_WEB_TOKEN": TOKEN,
+        "UI_USER": UI_USER,
+        "UI_PASS": UI_PASSWORD,
+        "PD_KEY": ROUTING_KEY,
+    }
     loop = asyncio.new_event_loop()
     worker = threading.Thread(target=loop.run_forever, name="site-loop", daemon=True)
     worker.start()
     with FakeMetronome(data, token=TOKEN, now=clock.now) as fake:
-        app = App(load_config(write_config(tmp, fake.url, http)), clock=clock, env=env)
+        config = write_config(tmp, fake.url, http, state, notifiers)
+        app = App(load_config(config), clock=clock, env=env)
         cfg = app.config.alerter.http
         server = HttpServer(
             cfg.host,

@@ -3,12 +3,14 @@ fed by the Metronome fake over loopback HTTP."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from tests.web.conftest import HOSTILE, UI_PASSWORD, UI_USER, Site
+from tests.fakes.pagerduty import PagerDutyFake
+from tests.web.conftest import BASIC, HOSTILE, UI_PASSWORD, UI_USER, Site, make_site
 
 pytestmark = pytest.mark.slow
 
@@ -111,3 +113,56 @@ def test_an_unauthenticated_change_is_refused(site, chromium):
     assert answer.value.status == 401
     assert "Sign in to make changes" in page.locator("#message").inner_text()
     assert site.app.store.silences() == []
+
+
+@pytest.fixture
+def pd_site(tmp_path) -> Iterator[tuple[Site, PagerDutyFake]]:
+    """The site with a PagerDuty notifier (the loopback Events API v2) beside the file."""
+    with PagerDutyFake() as pagerduty:
+        extra = (
+            '\n[notifiers.oncall]\ntype = "pagerduty"\nrouting_key_env = "PD_KEY"\n'
+            f'base_url = "{pagerduty.url}"\n'
+        )
+        gen = make_site(tmp_path, BASIC, notifiers=extra)
+        try:
+            yield next(gen), pagerduty
+        finally:
+            gen.close()
+
+
+def test_acknowledge_from_the_incident_page_stops_repeats_and_tells_pagerduty(pd_site, chromium):
+    site, pagerduty = pd_site
+    acme = incident_id(site, "Acme Corp")
+    hostile = incident_id(site, HOSTILE)
+    assert pagerduty.alerts == {
+        f"alerter-incident-{acme}": "triggered",
+        f"alerter-incident-{hostile}": "triggered",
+    }
+    context = chromium(http_credentials={"username": UI_USER, "password": UI_PASSWORD})
+    page = context.new_page()
+    page.goto(f"{site.url}/ui/incidents/{acme}")
+    assert "Nobody acknowledged" in page.locator("#no-actions").inner_text()
+    page.locator("#sign-in").click()
+    page.locator("#acknowledge").click()
+
+    assert "acknowledged" in page.locator("dl.facts").inner_text()
+    assert page.locator("#acknowledge").count() == 0  # acknowledged once, no second button
+    [row] = page.locator("#actions tbody tr").all_inner_texts()
+    assert "acknowledge" in row
+    assert UI_USER in row
+    assert "2026-09-07 12:00" in row  # the App's clock, not the wall clock
+    assert site.app.store.actions.acknowledged() == {acme}
+
+    # three hours on both are still over $200 and past their 2h repeat: only the
+    # unacknowledged one repeats, and PagerDuty heard the acknowledgement of Acme's alert
+    site.clock.advance(timedelta(hours=3))
+    site.cycle()
+    repeats = [a for a in site.alerts() if a["event"] == "repeat_due"]
+    assert [a["group"]["customer_name"] for a in repeats] == [HOSTILE]
+    assert pagerduty.alerts[f"alerter-incident-{acme}"] == "acknowledged"
+    assert pagerduty.alerts[f"alerter-incident-{hostile}"] == "triggered"
+    assert pagerduty.rejected == []
+
+    page.goto(f"{site.url}/ui/")
+    acme_row = page.locator("#incidents tbody tr").filter(has_text="Acme Corp")
+    assert "acknowledged" in acme_row.inner_text()

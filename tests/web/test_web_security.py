@@ -232,3 +232,51 @@ def test_credentials_env_keys_must_name_set_variables():
         Credentials.from_config(half, {"U": "someone"})
     creds = Credentials.from_config(HttpConfig(ui=True, ui_token_env="T"), {"T": "s3cr3t-value"})
     assert "s3cr3t-value" not in repr(creds)
+
+
+def test_acknowledge_needs_credentials_and_the_form_token_and_acts_once(site):
+    acme = next(
+        i.id
+        for i in site.app.store.incidents("open")
+        if dict(i.group)["customer_name"] == "Acme Corp"
+    )
+    path = f"/ui/incidents/{acme}/acknowledge"
+    same_site = {"Origin": site.url, "Sec-Fetch-Site": "same-origin"}
+    status, _, _ = call(site, path, form={}, headers=same_site)
+    assert status == 401
+    status, _, _ = call(
+        site, path, form={"csrf": "0" * 64}, headers={**same_site, "Authorization": BASIC_AUTH}
+    )
+    assert status == 403
+    token = csrf_for(site, BASIC_AUTH)
+    cross = {"Origin": "http://evil.example", "Authorization": BASIC_AUTH}
+    status, _, _ = call(site, path, form={"csrf": token}, headers=cross)
+    assert status == 403
+    assert site.app.store.actions.history(acme) == []
+
+    opener = urllib.request.build_opener(NoRedirect)
+    for _ in range(2):  # a double click records one action
+        request = urllib.request.Request(
+            site.url + path,
+            data=urlencode({"csrf": token}).encode(),
+            headers={**same_site, "Authorization": BASIC_AUTH},
+        )
+        with pytest.raises(urllib.error.HTTPError) as redirect:
+            opener.open(request, timeout=10)
+        assert redirect.value.code == 303
+        assert redirect.value.headers["Location"] == f"/ui/incidents/{acme}"
+        redirect.value.close()
+    [record] = site.app.store.actions.history(acme)
+    assert (record.action.value, record.actor, record.at) == (
+        "acknowledge",
+        UI_USER,
+        site.clock.now(),
+    )
+
+    status, _, _ = call(
+        site,
+        "/ui/incidents/999/acknowledge",
+        form={"csrf": token},
+        headers={**same_site, "Authorization": BASIC_AUTH},
+    )
+    assert status == 404
