@@ -34,21 +34,16 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from alerter.app import App
 from alerter.clock import SystemClock
-from alerter.config import Config, load_config, secret_values
+from alerter.config import Config, load_config
 from alerter.errors import AlerterError
-from alerter.jobs import SharedHandlers, install_redaction, misfire_grace, off_loop, trigger_for
-from alerter.logs import RedactFilter, configure, set_secrets
-
-__all__ = [
-    "Daemon",
-    "RedactFilter",
-    "install_redaction",
-    "misfire_grace",
-    "off_loop",
-    "run_daemon",
-    "secret_values",
-    "trigger_for",
-]
+from alerter.jobs import (
+    SharedHandlers,
+    apply_log_settings,
+    install_redaction,
+    misfire_grace,
+    off_loop,
+    trigger_for,
+)
 from alerter.notify.interactive import SocketModeRunner, start_interactions
 from alerter.notify.outbox import DeliveryReport, fail_unconfigured
 from alerter.server import Health, HttpServer, health
@@ -275,23 +270,12 @@ class Daemon:
             log.exception("reload_rejected config=%s error=%s", path, type(exc).__name__)
             return False
         old_config, old_sources = self.app.config, self.app.sources
-        secrets = secret_values(config, self.app.env)
-        if (config.alerter.log_level, config.alerter.log_format) != (
-            old_config.alerter.log_level,
-            old_config.alerter.log_format,
-        ):
-            try:
-                # logging first: the one step that could still fail; configure() checks
-                # before it touches a handler and always keeps a redaction filter
-                configure(config.alerter.log_level, config.alerter.log_format, secrets=secrets)
-            except ValueError as exc:
-                self.metrics.observe_reload(False)
-                log.error("reload_rejected config=%s error=%s", path, f"log settings: {exc}")
-                return False
-            if self._scheduler_log is not None:
-                self._scheduler_log.refresh()
-        else:
-            set_secrets(secrets)
+        try:  # logging first: the one step that could still fail
+            apply_log_settings(config, old_config, self.app.env, self._scheduler_log)
+        except ValueError as exc:
+            self.metrics.observe_reload(False)
+            log.error("reload_rejected config=%s error=%s", path, f"log settings: {exc}")
+            return False
         self.app.config = config
         self.app.sources = fresh.sources
         self.app.notifiers = fresh.notifiers

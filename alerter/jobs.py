@@ -15,7 +15,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alerter.config import Config, secret_values
-from alerter.logs import RedactFilter, set_secrets
+from alerter.logs import RedactFilter, configure, set_secrets
 from alerter.timeparse import parse_duration
 
 T = TypeVar("T")
@@ -99,3 +99,21 @@ class SharedHandlers:
         self.logger.handlers[:] = handlers
         self.logger.setLevel(level)
         self.logger.propagate = propagate
+
+
+def apply_log_settings(
+    new: Config, old: Config, env: Mapping[str, str], shared: SharedHandlers | None
+) -> None:
+    """Logging for a reloaded config: reconfigured when its level or format changed (raises
+    ``ValueError`` before touching a handler; a redaction filter is always kept), else
+    only the secrets to redact are refreshed."""
+    secrets = secret_values(new, env)
+    if (new.alerter.log_level, new.alerter.log_format) == (
+        old.alerter.log_level,
+        old.alerter.log_format,
+    ):
+        set_secrets(secrets)
+        return
+    configure(new.alerter.log_level, new.alerter.log_format, secrets=secrets)
+    if shared is not None:
+        shared.refresh()

@@ -13,12 +13,8 @@ from urllib.error import URLError
 from pydantic import Field, field_validator, model_validator
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry import RateLimitErrorRetryHandler, RetryHandler
-from slack_sdk.http_retry.request import HttpRequest
-from slack_sdk.http_retry.response import HttpResponse
-from slack_sdk.http_retry.state import RetryState
+from slack_sdk.http_retry import RetryHandler
 
-from alerter.clock import Clock
 from alerter.domain import Notification, Reason
 from alerter.notify.base import (
     Delivered,
@@ -30,6 +26,10 @@ from alerter.notify.base import (
 )
 from alerter.notify.render import slack_actions, slack_blocks, summary
 from alerter.notify.render.chart import safe_chart
+from alerter.notify.slack_retry import (
+    ClockRateLimitRetryHandler,
+    retry_after_seconds,
+)
 from alerter.notify.slack_transport import DeadlineWebClient, DeadlineWebhookClient, SendGuard
 from alerter.redact import redact
 
@@ -45,7 +45,6 @@ GONE_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_windo
 CHART_EVENTS = frozenset({Reason.FIRST, Reason.ESCALATED, Reason.LATE_DATA})
 _CODE = re.compile(r"[a-z0-9_]{1,64}")
 _REF = re.compile(r"[A-Za-z0-9_]{1,64} [0-9]{1,20}(\.[0-9]{1,20})?")
-DEFAULT_RETRY_AFTER = 30.0
 SERVER_RETRY_AFTER = 60.0
 
 
@@ -130,55 +129,6 @@ class SlackConfig(NotifierConfig):
         if self.app_token_env is not None and self.token_env is None:
             raise ValueError("app_token_env (buttons) needs token_env (bot mode)")
         return self
-
-
-def retry_after_seconds(headers: Any, default: float = DEFAULT_RETRY_AFTER) -> float:
-    """The Retry-After header (seconds) from a dict of str or list values, or ``default``."""
-    for key, value in dict(headers or {}).items():
-        if str(key).lower() == "retry-after":
-            raw = value[0] if isinstance(value, list | tuple) else value
-            try:
-                return max(0.0, float(raw))
-            except (TypeError, ValueError):
-                return default
-    return default
-
-
-class ClockRateLimitRetryHandler(RateLimitErrorRetryHandler):
-    """slack-sdk's rate-limit retry, waiting on the injected clock and only for short waits."""
-
-    def __init__(self, clock: Clock, max_retry_count: int, max_wait: float) -> None:
-        super().__init__(max_retry_count=max_retry_count)
-        self._clock = clock
-        self._max_wait = max_wait
-
-    def _can_retry(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        return (
-            response is not None
-            and response.status_code == 429
-            and retry_after_seconds(response.headers, 1.0) <= self._max_wait
-        )
-
-    def prepare_for_next_attempt(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> None:
-        state.next_attempt_requested = True
-        wait = retry_after_seconds(response.headers if response else {}, 1.0)
-        log.info("slack.ratelimited_wait seconds=%s", wait)
-        self._clock.sleep(wait)
-        state.increment_current_attempt()
 
 
 class SlackNotifier:

@@ -17,9 +17,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from alerter.app import App
 from alerter.clock import FakeClock, PinnedClock
-from alerter.config import load_config
+from alerter.config import load_config, secret_values
 from alerter.cycle import CycleReport
-from alerter.daemon import Daemon, RedactFilter, misfire_grace, secret_values, trigger_for
+from alerter.daemon import Daemon
+from alerter.jobs import misfire_grace, trigger_for
+from alerter.logs import RedactFilter
 from alerter.server import Health, HttpServer, health
 from alerter.sources.base import FetchResult, Source
 from alerter.store.sqlite import SqliteStore
