@@ -226,8 +226,7 @@ def test_daemon_serves_health_and_metrics_survives_a_bad_reload_and_stops_cleanl
             caught_up = (
                 (metric(text, "alerter_notifications_sent_total", notifier="out") or 0) >= 1
                 and (metric(text, "alerter_polls_total", source="bench", outcome="ok") or 0) >= 1
-                and (metric(text, "alerter_cycle_duration_seconds_count", source="bench") or 0)
-                >= 1
+                and (metric(text, "alerter_cycle_duration_seconds_count", source="bench") or 0) >= 1
             )
             return text if caught_up else None
 
