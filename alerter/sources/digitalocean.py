@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -163,6 +164,26 @@ class Chunk:
             return None
         return Coverage(_midnight(self.first), end, (("account_urn", self.account_urn),))
 
+    def coverages(
+        self, points: list[CostPoint], settled_before: datetime, unknown: Iterable[date] = ()
+    ) -> list[Coverage]:
+        """``coverage`` with the ``unknown`` days (an unreadable data point) left out."""
+        whole = self.coverage(points, settled_before)
+        if whole is None:
+            return []
+        spans: list[Coverage] = []
+        start = whole.start
+        for day in sorted(set(unknown)):
+            hole = _midnight(day)
+            if hole >= whole.end:
+                break
+            if hole > start:
+                spans.append(Coverage(start, hole, whole.scope))
+            start = max(start, hole + _DAY)
+        if start < whole.end:
+            spans.append(Coverage(start, whole.end, whole.scope))
+        return spans
+
 
 def split_days(since: datetime, until: datetime, today: date) -> list[tuple[date, date]]:
     """Inclusive day ranges of <= 31 days covering every UTC day overlapping [since, until).
@@ -179,6 +200,15 @@ def split_days(since: datetime, until: datetime, today: date) -> list[tuple[date
         ranges.append((first, stop))
         first = stop + _DAY
     return ranges
+
+
+class _BadPoint(BadResponse):
+    """A data point that cannot count, on a known day of its chunk: only that day of
+    the account is left unknown (no points, no coverage), not the whole chunk."""
+
+    def __init__(self, message: str, day: date) -> None:
+        super().__init__(message)
+        self.day = day
 
 
 class _Inconsistent(Exception):
@@ -267,10 +297,13 @@ class DigitalOceanSource:
             if isinstance(outcome, str):
                 errors.append(outcome)
             else:
-                points.extend(outcome)
-                covered = chunk.coverage(outcome, settled_before)
-                if covered is not None:
-                    coverage.append(covered)
+                got, unknown = outcome
+                points.extend(got)
+                coverage.extend(chunk.coverages(got, settled_before, unknown))
+                errors.extend(
+                    f"{why} (day {day} of {chunk.account_urn} left unknown)"
+                    for day, why in sorted(unknown.items())
+                )
         log.info(
             "digitalocean_fetch source=%s chunks=%d failed=%d points=%d requests=%d",
             self.name,
@@ -281,7 +314,7 @@ class DigitalOceanSource:
         )
         return FetchResult(points=points, coverage=coverage, errors=errors)
 
-    async def _fetch_chunk(self, chunk: Chunk) -> list[CostPoint] | str:
+    async def _fetch_chunk(self, chunk: Chunk) -> tuple[list[CostPoint], dict[date, str]] | str:
         """The chunk's points, or the message saying why it was rejected."""
         try:
             return await self._walk(chunk)
@@ -311,7 +344,7 @@ class DigitalOceanSource:
                 "while reading the pages"
             )
 
-    async def _walk(self, chunk: Chunk) -> list[CostPoint]:
+    async def _walk(self, chunk: Chunk) -> tuple[list[CostPoint], dict[date, str]]:
         problem = ""
         for attempt in range(1, self.config.max_walks + 1):
             try:
@@ -333,8 +366,11 @@ class DigitalOceanSource:
             f"{self.config.max_walks} walks ({problem})"
         )
 
-    async def _walk_once(self, chunk: Chunk) -> list[CostPoint]:
+    async def _walk_once(self, chunk: Chunk) -> tuple[list[CostPoint], dict[date, str]]:
+        """The chunk's points and its unknown days (day -> why): a data point that cannot
+        count on a known day costs only that day of the account, never the chunk."""
         amounts: dict[tuple[SeriesKey, date], Decimal] = {}
+        unknown: dict[date, str] = {}
         seen = 0
         page = 1
         expected: tuple[int, int] | None = None  # (total_pages, total_items) from page 1
@@ -360,7 +396,11 @@ class DigitalOceanSource:
                     raise _Inconsistent(f"page {page} of {total_pages} is empty")
                 break
             for index, raw in enumerate(data, start=1):
-                key, day, amount = _parse_point(raw, chunk, f"{where} data point {index}")
+                try:
+                    key, day, amount = _parse_point(raw, chunk, f"{where} data point {index}")
+                except _BadPoint as exc:
+                    unknown.setdefault(exc.day, str(exc))
+                    continue
                 amounts[(key, day)] = amounts.get((key, day), Decimal(0)) + amount
             seen += len(data)
             if page >= total_pages:
@@ -372,9 +412,18 @@ class DigitalOceanSource:
             try:
                 check_amount(amount)
             except ValueError as exc:
-                raise BadResponse(
-                    f"source {self.name}: GET {chunk.path}: day {day}: summed total_amount: {exc}"
-                ) from None
+                unknown.setdefault(
+                    day,
+                    f"source {self.name}: GET {chunk.path}: day {day}: summed total_amount: {exc}",
+                )
+        if unknown:
+            log.warning(
+                "digitalocean_days_unknown source=%s account=%s days=%s first_problem=%s",
+                self.name,
+                chunk.account_urn,
+                ",".join(str(d) for d in sorted(unknown)),
+                unknown[min(unknown)],
+            )
         return [
             CostPoint(
                 source=self.name,
@@ -385,7 +434,8 @@ class DigitalOceanSource:
                 currency="USD",
             )
             for (key, day), amount in amounts.items()
-        ]
+            if day not in unknown
+        ], unknown
 
     async def _get_page(self, chunk: Chunk, page: int) -> object:
         await self._gate.acquire(self.name)
@@ -445,17 +495,10 @@ def _page_parts(body: object, where: str) -> tuple[list[object], int, int, int]:
 
 
 def _parse_point(raw: object, chunk: Chunk, where: str) -> tuple[SeriesKey, date, Decimal]:
+    """``(key, day, amount)``; ``BadResponse`` when the day is unknown, ``_BadPoint``
+    (carrying the day) when only the amount or a dimension is unreadable."""
     if not isinstance(raw, dict):
         raise BadResponse(f"{where}: not a JSON object")
-    try:
-        amount = parse_amount(raw.get("total_amount"))
-    except ValueError as exc:
-        shown = repr(raw.get("total_amount"))
-        shown = shown if len(shown) <= 40 else shown[:37] + "..."
-        problem = (
-            "is out of range (|x| >= 1e15)" if "range" in str(exc) else "is not a decimal number"
-        )
-        raise BadResponse(f"{where}: total_amount {problem}: {shown}") from None
     day_text = raw.get("start_date")
     try:
         day = date.fromisoformat(day_text) if isinstance(day_text, str) else None
@@ -465,11 +508,22 @@ def _parse_point(raw: object, chunk: Chunk, where: str) -> tuple[SeriesKey, date
         raise BadResponse(f"{where}: start_date is not YYYY-MM-DD: {day_text!r}")
     if not chunk.first <= day <= chunk.last:
         raise BadResponse(f"{where}: start_date {day} is outside {chunk.first}..{chunk.last}")
+    try:
+        amount = parse_amount(raw.get("total_amount"))
+    except ValueError as exc:
+        shown = repr(raw.get("total_amount"))
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        problem = (
+            "is out of range (|x| >= 1e15)" if "range" in str(exc) else "is not a decimal number"
+        )
+        raise _BadPoint(f"{where}: total_amount {problem}: {shown}", day) from None
     dims = {"account_urn": chunk.account_urn}
     for name in DIMENSIONS[1:]:
         value = raw.get(name)
         if value is not None and not isinstance(value, str):
-            raise BadResponse(f"{where}: {name} is not a string: {value!r}")
+            shown = repr(value)
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise _BadPoint(f"{where}: {name} is not a string: {shown}", day)
         dims[name] = value or ""
     return make_key(dims), day, amount
 

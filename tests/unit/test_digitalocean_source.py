@@ -347,7 +347,7 @@ def test_persistent_5xx_fails_only_that_chunk() -> None:
 
 
 @pytest.mark.parametrize("bad", ["12.4.5", "NaN", "", "Infinity", "1e", "12,45", "$1"])
-def test_malformed_amount_rejects_the_chunk_and_names_page_and_point(bad: str) -> None:
+def test_malformed_amount_leaves_its_day_unknown_and_names_page_and_point(bad: str) -> None:
     clock = FakeClock(NOW)
     with make_fake(clock) as fake:
         reference_dataset(fake)
@@ -360,11 +360,18 @@ def test_malformed_amount_rejects_the_chunk_and_names_page_and_point(bad: str) -
     assert "page 2" in message
     assert "data point 2" in message
     assert repr(bad) in message
-    assert {key_get(p.key, "account_urn") for p in result.points} == {OTHER}
-    assert [c.scope for c in result.coverage] == [(("account_urn", OTHER),)]
+    assert "day 2025-03-11" in message and "left unknown" in message
+    # only the bad point's day of its account is lost: no points, no coverage there
+    assert {p.start for p in result.points if key_get(p.key, "account_urn") == URN} == {
+        day("2025-03-10")
+    }
+    assert [(c.scope, c.start, c.end) for c in result.coverage] == [
+        ((("account_urn", URN),), day("2025-03-10"), day("2025-03-11")),
+        ((("account_urn", OTHER),), day("2025-03-10"), day("2025-03-11")),
+    ]
 
 
-def test_missing_amount_or_date_rejects_the_chunk() -> None:
+def test_missing_amount_loses_its_day_and_missing_date_the_chunk() -> None:
     clock = FakeClock(NOW)
     undated = (
         b'{"data_points": [{"total_amount": "1.00"}], "total_items": 1, '
@@ -380,7 +387,8 @@ def test_missing_amount_or_date_rejects_the_chunk() -> None:
     assert result.coverage == []
     assert sorted(e.split(" page 1 ")[-1] for e in result.errors) == [
         "data point 1: start_date is not YYYY-MM-DD: None",
-        "data point 2: total_amount is not a decimal number: None",
+        f"data point 2: total_amount is not a decimal number: None (day 2025-03-10 of {URN} "
+        "left unknown)",
     ]
 
 
@@ -597,7 +605,7 @@ FAULTS = st.one_of(
 
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(plan=st.lists(FAULTS, max_size=6))
-def test_any_fault_plan_gives_the_whole_chunk_or_nothing(plan: list[Fault]) -> None:
+def test_any_fault_plan_gives_each_day_whole_or_nothing(plan: list[Fault]) -> None:
     clock = FakeClock(NOW)
     with make_fake(clock) as fake:
         reference_dataset(fake)
@@ -606,25 +614,31 @@ def test_any_fault_plan_gives_the_whole_chunk_or_nothing(plan: list[Fault]) -> N
         final = fake.points(URN)
         statuses = {r.status for r in fake.requests}
     assert statuses <= {0, 200, 429, 500}
-    if result.coverage:
-        assert result.errors == []
-        expected: dict[tuple[str, str, str], Decimal] = {}
-        for p in final:
+    covered = {
+        (c.start + timedelta(days=n)).date().isoformat()
+        for c in result.coverage
+        for n in range((c.end - c.start).days)
+    }
+    # an unreadable point costs its day (named in errors), never a part of a day
+    assert {pt.start.date().isoformat() for pt in result.points} <= covered
+    expected: dict[tuple[str, str, str], Decimal] = {}
+    for p in final:
+        if p["start_date"] in covered:
             k = (p["start_date"], p["sku"], p["description"])
             expected[k] = expected.get(k, Decimal(0)) + Decimal(p["total_amount"])
-        got = {
-            (
-                pt.start.date().isoformat(),
-                key_get(pt.key, "sku"),
-                key_get(pt.key, "description"),
-            ): pt.amount
-            for pt in result.points
-        }
-        # a faulted amount that is still a decimal ("7.5") is served as data, as the API would
-        tampered = any(f.amount == "7.5" for f in plan)
-        if not tampered:
-            assert got == expected
-        assert len(got) == len(expected)
-    else:
+    got = {
+        (
+            pt.start.date().isoformat(),
+            key_get(pt.key, "sku"),
+            key_get(pt.key, "description"),
+        ): pt.amount
+        for pt in result.points
+    }
+    # a faulted amount that is still a decimal ("7.5") is served as data, as the API would
+    tampered = any(f.amount == "7.5" for f in plan)
+    if not tampered:
+        assert got == expected
+    assert len(got) == len(expected)
+    if not result.coverage:
         assert result.points == []
-        assert len(result.errors) == 1
+        assert len(result.errors) >= 1
