@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
-from alerter.clock import SystemClock
+from alerter.clock import PinnedClock
 from tests.fakes.metronome import Customer, FakeMetronome, MetronomeDataset, Product
 from tests.fakes.slack import TOKEN as SLACK_TOKEN
 from tests.fakes.slack import SlackFake
@@ -254,9 +254,9 @@ def replicas(tmp_path: Path) -> Iterator[list[Replica]]:
 @pytest.mark.scenario
 @pytest.mark.slow
 def test_three_replicas_one_killed_one_paused_every_alert_exactly_once(
-    tmp_path: Path, replicas: list[Replica]
+    tmp_path: Path, replicas: list[Replica], pinned_clock: PinnedClock
 ) -> None:
-    now = SystemClock().now()
+    now = pinned_clock.now()
     hour = now.replace(minute=0, second=0, microsecond=0)
     data = MetronomeDataset(steady)
     acme, bolt, cirrus = (data.add_customer(n, [GPU]) for n in ("Acme", "Bolt", "Cirrus"))
@@ -268,7 +268,7 @@ def test_three_replicas_one_killed_one_paused_every_alert_exactly_once(
         "METRONOME_HA_TOKEN": METRONOME_TOKEN,
         "SLACK_HA_TOKEN": SLACK_TOKEN,
     }
-    metronome = GatedMetronome(data, token=METRONOME_TOKEN, now=SystemClock().now)
+    metronome = GatedMetronome(data, token=METRONOME_TOKEN, now=pinned_clock.now)
     with scratch_database("alerter_ha") as url, metronome, SlackFake() as slack:
         config = write_config(tmp_path, url, metronome.url, slack.base_url)
         for n in range(3):

@@ -59,6 +59,10 @@ def offences(source: str, name: str) -> list[str]:
         elif len(path) >= 2 and path[-2] == "random" and path[0] in ("np", "numpy"):
             if path[-1] not in SEEDED_CONSTRUCTORS or unseeded:
                 found.append(f"{name}:{node.lineno}: unseeded {'.'.join(path)}()")
+        elif path and path[-1] == "SystemClock":
+            found.append(
+                f"{name}:{node.lineno}: wall clock {'.'.join(path)}() (use a pinned clock)"
+            )
         elif path in (["Random"], ["default_rng"]) and unseeded:
             found.append(f"{name}:{node.lineno}: unseeded {path[0]}()")
     return found
@@ -77,6 +81,10 @@ def offences(source: str, name: str) -> list[str]:
         ("import random\nr = random.Random(7)", []),
         ("import numpy as np\nr = np.random.default_rng(3)", []),
         ("import time\nt = time.monotonic()", []),  # a bounded wait, not the calendar
+        (
+            "from alerter.clock import SystemClock\nn = SystemClock().now()",
+            ["wall clock SystemClock() (use a pinned clock)"],
+        ),
     ],
 )
 def test_the_guard_tells_wall_clock_and_unseeded_calls_apart(
