@@ -19,12 +19,8 @@ from alerter.domain import Coverage, key_get
 from alerter.errors import ConfigError, Unavailable
 from alerter.rules.load import load_rule_file
 from alerter.sources.base import FetchResult, SourceContext
-from alerter.sources.digitalocean import (
-    DIMENSIONS,
-    DigitalOceanConfig,
-    DigitalOceanSource,
-    split_days,
-)
+from alerter.sources.digitalocean import DigitalOceanConfig, DigitalOceanSource
+from alerter.sources.digitalocean_wire import DIMENSIONS, split_days
 from alerter.sources.http import AuthRejected
 from alerter.sources.ratelimit import RateGate
 from tests.fakes.digitalocean import FakeDigitalOcean, Fault, iter_days
