@@ -83,3 +83,23 @@ from hypothesis import settings  # noqa: E402
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+import logging  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _alerter_logging_restored() -> Iterator[None]:
+    """Put the ``alerter`` logger back as it was after each test.
+
+    ``main()`` points it at the test's captured stderr (and stops propagation); pytest
+    closes that stream after the test, so a thread still logging later (a Socket Mode
+    client, a file reader pool) printed "--- Logging error ---" into other tests' output.
+    """
+    logger = logging.getLogger("alerter")
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+    logger.propagate = propagate
