@@ -106,3 +106,22 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str | None:
     when = os.environ.get(CALENDAR_DATE_ENV)
     return f"wall clock moved to {when} ({CALENDAR_DATE_ENV})" if when else None
+
+
+import logging  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _alerter_logging_restored() -> Iterator[None]:
+    """Put the ``alerter`` logger back as it was after each test.
+    ``main()`` points it at the test's captured stderr (and stops propagation); pytest
+    closes that stream after the test, so a thread still logging later (a Socket Mode
+    client, a file reader pool) printed "--- Logging error ---" into other tests' output.
+    """
+    logger = logging.getLogger("alerter")
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+    logger.propagate = propagate
