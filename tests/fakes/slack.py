@@ -252,14 +252,19 @@ class SlackFake:
                 self.close_connection = True
                 ws = _WebSocket(self.connection, fake)
                 fake._sockets.append(ws)
-                ws.send_json(
-                    {
-                        "type": "hello",
-                        "num_connections": len([s for s in fake._sockets if s.open]),
-                        "debug_info": {"host": "fake", "approximate_connection_time": 18060},
-                        "connection_info": {"app_id": "A0TEST"},
-                    }
-                )
+                try:
+                    ws.send_json(
+                        {
+                            "type": "hello",
+                            "num_connections": len([s for s in fake._sockets if s.open]),
+                            "debug_info": {"host": "fake", "approximate_connection_time": 18060},
+                            "connection_info": {"app_id": "A0TEST"},
+                        }
+                    )
+                except OSError:  # the client hung up before its hello: a closed socket
+                    ws.open = False
+                    fake._notify()
+                    return
                 fake._notify()
                 ws.serve()
                 fake._notify()
