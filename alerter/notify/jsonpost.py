@@ -27,7 +27,8 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 class _RedactHttpx(logging.Filter):
-    """httpx logs request URLs; a Workflows URL is a secret, so registered ones are hidden."""
+    """httpx logs request URLs; a webhook or Workflows URL is a secret, so registered
+    ones are hidden (one filter for every notifier that posts JSON with httpx)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -42,8 +43,8 @@ class _RedactHttpx(logging.Filter):
         return True
 
 
-_redact_httpx = _RedactHttpx()
-logging.getLogger("httpx").addFilter(_redact_httpx)
+httpx_secrets = _RedactHttpx()
+logging.getLogger("httpx").addFilter(httpx_secrets)
 
 
 def encode(body: Mapping[str, Any]) -> bytes:
@@ -80,7 +81,7 @@ def post_json(
     the result and the response (None when none came)."""
     if secret_url:
         path = httpx.URL(url).path
-        _redact_httpx.secrets.update(s for s in (url, path if len(path) > 1 else "") if s)
+        httpx_secrets.secrets.update(s for s in (url, path if len(path) > 1 else "") if s)
     sent_headers = {
         "Content-Type": "application/json",
         IDEMPOTENCY_HEADER: idempotency_key(notifier, body),

@@ -23,7 +23,7 @@ from alerter.notify.base import (
     Permanent,
     RetryAfter,
 )
-from alerter.notify.jsonpost import IDEMPOTENCY_HEADER, idempotency_key
+from alerter.notify.jsonpost import IDEMPOTENCY_HEADER, httpx_secrets, idempotency_key
 from alerter.payload import to_record
 from alerter.redact import redact
 
@@ -32,26 +32,6 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Alerter-Signature"
 DEFAULT_RETRY_AFTER = 30.0
 SERVER_RETRY_AFTER = 60.0
-
-
-class _SecretFilter(logging.Filter):
-    """Redacts registered secrets (webhook URLs) from records of httpx, which logs URLs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            clean = redact(message, self.secrets)
-            if clean != message:
-                record.msg, record.args = clean, ()
-        return True
-
-
-_httpx_filter = _SecretFilter()
-logging.getLogger("httpx").addFilter(_httpx_filter)
 
 
 class WebhookConfig(NotifierConfig):
@@ -151,7 +131,7 @@ class WebhookNotifier:
             return Permanent(f"webhook {self.name}: env var {cfg.url_env} is not set")
         if cfg.url_env:
             parts = urlsplit(url)
-            _httpx_filter.secrets.update(
+            httpx_secrets.secrets.update(
                 s for s in (url, parts.path if len(parts.path) > 1 else "", parts.query) if s
             )
         headers = {"Content-Type": "application/json", **cfg.headers}
