@@ -42,6 +42,9 @@ class CycleReport:
     seconds: float = 0.0
     skipped: dict[str, int] = field(default_factory=dict)
     """Records the source left out on purpose this cycle, by kind (a metric)."""
+    unchanged_files: int = 0
+    """Files a file source skipped as read before and unchanged (nothing new is not
+    nothing there)."""
     not_run: str = ""
     """Why the cycle did not run (``lease_held_elsewhere``, ``fencing_rejected``); empty
     when it ran."""
