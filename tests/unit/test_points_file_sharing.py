@@ -14,7 +14,8 @@ from alerter.domain import CostPoint, Coverage, make_key
 from alerter.errors import StoreError
 from alerter.sources.base import FetchResult
 from alerter.store.duck_points import DuckPoints
-from alerter.store.sqlite import SqliteStore, points_path
+from alerter.store.point_rows import points_path
+from alerter.store.sqlite import SqliteStore
 from tests.conftest import T0
 
 H = T0.resolution * 3_600_000_000
