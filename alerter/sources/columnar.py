@@ -218,7 +218,12 @@ def read_csv_windows(
                 end = min(data_end, until)
                 if end > start:
                     coverage.append(Coverage(start, end))
-            marks.append(stat_mark(path, since, until, data_end))
+            # a window starting before ``until`` was read whole, even if it ends after it
+            # (an export holding the hour in progress): nothing was clipped
+            read_to = until
+            if data_end is not None and last is not None and int(last) < int(until.timestamp()):
+                read_to = max(until, data_end)
+            marks.append(stat_mark(path, since, read_to, data_end))
         summed = _sum_files(db, good, dims, layout, since, until) if good else None
     except BaseException:
         db.close()

@@ -146,7 +146,10 @@ def read_grown(
         for g, part in zip(growths, parts, strict=True):
             span = got.spans.get(part)
             data_end = g.mark.data_end
+            read_to = max(until, g.mark.read_until)
             if span is not None:
+                if span[1] - layout.step < until:  # its last window was read: none clipped
+                    read_to = max(read_to, span[1])
                 lo = max(after or span[0], first)
                 hi = min(span[1], until)
                 if hi > lo:
@@ -159,7 +162,7 @@ def read_grown(
                     g.mtime_ns,
                     None,
                     g.mark.read_since,
-                    max(until, g.mark.read_until),
+                    read_to,
                     data_end,
                     fingerprint(g.path, g.size),
                 )

@@ -201,3 +201,22 @@ def test_fingerprint_needs_whole_lines(tmp_path, size, text):
     gz = tmp_path / "f.csv.gz"
     gz.write_bytes(b"abc\n")
     assert fingerprint(gz, 4) is None
+
+
+def test_an_hour_in_progress_read_once_is_not_read_again(tmp_path, store):
+    path = tmp_path / "usage.csv"
+    path.write_text(HEADER + row(0, "1") + row(1, "2"), encoding="utf-8")
+    src = source(tmp_path, store)
+    until = T0 + H + timedelta(minutes=30)  # hour 1 is in progress, and in the file
+    got = asyncio.run(src.fetch(T0, until))
+    with store.transaction():
+        store.upsert("c", got, T0)
+        store.set_file_marks("c", got.file_marks)
+    assert stored(store) == {("a", 0): Decimal("1"), ("a", 1): Decimal("2")}
+    again = asyncio.run(src.fetch(T0, until + timedelta(minutes=5)))
+    assert again.table is None and again.file_marks == got.file_marks  # unchanged: skipped
+    # a file holding a window that starts after the range was clipped: read again later
+    append(path, row(3, "4"))
+    clipped = asyncio.run(src.fetch(T0, until))
+    (mark,) = clipped.file_marks
+    assert mark.data_end == T0 + 4 * H and mark.read_until < mark.data_end
