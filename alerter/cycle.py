@@ -22,7 +22,9 @@ class JudgeReport:
     windows: int = 0
     anomalies: int = 0
     events: list[Notification] = field(default_factory=list)
-    evaluation: RuleEvaluation | None = None
+    evaluation: RuleEvaluation | None = field(default=None, repr=False)
+    """The detector's arrays (kept out of repr: asyncio formats a finished task's result
+    when ``asyncio.run`` restores its SIGINT handler: over a second for 30,000 series)."""
     load_from: datetime | None = None
     """The oldest window this rule read (what the store must keep in memory)."""
 
