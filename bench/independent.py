@@ -8,11 +8,12 @@ the incidents it opens are scored against the labels.
 Scoring (per family and pooled):
 
 - A label (series, kind, start, end) is caught when an incident of that series opens
-  (its first anomalous window) within ``[start, start + tolerance)``. Tolerance: spikes
-  and new spend 12 h, level shifts and drops 12 h, ramps 24 h (daily data: 2, 4, 4 and
-  7 days); for every kind but spikes and new spend it is stretched to reach the third
-  "active" window of the label (a window whose normal cost is at least 30 % of the
-  series' typical amount), so a series that costs only at night has a chance to show it.
+  (its first anomalous window) within ``[start, start + tolerance)``. Tolerance: hourly,
+  12 h for spikes, level shifts, drops and new spend, 24 h for ramps; daily, 2 days for
+  spikes, 4 for level shifts, drops and new spend, 7 for ramps. For every kind but
+  spikes and new spend it is stretched to reach the third "active" window of the label
+  (a window whose normal cost is at least 30 % of the series' typical amount), so a
+  series that costs only at night has a chance to show it.
 - An incident opening inside a label's window ``[start, max(end, start + tolerance))``
   of its series is not a false alert (a late or repeated alert about the same event);
   any other incident is a false alert. Several incidents inside one window count once.
@@ -20,7 +21,9 @@ Scoring (per family and pooled):
 - Detection delay: first anomalous window of the catching incident minus the label start.
 - Warm-up: the first 3 weeks (hourly) or 8 weeks (daily) hold no label; incidents that
   open there are ignored and reported apart, and false alerts per 100 series-weeks count
-  only the weeks after it.
+  only the weeks after it. (A probe of isolated 10x spikes, one series per start day,
+  finds the first alert of bench/rules/cost-hourly.toml on day 21 and of cost-daily.toml on
+  day 44: the rules' own warm-up fits inside these.)
 
 Run: ``python bench/independent.py [--seed N] [--families a,b] [--series N]``.
 """
