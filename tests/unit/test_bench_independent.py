@@ -1,0 +1,197 @@
+"""The independent benchmark's labels and scoring (bench/independent.py), on hand-built
+cases; the detector's figures are printed by the script, never asserted here."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from bench.independent import (
+    FAMILIES,
+    Calendar,
+    Incident,
+    Label,
+    Shape,
+    _inject,
+    generate,
+    parse_incidents,
+    score,
+    shape_heavy,
+)
+
+HOUR = timedelta(hours=1)
+START = datetime(2026, 3, 2, tzinfo=UTC)
+WINDOWS = 24 * 28
+WARMUP = 24 * 7
+
+
+def _flat(level: float = 10.0, mask: np.ndarray | None = None) -> Shape:
+    return Shape(
+        np.full(WINDOWS, level),
+        np.ones(WINDOWS) if mask is None else mask.astype(float),
+        np.ones(WINDOWS),
+    )
+
+
+def _cal() -> Calendar:
+    return Calendar(START, HOUR, WINDOWS)
+
+
+def test_score_counts_a_caught_spike_once_and_other_incidents_as_false() -> None:
+    spike = Label("a", "spike", start=300, end=303, tolerance=12)
+    incidents = [
+        Incident("a", 301, "hourly-cost"),  # caught, 1 h late
+        Incident("a", 305, "hourly-cost"),  # the same spike again: not false
+        Incident("a", 500, "hourly-cost"),  # later on the same series: false
+        Incident("b", 301, "hourly-cost"),  # a clean series: false
+        Incident("b", 100, "hourly-cost"),  # in the warm-up: ignored
+    ]
+    result = score([spike], incidents, series=2, warmup=WARMUP, windows=WINDOWS, step=HOUR)
+    assert (result.caught, result.false_alerts, result.inside) == (1, 2, 1)
+    assert result.warmup_incidents == 1
+    assert result.precision == pytest.approx(1 / 3)
+    assert result.recall == 1.0
+    assert result.f1 == pytest.approx(2 * (1 / 3) / (1 / 3 + 1))
+    assert result.delays == {"spike": [1.0]}
+    assert result.by_kind == {"spike": [1, 1]}
+    weeks = 2 * (WINDOWS - WARMUP) / 168
+    assert result.series_weeks == pytest.approx(weeks)
+    assert result.false_per_100_series_weeks == pytest.approx(100 * 2 / weeks)
+
+
+def test_score_an_alert_after_the_tolerance_is_a_miss_but_not_a_false_alert() -> None:
+    shift = Label("a", "level_up", start=300, end=WINDOWS, tolerance=12)
+    late = [Incident("a", 312, "hourly-cost")]
+    result = score([shift], late, series=1, warmup=WARMUP, windows=WINDOWS, step=HOUR)
+    assert (result.caught, result.late, result.false_alerts) == (0, 1, 0)
+    assert result.recall == 0.0
+    assert result.by_kind == {"level_up": [0, 1]}
+    just_in = [Incident("a", 311, "hourly-cost")]
+    result = score([shift], just_in, series=1, warmup=WARMUP, windows=WINDOWS, step=HOUR)
+    assert (result.caught, result.late) == (1, 0)
+    assert result.delays == {"level_up": [11.0]}
+
+
+def test_score_daily_delays_are_in_hours() -> None:
+    drop = Label("a", "drop", start=80, end=84, tolerance=4)
+    result = score(
+        [drop],
+        [Incident("a", 82, "daily-cost")],
+        series=1,
+        warmup=56,
+        windows=210,
+        step=timedelta(days=1),
+    )
+    assert result.delays == {"drop": [48.0]}
+    assert result.series_weeks == pytest.approx((210 - 56) / 7)
+
+
+def _injected(kind: str, seed: int, mask: np.ndarray | None = None) -> tuple[Shape, Label]:
+    shape = _flat(mask=mask)
+    label = _inject(np.random.default_rng(seed), shape, kind, "s", _cal(), WARMUP)
+    assert label is not None
+    assert label.kind == kind
+    assert WARMUP <= label.start < label.end <= WINDOWS
+    return shape, label
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_injected_anomalies_match_their_labels(seed: int) -> None:
+    shape, spike = _injected("spike", seed)
+    inside = shape.normal[spike.start : spike.end]
+    assert 1 <= spike.end - spike.start <= 6
+    assert np.all((inside >= 30) & (inside <= 100))
+    assert np.all(np.delete(shape.normal, np.arange(spike.start, spike.end)) == 10)
+
+    shape, drop = _injected("drop", seed)
+    assert drop.end - drop.start >= 6
+    assert np.all(shape.normal[drop.start : drop.end] <= 3)
+    assert np.all(shape.normal[drop.end :] == 10)
+
+    for kind, low, high in (("level_up", 14, 18), ("level_down", 2, 6)):
+        shape, shift = _injected(kind, seed)
+        assert shift.end == WINDOWS
+        after = shape.normal[shift.start :]
+        assert np.all(after == after[0])
+        assert low <= after[0] <= high
+        assert np.all(shape.normal[: shift.start] == 10)
+
+    shape, ramp = _injected("ramp", seed)
+    grown = shape.normal[ramp.start :]
+    assert np.all(np.diff(grown) >= 0)
+    assert 20 <= grown[-1] <= 40
+    assert ramp.tolerance == 24
+
+    shape, new = _injected("new_spend", seed)
+    assert np.all(shape.normal[: new.start] == 0)
+    assert shape.normal[new.start] == 10
+
+
+def test_tolerance_stretches_to_the_third_active_window_of_a_nightly_job() -> None:
+    hours = np.arange(WINDOWS) % 24
+    nightly = hours == 2  # costs only at 02:00
+    _, label = _injected("level_up", 3, mask=nightly)
+    active_after = np.flatnonzero(nightly[label.start :])
+    assert label.tolerance == max(12, int(active_after[2]) + 1)
+    assert label.tolerance > 24  # two nights at least
+
+    _, drop = _injected("drop", 3, mask=nightly)
+    assert int(nightly[drop.start : drop.end].sum()) >= 6
+
+
+def test_a_spike_on_a_zero_window_costs_money() -> None:
+    mask = np.zeros(WINDOWS)
+    mask[::24] = 1  # one window a day
+    shape, spike = _injected("spike", 1, mask=mask)
+    costs = shape.normal * shape.mask
+    assert np.all(costs[spike.start : spike.end] >= 30)
+
+
+@pytest.mark.parametrize("name", ["sparse", "daily_calendar"])
+def test_generate_is_reproducible_and_labels_sit_after_the_warmup(name: str) -> None:
+    family = FAMILIES[name]
+    one = generate(family, 7, 40)
+    again = generate(family, 7, 40)
+    other = generate(family, 8, 40)
+    assert np.array_equal(one.values, again.values)
+    assert one.labels == again.labels
+    assert not np.array_equal(one.values, other.values)
+    assert one.labels
+    assert np.all(one.values >= 0)
+    rows = dict(zip(one.names, one.values, strict=True))
+    for label in one.labels:
+        assert one.warmup <= label.start < label.end <= one.windows
+        if label.kind == "new_spend":
+            assert np.all(rows[label.series][: label.start] == 0)
+            assert rows[label.series][label.start] > 0
+
+
+def test_parse_incidents_reads_first_events_of_backtest_json() -> None:
+    data = generate(FAMILIES["issue16"], 1, 2)
+    opened = data.start + 400 * HOUR
+    lines = [
+        json.dumps(
+            {
+                "event": event,
+                "rule": "hourly-cost",
+                "group": {"series": data.names[0]},
+                "window_start": (opened + shift * HOUR).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "first_window": opened.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        )
+        for event, shift in (("first", 0), ("escalated", 2), ("resolved", 30))
+    ]
+    assert parse_incidents(["", *lines], data) == [Incident(data.names[0], 400, "hourly-cost")]
+
+
+@pytest.mark.parametrize("step", [HOUR, timedelta(days=1)])
+def test_heavy_tailed_noise_and_blips_stay_below_a_doubling(step: timedelta) -> None:
+    cal = Calendar(START, step, int(timedelta(weeks=30) / step))
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        noise = shape_heavy(rng, cal).noise
+        assert noise.max() < 2
+        assert noise.min() > 0.5
