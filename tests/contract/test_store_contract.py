@@ -474,6 +474,30 @@ def test_outbox_rows_are_claimed_by_one_replica_and_acknowledged_by_the_claimant
     b.close()
 
 
+def test_a_replica_taking_its_own_live_claim_again_keeps_its_token(pg_url):
+    """A replica's delivery threads (one per notifier) each claim every due row: taking
+    its own live claim again extends it and keeps the token, so a send checked by one
+    thread is not voided by another thread's claim; a new holder gets a new token."""
+    a = PostgresStore(pg_url, holder="a")
+    b = PostgresStore(pg_url, holder="b")
+    item = a.enqueue(note(1), "pd", T0)
+
+    def token() -> int:
+        return int(a._one("SELECT claim_token FROM outbox WHERE id=%s", (item,))[0])
+
+    assert [i.id for i in a.due(T0)] == [item]
+    first = token()
+    assert [i.id for i in a.due(T0)] == [item]  # the other thread of the same replica
+    assert token() == first
+    assert a.claim_valid(item)
+    a._exec("UPDATE outbox SET claim_until=clock_timestamp() WHERE id=%s", (item,))
+    assert [i.id for i in b.due(T0)] == [item]  # lapsed: another replica takes it over
+    assert token() == first + 1
+    assert not a.claim_valid(item)
+    a.close()
+    b.close()
+
+
 def test_claims_skip_rows_locked_by_another_claimant(pg_url):
     a = PostgresStore(pg_url, holder="a")
     b = PostgresStore(pg_url, holder="b")
