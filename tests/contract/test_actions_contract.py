@@ -12,15 +12,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
 from alerter import payload
-from alerter.domain import Incident, Reason, Severity, make_key
+from alerter.domain import Incident, Reason, make_key
 from alerter.notify.actions import ActionOutcome, apply_action
 from alerter.store.actions import (
     Action,
@@ -31,46 +29,12 @@ from alerter.store.actions import (
     actions_of,
 )
 from alerter.store.postgres import PostgresStore
-from alerter.store.sqlite import SqliteStore
 from tests.conftest import T0
+from tests.contract.test_store_contract import incident
 from tests.fakes.notifications import sample
-from tests.postgres import scratch_database
 
 H = timedelta(hours=1)
 GROUP = make_key({"customer_name": "Acme", "sku": "gpu"})
-OpenStore = Callable[[], Any]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
-    """Opens a store on one fresh state (a SQLite file or a scratch PostgreSQL database)."""
-    opened: list[Any] = []
-
-    def keep(store: Any) -> Any:
-        opened.append(store)
-        return store
-
-    if request.param == "sqlite":
-        yield lambda: keep(SqliteStore(str(tmp_path / "state.db")))
-    else:
-        with scratch_database("alerter_actions") as url:
-            yield lambda: keep(PostgresStore(url))
-            for store in opened:
-                store.close()
-            opened.clear()
-    for store in opened:
-        store.close()
-
-
-@pytest.fixture
-def store(open_store: OpenStore) -> Any:
-    return open_store()
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    with scratch_database("alerter_actions") as url:
-        yield url
 
 
 def role(store: object) -> IncidentActions:
@@ -80,24 +44,12 @@ def role(store: object) -> IncidentActions:
 
 
 def save_incident(store: Any, rule: str = "r") -> Incident:
-    return store.save_incident(  # type: ignore[no-any-return]
-        Incident(
-            id=0,
-            rule=rule,
-            group=GROUP,
-            status="open",
-            severity=Severity.CRITICAL,
-            opened_at=T0 + 3 * H,
-            first_window=T0 + 2 * H,
-            last_window=T0 + 2 * H,
-            last_anomalous_window=T0 + 2 * H,
-            observed=Decimal("400.25"),
-            expected=Decimal(60),
-            peak_score=9.0,
-            normal_streak=0,
-            excess=Decimal("340.25"),
-        )
+    """An open incident of ``rule`` and ``GROUP`` whose first window is T0+2h."""
+    saved = store.save_incident(
+        incident(rule=rule, group=GROUP, opened_at=T0 + 3 * H, first_window=T0 + 2 * H)
     )
+    assert isinstance(saved, Incident)
+    return saved
 
 
 # -- every backend -------------------------------------------------------------------------
@@ -193,6 +145,14 @@ def wait_for_lock_wait(url: str) -> None:
     raise AssertionError("the second replica never waited for the first one's transaction")
 
 
+@pytest.fixture
+def store_on(pg_url: str) -> Iterator[PostgresStore]:
+    """A third handle on the replicas' state, to set it up and read what they did."""
+    store = PostgresStore(pg_url, holder="test")
+    yield store
+    store.close()
+
+
 def delivered_incident(store: PostgresStore) -> Incident:
     """An open incident already posted to ``slack`` and ``pd`` (both carry it)."""
     inc = save_incident(store)
@@ -203,6 +163,39 @@ def delivered_incident(store: PostgresStore) -> Incident:
     return inc
 
 
+def overlapping(
+    pg_url: str,
+    first: Callable[[PostgresStore], ActionOutcome],
+    second: Callable[[PostgresStore], ActionOutcome],
+) -> tuple[ActionOutcome, ActionOutcome]:
+    """Replica a runs ``first`` and, before its transaction commits, replica b runs
+    ``second`` (which must wait for a's commit); returns both outcomes."""
+    a = PostgresStore(pg_url, holder="a")
+    b = PostgresStore(pg_url, holder="b")
+    late: list[ActionOutcome | BaseException] = []
+
+    def on_b() -> None:
+        try:
+            late.append(second(b))
+        except BaseException as exc:
+            late.append(exc)
+
+    worker = threading.Thread(target=on_b)
+    try:
+        with a.transaction():  # replica a is between its record and its commit
+            early = first(a)
+            worker.start()
+            wait_for_lock_wait(pg_url)
+        worker.join(30)
+        assert not worker.is_alive()
+    finally:
+        a.close()
+        b.close()
+    [outcome] = late
+    assert isinstance(outcome, ActionOutcome), outcome
+    return early, outcome
+
+
 @pytest.mark.parametrize(
     ("action", "caused"),
     [
@@ -211,70 +204,46 @@ def delivered_incident(store: PostgresStore) -> Incident:
         (Action.SILENCE_24H, []),
     ],
 )
-def test_the_same_press_on_two_replicas_at_once_acts_once(pg_url, action, caused):
-    a = PostgresStore(pg_url, holder="a")
-    b = PostgresStore(pg_url, holder="b")
-    inc = delivered_incident(a)
+def test_the_same_press_on_two_replicas_at_once_acts_once(store_on, pg_url, action, caused):
+    inc = delivered_incident(store_on)
     now = T0 + 4 * H
     targets = {"ack_targets": ["pd"], "resolve_targets": ["pd", "slack"]}
-    late: list[ActionOutcome | BaseException] = []
-
-    def press_on_b() -> None:
-        try:
-            late.append(apply_action(b, inc.id, action, "slack:U2", now, **targets))
-        except BaseException as exc:
-            late.append(exc)
-
-    worker = threading.Thread(target=press_on_b)
-    with a.transaction():  # replica a is between its record and its commit
-        first = apply_action(a, inc.id, action, "slack:U1", now, **targets)
-        worker.start()
-        wait_for_lock_wait(pg_url)
-    worker.join(30)
-    assert not worker.is_alive()
-    [second] = late
-    assert isinstance(second, ActionOutcome), second
+    first, second = overlapping(
+        pg_url,
+        lambda a: apply_action(a, inc.id, action, "slack:U1", now, **targets),
+        lambda b: apply_action(b, inc.id, action, "slack:U2", now, **targets),
+    )
     assert (first.applied, second.applied) == (True, False)
     assert [(r.action, r.actor) for r in second.history] == [(action, "slack:U1")]
-    assert role(b).history(inc.id) == first.history
-    assert [(i.notifier, i.event) for i in b.outbox_items("pending")] == caused
-    assert len(b.silences()) == (1 if action is Action.SILENCE_24H else 0)
-    assert len(role(b).restarts()) == (1 if action is Action.EXPECTED_CHANGE else 0)
-    assert [i.status for i in b.incidents()] == [
+    assert role(store_on).history(inc.id) == first.history
+    assert [(i.notifier, i.event) for i in store_on.outbox_items("pending")] == caused
+    assert len(store_on.silences()) == (1 if action is Action.SILENCE_24H else 0)
+    assert len(role(store_on).restarts()) == (1 if action is Action.EXPECTED_CHANGE else 0)
+    assert [i.status for i in store_on.incidents()] == [
         "resolved" if action is Action.EXPECTED_CHANGE else "open"
     ]
-    a.close()
-    b.close()
 
 
-def test_different_presses_on_one_incident_apply_in_turn_and_see_each_other(pg_url):
+def test_different_presses_on_one_incident_apply_in_turn_and_see_each_other(store_on, pg_url):
     """Acknowledge on one replica and Silence on another: the second waits for the first
     to commit, so the history it renders into the Slack message holds both."""
-    a = PostgresStore(pg_url, holder="a")
-    b = PostgresStore(pg_url, holder="b")
-    inc = delivered_incident(a)
+    inc = delivered_incident(store_on)
     now = T0 + 4 * H
-    late: list[ActionOutcome | BaseException] = []
-
-    def silence_on_b() -> None:
-        try:
-            late.append(apply_action(b, inc.id, Action.SILENCE_7D, "slack:U2", now + H))
-        except BaseException as exc:
-            late.append(exc)
-
-    worker = threading.Thread(target=silence_on_b)
-    with a.transaction():
-        first = apply_action(a, inc.id, Action.ACKNOWLEDGE, "slack:U1", now)
-        worker.start()
-        wait_for_lock_wait(pg_url)
-    worker.join(30)
-    assert not worker.is_alive()
-    [second] = late
-    assert isinstance(second, ActionOutcome), second
+    first, second = overlapping(
+        pg_url,
+        lambda a: apply_action(a, inc.id, Action.ACKNOWLEDGE, "slack:U1", now),
+        lambda b: apply_action(b, inc.id, Action.SILENCE_7D, "slack:U2", now + H),
+    )
     assert first.applied and second.applied
     assert [(r.action, r.actor) for r in second.history] == [
         (Action.ACKNOWLEDGE, "slack:U1"),
         (Action.SILENCE_7D, "slack:U2"),
     ]
-    a.close()
-    b.close()
+
+
+def test_acknowledged_takes_more_ids_than_a_statement_has_parameters(store_on):
+    """The web UI asks about every incident it lists: past PostgreSQL's 65,535 parameters."""
+    inc = save_incident(store_on)
+    role(store_on).record(ActionRecord(inc.id, Action.ACKNOWLEDGE, "web:bob", T0))
+    asked = [*range(inc.id + 1, inc.id + 70_000), inc.id]
+    assert role(store_on).acknowledged(asked) == {inc.id}

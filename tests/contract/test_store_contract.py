@@ -12,11 +12,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -35,52 +33,12 @@ from alerter.domain import (
 )
 from alerter.errors import FencingRejected, StoreError
 from alerter.sources.base import POINT_SCHEMA, FetchResult, FileMark
-from alerter.store.base import Store
 from alerter.store.leases import Fence
 from alerter.store.postgres import PostgresStore
 from alerter.store.postgres_db import migrations
-from alerter.store.sqlite import SqliteStore
 from tests.conftest import T0
-from tests.postgres import scratch_database
 
 KEY = make_key({"sku": "a"})
-OpenStore = Callable[..., Any]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
-    opened: list[Any] = []
-    if request.param == "sqlite":
-
-        def make(**_: Any) -> Any:
-            opened.append(SqliteStore(str(tmp_path / "state.db")))
-            return opened[-1]
-
-        yield make
-    else:
-        with scratch_database("alerter_contract") as url:
-
-            def make(**kwargs: Any) -> Any:
-                opened.append(PostgresStore(url, **kwargs))
-                return opened[-1]
-
-            yield make
-            for store in opened:
-                store.close()
-            opened.clear()
-    for store in opened:
-        store.close()
-
-
-@pytest.fixture
-def store(open_store: OpenStore) -> Store:
-    return open_store()  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    with scratch_database("alerter_contract") as url:
-        yield url
 
 
 def point(amount: str, hour: int = 0, key=KEY) -> CostPoint:
