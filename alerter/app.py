@@ -191,6 +191,8 @@ class App:
             log.warning("poll_partial source=%s error=%s", name, error)
         report.errors.extend(result.errors)
         report.skipped_rows = result.skipped_rows
+        if result.table is None and not result.points and not result.coverage:
+            report.unchanged_files = len(result.file_marks)
         report.skipped = dict(result.skipped)
         report.ok = bool(result.coverage) or not result.errors
         backfilled = True

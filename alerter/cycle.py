@@ -22,7 +22,9 @@ class JudgeReport:
     windows: int = 0
     anomalies: int = 0
     events: list[Notification] = field(default_factory=list)
-    evaluation: RuleEvaluation | None = None
+    evaluation: RuleEvaluation | None = field(default=None, repr=False)
+    """The detector's arrays (kept out of repr: asyncio formats a finished task's result
+    when ``asyncio.run`` restores its SIGINT handler: over a second for 30,000 series)."""
     load_from: datetime | None = None
     """The oldest window this rule read (what the store must keep in memory)."""
 
@@ -42,6 +44,9 @@ class CycleReport:
     seconds: float = 0.0
     skipped: dict[str, int] = field(default_factory=dict)
     """Records the source left out on purpose this cycle, by kind (a metric)."""
+    unchanged_files: int = 0
+    """Files a file source skipped as read before and unchanged (nothing new is not
+    nothing there)."""
     not_run: str = ""
     """Why the cycle did not run (``lease_held_elsewhere``, ``fencing_rejected``); empty
     when it ran."""

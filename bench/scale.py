@@ -1,15 +1,20 @@
 """The whole path at scale: CSV file -> store -> seasonal rule, beside DuckDB reading the file.
 
-    python bench/scale.py [--series 10000] [--days 28] [--keep DIR]
+    python bench/scale.py [--series 10000,100000] [--days 28] [--keep DIR]
+                          [--api-customers N] [--metronome-customers N]
 
-Writes an hourly CSV (``series`` x ``days`` x 24 rows, two dimension columns) ending two
-hours before now, then measures, each in its own child process (wall time, peak RSS):
+For each series count, writes an hourly CSV (``series`` x ``days`` x 24 rows, two
+dimension columns) ending four hours before now, then measures, each in its own child process (wall time, peak RSS):
 
 - reference: DuckDB reads the same CSV and sums it per (series, hour) into numpy arrays
   (series as a 64-bit hash of its dimensions, so no Python string per row);
 - ``alerter run --once`` on a fresh state (csv source + one seasonal rule);
 - ``alerter run --once`` again with the file unchanged;
 - ``alerter run --once`` after one more hour for every series was appended;
+- the daemon (``alerter run``, polling every few seconds) on that state: the cycle after
+  one more hour is appended (its mirror of the series is read from the store), then the
+  cycle after yet another hour (the incremental cycle of a running daemon), and the
+  daemon's peak RSS;
 
 and prints the figures, their ratios to the reference, and the state size per million
 points. Nothing here is asserted; the README's speed section is written from its output.
@@ -18,11 +23,15 @@ points. Nothing here is asserted; the README's speed section is written from its
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -164,9 +173,81 @@ print(f"API path, {len(points):,} CostPoints ({customers:,} customers x 3 produc
 """
 
 
+def append_hour(csv: Path, series: int, start: datetime, hour: int) -> None:
+    """One more hour for every series, appended to the file (as an export grows)."""
+    extra = csv.with_name("extra.csv")
+    write_csv(extra, series, start, 1, first_hour=hour)
+    with csv.open("a") as out, extra.open() as more:
+        next(more)
+        shutil.copyfileobj(more, out)
+    extra.unlink()
+
+
+def daemon_cycles(
+    work: Path, csv: Path, series: int, start: datetime, next_hour: int
+) -> tuple[float, float, float]:
+    """Seconds of the daemon's cycle after one appended hour (mirror read from the store),
+    of the cycle after a second one (warm), and the daemon's peak RSS in GB."""
+    config = (work / "config.toml").read_text().replace('schedule = "1h"', 'schedule = "3s"')
+    (work / "daemon.toml").write_text(config)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alerter", "run", "--config", "daemon.toml"],
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    cycles: list[tuple[int, float]] = []
+    done = threading.Condition()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            got = re.search(r"cycle_done .*points=(\d+).*seconds=([\d.]+)", line)
+            if got:
+                with done:
+                    cycles.append((int(got.group(1)), float(got.group(2))))
+                    done.notify_all()
+
+    threading.Thread(target=read, daemon=True).start()
+
+    def next_cycle_with_points(timeout: float = 1800) -> float:
+        with done:
+            seen = len(cycles)
+            ok = done.wait_for(
+                lambda: any(n > 0 for n, _ in cycles[seen:]) or proc.poll() is not None,
+                timeout,
+            )
+            hits = [s for n, s in cycles[seen:] if n > 0]
+            if not ok or not hits:
+                raise SystemExit(f"the daemon did not judge a new hour (exit {proc.poll()})")
+            return hits[0]
+
+    try:
+        with done:  # its first cycle: the file is unchanged
+            done.wait_for(lambda: cycles or proc.poll() is not None, 600)
+        append_hour(csv, series, start, next_hour)
+        cold = next_cycle_with_points()
+        append_hour(csv, series, start, next_hour + 1)
+        warm = next_cycle_with_points()
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        peak = int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024 / 1024  # type: ignore[union-attr]
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return cold, warm, peak
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--series", type=int, default=10_000)
+    parser.add_argument(
+        "--series",
+        default="10000",
+        help="series counts, comma-separated (e.g. 10000,100000): each measured in turn",
+    )
     parser.add_argument("--days", type=int, default=28)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument(
@@ -181,35 +262,78 @@ def main() -> None:
         default=10_000,
         help="customers for the API-path store figure (0: skip)",
     )
+    parser.add_argument(
+        "--metronome-customers",
+        type=int,
+        default=0,
+        help="also run bench/poll_metronome.py with this many customers (20 ms latency, "
+        "concurrency 32) and print its figures (0: skip)",
+    )
     args = parser.parse_args()
-    work = args.keep or Path(tempfile.mkdtemp(prefix="alerter-scale-"))
-    work.mkdir(parents=True, exist_ok=True)
+    for n in [int(x) for x in str(args.series).split(",") if x.strip()]:
+        work = (
+            (args.keep / str(n)) if args.keep else Path(tempfile.mkdtemp(prefix="alerter-scale-"))
+        )
+        work.mkdir(parents=True, exist_ok=True)
+        measure(n, args.days, work, args.reference_memory)
+        if not args.keep:
+            shutil.rmtree(work)
+    if args.api_customers:
+        with tempfile.TemporaryDirectory(prefix="alerter-api-") as folder:
+            api = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    API_STORE,
+                    str(args.api_customers),
+                    "48",
+                    folder + "/api.db",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+        print(api.stdout.strip())
+    if args.metronome_customers:
+        print(f"Metronome poll, {args.metronome_customers:,} customers x 3 products x 48 h:")
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "poll_metronome.py"),
+                "--customers",
+                str(args.metronome_customers),
+                "--latency",
+                "0.02",
+                "--concurrency",
+                "32",
+            ],
+            check=True,
+        )
+
+
+def measure(series: int, days: int, work: Path, reference_memory: str) -> None:
+    """Every figure of one data size, printed as a table."""
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    hours = args.days * 24
-    start = now - timedelta(hours=hours + 2)
+    hours = days * 24
+    start = now - timedelta(hours=hours + 4)  # room for three appended hours, all settled
     csv = work / "usage.csv"
-    n_points = write_csv(csv, args.series, start, hours)
+    n_points = write_csv(csv, series, start, hours)
     for stale in work.glob("state.db*"):
         stale.unlink()
-    (work / "config.toml").write_text(CONFIG.format(days=args.days + 1))
+    (work / "config.toml").write_text(CONFIG.format(days=days + 1))
     (work / "rules.toml").write_text(RULES)
     alerter = [sys.executable, "-m", "alerter", "run", "--once", "--config", "config.toml"]
     mb = csv.stat().st_size / 1e6
-    print(f"data: {args.series:,} series x {hours} h = {n_points:,} points, CSV {mb:.0f} MB")
+    print(f"data: {series:,} series x {hours} h = {n_points:,} points, CSV {mb:.0f} MB")
 
     ref_s, ref_rss, ref_c = run_child(
-        [sys.executable, "-c", REFERENCE, str(csv), args.reference_memory], work
+        [sys.executable, "-c", REFERENCE, str(csv), reference_memory], work
     )
     first_s, first_rss, first_c = run_child(alerter, work)
     same_s, same_rss, same_c = run_child(alerter, work)
-    # one more hour for every series, appended to the file
-    extra = work / "extra.csv"
-    write_csv(extra, args.series, start, 1, first_hour=hours)
-    with csv.open("a") as out, extra.open() as more:
-        next(more)
-        shutil.copyfileobj(more, out)
-    extra.unlink()
+    append_hour(csv, series, start, hours)
     inc_s, inc_rss, inc_c = run_child(alerter, work)
+    cold_s, warm_s, daemon_rss = daemon_cycles(work, csv, series, start, hours + 1)
     state = work / "state.db"
     points_file = Path(str(state) + ".points.duckdb")
     size = state.stat().st_size + points_file.stat().st_size
@@ -229,21 +353,19 @@ def main() -> None:
     )
     for name, s, rss, cycle in rows:
         print(f"{name:<58} {s:>8.2f} {s / ref_s:>6.1f} {rss:>6.2f} GB {cycle or '-':>8}")
-    per_million = size / 1e6 / ((n_points + args.series) / 1e6)
+    print(
+        f"{'daemon (alerter run): new hour, first after start (cycle s)':<58} {cold_s:>8.2f} "
+        f"{cold_s / ref_s:>6.1f} {daemon_rss:>6.2f} GB {'':>8}"
+    )
+    print(
+        f"{'daemon (alerter run): the next new hour (cycle s)':<58} {warm_s:>8.2f} "
+        f"{warm_s / ref_s:>6.1f} {'':>9} {'':>8}"
+    )
+    per_million = size / 1e6 / ((n_points + 3 * series) / 1e6)  # three hours appended
     print(
         f"state: {size / 1e6:.0f} MB ({per_million:.1f} MB per million points; "
         f"CSV {mb / (n_points / 1e6):.1f} MB per million rows); alerts written: {alerts}"
     )
-    if args.api_customers:
-        api = subprocess.run(
-            [sys.executable, "-c", API_STORE, str(args.api_customers), "48", str(work / "api.db")],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        print(api.stdout.strip())
-    if not args.keep:
-        shutil.rmtree(work)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,8 @@ def _once_exit(reports: list[CycleReport]) -> int:
         if not r.ok:
             print(f"alerter: source {r.source}: poll failed", file=sys.stderr)
             code = 1
+        elif r.points == 0 and not r.errors and r.unchanged_files:
+            log.info("poll_unchanged source=%s files=%d", r.source, r.unchanged_files)
         elif r.points == 0 and not r.errors:
             log.warning("poll_empty source=%s reason=no_rows_in_the_fetched_range", r.source)
         d = r.delivery

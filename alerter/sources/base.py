@@ -50,6 +50,8 @@ class FileMark:
     ``None`` for local files) are all equal. ``read_since``/``read_until`` is the range
     that was read; a later fetch may skip the file only if its range is inside it or the
     file holds no window past ``data_end`` (the end of its last window) that was clipped.
+    ``fingerprint`` (local plain files) hashes the file's head and the end of what was
+    read, so a file that only grew since can be read from ``size`` on.
     """
 
     path: str
@@ -59,6 +61,7 @@ class FileMark:
     read_since: datetime
     read_until: datetime
     data_end: datetime | None
+    fingerprint: str | None = None
 
 
 class FileMarks(Protocol):

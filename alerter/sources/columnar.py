@@ -9,12 +9,13 @@ it or names the file and line at fault.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import tempfile
 import weakref
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -52,10 +53,45 @@ def _text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+_PROBE = 1 << 16
+"""Bytes hashed at each end of a file's content for its fingerprint."""
+
+
+def fingerprint(path: Path, size: int) -> str | None:
+    """A hash of the first and the last 64 KiB of the file's first ``size`` bytes, or None
+    for a compressed file, or when those bytes do not end with a whole line (a file that
+    grows must go on at a line start)."""
+    if path.suffix.lower() == ".gz" or size <= 0:
+        return None
+    try:
+        with path.open("rb") as f:
+            head = f.read(min(size, _PROBE))
+            f.seek(max(0, size - _PROBE))
+            end = f.read(min(size, _PROBE))
+    except OSError:
+        return None
+    if len(end) < min(size, _PROBE) or not end.endswith(b"\n"):
+        return None
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(size.to_bytes(8, "big"))
+    digest.update(head)
+    digest.update(end)
+    return digest.hexdigest()
+
+
 def stat_mark(path: Path, since: datetime, until: datetime, data_end: datetime | None) -> FileMark:
     """The mark of a local file just read for ``[since, until)``."""
     st = path.stat()
-    return FileMark(str(path), st.st_size, st.st_mtime_ns, None, since, until, data_end)
+    return FileMark(
+        str(path),
+        st.st_size,
+        st.st_mtime_ns,
+        None,
+        since,
+        until,
+        data_end,
+        fingerprint(path, st.st_size),
+    )
 
 
 def unchanged(
@@ -104,6 +140,8 @@ class ColumnarRead:
     coverage: list[Coverage]
     marks: list[FileMark]
     fallback: list[Path]
+    spans: dict[Path, tuple[datetime, datetime]] = field(default_factory=dict)
+    """First window start and last window end of each good file that held rows."""
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
@@ -134,6 +172,7 @@ def read_csv_windows(
         coverage: list[Coverage] = []
         marks: list[FileMark] = []
         fallback: list[Path] = []
+        spans: dict[Path, tuple[datetime, datetime]] = {}
         dim_cols = ", ".join(f"{_ident(d)} AS d{i}" for i, d in enumerate(dims))
         group = ", ".join([f"d{i}" for i in range(len(dims))] + ["w"])
         for n, path in enumerate(files):
@@ -174,18 +213,24 @@ def read_csv_windows(
             if first is not None and last is not None:
                 first_at = datetime.fromtimestamp(int(first), UTC)
                 data_end = datetime.fromtimestamp(int(last) + step, UTC)
+                spans[path] = (first_at, data_end)
                 start = max(first_at, floor_time(since, layout.step))
                 end = min(data_end, until)
                 if end > start:
                     coverage.append(Coverage(start, end))
-            marks.append(stat_mark(path, since, until, data_end))
+            # a window starting before ``until`` was read whole, even if it ends after it
+            # (an export holding the hour in progress): nothing was clipped
+            read_to = until
+            if data_end is not None and last is not None and int(last) < int(until.timestamp()):
+                read_to = max(until, data_end)
+            marks.append(stat_mark(path, since, read_to, data_end))
         summed = _sum_files(db, good, dims, layout, since, until) if good else None
     except BaseException:
         db.close()
         raise
     if summed is None:
         db.close()
-    return ColumnarRead(summed, coverage, marks, fallback)
+    return ColumnarRead(summed, coverage, marks, fallback, spans)
 
 
 def _sum_files(

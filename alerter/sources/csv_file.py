@@ -17,6 +17,7 @@ from alerter.errors import BadResponse
 from alerter.money import parse_amount
 from alerter.sources.base import FetchResult, SourceConfig, SourceContext
 from alerter.sources.columnar import CsvLayout, read_csv_windows, unchanged
+from alerter.sources.grown import grown, read_grown
 from alerter.sources.tabular import WindowSums, read_files, read_rows, require_columns
 from alerter.timeparse import Duration, floor_time, parse_time
 
@@ -45,8 +46,8 @@ class CsvConfig(SourceConfig):
 
 
 class CsvSource:
-    """Reads the files matching the glob (unchanged ones are skipped); a file with a bad row
-    is rejected whole."""
+    """Reads the files matching the glob (unchanged ones are skipped, of a file that only
+    grew just the new rows are read); a file with a bad row is rejected whole."""
 
     type: ClassVar[str] = "csv"
     replayable: ClassVar[bool] = True
@@ -95,6 +96,11 @@ class CsvSource:
         layout = CsvLayout(
             cfg.timestamp_column, cfg.amount_column, tuple(cfg.dimensions), cfg.step, cfg.currency
         )
+        grew = grown(self.context.marks, self.name, files, since)
+        if grew is not None:
+            appended = read_grown(self.name, *grew, layout, since, until)
+            if appended is not None:
+                return appended
         got = read_csv_windows(files, layout, since, until)
         errors = []
         for path in got.fallback:

@@ -80,16 +80,66 @@ class UpsertReport:
     every upsert of the state, across processes and restarts."""
 
 
-@dataclass(frozen=True)
 class StoredSeries:
     """Points of one source in a time range, columnar: ``keys[key_index[i]]`` at ``starts[i]``
-    (Unix seconds), spending ``amounts[i]`` (float64, for detection only)."""
+    (Unix seconds), spending ``amounts[i]`` (float64, for detection only).
 
-    keys: list[SeriesKey]
-    key_index: npt.NDArray[np.int64]
-    starts: npt.NDArray[np.int64]
-    amounts: npt.NDArray[np.float64]
-    currencies: list[str]
+    A store may hand them over as a ``grid`` instead: row ``r`` is ``keys[r]``, column
+    ``c`` the window starting at ``origin + c * step``, NaN where there is no point. The
+    sparse columns are then made from it on first use."""
+
+    def __init__(
+        self,
+        keys: list[SeriesKey],
+        key_index: npt.NDArray[np.int64] | None = None,
+        starts: npt.NDArray[np.int64] | None = None,
+        amounts: npt.NDArray[np.float64] | None = None,
+        currencies: list[str] | None = None,
+        *,
+        grid: npt.NDArray[np.float64] | None = None,
+        origin: int = 0,
+        step: int = 0,
+    ) -> None:
+        self.keys = keys
+        self.currencies = currencies if currencies is not None else []
+        self.grid = grid
+        self.origin = origin
+        self.step = step
+        self._sparse: (
+            tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]] | None
+        ) = None
+        if grid is None:
+            empty = np.empty(0, dtype=np.int64)
+            self._sparse = (
+                empty if key_index is None else key_index,
+                empty if starts is None else starts,
+                np.empty(0) if amounts is None else amounts,
+            )
+
+    def _columns(
+        self,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        if self._sparse is None:
+            assert self.grid is not None
+            rows, cols = np.nonzero(~np.isnan(self.grid))
+            self._sparse = (
+                rows.astype(np.int64),
+                self.origin + cols.astype(np.int64) * self.step,
+                self.grid[rows, cols],
+            )
+        return self._sparse
+
+    @property
+    def key_index(self) -> npt.NDArray[np.int64]:
+        return self._columns()[0]
+
+    @property
+    def starts(self) -> npt.NDArray[np.int64]:
+        return self._columns()[1]
+
+    @property
+    def amounts(self) -> npt.NDArray[np.float64]:
+        return self._columns()[2]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -37,6 +38,7 @@ CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value BIGINT);
 CREATE TABLE IF NOT EXISTS series (
     source VARCHAR NOT NULL, id BIGINT NOT NULL, key VARCHAR NOT NULL
 );
+ALTER TABLE series ADD COLUMN IF NOT EXISTS currency VARCHAR;
 CREATE TABLE IF NOT EXISTS points (
     source VARCHAR NOT NULL, series BIGINT NOT NULL, start BIGINT NOT NULL,
     "end" BIGINT NOT NULL, amount DECIMAL(38,10) NOT NULL, quantity DECIMAL(38,10),
@@ -58,31 +60,108 @@ INSERT INTO meta VALUES ('seq', 0), ('schema', 1) ON CONFLICT DO NOTHING;
 class DuckPoints:
     """Points, revisions and coverage in a DuckDB file (``:memory:`` for scratch stores)."""
 
-    def __init__(self, path: str, *, memory_limit: str = "512MB") -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        memory_limit: str = "512MB",
+        read_only: bool = False,
+        lock_wait: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.path = path
-        try:
-            if path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._db = duckdb.connect(path)
-            self._db.execute(f"SET memory_limit='{memory_limit}'").fetchall()
-            self._db.execute("SET preserve_insertion_order=false").fetchall()
-            self._db.execute(_SCHEMA).fetchall()
-        except (duckdb.Error, OSError) as exc:
-            raise StoreError(f"cannot open points file {path}: {exc}") from exc
+        self._memory_limit = memory_limit
+        self._read_only = read_only and path != ":memory:" and Path(path).exists()
+        self._lock_wait = lock_wait
+        self._sleep = sleep
         self._lock = threading.RLock()
+        self._conn: duckdb.DuckDBPyConnection | None = None
+        self._depth = 0
+        self._closed = False
         self._mirrors: dict[str, SeriesMirror] = {}
         self._keys: dict[str, dict[int, tuple[SeriesKey, str]]] = {}
         self._joined = self._began = False
+        self._no_currency: set[str] = set()  # sources with series still waiting for one
+        with self._session():  # the schema, and a clear error now if the file is unusable
+            pass
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        """Connect, waiting up to ``lock_wait`` seconds while another process holds the
+        file (the daemon between its cycles, or a command reading it)."""
+        waited, pause = 0.0, 0.05
+        while True:
+            try:
+                if self.path != ":memory:":
+                    Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                db = duckdb.connect(self.path, read_only=self._read_only)
+                try:
+                    db.execute(f"SET memory_limit='{self._memory_limit}'").fetchall()
+                    db.execute("SET preserve_insertion_order=false").fetchall()
+                    if not self._read_only:
+                        db.execute(_SCHEMA).fetchall()
+                except BaseException:
+                    db.close()
+                    raise
+                return db
+            except (duckdb.Error, OSError) as exc:
+                held = "lock" in str(exc).lower()
+                if held and waited < self._lock_wait:
+                    self._sleep(pause)
+                    waited += pause
+                    pause = min(pause * 2, 1.0)
+                    continue
+                if held:
+                    raise StoreError(
+                        f"points file {self.path} is in use by another process (a running "
+                        f"daemon or a command reading it): still locked after {waited:g}s"
+                    ) from exc
+                raise StoreError(f"cannot open points file {self.path}: {exc}") from exc
+
+    @contextmanager
+    def _hold(self) -> Iterator[None]:
+        """Keep the connection open for the block (without taking the lock through it).
+        A file-backed store lets go of the file when the last block ends, so other
+        processes can read it between cycles (DuckDB gives one process a writable file,
+        with no reader beside it)."""
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"points file {self.path} is closed")
+            if self._conn is None:
+                self._conn = self._open()
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0 and self.path != ":memory:":
+                    conn, self._conn = self._conn, None
+                    if conn is not None:
+                        conn.close()
+
+    @contextmanager
+    def _session(self) -> Iterator[None]:
+        """The connection, open and for this thread alone, for the block."""
+        with self._lock, self._hold():
+            yield
+
+    @property
+    def _db(self) -> duckdb.DuckDBPyConnection:
+        assert self._conn is not None, "used outside a session"
+        return self._conn
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            self._closed = True
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
 
     @contextmanager
     def joined(self) -> Iterator[None]:
         """Writes inside this block join one DuckDB transaction, committed when the block
         ends (before the caller commits its own) and rolled back if it raises."""
-        with self._lock:
+        with self._session():
             if self._joined:
                 yield
                 return
@@ -106,7 +185,7 @@ class DuckPoints:
 
     @contextmanager
     def _write(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._lock:
+        with self._session():
             if self._joined:
                 if not self._began:
                     self._db.execute("BEGIN TRANSACTION").fetchall()
@@ -122,7 +201,7 @@ class DuckPoints:
             self._db.execute("COMMIT").fetchall()
 
     def last_seq(self) -> int:
-        with self._lock:
+        with self._session():
             return self._scalar("SELECT value FROM meta WHERE name='seq'")
 
     def _scalar(self, sql: str, args: list[object] | None = None) -> int:
@@ -145,6 +224,9 @@ class DuckPoints:
                     [source],
                 )
                 batches = (b for t in tables for b in point_batches(t))
+                # the batches of one stream share its dictionary of series keys: their ids
+                # are looked up once (only within this upsert, which may roll back)
+                known: dict[str, tuple[pa.Array, np.ndarray]] = {}
                 for i, table in enumerate(batches):
                     if fresh and i:
                         # a first load larger than one batch is committed batch by batch:
@@ -154,7 +236,9 @@ class DuckPoints:
                         db.execute("UPDATE meta SET value=? WHERE name='seq'", [seq]).fetchall()
                         db.execute("COMMIT").fetchall()
                         db.execute("BEGIN TRANSACTION").fetchall()
-                    n, u, r = self._upsert_table(db, source, table, ts(now), seq, fresh=fresh)
+                    n, u, r = self._upsert_table(
+                        db, source, table, ts(now), seq, fresh=fresh, known=known
+                    )
                     new, unchanged = new + n, unchanged + u
                     revised += r
                 for cov in result.coverage:
@@ -164,15 +248,18 @@ class DuckPoints:
             raise StoreError(f"points file {self.path}: upsert of {source} failed: {exc}") from exc
         return UpsertReport(new=new, revised=revised, unchanged=unchanged, seq=seq)
 
-    def _series_ids(self, db: duckdb.DuckDBPyConnection, source: str, keys: pa.Array) -> np.ndarray:
-        """Stored ids of ``keys`` (distinct strings), adding the unknown ones."""
+    def _series_ids(
+        self, db: duckdb.DuckDBPyConnection, source: str, keys: pa.Array
+    ) -> tuple[np.ndarray, bool]:
+        """Stored ids of ``keys`` (distinct strings), adding the unknown ones (then True)."""
         wanted = pa.table({"i": pa.array(np.arange(len(keys), dtype=np.int64)), "key": keys})
         db.register("wanted_keys", wanted)
         try:
             first = self._scalar("SELECT coalesce(max(id), 0) FROM series WHERE source=?", [source])
-            db.execute(
-                "INSERT INTO series SELECT ?, ? + row_number() OVER (), w.key FROM "
-                "(SELECT DISTINCT key FROM wanted_keys) w ANTI JOIN (SELECT key FROM series WHERE source=?) s ON s.key = w.key",
+            added = db.execute(
+                "INSERT INTO series (source, id, key) SELECT ?, ? + row_number() OVER (), w.key "
+                "FROM (SELECT DISTINCT key FROM wanted_keys) w ANTI JOIN (SELECT key FROM series "
+                "WHERE source=?) s ON s.key = w.key",
                 [source, first, source],
             ).fetchall()
             got = db.execute(
@@ -182,7 +269,7 @@ class DuckPoints:
             ).fetchnumpy()
         finally:
             db.unregister("wanted_keys")
-        return np.asarray(got["id"], dtype=np.int64)
+        return np.asarray(got["id"], dtype=np.int64), bool(added and added[0][0])
 
     def _upsert_table(
         self,
@@ -193,11 +280,19 @@ class DuckPoints:
         seq: int,
         *,
         fresh: bool = False,
+        known: dict[str, tuple[pa.Array, np.ndarray]] | None = None,
     ) -> tuple[int, int, list[tuple[SeriesKey, datetime]]]:
         keys = table.column("key").combine_chunks()
         if not pa.types.is_dictionary(keys.type):
             keys = pc.dictionary_encode(keys)
-        ids = self._series_ids(db, source, keys.dictionary.cast(pa.string()))
+        dictionary = keys.dictionary.cast(pa.string())
+        last = None if known is None else known.get("keys")
+        if last is not None and last[0].equals(dictionary):
+            ids, added = last[1], source in self._no_currency
+        else:
+            ids, added = self._series_ids(db, source, dictionary)
+            if known is not None:
+                known["keys"] = (dictionary, ids)
         series = pa.array(ids[np.asarray(keys.indices.to_numpy(zero_copy_only=False))])
         incoming = pa.table(
             {
@@ -216,6 +311,20 @@ class DuckPoints:
         lo = pc.min(incoming.column("start")).as_py()
         hi = pc.max(incoming.column("start")).as_py()
         db.register("incoming", incoming)
+        if added:  # a new series keeps the currency of its first point
+            db.execute(
+                "UPDATE series SET currency = c.currency FROM (SELECT series, "
+                "arg_min(currency, start) AS currency FROM incoming GROUP BY series) c "
+                "WHERE series.source=? AND series.id = c.series AND series.currency IS NULL",
+                [source],
+            ).fetchall()
+            # series named by the stream but without a row in this batch wait for a later one
+            if self._scalar(
+                "SELECT count(*) FROM series WHERE source=? AND currency IS NULL", [source]
+            ):
+                self._no_currency.add(source)
+            else:
+                self._no_currency.discard(source)
         stored = not fresh and self._scalar(
             "SELECT count(*) FROM (SELECT 1 FROM points WHERE source=? AND start BETWEEN ? AND ? "
             "LIMIT 1)",
@@ -328,24 +437,28 @@ class DuckPoints:
         return deleted
 
     def trim_cache(self, source: str, before: datetime) -> None:
-        with self._lock:
+        with self._lock:  # the mirror only: no connection
             mirror = self._mirrors.get(source)
             if mirror is not None:
                 mirror.trim(ts(before))
 
     # -- reading ---------------------------------------------------------------------------
-    def _key_names(self, source: str, ids: np.ndarray) -> dict[int, tuple[SeriesKey, str]]:
-        """Key and currency of each stored series id (cached; a series keeps the currency
-        of its first point)."""
+    def _key_names(self, source: str) -> dict[int, tuple[SeriesKey, str]]:
+        """Key and currency of each stored series id of ``source`` (cached; a series keeps
+        the currency of its first point)."""
         known = self._keys.setdefault(source, {})
-        if all(int(i) in known for i in np.unique(ids).tolist()):
+        if len(known) >= self._scalar("SELECT count(*) FROM series WHERE source=?", [source]):
             return known
         rows = self._db.execute(
-            "SELECT s.id, s.key, c.currency FROM series s LEFT JOIN (SELECT series, "
-            "arg_min(currency, start) AS currency FROM points WHERE source=? GROUP BY series) c "
-            "ON c.series = s.id WHERE s.source=?",
-            [source, source],
+            "SELECT id, key, currency FROM series WHERE source=?", [source]
         ).fetchall()
+        if any(c is None for _i, _k, c in rows):  # written before series kept a currency
+            rows = self._db.execute(
+                "SELECT s.id, s.key, c.currency FROM series s LEFT JOIN (SELECT series, "
+                "arg_min(currency, start) AS currency FROM points WHERE source=? "
+                "GROUP BY series) c ON c.series = s.id WHERE s.source=?",
+                [source, source],
+            ).fetchall()
         for i, k, c in rows:
             if int(i) not in known:
                 known[int(i)] = (key_from_json(str(k)), str(c or ""))
@@ -354,45 +467,62 @@ class DuckPoints:
     def load_series(self, source: str, since: datetime, until: datetime) -> StoredSeries:
         """Served from an in-memory mirror of the source's recent points, refreshed with
         only the rows written since the last read (the write sequence)."""
-        with self._lock:
+        with self._session():
             lo = ts(since)
             mirror = self._mirrors.get(source)
             if mirror is None or lo < mirror.since:
                 mirror = SeriesMirror(since=lo)
                 self._mirrors[source] = mirror
             seq = self._scalar("SELECT value FROM meta WHERE name='seq'")
-            ids, starts, amounts = self._changed_columns(source, mirror.seq, seq, mirror.since)
-            if ids.size:
-                mirror.merge(ids, starts, amounts, seq, self._key_names(source, ids))
+            self._refresh(mirror, source, seq)
             mirror.seq = max(mirror.seq, seq)
             return mirror.view(lo, ts(until))
 
-    def _changed_columns(
-        self, source: str, after: int, through: int, since: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(series id, start, amount as float64) of points written in ``(after, through]``
-        with ``start >= since``, streamed into arrays sized up front (no second copy)."""
+    def _refresh(self, mirror: SeriesMirror, source: str, through: int) -> None:
+        """Merge the points written in ``(mirror.seq, through]`` with ``start >=
+        mirror.since`` into the mirror: batch by batch into a grid when they share one
+        window length (no copy of them all at once), else gathered into arrays sized up
+        front and merged together."""
         where = "WHERE source=? AND seq>? AND seq<=? AND start>=?"
-        args: list[object] = [source, after, through, since]
-        n = self._scalar(f"SELECT count(*) FROM points {where}", args)  # noqa: S608
-        ids = np.empty(n, dtype=np.int64)
-        starts = np.empty(n, dtype=np.int64)
-        amounts = np.empty(n, dtype=np.float64)
+        args: list[object] = [source, mirror.seq, through, mirror.since]
+        n, short, long, first, last = self._db.execute(
+            f'SELECT count(*), min("end" - start), max("end" - start), min(start), max(start) '  # noqa: S608
+            f"FROM points {where}",
+            args,
+        ).fetchall()[0]
+        n = int(n or 0)
+        if not n:
+            return
+        step = int(short) if short == long and short and short > 0 else None
+        names = self._key_names(source)  # before the stream: one open result at a time
+        mirror.reserve(len(names), int(first), int(last), step)
         reader = self._db.sql(
             f"SELECT series, start, CAST(amount AS DOUBLE) AS amount FROM points {where}",  # noqa: S608
             params=args,
         ).to_arrow_reader(1 << 20)
+        batched = step is not None and (mirror.dense or mirror.empty)
+        ids = np.empty(0 if batched else n, dtype=np.int64)
+        starts = np.empty(0 if batched else n, dtype=np.int64)
+        amounts = np.empty(0 if batched else n, dtype=np.float64)
         at = 0
         for batch in reader:
+            got = [np.asarray(batch.column(i).to_numpy()) for i in range(3)]
+            if batched:
+                mirror.merge(
+                    got[0].astype(np.int64, copy=False), got[1], got[2], through, names, step
+                )
+                continue
             k = min(batch.num_rows, n - at)
-            ids[at : at + k] = batch.column(0).to_numpy()[:k]
-            starts[at : at + k] = batch.column(1).to_numpy()[:k]
-            amounts[at : at + k] = batch.column(2).to_numpy()[:k]
+            ids[at : at + k] = got[0][:k]
+            starts[at : at + k] = got[1][:k]
+            amounts[at : at + k] = got[2][:k]
             at += k
-        return ids[:at], starts[:at], amounts[:at]
+        if not batched and at:
+            ids, starts, amounts = ids[:at], starts[:at], amounts[:at]
+            mirror.merge(ids, starts, amounts, through, names, step)
 
     def load_points(self, source: str, since: datetime, until: datetime) -> list[CostPoint]:
-        with self._lock:
+        with self._session():
             rows = self._db.execute(
                 'SELECT s.key, p.start, p."end", p.amount, p.quantity, p.currency FROM points p '
                 "JOIN series s ON s.source=p.source AND s.id=p.series "
@@ -413,7 +543,7 @@ class DuckPoints:
         ]
 
     def load_coverage(self, source: str, since: datetime, until: datetime) -> list[Coverage]:
-        with self._lock:
+        with self._session():
             rows = self._db.execute(
                 'SELECT scope, start, "end" FROM coverage WHERE source=? AND "end">? AND start<?',
                 [source, ts(since), ts(until)],
@@ -421,7 +551,7 @@ class DuckPoints:
         return [Coverage(start=dt(s), end=dt(e), scope=key_from_json(str(sc))) for sc, s, e in rows]
 
     def revisions(self, source: str, key: SeriesKey, start: datetime) -> list[Decimal]:
-        with self._lock:
+        with self._session():
             rows = self._db.execute(
                 "SELECT r.amount FROM point_revisions r JOIN series s ON s.source=r.source "
                 "AND s.id=r.series WHERE r.source=? AND s.key=? AND r.start=? ORDER BY r.revision",
@@ -430,7 +560,7 @@ class DuckPoints:
         return [plain(r[0]) for r in rows]
 
     def _keyed(self, sql: str, args: list[object]) -> list[tuple[SeriesKey, datetime]]:
-        with self._lock:
+        with self._session():
             rows = self._db.execute(sql, args).fetchall()
         return [(key_from_json(str(k)), dt(s)) for k, s in rows]
 
@@ -451,7 +581,7 @@ class DuckPoints:
         )
 
     def counts(self) -> dict[str, int]:
-        with self._lock:
+        with self._session():
             return {
                 t: self._scalar(f"SELECT count(*) FROM {t}")  # noqa: S608
                 for t in ("points", "point_revisions", "coverage")

@@ -1,4 +1,11 @@
-"""An in-memory columnar copy of one source's recent points, refreshed by write sequence."""
+"""An in-memory columnar copy of one source's recent points, refreshed by write sequence.
+
+Points of one step, aligned to it (every file and API source's windows), are held in a
+series x windows grid of float64 (NaN: no point): 8 bytes a window, a new hour is one
+column written in place, and the judge's frame is a slice of it. Rows of mixed steps
+(a FOCUS export with daily and hourly charges) are held as sparse columns instead: 24
+bytes a point, and a merge re-sorts them.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +17,55 @@ import numpy.typing as npt
 from alerter.domain import SeriesKey
 from alerter.store.base import StoredSeries
 
+_SPARE_COLUMNS = 48
+"""Columns allocated past the newest window, so new hours do not copy the grid."""
+
 
 class SeriesMirror:
-    """Points with ``start >= since`` up to write ``seq``: ``key_index`` into ``keys``."""
+    """Points with ``start >= since`` up to write ``seq``; a stored series id's row is its
+    index in ``keys``."""
 
     def __init__(self, since: int) -> None:
         self.since = since
         self.seq = 0
         self.keys: list[SeriesKey] = []
         self.currencies: list[str] = []
-        self.slots: dict[int, int] = {}
+        self._lookup = np.empty(0, dtype=np.int64)  # stored id -> row, -1 if none
+        # grid mode: values[row, (start - origin) // step]
+        self.step = 0
+        self.origin = 0
+        self.values: npt.NDArray[np.float64] | None = None
+        # sparse mode (after rows of another step or phase)
         self.key_index = np.empty(0, dtype=np.int64)
         self.starts = np.empty(0, dtype=np.int64)
         self.amounts = np.empty(0, dtype=np.float64)
+
+    @property
+    def dense(self) -> bool:
+        return self.step > 0
+
+    @property
+    def empty(self) -> bool:
+        return self.values is None and self.starts.size == 0
+
+    def _rows_of(
+        self, ids: npt.NDArray[np.int64], names: Mapping[int, tuple[SeriesKey, str]]
+    ) -> npt.NDArray[np.int64]:
+        # stored ids are small dense integers: a lookup table maps them without sorting
+        top = int(ids.max()) + 1
+        if self._lookup.size < top:
+            grown = np.full(max(top, self._lookup.size * 2), -1, dtype=np.int64)
+            grown[: self._lookup.size] = self._lookup
+            self._lookup = grown
+        index = self._lookup[ids]
+        if index.min() < 0:  # series not seen before: a slot each, in id order
+            for stored_id in np.unique(ids[index < 0]).tolist():
+                self._lookup[stored_id] = len(self.keys)
+                key, currency = names[stored_id]
+                self.keys.append(key)
+                self.currencies.append(currency)
+            index = self._lookup[ids]
+        return index
 
     def merge(
         self,
@@ -31,41 +74,109 @@ class SeriesMirror:
         amounts: npt.NDArray[np.float64],
         seq: int,
         names: Mapping[int, tuple[SeriesKey, str]],
+        step: int | None = None,
     ) -> None:
         """Add rows written after ``self.seq`` (stored ids, Unix seconds, amounts); a row
         for a (series, start) already held replaces it. ``names`` gives each id's key and
-        currency."""
-        # stored ids are small dense integers: a lookup table maps them without sorting
-        seen = np.zeros(int(ids.max()) + 1, dtype=bool)
-        seen[ids] = True
-        lookup = np.full(seen.size, -1, dtype=np.int64)
-        for stored_id in np.flatnonzero(seen).tolist():
-            slot = self.slots.get(stored_id)
-            if slot is None:
-                slot = self.slots[stored_id] = len(self.keys)
-                key, currency = names[stored_id]
-                self.keys.append(key)
-                self.currencies.append(currency)
-            lookup[stored_id] = slot
-        index = lookup[ids]
-        if self.starts.size == 0:
-            self.key_index, self.starts, self.amounts = index, starts, amounts
+        currency; ``step`` is the window length of every row when they share one."""
+        index = self._rows_of(ids, names)
+        if self.empty and step:
+            self._start_grid(step, int(starts[0]))
+        if (
+            self.dense
+            and step == self.step
+            and int(starts.min()) >= self.origin
+            and not np.any((starts - self.origin) % self.step)
+        ):
+            self._place(index, starts, amounts)
         else:
-            key_index = np.concatenate([self.key_index, index])
-            start_arr = np.concatenate([self.starts, starts])
-            amount_arr = np.concatenate([self.amounts, amounts])
-            # keep the newest value of each (series, start): later rows win
-            code = key_index * (1 << 34) + start_arr  # exact to the second until year 2514
-            _, last = np.unique(code[::-1], return_index=True)
-            keep = np.sort(len(code) - 1 - last)
-            self.key_index, self.starts, self.amounts = (
-                key_index[keep],
-                start_arr[keep],
-                amount_arr[keep],
-            )
+            self._to_sparse()
+            self._merge_sparse(index, starts, amounts)
         self.seq = max(self.seq, seq)
 
+    def _start_grid(self, step: int, a_start: int) -> None:
+        self.step = step
+        self.origin = self.since - (self.since - a_start) % step
+
+    def reserve(self, rows: int, first_start: int, last_start: int, step: int | None) -> None:
+        """Make room at once for ``rows`` series and windows up to ``last_start``, when
+        the rows about to be merged share window length ``step``."""
+        if self.empty and step:
+            self._start_grid(step, first_start)
+        if self.dense and step == self.step and last_start >= self.origin:
+            self._grow(rows, (last_start - self.origin) // self.step + 1)
+
+    def _grow(self, need_rows: int, need_cols: int) -> npt.NDArray[np.float64]:
+        grid = self.values
+        if grid is not None and grid.shape[0] >= need_rows and grid.shape[1] >= need_cols:
+            return grid
+        have_rows, have_cols = (0, 0) if grid is None else grid.shape
+        rows_to = max(need_rows, have_rows + have_rows // 4) if have_rows < need_rows else have_rows
+        cols_to = need_cols + _SPARE_COLUMNS if have_cols < need_cols else have_cols
+        bigger = np.full((rows_to, cols_to), np.nan)
+        if grid is not None:
+            bigger[:have_rows, :have_cols] = grid
+        self.values = bigger
+        return bigger
+
+    def _place(
+        self,
+        rows: npt.NDArray[np.int64],
+        starts: npt.NDArray[np.int64],
+        amounts: npt.NDArray[np.float64],
+    ) -> None:
+        cols = starts - self.origin
+        cols //= self.step
+        grid = self._grow(len(self.keys), int(cols.max()) + 1)
+        grid[rows, cols] = amounts  # stored rows are one per (series, start)
+
+    def _to_sparse(self) -> None:
+        if not self.dense:
+            return
+        grid, step = self.values, self.step
+        self.step = 0
+        self.values = None
+        if grid is None:
+            return
+        rows, cols = np.nonzero(~np.isnan(grid[: len(self.keys)]))
+        self.key_index = rows.astype(np.int64)
+        self.starts = self.origin + cols.astype(np.int64) * step
+        self.amounts = grid[rows, cols]
+
+    def _merge_sparse(
+        self,
+        index: npt.NDArray[np.int64],
+        starts: npt.NDArray[np.int64],
+        amounts: npt.NDArray[np.float64],
+    ) -> None:
+        if self.starts.size == 0:
+            self.key_index, self.starts, self.amounts = index, starts, amounts
+            return
+        key_index = np.concatenate([self.key_index, index])
+        start_arr = np.concatenate([self.starts, starts])
+        amount_arr = np.concatenate([self.amounts, amounts])
+        # keep the newest value of each (series, start): later rows win
+        code = key_index * (1 << 34) + start_arr  # exact to the second until year 2514
+        _, last = np.unique(code[::-1], return_index=True)
+        keep = np.sort(len(code) - 1 - last)
+        self.key_index, self.starts, self.amounts = (
+            key_index[keep],
+            start_arr[keep],
+            amount_arr[keep],
+        )
+
     def view(self, since: int, until: int) -> StoredSeries:
+        """A copy of the points with ``since <= start < until``."""
+        if self.dense and self.values is not None:
+            lo = max(0, -(-(since - self.origin) // self.step))
+            hi = max(lo, min(self.values.shape[1], -(-(until - self.origin) // self.step)))
+            return StoredSeries(
+                list(self.keys),
+                currencies=list(self.currencies),
+                grid=self.values[: len(self.keys), lo:hi].copy(),
+                origin=self.origin + lo * self.step,
+                step=self.step,
+            )
         mask = (self.starts >= since) & (self.starts < until)
         if mask.all():
             return StoredSeries(
@@ -82,10 +193,16 @@ class SeriesMirror:
     def trim(self, before: int) -> None:
         if before <= self.since:
             return
-        keep = self.starts >= before
-        self.key_index, self.starts, self.amounts = (
-            self.key_index[keep],
-            self.starts[keep],
-            self.amounts[keep],
-        )
+        if self.dense and self.values is not None:
+            drop = min(self.values.shape[1], max(0, (before - self.origin) // self.step))
+            if drop:
+                self.values = np.ascontiguousarray(self.values[:, drop:])
+                self.origin += drop * self.step
+        else:
+            keep = self.starts >= before
+            self.key_index, self.starts, self.amounts = (
+                self.key_index[keep],
+                self.starts[keep],
+                self.amounts[keep],
+            )
         self.since = before

@@ -80,7 +80,7 @@ class PostgresMarks(PgBase):
 
     def file_marks(self, source: str) -> dict[str, FileMark]:
         rows = self._rows(
-            "SELECT path, size, mtime_ns, etag, read_since, read_until, data_end "
+            "SELECT path, size, mtime_ns, etag, read_since, read_until, data_end, fingerprint "
             "FROM file_marks WHERE source=%s",
             (source,),
         )
@@ -93,6 +93,7 @@ class PostgresMarks(PgBase):
                 read_since=dt_not_null(r[4]),
                 read_until=dt_not_null(r[5]),
                 data_end=dt(r[6]),
+                fingerprint=None if r[7] is None else str(r[7]),
             )
             for r in rows
         }
@@ -101,11 +102,11 @@ class PostgresMarks(PgBase):
         with self.transaction():
             self._many(
                 "INSERT INTO file_marks (source, path, size, mtime_ns, etag, read_since, "
-                "read_until, data_end) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) "
+                "read_until, data_end, fingerprint) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) "
                 "ON CONFLICT (source, path) DO UPDATE SET size=excluded.size, "
                 "mtime_ns=excluded.mtime_ns, etag=excluded.etag, "
                 "read_since=excluded.read_since, read_until=excluded.read_until, "
-                "data_end=excluded.data_end",
+                "data_end=excluded.data_end, fingerprint=excluded.fingerprint",
                 [
                     (
                         source,
@@ -116,6 +117,7 @@ class PostgresMarks(PgBase):
                         ts(m.read_since),
                         ts(m.read_until),
                         None if m.data_end is None else ts(m.data_end),
+                        m.fingerprint,
                     )
                     for m in marks
                 ],

@@ -46,9 +46,11 @@ def sqlite_path(state: str, base: Path) -> str:
 class SqliteStore(SqliteIncidents, SqliteOutbox, SqliteSilences, SqliteMarks):
     """State in one SQLite file (WAL journal), locked to one process; safe across threads.
 
-    Points go to ``DuckPoints``, opened at once by the daemon (``lock=True``) and on first
-    use otherwise (``status`` and ``silence`` never open it). Point writes commit on their own, before the cycle's SQLite transaction;
-    ``consumed_seq`` makes the judge see them again if that transaction is lost.
+    Points go to ``DuckPoints``, set up at once by the daemon (``lock=True``) and on first
+    use otherwise (``status`` and ``silence`` never open it); the points file is held only
+    while in use (a cycle), so commands can read it beside a running daemon. Point writes
+    commit on their own, before the cycle's SQLite transaction; ``consumed_seq`` makes
+    the judge see them again if that transaction is lost.
     """
 
     def __init__(self, path: str, *, lock: bool = True) -> None:
@@ -63,8 +65,16 @@ class SqliteStore(SqliteIncidents, SqliteOutbox, SqliteSilences, SqliteMarks):
     def points(self) -> DuckPoints:
         with self._lock:
             if self._points is None:
-                self._points = DuckPoints(points_path(self.path))
-                self._import_legacy_points(self._points)
+                # a command beside a running daemon reads the points file between the
+                # daemon's cycles (read-only; it waits for a cycle to end)
+                writer = self._state_lock is not None or self.path == ":memory:"
+                self._points = DuckPoints(
+                    points_path(self.path),
+                    read_only=not writer,
+                    lock_wait=30.0 if writer else 120.0,
+                )
+                if writer:
+                    self._import_legacy_points(self._points)
             return self._points
 
     @contextmanager

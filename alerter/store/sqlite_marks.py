@@ -95,7 +95,7 @@ class SqliteMarks(SqliteDatabase):
     def file_marks(self, source: str) -> dict[str, FileMark]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT path, size, mtime_ns, etag, read_since, read_until, data_end "
+                "SELECT path, size, mtime_ns, etag, read_since, read_until, data_end, fingerprint "
                 "FROM file_marks WHERE source=?",
                 (source,),
             ).fetchall()
@@ -108,6 +108,7 @@ class SqliteMarks(SqliteDatabase):
                 read_since=dt(r[4]),
                 read_until=dt(r[5]),
                 data_end=dt_or_none(r[6]),
+                fingerprint=str_or_none(r[7]),
             )
             for r in rows
         }
@@ -116,7 +117,7 @@ class SqliteMarks(SqliteDatabase):
         with self.transaction():
             self._db.executemany(
                 "INSERT OR REPLACE INTO file_marks (source, path, size, mtime_ns, etag, "
-                "read_since, read_until, data_end) VALUES (?,?,?,?,?,?,?,?)",
+                "read_since, read_until, data_end, fingerprint) VALUES (?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         source,
@@ -127,6 +128,7 @@ class SqliteMarks(SqliteDatabase):
                         ts(m.read_since),
                         ts(m.read_until),
                         None if m.data_end is None else ts(m.data_end),
+                        m.fingerprint,
                     )
                     for m in marks
                 ],

@@ -114,7 +114,9 @@ def test_consumed_seq_and_file_marks(store):
     assert store.consumed_seq("s") == 0
     store.set_consumed_seq("s", 7)
     assert store.consumed_seq("s") == 7
-    mark = FileMark("a.csv", 10, 123, None, T0, T0 + timedelta(days=1), T0 + timedelta(hours=5))
+    mark = FileMark(
+        "a.csv", 10, 123, None, T0, T0 + timedelta(days=1), T0 + timedelta(hours=5), "f" * 32
+    )
     other = FileMark("b.csv", 20, 456, "etag-1", T0, T0 + timedelta(days=1), None)
     store.set_file_marks("s", [mark, other])
     store.set_file_marks("s", [replace(mark, size=11)])

@@ -307,6 +307,17 @@ def test_an_empty_csv_is_reported(tmp_path, capsys):
     assert "WARNING poll_empty source=bench" in capsys.readouterr().err
 
 
+def test_an_unchanged_file_is_not_reported_as_empty(tmp_path, capsys):
+    write_csv_series(tmp_path / "data" / "a.csv", T0, 24 * 4, {"s1": 10.0})
+    cfg = csv_config(tmp_path, rules=SPIKE_RULE)
+    assert main(["run", "--once", "--config", str(cfg)]) == 0
+    capsys.readouterr()
+    assert main(["run", "--once", "--config", str(cfg)]) == 0
+    err = capsys.readouterr().err
+    assert "poll_empty" not in err
+    assert "INFO poll_unchanged source=bench files=1" in err
+
+
 def test_json_logs_carry_each_field_as_a_key(spiky, capsys, monkeypatch):
     monkeypatch.setenv("ALERTER_ALERTER__LOG_FORMAT", "json")
     assert main(["run", "--once", "--config", str(spiky)]) == 0
