@@ -1,4 +1,4 @@
-"""PostgreSQL incident actions (pg_migrations/0003): history, acknowledgements, baseline
+"""PostgreSQL incident actions (pg_migrations/0012): history, acknowledgements, baseline
 restarts, with the SQLite role's semantics when several replicas act at once.
 
 The same press can reach two replicas (Slack redelivers an envelope to another socket,

@@ -1,6 +1,6 @@
 """The incident-actions role in SQL, shared by the SQLite and PostgreSQL backends.
 
-Both keep the same tables (SQLite ``migrations/0010``, PostgreSQL ``pg_migrations/0003``)
+Both keep the same tables (SQLite ``migrations/0010``, PostgreSQL ``pg_migrations/0012``)
 and the same rows (``store/rows.py``); a backend file (``sqlite_actions.py``,
 ``postgres_actions.py``) supplies how a statement runs on its connection and the few
 words its dialect says differently.

@@ -29,6 +29,7 @@ from alerter.store.actions import (
     actions_of,
 )
 from alerter.store.postgres import PostgresStore
+from alerter.store.postgres_db import migrations
 from tests.conftest import T0
 from tests.contract.test_store_contract import incident
 from tests.fakes.notifications import sample
@@ -247,3 +248,29 @@ def test_acknowledged_takes_more_ids_than_a_statement_has_parameters(store_on):
     role(store_on).record(ActionRecord(inc.id, Action.ACKNOWLEDGE, "web:bob", T0))
     asked = [*range(inc.id + 1, inc.id + 70_000), inc.id]
     assert role(store_on).acknowledged(asked) == {inc.id}
+
+
+def test_a_database_of_the_previous_schema_gains_the_actions_tables(pg_url):
+    """A database an earlier alerter migrated (every version but incident actions, the
+    file fingerprints of 0011 included) gets them on the next start, state kept."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+            "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        for version, sql in migrations():
+            if "CREATE TABLE incident_actions" not in sql:
+                conn.execute(sql.encode())
+                conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+        conn.execute(
+            "INSERT INTO silences (rule, matchers, starts_at, ends_at) VALUES ('r', '{}', 0, 1)"
+        )
+    store = PostgresStore(pg_url)
+    try:
+        assert store.schema_version() == migrations()[-1][0]
+        assert len(store.silences()) == 1
+        inc = save_incident(store)
+        assert role(store).record(ActionRecord(inc.id, Action.ACKNOWLEDGE, "slack:U1", T0))
+        assert role(store).acknowledged() == {inc.id}
+    finally:
+        store.close()

@@ -1,8 +1,9 @@
 -- Actions taken on an incident from Slack buttons, the web UI or the CLI (the SQLite
--- schema's 0010): its history, the acknowledgement that stops repeats, and baseline
--- restarts accepted as "expected change". One row per (incident, action): a double click,
--- a redelivered envelope, or the same press reaching two replicas does one thing (the
--- second insert waits for the first transaction and then finds the row).
+-- schema's 0010; numbered after 0011, which a database may already hold): its history,
+-- the acknowledgement that stops repeats, and baseline restarts accepted as "expected
+-- change". One row per (incident, action): a double click, a redelivered envelope, or
+-- the same press reaching two replicas does one thing (the second insert waits for the
+-- first transaction and then finds the row).
 CREATE TABLE incident_actions (
     id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     incident_id BIGINT NOT NULL,
