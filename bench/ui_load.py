@@ -10,6 +10,7 @@ incident page.
 
     python bench/ui_load.py                      # 1,000 open incidents, 30 requests
     python bench/ui_load.py --incidents 5000 --requests 20
+    python bench/ui_load.py --state postgresql://postgres@127.0.0.1:5432/scratch  # empty db
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ NOW = datetime(2026, 9, 7, 12, tzinfo=UTC)
 def fill(app: App, count: int) -> None:
     store = app.store
     actions = actions_of(store)
-    assert actions is not None, "the bench state is SQLite, which keeps incident actions"
+    assert actions is not None, "SQLite and PostgreSQL state keep incident actions"
     severities = [Severity.CRITICAL, Severity.WARNING, Severity.INFO]
     with store.transaction():
         for i in range(count):
@@ -124,6 +125,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--incidents", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument(
+        "--state", default="state.db", help="a SQLite file (default) or an empty PostgreSQL db"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -139,7 +143,7 @@ def main() -> int:
             encoding="utf-8",
         )
         (folder / "config.toml").write_text(
-            '[alerter]\nstate = "state.db"\nrules = ["rules/*.toml"]\n\n'
+            f'[alerter]\nstate = "{args.state}"\nrules = ["rules/*.toml"]\n\n'
             "[alerter.http]\nui = true\nport = 0\n\n"
             '[sources.bench]\ntype = "csv"\npath = "data/*.csv"\nstep = "1h"\n',
             encoding="utf-8",

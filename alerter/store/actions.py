@@ -1,7 +1,8 @@
 """The incident-actions role: what people did to an incident from a chat message.
 
-Backends implement ``IncidentActions`` in a file named by role (``sqlite_actions.py``);
-a store offers it as its ``actions`` attribute, found with ``actions_of``.
+Backends implement ``IncidentActions`` in a file named by role (``sqlite_actions.py``,
+``postgres_actions.py``); a store offers it as its ``actions`` attribute, found with
+``actions_of``. The stored rows map to these types in ``store/rows.py``.
 """
 
 from __future__ import annotations
@@ -74,7 +75,10 @@ class IncidentActions(Protocol):
         """Ids (among ``incident_ids``, or all) that were acknowledged."""
         ...
 
-    def incident(self, incident_id: int) -> IncidentRef | None: ...
+    def incident(self, incident_id: int) -> IncidentRef | None:
+        """The incident's facts, or None. Inside a transaction, actions on this incident
+        by other processes (replicas) wait until it ends, so each sees the others' history."""
+        ...
 
     def add_restart(self, restart: BaselineRestart) -> None:
         """Record a baseline restart (idempotent per rule, group and ``since``)."""

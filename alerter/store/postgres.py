@@ -2,8 +2,8 @@
 
 The roles live in files named by role (``postgres_points.py``, ``postgres_incidents.py``,
 ``postgres_outbox.py``, ``postgres_silences.py``, ``postgres_marks.py``,
-``postgres_leases.py``); this class puts them together on one connection, with leases
-on a second one (``PostgresStore.lease_store``). Migrations are
+``postgres_actions.py``, ``postgres_leases.py``); this class puts them together on one
+connection, with leases on a second one (``PostgresStore.lease_store``). Migrations are
 ``alerter/store/pg_migrations/NNNN_*.sql``.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from alerter.store.postgres_actions import PostgresIncidentActions
 from alerter.store.postgres_db import is_postgres_url
 from alerter.store.postgres_incidents import PostgresIncidents
 from alerter.store.postgres_leases import PostgresLeases
@@ -30,6 +31,9 @@ class PostgresStore(
     def __init__(self, url: str, *, holder: str = "", claim_ttl: float = 30.0) -> None:
         super().__init__(url)
         self._init_outbox(holder or "alerter", claim_ttl)
+        self.actions = PostgresIncidentActions(self)
+        """The incident-actions role (``store/actions.py``): Slack buttons, the web UI's
+        Acknowledge and the CLI act through it, as on SQLite state."""
 
     def lease_store(self) -> PostgresLeases:
         """Leases on a connection of their own (renewals never wait behind judging)."""

@@ -2,8 +2,10 @@
 
 ``due`` claims the head of each (incident, notifier) queue for this replica: a claim is
 a per-row lease (``claimed_by``, ``claim_until`` on the database clock) with a
-``claim_token`` that grows on every claim. ``claim_valid`` re-checks the claim right
-before a send, and every acknowledgement (``mark_*``, ``defer``) lands only with the
+``claim_token`` that grows on every claim by a new holder (or after a claim lapsed: this
+replica taking its own live claim again only extends it, so its per-notifier delivery
+threads, which each claim every due row, do not void one another's claims).
+``claim_valid`` re-checks the claim right before a send, and every acknowledgement (``mark_*``, ``defer``) lands only with the
 token that claimed the row, so a replica that was paused past its claim neither sends
 nor overwrites what another replica recorded since.
 """
@@ -35,7 +37,9 @@ _CLAIM = (
     "AND p.incident_id=o.incident_id AND p.notifier=o.notifier) "
     "AND (o.claim_until IS NULL OR o.claim_until<=clock_timestamp() OR o.claimed_by=%(me)s) "
     "ORDER BY o.id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
-    "UPDATE outbox SET claimed_by=%(me)s, claim_token=outbox.claim_token+1, "
+    "UPDATE outbox SET claimed_by=%(me)s, claim_token=CASE WHEN outbox.claimed_by=%(me)s "
+    "AND outbox.claim_until>clock_timestamp() THEN outbox.claim_token "
+    "ELSE outbox.claim_token+1 END, "
     "claim_until=clock_timestamp() + %(ttl)s * interval '1 second' "
     "FROM heads WHERE outbox.id=heads.id RETURNING "
     + ", ".join(f"outbox.{c.strip()}" for c in _COLUMNS.split(","))

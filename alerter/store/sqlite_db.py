@@ -9,49 +9,23 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import IO
 
 from alerter.errors import StateInUse, StoreError
 
+# the column readers live with the row mapping both backends share (re-exported here for
+# the SQLite roles that import them from this module)
+from alerter.store.rows import as_float as as_float
+from alerter.store.rows import as_int as as_int
+from alerter.store.rows import as_str as as_str
+from alerter.store.rows import dt as dt
+from alerter.store.rows import dt_or_none as dt_or_none
+from alerter.store.rows import str_or_none as str_or_none
+from alerter.store.rows import ts as ts
+
 log = logging.getLogger(__name__)
-
-
-def ts(value: datetime) -> int:
-    """Aware datetime -> Unix seconds (the stored form of every time)."""
-    return int(value.timestamp())
-
-
-def dt(value: object) -> datetime:
-    """Stored Unix seconds -> aware UTC datetime."""
-    return datetime.fromtimestamp(as_int(value), UTC)
-
-
-def dt_or_none(value: object) -> datetime | None:
-    return None if value is None else dt(value)
-
-
-def as_int(value: object) -> int:
-    """A stored integer column (SQLite gives int; anything else is a corrupt row)."""
-    if isinstance(value, int):
-        return value
-    raise StoreError(f"corrupt state: expected an integer, got {type(value).__name__}")
-
-
-def as_str(value: object) -> str:
-    return value if isinstance(value, str) else str(value)
-
-
-def as_float(value: object) -> float:
-    if isinstance(value, int | float):
-        return float(value)
-    raise StoreError(f"corrupt state: expected a number, got {type(value).__name__}")
-
-
-def str_or_none(value: object) -> str | None:
-    return None if value is None else as_str(value)
 
 
 def migrations() -> list[tuple[int, str]]:

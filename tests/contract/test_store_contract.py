@@ -12,11 +12,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -35,52 +33,12 @@ from alerter.domain import (
 )
 from alerter.errors import FencingRejected, StoreError
 from alerter.sources.base import POINT_SCHEMA, FetchResult, FileMark
-from alerter.store.base import Store
 from alerter.store.leases import Fence
 from alerter.store.postgres import PostgresStore
 from alerter.store.postgres_db import migrations
-from alerter.store.sqlite import SqliteStore
 from tests.conftest import T0
-from tests.postgres import scratch_database
 
 KEY = make_key({"sku": "a"})
-OpenStore = Callable[..., Any]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
-    opened: list[Any] = []
-    if request.param == "sqlite":
-
-        def make(**_: Any) -> Any:
-            opened.append(SqliteStore(str(tmp_path / "state.db")))
-            return opened[-1]
-
-        yield make
-    else:
-        with scratch_database("alerter_contract") as url:
-
-            def make(**kwargs: Any) -> Any:
-                opened.append(PostgresStore(url, **kwargs))
-                return opened[-1]
-
-            yield make
-            for store in opened:
-                store.close()
-            opened.clear()
-    for store in opened:
-        store.close()
-
-
-@pytest.fixture
-def store(open_store: OpenStore) -> Store:
-    return open_store()  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    with scratch_database("alerter_contract") as url:
-        yield url
 
 
 def point(amount: str, hour: int = 0, key=KEY) -> CostPoint:
@@ -472,6 +430,30 @@ def test_outbox_rows_are_claimed_by_one_replica_and_acknowledged_by_the_claimant
     (item,) = [i for i in b.outbox_items() if i.id == got_a[0]]
     assert (item.status, item.attempts) == ("sent", 1)
     assert a.rejections == 2
+    a.close()
+    b.close()
+
+
+def test_a_replica_taking_its_own_live_claim_again_keeps_its_token(pg_url):
+    """A replica's delivery threads (one per notifier) each claim every due row: taking
+    its own live claim again extends it and keeps the token, so a send checked by one
+    thread is not voided by another thread's claim; a new holder gets a new token."""
+    a = PostgresStore(pg_url, holder="a")
+    b = PostgresStore(pg_url, holder="b")
+    item = a.enqueue(note(1), "pd", T0)
+
+    def token() -> int:
+        return int(a._one("SELECT claim_token FROM outbox WHERE id=%s", (item,))[0])
+
+    assert [i.id for i in a.due(T0)] == [item]
+    first = token()
+    assert [i.id for i in a.due(T0)] == [item]  # the other thread of the same replica
+    assert token() == first
+    assert a.claim_valid(item)
+    a._exec("UPDATE outbox SET claim_until=clock_timestamp() WHERE id=%s", (item,))
+    assert [i.id for i in b.due(T0)] == [item]  # lapsed: another replica takes it over
+    assert token() == first + 1
+    assert not a.claim_valid(item)
     a.close()
     b.close()
 

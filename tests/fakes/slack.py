@@ -156,10 +156,12 @@ class SlackFake:
         channel: str,
         ts: str,
         team: str = "T000",
+        socket: int | None = None,
     ) -> str:
         """Send a ``block_actions`` press on the live socket (as Slack does); returns the
-        envelope id. The message is the one stored at ``ts`` (blocks as last posted)."""
-        ws = self.socket
+        envelope id. The message is the one stored at ``ts`` (blocks as last posted).
+        ``socket`` picks one of several live connections (replicas), oldest first."""
+        ws = self.socket if socket is None else [s for s in self._sockets if s.open][socket]
         assert ws is not None, "no socket mode connection"
         message = self.messages[ts]
         envelope_id = f"env-{next(self._envelopes):04d}"

@@ -27,6 +27,7 @@ from tests.conftest import T0
 from tests.fakes.pagerduty import ROUTING_KEY, PagerDutyFake
 from tests.fakes.slack import APP_TOKEN, TOKEN, SlackFake
 from tests.helpers import csv_config
+from tests.postgres import scratch_database
 
 pytestmark = pytest.mark.scenario
 H = timedelta(hours=1)
@@ -65,11 +66,9 @@ def pagerduty() -> Iterator[PagerDutyFake]:
         yield fake
 
 
-@pytest.fixture
-def world(
-    tmp_path: Path, slack: SlackFake, pagerduty: PagerDutyFake
-) -> Iterator[tuple[App, FakeClock, SocketModeRunner]]:
-    extra = f"""
+def interactive_extra(slack: SlackFake, pagerduty: PagerDutyFake) -> str:
+    """A PagerDuty notifier and a Slack notifier with Socket Mode buttons."""
+    return f"""
 [notifiers.oncall]
 type = "pagerduty"
 routing_key_env = "PD_KEY"
@@ -85,7 +84,13 @@ chart = false
 allowed_users = ["{ALLOWED}"]
 allowed_groups = ["S0ONCALL"]
 """
-    csv_config(tmp_path, rules=RULE, extra=extra)
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, slack: SlackFake, pagerduty: PagerDutyFake
+) -> Iterator[tuple[App, FakeClock, SocketModeRunner]]:
+    csv_config(tmp_path, rules=RULE, extra=interactive_extra(slack, pagerduty))
     write_hours(tmp_path / "data" / "a.csv", [10.0] * 48 + [150.0] * 8)
     clock = FakeClock(T0 + 50 * H)
     env = {"SLACK_TOKEN": TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, "PD_KEY": ROUTING_KEY}
@@ -238,6 +243,69 @@ def test_double_click_acts_once_and_acknowledge_stops_repeats(world, slack, page
     assert {e["dedup_key"] for e in pagerduty.events} == {f"alerter-incident-{incident_id}"}
     assert pagerduty.alerts == {f"alerter-incident-{incident_id}": "acknowledged"}
     assert pagerduty.rejected == []
+
+
+def test_on_postgres_state_a_press_reaching_two_replicas_acts_once(tmp_path, slack, pagerduty):
+    """Two replicas share PostgreSQL state, each with its Socket Mode connection; the same
+    Acknowledge press arrives on both: one records and applies it (one edit, one reply,
+    one PagerDuty acknowledge), the other answers "Already done"; repeats stop."""
+    with scratch_database("alerter_slack") as url:
+        csv_config(tmp_path, rules=RULE, extra=interactive_extra(slack, pagerduty), state=url)
+        write_hours(tmp_path / "data" / "a.csv", [10.0] * 48 + [150.0] * 8)
+        env = {"SLACK_TOKEN": TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, "PD_KEY": ROUTING_KEY}
+        replicas: list[App] = []
+        runners: list[SocketModeRunner] = []
+        try:
+            for _ in range(2):
+                replica = App(
+                    load_config(tmp_path / "config.toml"), clock=FakeClock(T0 + 50 * H), env=env
+                )
+                replicas.append(replica)
+                runners += start_interactions(
+                    replica.notifiers, replica.store, replica.clock, replica.env
+                )
+                slack.wait_connected(count=len(runners))
+            a, b = replicas
+            assert actions_of(a.store) is not None and actions_of(b.store) is not None
+            clock_a = a.clock
+            assert isinstance(clock_a, FakeClock)
+            cycle(a, clock_a, 50)  # replica a takes the source's lease and posts
+            ts = top_ts(slack)
+            incident_id = a.store.incidents("open")[0].id
+            presses = [
+                slack.press(
+                    action_id="alerter:acknowledge",
+                    value=str(incident_id),
+                    user=ALLOWED,
+                    channel="C0ALERTS",
+                    ts=ts,
+                    socket=n,
+                )
+                for n in (0, 1)
+            ]
+            for env_id in presses:
+                slack.wait_ack(env_id)
+            slack.wait_for(lambda: slack.ephemerals, "the 'already done' answer")
+            slack.wait_for(lambda: any("Acknowledged" in r for r in replies(slack, ts)), "reply")
+            assert [e["text"].split(":")[0] for e in slack.ephemerals] == ["Already done"]
+            history = actions_of(b.store).history(incident_id)  # type: ignore[union-attr]
+            assert [(r.action, r.actor) for r in history] == [
+                (Action.ACKNOWLEDGE, f"slack:{ALLOWED}")
+            ]
+            assert slack.messages[ts]["edits"] == 1
+            assert sum("Acknowledged" in r for r in replies(slack, ts)) == 1
+            for replica in replicas:  # both deliver: the acknowledge goes out once
+                replica.deliver()
+            assert [e["event_action"] for e in pagerduty.events] == ["trigger", "acknowledge"]
+            sent_before = len(posts(slack))
+            cycle(a, clock_a, 51)  # a repeat is due, but the incident is acknowledged
+            cycle(a, clock_a, 52)
+            assert len(posts(slack)) == sent_before
+        finally:
+            for runner in runners:
+                runner.close()
+            for replica in replicas:
+                asyncio.run(replica.aclose())
 
 
 def test_disconnect_envelope_and_dropped_socket_reconnect(world, slack, caplog):

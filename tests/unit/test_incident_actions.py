@@ -1,7 +1,11 @@
-"""Incident actions in the store: recorded once, applied once, and what they cause."""
+"""Incident actions in the store: recorded once, applied once, and what they cause.
+
+The cases that take ``store`` run on SQLite state and on PostgreSQL state (a scratch
+database of the machine's server, ``tests/postgres.py``): the same contract."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,15 +28,32 @@ from alerter.notify.base import NotifierContext
 from alerter.notify.pipeline import Envelope, PipelineContext, run_pipeline
 from alerter.notify.slack import SlackConfig, SlackNotifier
 from alerter.store.actions import Action, ActionRecord, actions_of
+from alerter.store.base import Store
+from alerter.store.postgres import PostgresStore
 from alerter.store.sqlite import SqliteStore
 from tests.conftest import T0
 from tests.fakes.notifications import context, sample
+from tests.postgres import scratch_database
 
 H = timedelta(hours=1)
 GROUP = make_key({"customer_name": "Acme [EU] *"})
 
 
-def open_incident(store: SqliteStore) -> Incident:
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    """A fresh store: in-memory SQLite, or a scratch PostgreSQL database."""
+    if request.param == "sqlite":
+        lite = SqliteStore(":memory:")
+        yield lite
+        lite.close()
+        return
+    with scratch_database("alerter_actions") as url:
+        pg = PostgresStore(url, holder="a")
+        yield pg
+        pg.close()
+
+
+def open_incident(store: Store) -> Incident:
     incident = Incident(
         id=0,
         rule="customer-hourly-spike",
@@ -59,7 +80,7 @@ def open_incident(store: SqliteStore) -> Incident:
     return saved
 
 
-def pending(store: SqliteStore) -> list[tuple[str, str]]:
+def pending(store: Store) -> list[tuple[str, str]]:
     return [(i.notifier, i.event) for i in store.outbox_items("pending") if i.notifier != "mail"]
 
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from alerter.store.actions import Action, actions_of
 from alerter.store.postgres import PostgresStore
 from tests.postgres import scratch_database
-from tests.web.conftest import BASIC, Site, make_site
+from tests.web.conftest import BASIC, UI_USER, Site, make_site
 from tests.web.test_web_security import BASIC_AUTH, SILENCE, call, csrf_for
 
 
@@ -62,9 +64,22 @@ def test_pages_and_silences_work_on_either_state_store(any_state_site: Site):
     assert status == 200
     assert site.app.store.silences(site.clock.now()) == []
 
+    # Acknowledge: the Slack buttons' path (``apply_action``) on either store, once
     status, _, page = call(site, f"/ui/incidents/{acme.id}", headers=headers)
-    if isinstance(site.app.store, PostgresStore):  # keeps no incident actions (yet)
-        assert 'id="acknowledge"' not in page
-        assert "keeps no incident actions" in page
-    else:
-        assert 'id="acknowledge"' in page
+    assert 'id="acknowledge"' in page
+    assert "keeps no incident actions" not in page
+    site.clock.advance(timedelta(minutes=7))
+    acked_at = site.clock.now()
+    for _ in range(2):  # a double click acts once
+        status, _, page = call(
+            site, f"/ui/incidents/{acme.id}/acknowledge", form={"csrf": token}, headers=headers
+        )
+        assert status == 200  # followed the redirect to the incident
+    assert 'id="acknowledge"' not in page
+    actions = actions_of(site.app.store)
+    assert actions is not None
+    [record] = actions.history(acme.id)
+    assert (record.action, record.actor, record.at) == (Action.ACKNOWLEDGE, UI_USER, acked_at)
+    assert actions.acknowledged() == {acme.id}
+    shown = f'<td>{UI_USER}</td><td><span class="badge">acknowledge</span>'
+    assert 'id="actions"' in page and shown in page
