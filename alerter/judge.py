@@ -156,10 +156,12 @@ def judge_rule(
     report = JudgeReport(rule.name, int(result.observed.size), int(result.flagged.sum()))
     report.evaluation, report.load_from = result, plan.load_from
     cells = {(project_key(key, rule.group_by), start) for key, start in plan.revised}
-    open_incidents = {i.group: i for i in store.incidents("open") if i.rule == rule.name}
     ctx = PipelineContext(store, outbox, store.silences(), settings.notifiers)
     stamp = (lambda w: w.end + settings.settle) if settings.replay else (lambda _w: now)
     with store.transaction():
+        # read inside the transaction: an action (an "expected change" from Slack) that
+        # committed while the detector ran is seen, not overwritten with an older copy
+        open_incidents = {i.group: i for i in store.incidents("open") if i.rule == rule.name}
         for g in _groups(result, open_incidents, cells):
             group, windows = result.groups[g], _windows(result, g, plan, cells)
             policy = _policy(rule, settings, result.grouping.currencies[g])
