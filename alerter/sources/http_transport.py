@@ -10,7 +10,8 @@ request with it against about 0.4 ms for aiohttp's pool and C HTTP parser on the
 What the transport keeps as httpx does: the request's headers go out unchanged (httpx
 sets ``Accept-Encoding`` and decodes the body; aiohttp does not decompress), no
 redirect is followed, the request's ``connect``/``read`` timeouts apply, a proxy comes
-from the usual environment variables (``HTTPS_PROXY`` ...), and every failure is raised
+from the usual environment variables (``HTTPS_PROXY``, ``NO_PROXY`` ...; no ``.netrc``),
+and every failure is raised
 as the httpx exception it stands for (``ConnectError``, ``ConnectTimeout``,
 ``ReadTimeout``, ``RemoteProtocolError``, ``ReadError``), so callers' retry rules hold.
 """
@@ -22,6 +23,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import httpx
+from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 _READ_CHUNK = 1 << 16
@@ -52,6 +54,23 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def __init__(self, connections: int) -> None:
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[
+            tuple[str, str, int | None], tuple[URL | None, aiohttp.BasicAuth | None]
+        ] = {}
+
+    def _proxy(self, url: URL) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+        """The proxy the environment names for ``url``'s origin (``HTTPS_PROXY``,
+        ``NO_PROXY`` ...), looked up once per origin: aiohttp's ``trust_env`` would ask
+        in a thread for every request."""
+        origin = (url.scheme, url.host or "", url.port)
+        found = self._proxies.get(origin)
+        if found is None:
+            try:
+                found = get_env_proxy_for_url(url)
+            except LookupError:
+                found = (None, None)
+            self._proxies[origin] = found
+        return found
 
     def _ensure(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -61,7 +80,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 auto_decompress=False,  # httpx decodes Content-Encoding itself
-                trust_env=True,  # proxies from the environment, as httpx does by default
+                trust_env=False,  # a proxy is looked up once per origin (_proxy), not per request
                 cookie_jar=aiohttp.DummyCookieJar(),
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
             )
@@ -81,10 +100,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
         headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "host"]
         body = request.content if request.method not in ("GET", "HEAD") else None
+        url = URL(str(request.url), encoded=True)
+        proxy, proxy_auth = self._proxy(url)
         try:
             response = await session.request(
                 request.method,
-                URL(str(request.url), encoded=True),
+                url,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
                 headers=headers,
                 data=body,
                 allow_redirects=False,
@@ -121,9 +144,7 @@ def _as_httpx(exc: BaseException, request: httpx.Request, *, reading: bool) -> B
         return httpx.ConnectError(text, request=request)
     if isinstance(
         exc,
-        aiohttp.ServerDisconnectedError
-        | aiohttp.ClientPayloadError
-        | aiohttp.ClientResponseError,
+        aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError,
     ):
         return httpx.RemoteProtocolError(text, request=request)
     if isinstance(exc, aiohttp.ClientError | OSError):
