@@ -29,7 +29,8 @@ Retry policy (see ``RetryPolicy``):
 
 Bounds: ``timeout`` is a total deadline per attempt (connect, headers and the whole
 body), so a peer trickling its answer one byte at a time still times out; a body
-larger than ``max_body`` bytes is a ``BadResponse``; every server-requested wait is
+larger than ``max_body`` bytes (once decompressed: a gzip bomb is cut off) is a
+``BadResponse``; every server-requested wait is
 capped by ``max_retry_after``.
 
 Tokens go through ``normalise_token`` first (a file-mounted secret often ends with a
@@ -106,6 +107,12 @@ It may inspect headers (e.g. ``ratelimit-remaining``). For a retryable response 
 5xx, 408) a returned number is the seconds to wait before the retry, overriding
 ``Retry-After`` and backoff; ``None`` keeps the default. Ignored for other statuses.
 """
+
+TypedDecoder = Callable[[bytes], object | None]
+"""Decodes a 2xx body straight into a source's own typed page (e.g. with msgspec),
+exactly (numbers with a fraction as ``Decimal``); returns None, never raises, when the
+body is not that shape, and the client then parses it as plain JSON (whose errors name
+the endpoint) for the source's own models to judge."""
 
 RetryHook = Callable[[str, str], None]
 """Called once per retried attempt with ``(source, reason)``, the reason redacted (like
@@ -248,6 +255,9 @@ class JsonHttpClient:
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._paused_until: datetime | None = None
+        self._refusals = 0
+        """401/403 answers so far; a request waiting for a slot when one comes is not sent."""
+        self._refused_status = 401
 
     def __repr__(self) -> str:
         return f"JsonHttpClient(source={self.source!r}, base_url={self.base_url!r})"
@@ -260,9 +270,16 @@ class JsonHttpClient:
         return text
 
     async def get_json(
-        self, path: str, params: Mapping[str, QueryValue] | None = None
+        self,
+        path: str,
+        params: Mapping[str, QueryValue] | None = None,
+        *,
+        decode: TypedDecoder | None = None,
     ) -> tuple[object, httpx.Headers]:
         """``GET base_url + path`` and return ``(parsed JSON body, response headers)``.
+
+        ``decode``, when given, is tried first on a 2xx body (see ``TypedDecoder``); its
+        result is returned unless it is None, then the body is parsed as plain JSON.
 
         Retries per the module docstring. Raises ``Unavailable`` (auth refused, 5xx or
         network failures after retries), ``RateLimited`` (429 after retries or a too
@@ -276,7 +293,7 @@ class JsonHttpClient:
         while True:
             attempt += 1
             try:
-                return await self._attempt(path, query, endpoint)
+                return await self._attempt(path, query, endpoint, decode)
             except _Retry as retry:
                 if attempt >= self.retry.max_attempts:
                     message = self.redact(
@@ -305,10 +322,14 @@ class JsonHttpClient:
                 await self._clock.asleep(delay)
 
     async def _attempt(
-        self, path: str, query: Mapping[str, str], endpoint: str
+        self, path: str, query: Mapping[str, str], endpoint: str, decode: TypedDecoder | None
     ) -> tuple[object, httpx.Headers]:
         client, semaphore = self._ensure()
+        refusals = self._refusals
         async with semaphore:
+            if self._refusals != refusals:
+                # the token was refused while this request waited its turn: not sent
+                raise self._refused(endpoint, self._refused_status)
             await self._wait_pause()
             self.requests += 1
             try:
@@ -327,14 +348,9 @@ class JsonHttpClient:
         status = response.status_code
         hook_delay = self._on_response(response) if self._on_response is not None else None
         if status in (401, 403):
-            what = "rejected the token" if status == 401 else "denied access with the token"
-            raise AuthRejected(
-                self.redact(
-                    f"source {self.source}: {endpoint}: the API {what} (HTTP {status}); "
-                    f"check the environment variable {self.token_env}"
-                ),
-                status,
-            )
+            self._refusals += 1
+            self._refused_status = status
+            raise self._refused(endpoint, status)
         if status == 429 or status == 408 or status >= 500:
             delay = hook_delay
             if delay is None and status == 429:
@@ -353,6 +369,10 @@ class JsonHttpClient:
                 ),
                 status,
             )
+        if decode is not None:
+            typed = decode(response.content)
+            if typed is not None:
+                return typed, response.headers
         try:
             body = _parse_json(response.content)
         except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
@@ -379,11 +399,24 @@ class JsonHttpClient:
                 if size > self._max_body:
                     raise self._too_large(endpoint)
                 chunks.append(chunk)
+        # the chunks are decoded already (gzip ...): the rebuilt response must not
+        # decode them again, so it does not carry the Content-Encoding header
+        headers = [(k, v) for k, v in streamed.headers.multi_items() if k != "content-encoding"]
         return httpx.Response(
             streamed.status_code,
-            headers=streamed.headers,
+            headers=headers,
             content=b"".join(chunks),
             request=streamed.request,
+        )
+
+    def _refused(self, endpoint: str, status: int) -> AuthRejected:
+        what = "rejected the token" if status == 401 else "denied access with the token"
+        return AuthRejected(
+            self.redact(
+                f"source {self.source}: {endpoint}: the API {what} (HTTP {status}); "
+                f"check the environment variable {self.token_env}"
+            ),
+            status,
         )
 
     def _too_large(self, endpoint: str) -> BadResponse:

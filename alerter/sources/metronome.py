@@ -48,15 +48,19 @@ from alerter.sources.http import (
 from alerter.sources.metronome_columns import ChunkRows, PollRows, sum_chunk
 from alerter.sources.metronome_wire import (
     Invoice,
+    TypedPage,
     _BreakdownPage,
     _CustomerDetail,
     _CustomerPage,
     _merge,
     _printable,
     _short,
+    decode_page,
     fast_page,
+    page_builtins,
     slow_page,
     split_range,
+    typed_page,
 )
 from alerter.timeparse import Duration, floor_time, format_time, parse_duration
 
@@ -415,8 +419,16 @@ class MetronomeSource:
         cursor: str | None = None
         seen: set[str] = set()
         for page in range(1, MAX_PAGES + 1):
-            body, _ = await self._client.get_json(path, {**params, "next_page": cursor})
-            read = fast_page(body, self._stamps)
+            body, _ = await self._client.get_json(
+                path, {**params, "next_page": cursor}, decode=decode_page
+            )
+            read = None
+            if isinstance(body, TypedPage):
+                read = typed_page(body, self._stamps)
+                if read is None:
+                    body = page_builtins(body)
+            if read is None:
+                read = fast_page(body, self._stamps)
             if read is None:  # not the plain documented shape: the models decide
                 try:
                     parsed = _BreakdownPage.model_validate(body)

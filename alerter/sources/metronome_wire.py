@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+import msgspec
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, field_validator
 
 from alerter.domain import cap_value
@@ -260,3 +261,83 @@ def slow_page(page: _BreakdownPage) -> list[Invoice]:
         ]
         out.append((inv.id, inv.customer_id, int(lo.timestamp()), int(hi.timestamp()), lines))
     return out
+
+
+# -- the typed decoder -----------------------------------------------------------------
+# msgspec decodes the page bytes straight into these structs in C (JSON numbers as exact
+# Decimals, unknown fields skipped): about 3x cheaper than json.loads and a loop over the
+# dicts. A body it rejects goes the plain-JSON way above, so every error message is the
+# one the pydantic models give.
+
+
+class _TypedCredit(msgspec.Struct):
+    id: str
+    name: str
+
+
+class _TypedLine(msgspec.Struct):
+    name: str
+    total: Decimal
+    credit_type: _TypedCredit
+    type: str
+    quantity: Decimal | None = None
+    product_id: str | None = None
+
+
+class _TypedInvoice(msgspec.Struct):
+    id: str
+    customer_id: str
+    credit_type: _TypedCredit
+    line_items: list[_TypedLine]
+    status: str
+    total: Decimal
+    type: str
+    breakdown_start_timestamp: str
+    breakdown_end_timestamp: str
+
+
+class TypedPage(msgspec.Struct):
+    """A breakdowns page as ``decode_page`` gives it."""
+
+    data: list[_TypedInvoice]
+    next_page: str | None = None
+
+
+_PAGE_DECODER = msgspec.json.Decoder(TypedPage)
+
+
+def decode_page(content: bytes) -> TypedPage | None:
+    """A breakdowns body as a ``TypedPage``, or None when it is not that shape (an
+    ``http.TypedDecoder``)."""
+    try:
+        return _PAGE_DECODER.decode(content)
+    except msgspec.MsgspecError:
+        return None
+
+
+def typed_page(page: TypedPage, stamps: dict[str, int]) -> tuple[list[Invoice], str | None] | None:
+    """``(invoices, next_page)`` of a decoded page, or None when a value is outside what
+    ``fast_page`` accepts (out-of-range amount, odd stamp): then read it as plain JSON
+    with ``msgspec.to_builtins`` and the models decide."""
+    out: list[Invoice] = []
+    for inv in page.data:
+        lo = _seconds(inv.breakdown_start_timestamp, stamps)
+        hi = _seconds(inv.breakdown_end_timestamp, stamps)
+        if lo is None or hi is None or not inv.total.is_finite():
+            return None
+        lines: list[Line] = []
+        for line in inv.line_items:
+            total, qty = _number(line.total, MAX_AMOUNT), line.quantity
+            if total is None or (qty is not None and _number(qty, MAX_QUANTITY) is None):
+                return None
+            credit = line.credit_type
+            lines.append(
+                (line.type, line.name, total, credit.name, credit.id, qty, line.product_id or "")
+            )
+        out.append((inv.id, inv.customer_id, lo, hi, lines))
+    return out, page.next_page
+
+
+def page_builtins(page: TypedPage) -> object:
+    """A decoded page as plain JSON values (Decimals kept), for the models."""
+    return msgspec.to_builtins(page, builtin_types=(Decimal,))
