@@ -331,8 +331,10 @@ def test_requests_waiting_for_a_slot_when_the_token_is_refused_are_not_sent(
             clock=clock,
             concurrency=1,
         ) as client:
-            results = await asyncio.gather(
-                *(client.get_json(f"/v1/n/{i}") for i in range(5)), return_exceptions=True
+            results: list[object] = list(
+                await asyncio.gather(
+                    *(client.get_json(f"/v1/n/{i}") for i in range(5)), return_exceptions=True
+                )
             )
             # a request made after the refusal is sent again (the token may be fixed)
             await client.get_json("/v1/after")
