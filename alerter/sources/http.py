@@ -60,7 +60,7 @@ from pydantic import SecretStr
 from alerter.clock import Clock
 from alerter.errors import BadResponse, ConfigError, RateLimited, Unavailable
 from alerter.redact import secret_forms
-from alerter.sources.http_transport import AiohttpTransport
+from alerter.sources.http_transport import AiohttpPool
 
 log = logging.getLogger(__name__)
 
@@ -244,14 +244,13 @@ class JsonHttpClient:
         self._token = token
         self._clock = clock
         self._concurrency = concurrency
-        self._timeout = httpx.Timeout(timeout, connect=min(5.0, timeout))
         self._deadline = timeout
         self._max_body = max_body
         self._on_response = on_response
         self._rng = rng or random.Random()
         self._on_retry = on_retry
         self._extra_headers = dict(headers or {})
-        self._client: httpx.AsyncClient | None = None
+        self._pool: AiohttpPool | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._paused_until: datetime | None = None
@@ -324,7 +323,7 @@ class JsonHttpClient:
     async def _attempt(
         self, path: str, query: Mapping[str, str], endpoint: str, decode: TypedDecoder | None
     ) -> tuple[object, httpx.Headers]:
-        client, semaphore = self._ensure()
+        pool, semaphore = self._ensure()
         refusals = self._refusals
         async with semaphore:
             if self._refusals != refusals:
@@ -334,7 +333,7 @@ class JsonHttpClient:
             self.requests += 1
             try:
                 async with asyncio.timeout(self._deadline):
-                    response = await self._get(client, path, query, endpoint)
+                    response = await self._get(pool, path, query, endpoint)
             except TimeoutError:
                 raise _Retry(
                     f"no complete answer within {self._deadline:g}s (deadline)", None, None
@@ -385,29 +384,14 @@ class JsonHttpClient:
         return body, response.headers
 
     async def _get(
-        self, client: httpx.AsyncClient, path: str, query: Mapping[str, str], endpoint: str
+        self, pool: AiohttpPool, path: str, query: Mapping[str, str], endpoint: str
     ) -> httpx.Response:
-        """One GET, its body read in full but at most ``max_body`` bytes."""
-        async with client.stream("GET", path, params=query) as streamed:
-            declared = streamed.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self._max_body:
-                raise self._too_large(endpoint)
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in streamed.aiter_bytes():
-                size += len(chunk)
-                if size > self._max_body:
-                    raise self._too_large(endpoint)
-                chunks.append(chunk)
-        # the chunks are decoded already (gzip ...): the rebuilt response must not
-        # decode them again, so it does not carry the Content-Encoding header
-        headers = [(k, v) for k, v in streamed.headers.multi_items() if k != "content-encoding"]
-        return httpx.Response(
-            streamed.status_code,
-            headers=headers,
-            content=b"".join(chunks),
-            request=streamed.request,
-        )
+        """One GET, its body read in full (decoded) but at most ``max_body`` bytes."""
+        url = self.base_url + path + (f"?{urlencode(query)}" if query else "")
+        response = await pool.get(url, self._max_body, lambda: self._too_large(endpoint))
+        if self._on_response is not None:  # a hook may look at the request (its path)
+            response.request = httpx.Request("GET", url)
+        return response
 
     def _refused(self, endpoint: str, status: int) -> AuthRejected:
         what = "rejected the token" if status == 401 else "denied access with the token"
@@ -426,30 +410,24 @@ class JsonHttpClient:
             )
         )
 
-    def _ensure(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+    def _ensure(self) -> tuple[AiohttpPool, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
-        if self._client is None or self._semaphore is None or self._loop is not loop:
-            if self._client is not None:
+        if self._pool is None or self._semaphore is None or self._loop is not loop:
+            if self._pool is not None:
                 log.warning("http_client_rebound source=%s reason=new_event_loop", self.source)
             headers = {"Accept": "application/json", "User-Agent": "alerter/0.1"}
             headers.update(self._extra_headers)
             if self._token is not None:
                 headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
-            limits = httpx.Limits(
-                max_connections=self._concurrency, max_keepalive_connections=self._concurrency
-            )
-            self._client = httpx.AsyncClient(
-                base_url=self.base_url,
-                headers=headers,
-                timeout=self._timeout,
-                limits=limits,
-                # aiohttp's pool: httpcore's costs ~10x more CPU per request at this
-                # concurrency (see http_transport.py)
-                transport=AiohttpTransport(self._concurrency),
+            self._pool = AiohttpPool(
+                self._concurrency,
+                headers,
+                connect_timeout=min(5.0, self._deadline),
+                read_timeout=self._deadline,
             )
             self._semaphore = asyncio.Semaphore(self._concurrency)
             self._loop = loop
-        return self._client, self._semaphore
+        return self._pool, self._semaphore
 
     def _pause(self, seconds: float) -> None:
         # exact datetime arithmetic: a float round trip can leave a spurious 1 us pause
@@ -466,11 +444,11 @@ class JsonHttpClient:
 
     async def aclose(self) -> None:
         """Close the connection pool; the client reopens one if used again."""
-        client, self._client = self._client, None
+        pool, self._pool = self._pool, None
         self._semaphore = None
         self._loop = None
-        if client is not None:
-            await client.aclose()
+        if pool is not None:
+            await pool.aclose()
 
     async def __aenter__(self) -> JsonHttpClient:
         return self

@@ -1,25 +1,26 @@
-"""An httpx transport on aiohttp's connection pool, for the billing sources' hot path.
+"""The billing sources' connection pool: aiohttp's, with httpx's exceptions and types.
 
-``JsonHttpClient`` keeps httpx's interface (requests, ``httpx.Response``, headers,
-exceptions) and sends through ``AiohttpTransport``. Why: at 32 requests in flight,
-httpcore's pool rescans every connection for every request and goes through anyio for
-each socket call; bench/poll_metronome.py measured about 5 ms of client CPU per
-request with it against about 0.4 ms for aiohttp's pool and C HTTP parser on the same
-2-CPU machine, and a poll of 20,000 pages was bound by that CPU, not by the API.
+``JsonHttpClient`` sends every ``GET`` through one ``AiohttpPool`` and hands its callers
+httpx types (``httpx.Response`` to hooks, ``httpx.Headers``), as it always has. Why not
+``httpx.AsyncClient``: at 32 requests in flight, httpcore's pool rescans every
+connection for every request and goes through anyio for each socket call, and httpx
+builds and parses a URL, a request and a cookie jar per request. bench/poll_metronome.py
+measured about 5 ms of client CPU per request with httpx's pool, 2 ms with httpx over
+aiohttp's pool, and less again with aiohttp alone, on the same 2-CPU machine; a poll of
+20,000 pages was bound by that CPU, not by the API.
 
-What the transport keeps as httpx does: the request's headers go out unchanged (httpx
-sets ``Accept-Encoding`` and decodes the body; aiohttp does not decompress), no
-redirect is followed, the request's ``connect``/``read`` timeouts apply, a proxy comes
-from the usual environment variables (``HTTPS_PROXY``, ``NO_PROXY`` ...; no ``.netrc``),
-and every failure is raised
-as the httpx exception it stands for (``ConnectError``, ``ConnectTimeout``,
-``ReadTimeout``, ``RemoteProtocolError``, ``ReadError``), so callers' retry rules hold.
+What the pool keeps as the httpx client did: the given headers go out on every request,
+compressed bodies (``gzip``, ``deflate``) are asked for and decoded, no redirect is
+followed, ``connect`` and ``read`` timeouts apply, a proxy comes from the usual
+environment variables (``HTTPS_PROXY``, ``NO_PROXY`` ...; no ``.netrc``), no cookie is
+kept, and every failure is raised as the httpx exception it stands for
+(``ConnectError``, ``ConnectTimeout``, ``ReadTimeout``, ``RemoteProtocolError``,
+``ReadError``), so the callers' retry rules hold.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import Callable, Mapping
 
 import aiohttp
 import httpx
@@ -27,41 +28,50 @@ from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 _READ_CHUNK = 1 << 16
+_Proxy = tuple[URL | None, aiohttp.BasicAuth | None]
 
 
-class _Body(httpx.AsyncByteStream):
-    """An aiohttp response body as an httpx stream; closing it releases the connection."""
+class AiohttpPool:
+    """At most ``connections`` kept-alive connections, made inside the event loop that
+    uses them (``get`` opens the session on first use)."""
 
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
-        self._response = response
-        self._request = request
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._response.content.iter_chunked(_READ_CHUNK):
-                yield chunk
-        except BaseException as exc:
-            raise _as_httpx(exc, self._request, reading=True) from None
-
-    async def aclose(self) -> None:
-        self._response.release()
-
-
-class AiohttpTransport(httpx.AsyncBaseTransport):
-    """Sends httpx requests through one aiohttp session with at most ``connections``
-    connections (kept alive and reused). Made inside the event loop that uses it."""
-
-    def __init__(self, connections: int) -> None:
+    def __init__(
+        self,
+        connections: int,
+        headers: Mapping[str, str],
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> None:
         self._connections = connections
+        self._headers = dict(headers)
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout, sock_read=read_timeout
+        )
         self._session: aiohttp.ClientSession | None = None
-        self._proxies: dict[
-            tuple[str, str, int | None], tuple[URL | None, aiohttp.BasicAuth | None]
-        ] = {}
+        self._proxies: dict[tuple[str, str, int | None], _Proxy] = {}
 
-    def _proxy(self, url: URL) -> tuple[URL | None, aiohttp.BasicAuth | None]:
-        """The proxy the environment names for ``url``'s origin (``HTTPS_PROXY``,
-        ``NO_PROXY`` ...), looked up once per origin: aiohttp's ``trust_env`` would ask
-        in a thread for every request."""
+    def _ensure(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._connections, limit_per_host=self._connections, ttl_dns_cache=300
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                headers=self._headers,
+                timeout=self._timeout,
+                trust_env=False,  # a proxy is looked up once per origin (_proxy), not per request
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+            # aiohttp resends a GET once, silently, when a kept-alive connection drops;
+            # the caller's RetryPolicy counts, backs off and reports every failed attempt
+            # itself (the switch aiohttp's own test client uses)
+            self._session._retry_connection = False
+        return self._session
+
+    def _proxy(self, url: URL) -> _Proxy:
+        """The proxy the environment names for ``url``'s origin, looked up once per
+        origin: aiohttp's ``trust_env`` would ask in a thread for every request."""
         origin = (url.scheme, url.host or "", url.port)
         found = self._proxies.get(origin)
         if found is None:
@@ -72,56 +82,39 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._proxies[origin] = found
         return found
 
-    def _ensure(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self._connections, limit_per_host=self._connections, ttl_dns_cache=300
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                auto_decompress=False,  # httpx decodes Content-Encoding itself
-                trust_env=False,  # a proxy is looked up once per origin (_proxy), not per request
-                cookie_jar=aiohttp.DummyCookieJar(),
-                skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
-            )
-            # aiohttp resends a GET once, silently, when a kept-alive connection drops;
-            # the caller's RetryPolicy counts, backs off and reports every failed attempt
-            # itself (the switch aiohttp's own test client uses)
-            self._session._retry_connection = False
-        return self._session
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def get(
+        self, url: str, max_body: int, too_large: Callable[[], Exception]
+    ) -> httpx.Response:
+        """``GET url`` (already encoded), its decoded body read in full; raises
+        ``too_large()`` past ``max_body`` bytes (declared or decoded) and httpx
+        exceptions for network failures. The response carries no ``Content-Encoding``
+        (its body is decoded) and no ``request``."""
         session = self._ensure()
-        timeouts = request.extensions.get("timeout", {})
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            sock_connect=timeouts.get("connect"),
-            sock_read=timeouts.get("read"),
-        )
-        headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "host"]
-        body = request.content if request.method not in ("GET", "HEAD") else None
-        url = URL(str(request.url), encoded=True)
-        proxy, proxy_auth = self._proxy(url)
+        target = URL(url, encoded=True)
+        proxy, proxy_auth = self._proxy(target)
         try:
-            response = await session.request(
-                request.method,
-                url,
-                proxy=proxy,
-                proxy_auth=proxy_auth,
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-                timeout=timeout,
-            )
-        except BaseException as exc:
-            raise _as_httpx(exc, request, reading=False) from None
-        return httpx.Response(
-            response.status,
-            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers],
-            stream=_Body(response, request),
-            request=request,
-            extensions={"http_version": b"HTTP/1.1"},
-        )
+            async with session.get(
+                target, allow_redirects=False, proxy=proxy, proxy_auth=proxy_auth
+            ) as response:
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > max_body:
+                    raise too_large()
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.content.iter_chunked(_READ_CHUNK):
+                    size += len(chunk)
+                    if size > max_body:
+                        raise too_large()
+                    chunks.append(chunk)
+                headers = [
+                    (k.decode("latin-1"), v.decode("latin-1"))
+                    for k, v in response.raw_headers
+                    if k.lower() != b"content-encoding"
+                ]
+                status = response.status
+        except (aiohttp.ClientError, OSError) as exc:
+            raise _as_httpx(exc) from None
+        return httpx.Response(status, headers=headers, content=b"".join(chunks))
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
@@ -129,24 +122,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             await session.close()
 
 
-def _as_httpx(exc: BaseException, request: httpx.Request, *, reading: bool) -> BaseException:
-    """The httpx exception an aiohttp failure stands for (others are returned as they are)."""
+def _as_httpx(exc: BaseException) -> httpx.TransportError:
+    """The httpx exception an aiohttp failure stands for."""
     text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, aiohttp.ConnectionTimeoutError | aiohttp.ServerTimeoutError):
-        connect = isinstance(exc, aiohttp.ConnectionTimeoutError)
-        kind = httpx.ConnectTimeout if connect else httpx.ReadTimeout
-        return kind(text, request=request)
-    if isinstance(exc, TimeoutError) and not isinstance(exc, asyncio.CancelledError):
-        # aiohttp raises a bare TimeoutError for a sock_read timeout on some paths; the
-        # caller's own deadline (asyncio.timeout) cancels instead, so it is not seen here
-        return httpx.ReadTimeout(text, request=request)
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(text)
+    if isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
+        return httpx.ReadTimeout(text)
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return httpx.ConnectError(text, request=request)
+        return httpx.ConnectError(text)
     if isinstance(
         exc,
         aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError,
     ):
-        return httpx.RemoteProtocolError(text, request=request)
-    if isinstance(exc, aiohttp.ClientError | OSError):
-        return (httpx.ReadError if reading else httpx.ConnectError)(text, request=request)
-    return exc
+        return httpx.RemoteProtocolError(text)
+    return httpx.ReadError(text)
