@@ -1,7 +1,8 @@
 """The shared async HTTP client of the billing sources: auth, concurrency, retries, redaction.
 
-One ``JsonHttpClient`` per source. It sends ``GET`` requests with a Bearer token,
-bounds how many are in flight, retries what is worth retrying, and turns everything
+One ``JsonHttpClient`` per source. It sends ``GET`` requests with a Bearer token
+through one pool of kept-alive connections (aiohttp's, ``http_transport.py``, sized
+to ``concurrency``), bounds how many are in flight, retries what is worth retrying, and turns everything
 else into the ``SourceError`` tree with messages that name the source and endpoint
 and never contain the token::
 

@@ -1,7 +1,8 @@
 """A loopback fake of Metronome's REST API, built from ../shared/api/README.md section 1.
 
-Real HTTP on 127.0.0.1 (a ``ThreadingHTTPServer`` in a thread, port 0), for tests,
-the soak run and bench/. It serves:
+Real HTTP on 127.0.0.1 (a ``ThreadingHTTPServer`` in a thread, port 0; or, as
+``FakeMetronomeProcess``, one asyncio loop in a child process), for tests, the soak run
+and bench/. Both fronts give the same ``answer()``. It serves:
 
 - ``GET /v1/customers``: cursor pages (``limit`` 1..100, default 25), active customers
   only unless ``only_archived=true``, ``customer_ids`` filter (comma-joined or repeated).
@@ -30,7 +31,9 @@ Usage::
 ``MetronomeDataset(usage=SyntheticUsage(...))`` gives thousands of customers a cheap
 deterministic hourly pattern; ``set_usage`` overrides single hours (spikes, revisions).
 ``FakeMetronomeProcess`` serves a copy of a dataset from a forked child process, for
-bench/ and large scenarios where an in-process server would share the client's GIL.
+bench/ and large scenarios where an in-process server would share the client's GIL:
+latency there is an ``asyncio.sleep`` (answers wait at once, not one thread each) and
+rendered pages are kept, so its CPU per request is HTTP work, not rendering.
 
 Amounts in the dataset are per hour in the product's credit type units (cents for
 "USD (cents)"); daily windows sum their hours. ``set_usage`` may be called again for a
