@@ -14,8 +14,9 @@ on demand), so the fake's CPU per request is its HTTP work, as a remote API's wo
 The sequential loop sends the same requests in the same order, one at a time; it is
 timed on its first ``--sequential-requests`` (0 = all) since its rate is one request per
 round trip whatever the count (all 20,002 take ~7 minutes). The source's cycle is then
-stored (``SqliteStore.upsert`` into a fresh state) and its time split into: waiting on
-the API (wall time the client's CPU was not busy), HTTP (client CPU not spent parsing),
+stored (``SqliteStore.upsert`` into a fresh state) and its time split into: off CPU
+(wall time the client was not running: waiting on the API, or, on a loaded machine, for
+a core), HTTP (client CPU not spent parsing),
 parsing (decoding the body, reading the page, summing into rows, building the Arrow table) and
 storing. CPU seconds per request of the client and of the fake are printed so a figure
 taken on a loaded machine can be read: on free cores the cycle cannot beat
@@ -236,7 +237,8 @@ def main() -> None:
     http = max(0.0, cpu_conc - parse)
     total = t_conc + t_store
     print(
-        f"cycle {total:.2f}s: waiting on the API {wait:.2f}s ({wait / total:.0%}), "
+        f"cycle {total:.2f}s: client off CPU {wait:.2f}s ({wait / total:.0%}: waiting on the "
+        "API, or for a core other work holds), "
         f"client HTTP {http:.2f}s ({http / total:.0%}), parsing {parse:.2f}s "
         f"({parse / total:.0%}: decode {watch.seconds.get('decode', 0) + watch.seconds.get('json', 0):.2f} read "
         f"{watch.seconds.get('read', 0):.2f} sum {watch.seconds.get('sum', 0):.2f} table "
@@ -267,7 +269,13 @@ def main() -> None:
     print(
         "ceiling on free cores: "
         + ", ".join(f"{k} {v:.0f} req/s" for k, v in bounds.items())
-        + f" -> bound by {limit}; 20x the sequential loop needs {20 * rate_seq:.0f} req/s"
+        + f" -> bound by {limit}: {bounds[limit] / rate_seq:.1f}x the sequential loop; "
+        f"20x needs {20 * rate_seq:.0f} req/s"
+    )
+    print(
+        f"this run: the client was on a CPU {cpu_conc / t_conc:.0%} of the fetch's wall time "
+        f"(a free core would give 100%), the fake {fake_conc / t_conc:.0%}; load average "
+        f"{os.getloadavg()[0]:.1f} on {cores} cores"
     )
 
 
