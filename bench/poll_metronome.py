@@ -1,35 +1,56 @@
-"""Poll throughput: MetronomeSource vs a plain sequential httpx loop, same requests, same run.
+"""Poll throughput: MetronomeSource at concurrency 32 vs a plain sequential httpx loop,
+same requests, same run, and where the cycle's time and CPU go.
 
-2,000 customers x 48 hourly windows (two UTC days: one breakdowns request per customer
-per day, plus the customer pages) against the loopback fake Metronome, served from a
-child process so client and server do not share a GIL. ``--latency`` delays every
-answer like a remote API would (0 = raw loopback).
+10,000 customers x 3 products x 48 hourly windows (two UTC days: one breakdowns request
+per customer per day, 24 windows a page, plus the customer pages) against the loopback
+fake Metronome (``tests/fakes/metronome.py``), served from a forked child process on one
+asyncio loop that delays every answer by ``--latency`` without blocking the others.
+Every page is rendered in the child before the clock starts (``--no-warm`` to render
+on demand), so the fake's CPU per request is its HTTP work, as a remote API's would be.
 
-    python bench/poll_metronome.py [--customers 2000] [--hours 48] [--latency 0.02]
-                                   [--concurrency 16]
+    python bench/poll_metronome.py [--customers 10000] [--products 3] [--hours 48]
+        [--latency 0.02] [--concurrency 32] [--sequential-requests 2000] [--no-warm]
 
-Prints requests/s for both and the ratio. Both clients fetch and parse the same pages;
-the source also validates and normalises them into cost points.
+The sequential loop sends the same requests in the same order, one at a time; it is
+timed on its first ``--sequential-requests`` (0 = all) since its rate is one request per
+round trip whatever the count (all 20,002 take ~7 minutes). The source's cycle is then
+stored (``SqliteStore.upsert`` into a fresh state) and its time split into: off CPU
+(wall time the client was not running: waiting on the API, or, on a loaded machine, for
+a core), HTTP (client CPU not spent parsing),
+parsing (decoding the body, reading the page, summing into rows, building the Arrow table) and
+storing. CPU seconds per request of the client and of the fake are printed so a figure
+taken on a loaded machine can be read: on free cores the cycle cannot beat
+min(concurrency / latency, 1 / client CPU per request, 1 / fake CPU per request,
+cores / (client + fake CPU per request)).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import alerter.sources.http as http_module
+import alerter.sources.metronome as metronome_module
 from alerter.clock import SystemClock
-from alerter.sources.base import SourceContext
+from alerter.sources.base import FetchResult, SourceContext
 from alerter.sources.metronome import MetronomeConfig, MetronomeSource
+from alerter.sources.metronome_columns import PollRows
 from alerter.sources.metronome_wire import split_range
+from alerter.store.sqlite import SqliteStore
 from alerter.timeparse import format_time
 from tests.fakes.metronome import (
     FakeMetronomeProcess,
@@ -39,61 +60,106 @@ from tests.fakes.metronome import (
 )
 
 TOKEN = "bench-token"
+PRODUCTS = {"GPU compute": Decimal(3000), "API requests": Decimal(500), "Storage": Decimal(120)}
 
 
-def build(customers: int) -> MetronomeDataset:
-    usage = SyntheticUsage(base={"GPU compute": Decimal(3000), "API requests": Decimal(500)})
+def build(customers: int, products: int = 3) -> MetronomeDataset:
+    names = list(PRODUCTS)[:products]
+    usage = SyntheticUsage(base={n: PRODUCTS[n] for n in names})
     data = MetronomeDataset(usage)
     for i in range(customers):
-        data.add_customer(f"Customer {i:04d}", [Product("GPU compute"), Product("API requests")])
+        data.add_customer(f"Customer {i:05d}", [Product(n) for n in names])
     return data
 
 
-def sequential(url: str, since: datetime, until: datetime) -> tuple[int, int]:
+def breakdown_targets(ids: list[str], since: datetime, until: datetime) -> list[str]:
+    """The breakdowns request targets of one poll, in the source's parameter order."""
+    out = []
+    for cid in ids:
+        for lo, hi in split_range(since, until, timedelta(hours=1)):
+            query = {
+                "starting_on": format_time(lo),
+                "ending_before": format_time(hi),
+                "window_size": "HOUR",
+                "limit": 100,
+                "skip_zero_qty_line_items": "true",
+            }
+            out.append(f"/v1/customers/{cid}/invoices/breakdowns?{urlencode(query)}")
+    return out
+
+
+def customer_ids(client: httpx.Client) -> tuple[list[str], int]:
+    """Every customer id, paging as the source does; (ids, requests)."""
+    ids: list[str] = []
+    cursor: str | None = None
+    requests = 0
+    while True:
+        params: dict[str, str | int] = {"limit": 100}
+        if cursor:
+            params["next_page"] = cursor
+        body = client.get("/v1/customers", params=params).json()
+        requests += 1
+        ids += [c["id"] for c in body["data"]]
+        cursor = body["next_page"]
+        if not cursor:
+            return ids, requests
+
+
+def sequential(url: str, targets: list[str]) -> tuple[int, int]:
     """The naive baseline: one httpx.Client, one request after another. (requests, rows)"""
     requests = rows = 0
     headers = {"Authorization": f"Bearer {TOKEN}"}
     with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
-        ids: list[str] = []
-        cursor: str | None = None
-        while True:
-            params: dict[str, str | int] = {"limit": 100}
-            if cursor:
-                params["next_page"] = cursor
-            body = client.get("/v1/customers", params=params).json()
-            requests += 1
-            ids += [c["id"] for c in body["data"]]
-            cursor = body["next_page"]
-            if not cursor:
-                break
-        for cid in ids:
-            for lo, hi in split_range(since, until, timedelta(hours=1)):
-                cursor = None
-                while True:
-                    params = {
-                        "starting_on": format_time(lo),
-                        "ending_before": format_time(hi),
-                        "window_size": "HOUR",
-                        "limit": 100,
-                        "skip_zero_qty_line_items": "true",
-                    }
-                    if cursor:
-                        params["next_page"] = cursor
-                    response = client.get(f"/v1/customers/{cid}/invoices/breakdowns", params=params)
-                    response.raise_for_status()
-                    body = response.json()
-                    requests += 1
-                    rows += len(body["data"])
-                    cursor = body["next_page"]
-                    if not cursor:
-                        break
+        for target in targets:
+            cursor: str | None = None
+            while True:
+                page = target + (f"&next_page={cursor}" if cursor else "")
+                response = client.get(page)
+                response.raise_for_status()
+                body = response.json()
+                requests += 1
+                rows += len(body["data"])
+                cursor = body["next_page"]
+                if not cursor:
+                    break
     return requests, rows
+
+
+class Stopwatch:
+    """CPU seconds of this thread spent inside wrapped functions (all synchronous, on the
+    event loop's thread): CPU, not wall, so a loaded machine does not inflate them."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.thread_time() - t0
+
+        return timed
+
+
+def instrument(watch: Stopwatch) -> None:
+    """Time the parsing steps of the source where it calls them (bench only)."""
+    for module, name, label in (
+        (http_module, "_parse_json", "json"),
+        (metronome_module, "decode_page", "decode"),
+        (metronome_module, "typed_page", "read"),
+        (metronome_module, "fast_page", "read"),
+        (metronome_module, "sum_chunk", "sum"),
+        (PollRows, "table", "table"),
+    ):
+        setattr(module, name, watch.wrap(label, getattr(module, name)))
 
 
 async def concurrent(
     url: str, since: datetime, until: datetime, concurrency: int
-) -> tuple[int, int, int]:
-    """MetronomeSource.fetch. (requests, points, errors)"""
+) -> tuple[FetchResult, int]:
+    """MetronomeSource.fetch. (result, requests)"""
     config = MetronomeConfig(type="metronome", base_url=url, concurrency=concurrency)
     context = SourceContext(SystemClock(), {"METRONOME_BEARER_TOKEN": TOKEN}, Path("."))
     source = MetronomeSource("bench", config, context)
@@ -101,47 +167,116 @@ async def concurrent(
         result = await source.fetch(since, until)
     finally:
         await source.aclose()
-    return source.client.requests, len(result.points), len(result.errors)
+    return result, source.client.requests
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=2000)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--products", type=int, default=3, choices=(1, 2, 3))
     parser.add_argument("--hours", type=int, default=48)
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--latency", type=float, default=0.02, help="seconds per answer")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--sequential-requests", type=int, default=2000, help="0 = all")
+    parser.add_argument("--no-warm", action="store_true", help="render pages on demand")
     args = parser.parse_args()
 
     until = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     since = until - timedelta(hours=args.hours)
-    data = build(args.customers)
+    data = build(args.customers, args.products)
+    watch = Stopwatch()
     with FakeMetronomeProcess(data, token=TOKEN, latency=args.latency) as fake:
-        # warm up both paths (imports, model building, TLS context) on one day
-        warm = until - timedelta(hours=1)
-        asyncio.run(concurrent(fake.url, warm, until, args.concurrency))
-        sequential(fake.url, warm, until)
+        with httpx.Client(base_url=fake.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            ids, _ = customer_ids(c)
+        targets = breakdown_targets(ids, since, until)
         t0 = time.perf_counter()
-        n_conc, points, errors = asyncio.run(concurrent(fake.url, since, until, args.concurrency))
+        cached = 0 if args.no_warm else fake.warm(targets)
+        t_warm = time.perf_counter() - t0
+        # warm up the client (imports, models, TLS context) on one hour
+        asyncio.run(concurrent(fake.url, until - timedelta(hours=1), until, args.concurrency))
+        instrument(watch)
+
+        f0, c0, t0 = fake.cpu_seconds(), time.process_time(), time.perf_counter()
+        result, n_conc = asyncio.run(concurrent(fake.url, since, until, args.concurrency))
         t_conc = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        n_seq, rows = sequential(fake.url, since, until)
+        cpu_conc, fake_conc = time.process_time() - c0, fake.cpu_seconds() - f0
+
+        with tempfile.TemporaryDirectory() as folder:
+            store = SqliteStore(str(Path(folder) / "state.db"))
+            c0, t0 = time.process_time(), time.perf_counter()
+            report = store.upsert("bench", result, datetime.now(UTC))
+            t_store, cpu_store = time.perf_counter() - t0, time.process_time() - c0
+            store.close()
+
+        sample = targets[: args.sequential_requests] if args.sequential_requests else targets
+        f0, c0, t0 = fake.cpu_seconds(), time.process_time(), time.perf_counter()
+        n_seq, rows = sequential(fake.url, sample)
         t_seq = time.perf_counter() - t0
-    statuses = set(fake.statuses())
-    assert n_conc == n_seq, "both clients must send the same requests"
+        cpu_seq, fake_seq = time.process_time() - c0, fake.cpu_seconds() - f0
+    statuses = sorted(set(fake.statuses()))
 
     rate_conc, rate_seq = n_conc / t_conc, n_seq / t_seq
+    parse = sum(watch.seconds.values())
+    ms = 1000.0
     print(
-        f"customers={args.customers} hours={args.hours} latency={args.latency * 1000:.0f}ms "
-        f"concurrency={args.concurrency} cpus={__import__('os').cpu_count()}"
+        f"customers={args.customers} products={args.products} hours={args.hours} "
+        f"latency={args.latency * ms:.0f}ms concurrency={args.concurrency} cpus={os.cpu_count()} "
+        f"load={os.getloadavg()[0]:.1f} fake_pages_prerendered={'no' if args.no_warm else 'yes'} "
+        f"({cached / 1e6:.0f} MB in {t_warm:.1f}s)"
     )
     print(
-        f"MetronomeSource.fetch  requests={n_conc} seconds={t_conc:.2f} "
-        f"req/s={rate_conc:.0f} points={points} errors={errors}"
+        f"MetronomeSource.fetch  requests={n_conc} seconds={t_conc:.2f} req/s={rate_conc:.0f} "
+        f"rows={result.n_points} errors={len(result.errors)}"
     )
     print(
-        f"sequential httpx loop  requests={n_seq} seconds={t_seq:.2f} req/s={rate_seq:.0f} rows={rows}"
+        f"sequential httpx loop  requests={n_seq} seconds={t_seq:.2f} req/s={rate_seq:.1f} "
+        f"rows={rows}" + (f" (first {n_seq} of the same requests)" if n_seq < n_conc else "")
     )
-    print(f"ratio={rate_conc / rate_seq:.2f}x  server statuses={sorted(statuses)}")
+    print(f"ratio={rate_conc / rate_seq:.2f}x  server statuses={statuses}")
+    wait = max(0.0, t_conc - cpu_conc)
+    http = max(0.0, cpu_conc - parse)
+    total = t_conc + t_store
+    print(
+        f"cycle {total:.2f}s: client off CPU {wait:.2f}s ({wait / total:.0%}: waiting on the "
+        "API, or for a core other work holds), "
+        f"client HTTP {http:.2f}s ({http / total:.0%}), parsing {parse:.2f}s "
+        f"({parse / total:.0%}: decode {watch.seconds.get('decode', 0) + watch.seconds.get('json', 0):.2f} read "
+        f"{watch.seconds.get('read', 0):.2f} sum {watch.seconds.get('sum', 0):.2f} table "
+        f"{watch.seconds.get('table', 0):.2f}), storing {t_store:.2f}s ({t_store / total:.0%}, "
+        f"{report.new} new rows)"
+    )
+    per = {
+        "client": cpu_conc / n_conc,
+        "fake": fake_conc / n_conc,
+        "client_seq": cpu_seq / n_seq,
+        "fake_seq": fake_seq / n_seq,
+    }
+    print(
+        f"CPU per request: client {per['client'] * ms:.2f} ms (HTTP {http / n_conc * ms:.2f}, "
+        f"parsing {parse / n_conc * ms:.2f}), fake {per['fake'] * ms:.2f} ms; sequential loop "
+        f"client {per['client_seq'] * ms:.2f} ms, fake {per['fake_seq'] * ms:.2f} ms; "
+        f"storing {cpu_store / max(1, result.n_points) * 1e6:.2f} us per row"
+    )
+    cores = os.cpu_count() or 1
+    bounds = {
+        "API (concurrency/latency)": args.concurrency / args.latency if args.latency else 0.0,
+        "client CPU": 1 / per["client"],
+        "fake CPU": 1 / per["fake"] if per["fake"] else float("inf"),
+        f"{cores} cores shared": cores / (per["client"] + per["fake"]),
+    }
+    bounds = {k: v for k, v in bounds.items() if v}
+    limit = min(bounds, key=lambda k: bounds[k])
+    print(
+        "ceiling on free cores: "
+        + ", ".join(f"{k} {v:.0f} req/s" for k, v in bounds.items())
+        + f" -> bound by {limit}: {bounds[limit] / rate_seq:.1f}x the sequential loop; "
+        f"20x needs {20 * rate_seq:.0f} req/s"
+    )
+    print(
+        f"this run: the client was on a CPU {cpu_conc / t_conc:.0%} of the fetch's wall time "
+        f"(a free core would give 100%), the fake {fake_conc / t_conc:.0%}; load average "
+        f"{os.getloadavg()[0]:.1f} on {cores} cores"
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The shared async HTTP client of the billing sources: auth, concurrency, retries, redaction.
 
-One ``JsonHttpClient`` per source. It sends ``GET`` requests with a Bearer token,
-bounds how many are in flight, retries what is worth retrying, and turns everything
+One ``JsonHttpClient`` per source. It sends ``GET`` requests with a Bearer token
+through one pool of kept-alive connections (aiohttp's, ``http_transport.py``, sized
+to ``concurrency``), bounds how many are in flight, retries what is worth retrying, and turns everything
 else into the ``SourceError`` tree with messages that name the source and endpoint
 and never contain the token::
 
@@ -29,7 +30,8 @@ Retry policy (see ``RetryPolicy``):
 
 Bounds: ``timeout`` is a total deadline per attempt (connect, headers and the whole
 body), so a peer trickling its answer one byte at a time still times out; a body
-larger than ``max_body`` bytes is a ``BadResponse``; every server-requested wait is
+larger than ``max_body`` bytes (once decompressed: a gzip bomb is cut off) is a
+``BadResponse``; every server-requested wait is
 capped by ``max_retry_after``.
 
 Tokens go through ``normalise_token`` first (a file-mounted secret often ends with a
@@ -59,6 +61,7 @@ from pydantic import SecretStr
 from alerter.clock import Clock
 from alerter.errors import BadResponse, ConfigError, RateLimited, Unavailable
 from alerter.redact import secret_forms
+from alerter.sources.http_transport import AiohttpPool
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +108,12 @@ It may inspect headers (e.g. ``ratelimit-remaining``). For a retryable response 
 5xx, 408) a returned number is the seconds to wait before the retry, overriding
 ``Retry-After`` and backoff; ``None`` keeps the default. Ignored for other statuses.
 """
+
+TypedDecoder = Callable[[bytes], object | None]
+"""Decodes a 2xx body straight into a source's own typed page (e.g. with msgspec),
+exactly (numbers with a fraction as ``Decimal``); returns None, never raises, when the
+body is not that shape, and the client then parses it as plain JSON (whose errors name
+the endpoint) for the source's own models to judge."""
 
 RetryHook = Callable[[str, str], None]
 """Called once per retried attempt with ``(source, reason)``, the reason redacted (like
@@ -236,17 +245,19 @@ class JsonHttpClient:
         self._token = token
         self._clock = clock
         self._concurrency = concurrency
-        self._timeout = httpx.Timeout(timeout, connect=min(5.0, timeout))
         self._deadline = timeout
         self._max_body = max_body
         self._on_response = on_response
         self._rng = rng or random.Random()
         self._on_retry = on_retry
         self._extra_headers = dict(headers or {})
-        self._client: httpx.AsyncClient | None = None
+        self._pool: AiohttpPool | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._paused_until: datetime | None = None
+        self._refusals = 0
+        """401/403 answers so far; a request waiting for a slot when one comes is not sent."""
+        self._refused_status = 401
 
     def __repr__(self) -> str:
         return f"JsonHttpClient(source={self.source!r}, base_url={self.base_url!r})"
@@ -259,9 +270,16 @@ class JsonHttpClient:
         return text
 
     async def get_json(
-        self, path: str, params: Mapping[str, QueryValue] | None = None
+        self,
+        path: str,
+        params: Mapping[str, QueryValue] | None = None,
+        *,
+        decode: TypedDecoder | None = None,
     ) -> tuple[object, httpx.Headers]:
         """``GET base_url + path`` and return ``(parsed JSON body, response headers)``.
+
+        ``decode``, when given, is tried first on a 2xx body (see ``TypedDecoder``); its
+        result is returned unless it is None, then the body is parsed as plain JSON.
 
         Retries per the module docstring. Raises ``Unavailable`` (auth refused, 5xx or
         network failures after retries), ``RateLimited`` (429 after retries or a too
@@ -275,7 +293,7 @@ class JsonHttpClient:
         while True:
             attempt += 1
             try:
-                return await self._attempt(path, query, endpoint)
+                return await self._attempt(path, query, endpoint, decode)
             except _Retry as retry:
                 if attempt >= self.retry.max_attempts:
                     message = self.redact(
@@ -304,15 +322,19 @@ class JsonHttpClient:
                 await self._clock.asleep(delay)
 
     async def _attempt(
-        self, path: str, query: Mapping[str, str], endpoint: str
+        self, path: str, query: Mapping[str, str], endpoint: str, decode: TypedDecoder | None
     ) -> tuple[object, httpx.Headers]:
-        client, semaphore = self._ensure()
+        pool, semaphore = self._ensure()
+        refusals = self._refusals
         async with semaphore:
+            if self._refusals != refusals:
+                # the token was refused while this request waited its turn: not sent
+                raise self._refused(endpoint, self._refused_status)
             await self._wait_pause()
             self.requests += 1
             try:
                 async with asyncio.timeout(self._deadline):
-                    response = await self._get(client, path, query, endpoint)
+                    response = await self._get(pool, path, query, endpoint)
             except TimeoutError:
                 raise _Retry(
                     f"no complete answer within {self._deadline:g}s (deadline)", None, None
@@ -326,14 +348,9 @@ class JsonHttpClient:
         status = response.status_code
         hook_delay = self._on_response(response) if self._on_response is not None else None
         if status in (401, 403):
-            what = "rejected the token" if status == 401 else "denied access with the token"
-            raise AuthRejected(
-                self.redact(
-                    f"source {self.source}: {endpoint}: the API {what} (HTTP {status}); "
-                    f"check the environment variable {self.token_env}"
-                ),
-                status,
-            )
+            self._refusals += 1
+            self._refused_status = status
+            raise self._refused(endpoint, status)
         if status == 429 or status == 408 or status >= 500:
             delay = hook_delay
             if delay is None and status == 429:
@@ -352,6 +369,10 @@ class JsonHttpClient:
                 ),
                 status,
             )
+        if decode is not None:
+            typed = decode(response.content)
+            if typed is not None:
+                return typed, response.headers
         try:
             body = _parse_json(response.content)
         except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
@@ -364,25 +385,23 @@ class JsonHttpClient:
         return body, response.headers
 
     async def _get(
-        self, client: httpx.AsyncClient, path: str, query: Mapping[str, str], endpoint: str
+        self, pool: AiohttpPool, path: str, query: Mapping[str, str], endpoint: str
     ) -> httpx.Response:
-        """One GET, its body read in full but at most ``max_body`` bytes."""
-        async with client.stream("GET", path, params=query) as streamed:
-            declared = streamed.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self._max_body:
-                raise self._too_large(endpoint)
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in streamed.aiter_bytes():
-                size += len(chunk)
-                if size > self._max_body:
-                    raise self._too_large(endpoint)
-                chunks.append(chunk)
-        return httpx.Response(
-            streamed.status_code,
-            headers=streamed.headers,
-            content=b"".join(chunks),
-            request=streamed.request,
+        """One GET, its body read in full (decoded) but at most ``max_body`` bytes."""
+        url = self.base_url + path + (f"?{urlencode(query)}" if query else "")
+        response = await pool.get(url, self._max_body, lambda: self._too_large(endpoint))
+        if self._on_response is not None:  # a hook may look at the request (its path)
+            response.request = httpx.Request("GET", url)
+        return response
+
+    def _refused(self, endpoint: str, status: int) -> AuthRejected:
+        what = "rejected the token" if status == 401 else "denied access with the token"
+        return AuthRejected(
+            self.redact(
+                f"source {self.source}: {endpoint}: the API {what} (HTTP {status}); "
+                f"check the environment variable {self.token_env}"
+            ),
+            status,
         )
 
     def _too_large(self, endpoint: str) -> BadResponse:
@@ -392,24 +411,24 @@ class JsonHttpClient:
             )
         )
 
-    def _ensure(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+    def _ensure(self) -> tuple[AiohttpPool, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
-        if self._client is None or self._semaphore is None or self._loop is not loop:
-            if self._client is not None:
+        if self._pool is None or self._semaphore is None or self._loop is not loop:
+            if self._pool is not None:
                 log.warning("http_client_rebound source=%s reason=new_event_loop", self.source)
             headers = {"Accept": "application/json", "User-Agent": "alerter/0.1"}
             headers.update(self._extra_headers)
             if self._token is not None:
                 headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
-            limits = httpx.Limits(
-                max_connections=self._concurrency, max_keepalive_connections=self._concurrency
-            )
-            self._client = httpx.AsyncClient(
-                base_url=self.base_url, headers=headers, timeout=self._timeout, limits=limits
+            self._pool = AiohttpPool(
+                self._concurrency,
+                headers,
+                connect_timeout=min(5.0, self._deadline),
+                read_timeout=self._deadline,
             )
             self._semaphore = asyncio.Semaphore(self._concurrency)
             self._loop = loop
-        return self._client, self._semaphore
+        return self._pool, self._semaphore
 
     def _pause(self, seconds: float) -> None:
         # exact datetime arithmetic: a float round trip can leave a spurious 1 us pause
@@ -426,11 +445,11 @@ class JsonHttpClient:
 
     async def aclose(self) -> None:
         """Close the connection pool; the client reopens one if used again."""
-        client, self._client = self._client, None
+        pool, self._pool = self._pool, None
         self._semaphore = None
         self._loop = None
-        if client is not None:
-            await client.aclose()
+        if pool is not None:
+            await pool.aclose()
 
     async def __aenter__(self) -> JsonHttpClient:
         return self

@@ -26,7 +26,6 @@ import fnmatch
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import ClassVar, Literal
 from urllib.parse import quote
 
@@ -36,9 +35,8 @@ from pydantic import (
     ValidationError,
 )
 
-from alerter.domain import CostPoint, Coverage, SeriesKey, cap_value
+from alerter.domain import Coverage, cap_value
 from alerter.errors import BadResponse, ConfigError, SourceError
-from alerter.money import MAX_QUANTITY, check_amount
 from alerter.sources.base import FetchResult, SourceConfig, SourceContext
 from alerter.sources.http import (
     AuthRejected,
@@ -47,16 +45,22 @@ from alerter.sources.http import (
     RetryPolicy,
     normalise_token,
 )
+from alerter.sources.metronome_columns import ChunkRows, PollRows, sum_chunk
 from alerter.sources.metronome_wire import (
-    _BreakdownInvoice,
+    Invoice,
+    TypedPage,
     _BreakdownPage,
     _CustomerDetail,
     _CustomerPage,
     _merge,
     _printable,
     _short,
+    decode_page,
+    fast_page,
+    page_builtins,
+    slow_page,
     split_range,
-    to_money,
+    typed_page,
 )
 from alerter.timeparse import Duration, floor_time, format_time, parse_duration
 
@@ -164,6 +168,8 @@ class MetronomeSource:
         """Line items left out because of their type, by type, since start (a counter)."""
         self._warned_types: set[str] = set()
         self._cycle_skipped: dict[str, int] = {}
+        self._stamps: dict[str, int] = {}
+        """Window stamps already parsed (text -> Unix seconds); the same few repeat."""
 
     def __repr__(self) -> str:
         return f"MetronomeSource(name={self.name!r}, base_url={self.config.base_url!r})"
@@ -336,7 +342,7 @@ class MetronomeSource:
             if auth is not None:
                 raise auth.exceptions[0] from None
             raise
-        points: list[CostPoint] = []
+        rows = PollRows(int(step.total_seconds()))
         covered: dict[str, list[tuple[datetime, datetime]]] = {}
         errors: list[str] = list(self._customer_problems)
         for (customer, lo, hi), task in zip(jobs, tasks, strict=True):
@@ -347,9 +353,11 @@ class MetronomeSource:
                     f"{format_time(lo)}..{format_time(hi)}: {result}"
                 )
             else:
-                chunk_points, last_end = result
-                points += chunk_points
-                covered_end = min(hi, max(horizon, last_end or lo))
+                rows.add(result)
+                last_end = (
+                    lo if result.last_end is None else datetime.fromtimestamp(result.last_end, UTC)
+                )
+                covered_end = min(hi, max(horizon, last_end))
                 if covered_end > lo:
                     covered.setdefault(customer.id, []).append((lo, covered_end))
         coverage = [
@@ -365,7 +373,7 @@ class MetronomeSource:
             len(customers),
             len(jobs),
             len(errors),
-            len(points),
+            rows.rows,
             self._client.requests,
         )
         skipped: dict[str, int] = {}
@@ -373,11 +381,13 @@ class MetronomeSource:
             # a label per type, but a hostile API cannot mint unbounded metric series
             label = f"line_item_type={_printable(kind, 40)}" if i < 20 else "line_item_type=other"
             skipped[label] = skipped.get(label, 0) + n
-        return FetchResult(points=points, coverage=coverage, errors=errors, skipped=skipped)
+        return FetchResult(
+            points=[], coverage=coverage, errors=errors, skipped=skipped, table=rows.table()
+        )
 
     async def _guarded(
         self, customer: MetronomeCustomer, start: datetime, end: datetime
-    ) -> tuple[list[CostPoint], datetime | None] | SourceError:
+    ) -> ChunkRows | SourceError:
         """``_fetch_chunk``'s result, or its error as a value; only ``AuthRejected`` propagates."""
         try:
             return await self._fetch_chunk(customer, start, end)
@@ -391,9 +401,9 @@ class MetronomeSource:
 
     async def _fetch_chunk(
         self, customer: MetronomeCustomer, start: datetime, end: datetime
-    ) -> tuple[list[CostPoint], datetime | None]:
-        """All pages of one (customer, chunk), validated: its points and the end of the
-        last window the API returned (None if none); raises SourceError."""
+    ) -> ChunkRows:
+        """All pages of one (customer, chunk), validated and summed into rows (with the
+        end of the last window the API returned); raises SourceError."""
         path = f"/v1/customers/{quote(customer.id, safe='')}/invoices/breakdowns"
         params: dict[str, QueryValue] = {
             "starting_on": format_time(start),
@@ -405,21 +415,45 @@ class MetronomeSource:
             "sort": self.config.sort,
             "credit_type_id": self.config.credit_type_id,
         }
-        invoices: list[_BreakdownInvoice] = []
+        invoices: list[Invoice] = []
         cursor: str | None = None
         seen: set[str] = set()
         for page in range(1, MAX_PAGES + 1):
-            body, _ = await self._client.get_json(path, {**params, "next_page": cursor})
-            try:
-                parsed = _BreakdownPage.model_validate(body)
-            except ValidationError as exc:
-                raise BadResponse(f"page {page} does not match the schema: {_short(exc)}") from None
-            invoices += parsed.data
-            cursor = parsed.next_page or None
+            body, _ = await self._client.get_json(
+                path, {**params, "next_page": cursor}, decode=decode_page
+            )
+            read = None
+            if isinstance(body, TypedPage):
+                read = typed_page(body, self._stamps)
+                if read is None:
+                    body = page_builtins(body)
+            if read is None:
+                read = fast_page(body, self._stamps)
+            if read is None:  # not the plain documented shape: the models decide
+                try:
+                    parsed = _BreakdownPage.model_validate(body)
+                    read = slow_page(parsed), parsed.next_page
+                except ValidationError as exc:
+                    raise BadResponse(
+                        f"page {page} does not match the schema: {_short(exc)}"
+                    ) from None
+                except ValueError as exc:
+                    raise BadResponse(f"page {page}: {exc}") from None
+            invoices += read[0]
+            cursor = read[1] or None
             if cursor is None:
-                points = self._normalise(customer, start, end, invoices)
-                ends = [i.breakdown_end_timestamp.astimezone(UTC) for i in invoices]
-                return points, max(ends, default=None)
+                rows = sum_chunk(
+                    invoices,
+                    customer_id=customer.id,
+                    customer_name=customer.name,
+                    start=int(start.timestamp()),
+                    end=int(end.timestamp()),
+                    step=int(self.step.total_seconds()),
+                    window=self.config.window,
+                    types=self._types,
+                )
+                self._note_skipped(rows.skipped)
+                return rows
             if len(cursor) > MAX_CURSOR:
                 raise BadResponse(
                     f"page {page}: next_page cursor longer than {MAX_CURSOR} characters"
@@ -428,65 +462,6 @@ class MetronomeSource:
                 raise BadResponse(f"page {page}: repeated next_page cursor")
             seen.add(cursor)
         raise BadResponse(f"more than {MAX_PAGES} pages")
-
-    def _normalise(
-        self,
-        customer: MetronomeCustomer,
-        start: datetime,
-        end: datetime,
-        invoices: list[_BreakdownInvoice],
-    ) -> list[CostPoint]:
-        step = self.step
-        sums: dict[tuple[SeriesKey, datetime, str], tuple[Decimal, Decimal | None]] = {}
-        skipped: dict[str, int] = {}
-        for invoice in invoices:
-            lo = invoice.breakdown_start_timestamp.astimezone(UTC)
-            hi = invoice.breakdown_end_timestamp.astimezone(UTC)
-            if invoice.customer_id != customer.id:
-                raise BadResponse(f"invoice {invoice.id} belongs to customer {invoice.customer_id}")
-            if hi - lo != step or lo < start or hi > end:
-                raise BadResponse(
-                    f"invoice {invoice.id} window {format_time(lo)}..{format_time(hi)} "
-                    f"is not a {self.config.window} inside the requested range"
-                )
-            for line in invoice.line_items:
-                if line.type.lower() not in self._types:
-                    skipped[line.type.lower()] = skipped.get(line.type.lower(), 0) + 1
-                    continue
-                amount, currency = to_money(line.total, line.credit_type.name, line.credit_type.id)
-                # make_key's canonical order, built directly (this loop runs per line item)
-                key: SeriesKey = (
-                    ("credit_type", cap_value(line.credit_type.name)),
-                    ("customer_id", cap_value(customer.id)),
-                    ("customer_name", cap_value(customer.name)),
-                    ("line_item", cap_value(line.name)),
-                    ("product_id", cap_value(line.product_id or "")),
-                )
-                old_amount, old_qty = sums.get((key, lo, currency), (Decimal(0), None))
-                qty = old_qty
-                if line.quantity is not None:
-                    qty = (old_qty or Decimal(0)) + line.quantity
-                sums[(key, lo, currency)] = (old_amount + amount, qty)
-        for (_key, lo, _currency), (amount, qty) in sums.items():
-            try:
-                check_amount(amount)
-                if qty is not None:
-                    check_amount(qty, MAX_QUANTITY)
-            except ValueError as exc:
-                raise BadResponse(f"window {format_time(lo)}: summed line items: {exc}") from None
-        self._note_skipped(skipped)
-        return [
-            CostPoint(
-                source=self.name,
-                key=key,
-                start=lo,
-                end=lo + step,
-                amount=amount,
-                quantity=qty,
-                currency=currency,
-            )
-            for (key, lo, currency), (amount, qty) in sums.items()
-        ]
 
 
 KNOWN_NON_SPEND_TYPES = frozenset({"applied_commit_or_credit", "commit_purchase", "cpu_conversion"})

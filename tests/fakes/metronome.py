@@ -1,7 +1,8 @@
 """A loopback fake of Metronome's REST API, built from ../shared/api/README.md section 1.
 
-Real HTTP on 127.0.0.1 (a ``ThreadingHTTPServer`` in a thread, port 0), for tests,
-the soak run and bench/. It serves:
+Real HTTP on 127.0.0.1 (a ``ThreadingHTTPServer`` in a thread, port 0; or, as
+``FakeMetronomeProcess``, one asyncio loop in a child process), for tests, the soak run
+and bench/. Both fronts give the same ``answer()``. It serves:
 
 - ``GET /v1/customers``: cursor pages (``limit`` 1..100, default 25), active customers
   only unless ``only_archived=true``, ``customer_ids`` filter (comma-joined or repeated).
@@ -30,7 +31,9 @@ Usage::
 ``MetronomeDataset(usage=SyntheticUsage(...))`` gives thousands of customers a cheap
 deterministic hourly pattern; ``set_usage`` overrides single hours (spikes, revisions).
 ``FakeMetronomeProcess`` serves a copy of a dataset from a forked child process, for
-bench/ and large scenarios where an in-process server would share the client's GIL.
+bench/ and large scenarios where an in-process server would share the client's GIL:
+latency there is an ``asyncio.sleep`` (answers wait at once, not one thread each) and
+rendered pages are kept, so its CPU per request is HTTP work, not rendering.
 
 Amounts in the dataset are per hour in the product's credit type units (cents for
 "USD (cents)"); daily windows sum their hours. ``set_usage`` may be called again for a
@@ -39,17 +42,19 @@ past hour while the server runs: that is backdated usage (a revision).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import hashlib
 import json
 import multiprocessing
+import os
 import re
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -57,6 +62,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fakes.asyncloopback import AsyncLoopback
 from tests.fakes.loopback import Loopback
 
 USD_CENTS_ID = "2714e483-4ff1-48e4-9e25-ac732e8f24f2"
@@ -242,6 +248,10 @@ class LoggedRequest:
     page: int = 1
 
 
+_Page = tuple[bytes, int, datetime | None]
+"""A rendered page: JSON body, page number, ``starting_on`` (breakdowns) or None."""
+
+
 class _BadRequest(Exception):
     def __init__(self, status: int, message: str) -> None:
         self.status = status
@@ -295,11 +305,14 @@ class FakeMetronome:
         forbidden_tokens: tuple[str, ...] = (),
         now: Callable[[], datetime] | None = None,
         latency: float = 0.0,
+        cache_pages: bool = False,
     ) -> None:
         """``now``, when given, hides windows that start at or after it (no future data).
 
         ``latency`` (seconds, default 0) delays every answer, like a remote API; only
-        bench/ uses it (tests never wait on it).
+        bench/ uses it (tests never wait on it). ``cache_pages`` keeps every page body
+        once rendered (by path and query), so asking again costs no rendering: only for
+        a dataset that no longer changes (``FakeMetronomeProcess``).
         """
         self.dataset = dataset
         self.latency = latency
@@ -308,6 +321,9 @@ class FakeMetronome:
         self.now = now
         self.faults: list[Fault] = []
         self.requests: list[LoggedRequest] = []
+        self._pages: dict[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], _Page] | None = (
+            {} if cache_pages else None
+        )
         self._lock = threading.Lock()
         self._server: Loopback | None = None
 
@@ -389,6 +405,38 @@ class FakeMetronome:
         return int(offset), int(page)
 
     # -- endpoints -------------------------------------------------------------------
+
+    def page(self, path: str, query: dict[str, list[str]], customer_id: str | None) -> _Page:
+        """One page as JSON bytes, its page number and ``starting_on`` (breakdowns);
+        from the page cache when it is on. Raises ``_BadRequest``."""
+        key = (path, tuple(sorted((k, tuple(v)) for k, v in query.items())))
+        if self._pages is not None:
+            cached = self._pages.get(key)
+            if cached is not None:
+                return cached
+        if customer_id is None:
+            body, page = self.list_customers(path, query)
+            found: _Page = (json.dumps(body).encode(), page, None)
+        else:
+            body, page, start = self.list_breakdowns(path, customer_id, query)
+            found = (json.dumps(body).encode(), page, start)
+        if self._pages is not None:
+            self._pages[key] = found
+        return found
+
+    def warm(self, targets: list[str]) -> int:
+        """Render these request targets (``/v1/...?...``) into the page cache ahead of
+        time, unlogged; returns the bytes cached. A target the API would reject is skipped."""
+        size = 0
+        for target in targets:
+            split = urlsplit(target)
+            match = _BREAKDOWNS_PATH.match(split.path)
+            query = parse_qs(split.query, keep_blank_values=True)
+            try:
+                size += len(self.page(split.path, query, match.group(1) if match else None)[0])
+            except _BadRequest:
+                continue
+        return size
 
     def list_customers(self, path: str, query: dict[str, list[str]]) -> tuple[dict[str, Any], int]:
         """The body of one customers page and its page number."""
@@ -543,13 +591,17 @@ class FakeMetronome:
 
 
 class FakeMetronomeProcess:
-    """The same server in a forked child process, for bench/ and large scenarios.
+    """The same API in a forked child process, for bench/ and large scenarios.
 
     A client under test and a server in one process share the GIL, which caps the
-    measured throughput at the server's; a child process does not. The dataset (and
-    ``now``, faults) are copied at start: later changes in the parent are not seen.
-    ``requests`` (the child's request log) is filled in when the context exits.
-    Linux only (uses ``fork``).
+    measured throughput at the server's; a child process does not. The child serves
+    from one asyncio event loop (``asyncloopback.AsyncLoopback``): ``latency`` is an
+    ``asyncio.sleep``, so thousands of answers wait at once without a thread each, and
+    every page, once rendered, is kept (the copied dataset no longer changes), so asking
+    again costs only the HTTP work; ``warm`` renders pages ahead of a measurement. The
+    dataset (and ``now``, faults) are copied at start: later changes in the parent are
+    not seen. ``requests`` (the child's request log) is filled in when the context
+    exits; ``cpu_seconds()`` is the child's CPU time so far. Linux only (uses ``fork``).
     """
 
     def __init__(
@@ -579,12 +631,25 @@ class FakeMetronomeProcess:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self._conn.send("stop")
+            self._conn.send(("stop", None))
             self.requests = self._conn.recv()
         finally:
             self._conn.close()
             self._proc.join(timeout=10)
             self._proc.close()
+
+    def warm(self, targets: list[str]) -> int:
+        """Render these request targets in the child now (see ``FakeMetronome.warm``);
+        returns the bytes cached."""
+        self._conn.send(("warm", targets))
+        size: int = self._conn.recv()
+        return size
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the child has used so far (Linux ``/proc``)."""
+        with open(f"/proc/{self._proc.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def statuses(self) -> list[int]:
         return [r.status for r in self.requests]
@@ -598,12 +663,26 @@ def _serve_child(
     latency: float,
     faults: list[Fault],
 ) -> None:
-    fake = FakeMetronome(dataset, token=token, now=now, latency=latency)
+    fake = FakeMetronome(dataset, token=token, now=now, cache_pages=True)
     fake.faults.extend(faults)
-    with fake:
-        conn.send(fake.url)
-        conn.recv()
-        conn.send(list(fake.requests))
+
+    def respond(target: str, headers: Mapping[str, str]) -> Answer:
+        return answer(fake, target, headers.get("authorization", ""))
+
+    async def serve() -> None:
+        server = await AsyncLoopback.start(respond, latency=latency)
+        conn.send(server.url)
+        loop = asyncio.get_running_loop()
+        while True:
+            command, arg = await loop.run_in_executor(None, conn.recv)
+            if command == "warm":
+                conn.send(fake.warm(arg))
+                continue
+            await server.close()
+            conn.send(list(fake.requests))
+            return
+
+    asyncio.run(serve())
     conn.close()
 
 
@@ -687,6 +766,106 @@ def _commit_line_json(
 _BREAKDOWNS_PATH = re.compile(r"^/v1/customers/([^/]+)/invoices/breakdowns$")
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What the fake answers one request with, whichever server front sends it:
+    ``action`` is ``"send"`` (status, headers, body), ``"drop"`` (close the connection
+    without an answer) or ``"trickle"`` (the body one byte every ``delay`` seconds)."""
+
+    status: int
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+    action: str = "send"
+    delay: float = 0.0
+
+
+def _json_answer(status: int, body: object, headers: dict[str, str] | None = None) -> Answer:
+    return Answer(status, json.dumps(body).encode(), tuple((headers or {}).items()))
+
+
+def answer(fake: FakeMetronome, target: str, auth: str) -> Answer:
+    """The fake's answer to ``GET target`` with this ``Authorization`` header, logged."""
+    split = urlsplit(target)
+    query = parse_qs(split.query, keep_blank_values=True)
+    match = _BREAKDOWNS_PATH.match(split.path)
+    endpoint = "breakdowns" if match else "customers" if split.path == "/v1/customers" else ""
+    customer_id = match.group(1) if match else None
+    authorized = auth == f"Bearer {fake.token}"
+    forbidden = any(auth == f"Bearer {t}" for t in fake.forbidden_tokens)
+
+    def log(status: int, page: int = 1) -> None:
+        fake._log(LoggedRequest(split.path, query, status, authorized, endpoint, customer_id, page))
+
+    if not endpoint:
+        log(404)
+        return _json_answer(404, {"message": "Not found"})
+    if forbidden:
+        log(403)
+        return _json_answer(403, {"message": "Forbidden"})
+    if not authorized:
+        log(401)
+        return _json_answer(401, {"message": "Unauthorized"})
+    try:
+        raw, page, start = fake.page(split.path, query, customer_id)
+    except _BadRequest as exc:
+        log(exc.status)
+        return _json_answer(exc.status, {"message": exc.message})
+    fault = fake._take_fault(endpoint, customer_id, page, start)
+    if fault is None:
+        log(200, page)
+        return Answer(200, raw)
+    return _fault_answer(fault, json.loads(raw), log, page)
+
+
+def _fault_answer(
+    fault: Fault, body: dict[str, Any], log: Callable[[int, int], None], page: int
+) -> Answer:
+    kind = fault.kind
+    if kind == "429":
+        log(429, page)
+        headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+        return _json_answer(429, {"message": "Too many requests"}, headers)
+    if kind in ("500", "502", "503"):
+        log(int(kind), page)
+        return Answer(int(kind), b"<html>upstream error</html>")
+    if kind in ("401", "403"):
+        log(int(kind), page)
+        return _json_answer(
+            int(kind), {"message": "Unauthorized" if kind == "401" else "Forbidden"}
+        )
+    if kind == "malformed":
+        log(200, page)
+        return _json_answer(200, _malformed(body))
+    if kind == "truncated":
+        log(200, page)
+        raw = json.dumps(body).encode()
+        return Answer(200, raw[: max(1, len(raw) // 2)])
+    if kind in ("amount", "line_type"):
+        log(200, page)
+        field = "total" if kind == "amount" else "type"
+        marked: dict[str, Any] = json.loads(json.dumps(body))
+        for row in marked.get("data") or []:
+            for line in row.get("line_items") or []:
+                line[field] = "\u0000RAW\u0000" if kind == "amount" else fault.value
+        raw_text = json.dumps(marked)
+        if kind == "amount":
+            raw_text = raw_text.replace('"\\u0000RAW\\u0000"', fault.value or "null")
+        return Answer(200, raw_text.encode())
+    if kind == "body":
+        log(200, page)
+        return Answer(200, (fault.value or "").encode())
+    if kind == "padded":
+        log(200, page)
+        return _json_answer(200, {**body, "padding": "x" * int(fault.value or "0")})
+    if kind == "trickle":
+        log(200, page)
+        return Answer(200, json.dumps(body).encode(), action="trickle", delay=fault.delay)
+    if kind == "drop":
+        log(0, page)
+        return Answer(0, action="drop")
+    raise ValueError(f"unknown fault kind {kind!r}")
+
+
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeMetronome
     protocol_version = "HTTP/1.1"
@@ -701,126 +880,32 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _json(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
-        self._send(status, json.dumps(body).encode(), headers)
-
     def do_GET(self) -> None:
         fake = self.fake
         if fake.latency > 0:
             time.sleep(fake.latency)
-        split = urlsplit(self.path)
-        query = parse_qs(split.query, keep_blank_values=True)
-        match = _BREAKDOWNS_PATH.match(split.path)
-        endpoint = "breakdowns" if match else "customers" if split.path == "/v1/customers" else ""
-        customer_id = match.group(1) if match else None
-        auth = self.headers.get("Authorization", "")
-        authorized = auth == f"Bearer {fake.token}"
-        forbidden = any(auth == f"Bearer {t}" for t in fake.forbidden_tokens)
-
-        def log(status: int, page: int = 1) -> None:
-            fake._log(
-                LoggedRequest(split.path, query, status, authorized, endpoint, customer_id, page)
-            )
-
-        if not endpoint:
-            log(404)
-            self._json(404, {"message": "Not found"})
-            return
-        if forbidden:
-            log(403)
-            self._json(403, {"message": "Forbidden"})
-            return
-        if not authorized:
-            log(401)
-            self._json(401, {"message": "Unauthorized"})
-            return
-        try:
-            if endpoint == "customers":
-                body, page = fake.list_customers(split.path, query)
-                start = None
-            else:
-                assert customer_id is not None
-                body, page, start = fake.list_breakdowns(split.path, customer_id, query)
-        except _BadRequest as exc:
-            log(exc.status)
-            self._json(exc.status, {"message": exc.message})
-            return
-        fault = fake._take_fault(endpoint, customer_id, page, start)
-        if fault is None:
-            log(200, page)
-            self._json(200, body)
-            return
-        self._fault(fault, body, log, page)
-
-    def _fault(
-        self, fault: Fault, body: dict[str, Any], log: Callable[[int, int], None], page: int
-    ) -> None:
-        kind = fault.kind
-        if kind == "429":
-            log(429, page)
-            headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-            self._json(429, {"message": "Too many requests"}, headers)
-        elif kind in ("500", "502", "503"):
-            log(int(kind), page)
-            self._send(int(kind), b"<html>upstream error</html>")
-        elif kind in ("401", "403"):
-            log(int(kind), page)
-            self._json(int(kind), {"message": "Unauthorized" if kind == "401" else "Forbidden"})
-        elif kind == "malformed":
-            log(200, page)
-            self._json(200, _malformed(body))
-        elif kind == "truncated":
-            log(200, page)
-            raw = json.dumps(body).encode()
-            self._send(200, raw[: max(1, len(raw) // 2)])
-        elif kind in ("amount", "line_type"):
-            log(200, page)
-            field = "total" if kind == "amount" else "type"
-            marked: dict[str, Any] = json.loads(json.dumps(body))
-            for row in marked.get("data") or []:
-                for line in row.get("line_items") or []:
-                    line[field] = "\u0000RAW\u0000" if kind == "amount" else fault.value
-            raw_text = json.dumps(marked)
-            if kind == "amount":
-                raw_text = raw_text.replace('"\\u0000RAW\\u0000"', fault.value or "null")
-            self._send(200, raw_text.encode())
-        elif kind == "body":
-            log(200, page)
-            self._send(200, (fault.value or "").encode())
-        elif kind == "padded":
-            log(200, page)
-            padded = {**body, "padding": "x" * int(fault.value or "0")}
-            self._json(200, padded)
-        elif kind == "trickle":
-            log(200, page)
-            raw = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            try:
-                for i in range(len(raw)):
-                    self.wfile.write(raw[i : i + 1])
-                    self.wfile.flush()
-                    time.sleep(fault.delay)
-            except OSError:
-                pass
-        elif kind == "drop":
-            log(0, page)
+        got = answer(fake, self.path, self.headers.get("Authorization", ""))
+        if got.action == "drop":
             self.close_connection = True
             self.wfile.flush()
             self.connection.close()
-        else:
-            raise ValueError(f"unknown fault kind {kind!r}")
+            return
+        self.send_response(got.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(got.body)))
+        for name, value in got.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        if got.action == "send":
+            self.wfile.write(got.body)
+            return
+        try:  # trickle
+            for i in range(len(got.body)):
+                self.wfile.write(got.body[i : i + 1])
+                self.wfile.flush()
+                time.sleep(got.delay)
+        except OSError:
+            pass
 
 
 def _malformed(body: dict[str, Any]) -> dict[str, Any]:
@@ -843,6 +928,11 @@ def hours(start: datetime, count: int) -> Iterator[datetime]:
         yield start + timedelta(hours=i)
 
 
+@functools.lru_cache(maxsize=1 << 17)
+def _scale(customer_id: str) -> int:
+    return 1 + int(hashlib.md5(customer_id.encode()).hexdigest()[:4], 16) % 5
+
+
 @dataclass
 class SyntheticUsage:
     """A deterministic hourly usage pattern: base x daily cycle x weekday factor.
@@ -857,7 +947,7 @@ class SyntheticUsage:
         cents = self.base.get(product.name)
         if cents is None:
             return Decimal(0)
-        scale = 1 + int(hashlib.md5(customer.id.encode()).hexdigest()[:4], 16) % 5
+        scale = _scale(customer.id)
         daily = (
             8,
             7,

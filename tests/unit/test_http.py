@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import random
 import threading
@@ -314,3 +315,78 @@ def test_repr_and_redact(clock: FakeClock) -> None:
         JsonHttpClient(
             source="b", base_url="http://x", token=None, token_env="T", clock=clock, concurrency=0
         )
+
+
+def test_requests_waiting_for_a_slot_when_the_token_is_refused_are_not_sent(
+    server: Scripted, clock: FakeClock
+) -> None:
+    server.script.append(json_reply(401, {"message": "revoked"}))
+
+    async def go() -> tuple[list[object], int]:
+        async with JsonHttpClient(
+            source="billing",
+            base_url=server.url,
+            token=SecretStr(TOKEN),
+            token_env="BILLING_TOKEN",
+            clock=clock,
+            concurrency=1,
+        ) as client:
+            results: list[object] = list(
+                await asyncio.gather(
+                    *(client.get_json(f"/v1/n/{i}") for i in range(5)), return_exceptions=True
+                )
+            )
+            # a request made after the refusal is sent again (the token may be fixed)
+            await client.get_json("/v1/after")
+            return results, client.requests
+
+    results, sent = asyncio.run(go())
+    assert all(isinstance(r, AuthRejected) and r.status == 401 for r in results)
+    assert [path for path, _ in server.seen] == ["/v1/n/0", "/v1/after"]
+    assert sent == 2
+    assert all(TOKEN not in str(r) and "BILLING_TOKEN" in str(r) for r in results)
+
+
+def test_typed_decoder_answer_is_returned_and_none_falls_back_to_plain_json(
+    server: Scripted, clock: FakeClock
+) -> None:
+    server.script.append((200, {}, b'{"n": 1}'))
+    server.script.append((200, {}, b'{"m": 2.50}'))
+    server.script.append((200, {}, b"not json"))
+    seen: list[bytes] = []
+
+    def decode(content: bytes) -> object | None:
+        seen.append(content)
+        return ("typed", content) if content.startswith(b'{"n"') else None
+
+    async def go() -> list[object]:
+        async with JsonHttpClient(
+            source="billing",
+            base_url=server.url,
+            token=SecretStr(TOKEN),
+            token_env="BILLING_TOKEN",
+            clock=clock,
+        ) as client:
+            out: list[object] = []
+            for i in range(3):
+                try:
+                    out.append((await client.get_json(f"/v1/p/{i}", decode=decode))[0])
+                except BadResponse as exc:
+                    out.append(str(exc))
+            return out
+
+    typed, plain, bad = asyncio.run(go())
+    assert typed == ("typed", b'{"n": 1}')
+    assert plain == {"m": Decimal("2.50")}
+    assert isinstance(bad, str) and "GET /v1/p/2: body is not valid JSON" in bad
+    assert seen == [b'{"n": 1}', b'{"m": 2.50}', b"not json"]
+
+
+def test_gzip_body_is_decoded_once(server: Scripted, clock: FakeClock) -> None:
+    # httpx asks for gzip; the body was decoded twice (a DecodingError) before
+    body = gzip.compress(b'{"total": 12.345}')
+    server.script.append((200, {"Content-Encoding": "gzip", "X-Part": "a"}, body))
+    got, headers = call(server, clock)
+    assert got == {"total": Decimal("12.345")}
+    assert headers["x-part"] == "a"
+    assert "content-encoding" not in headers  # what the caller gets is decoded

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
+import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,6 +14,8 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from pydantic import ValidationError
 
@@ -59,13 +63,17 @@ def make_source(
 
 
 def run_fetch(source: MetronomeSource, since: datetime, until: datetime) -> FetchResult:
+    """The fetch, its columnar rows turned into ``points`` for the assertions."""
+
     async def go() -> FetchResult:
         try:
             return await source.fetch(since, until)
         finally:
             await source.aclose()
 
-    return asyncio.run(go())
+    result = asyncio.run(go())
+    assert result.points == [], "the source hands its points over as columns"
+    return dataclasses.replace(result, points=result.all_points(source.name), table=None)
 
 
 @pytest.fixture
@@ -479,3 +487,88 @@ def test_repr_and_errors_never_show_the_token(fake: FakeMetronome, clock: FakeCl
     assert TOKEN not in repr(source)
     assert TOKEN not in repr(source.client)
     assert TOKEN not in repr(source.config)
+
+
+def _one_window_page(customer_id: str, stamp: str, total: str, quantity: str) -> str:
+    """A breakdowns page of one hourly window (DAY0) with two line items of one product,
+    numbers and stamps written as given (raw JSON text)."""
+    usd = {"id": USD_CENTS.id, "name": USD_CENTS.name}
+    line = {
+        "credit_type": usd,
+        "name": GPU.name,
+        "type": "usage",
+        "product_id": GPU.id,
+        "total": "TOTAL",
+        "quantity": "QTY",
+        "custom_fields": {"nested": {"ignored": [1, 2.5, None]}},
+    }
+    page = {
+        "data": [
+            {
+                "id": "inv-1",
+                "customer_id": customer_id,
+                "type": "USAGE",
+                "status": "DRAFT",
+                "credit_type": usd,
+                "breakdown_start_timestamp": "2025-03-10T00:00:00" + stamp,
+                "breakdown_end_timestamp": "2025-03-10T01:00:00" + stamp,
+                "line_items": [line, line],
+                "total": 0,
+            }
+        ],
+        "next_page": None,
+    }
+    text = json.dumps(page)
+    return text.replace('"TOTAL"', total).replace('"QTY"', quantity)
+
+
+@pytest.mark.parametrize(
+    ("stamp", "total", "quantity"),
+    [
+        ("Z", "1234.5", "3"),  # the documented shape: decoded straight into structs
+        ("+00:00", "1234.5", "3"),
+        ("Z", '"1234.5"', '"3"'),  # numeric strings: accepted, as the models accept them
+        (".000Z", "1234.5", "3"),  # a stamp the fast readers leave to the models
+        ("Z", "1234.50000000000000000001", "3.0"),  # more places than DECIMAL(38,10)
+    ],
+)
+def test_every_page_reader_gives_the_same_exact_rows(
+    fake: FakeMetronome,
+    data: MetronomeDataset,
+    clock: FakeClock,
+    stamp: str,
+    total: str,
+    quantity: str,
+) -> None:
+    first = next(iter(data.customers))
+    page = _one_window_page(first, stamp, total, quantity)
+    fake.faults.append(Fault("body", customer_id=first, value=page))
+    result = run_fetch(make_source(fake, clock, customers=[first]), DAY0, DAY0 + timedelta(hours=1))
+    assert result.errors == []
+    [point] = result.points
+    assert (point.start, point.end) == (DAY0, DAY0 + timedelta(hours=1))
+    assert point.amount == Decimal("24.69")  # 2 x 1234.5 cents, in dollars, exact
+    assert point.quantity == Decimal(6)
+    assert point.currency == "USD"
+    assert key_get(point.key, "line_item") == GPU.name
+
+
+def test_source_hands_points_over_as_one_arrow_table(
+    fake: FakeMetronome, data: MetronomeDataset, clock: FakeClock
+) -> None:
+    async def go() -> FetchResult:
+        source = make_source(fake, clock)
+        try:
+            return await source.fetch(DAY0, DAY0 + timedelta(hours=48))
+        finally:
+            await source.aclose()
+
+    result = asyncio.run(go())
+    assert result.points == [] and result.table is not None
+    assert result.n_points == 3 * 2 * 48
+    table = result.table
+    assert isinstance(table, pa.Table)
+    assert table.schema.field("amount").type == pa.decimal128(38, 10)
+    assert table.column("key").type == pa.dictionary(pa.int32(), pa.string())
+    assert len(table.column("key").combine_chunks().dictionary) == 3 * 2  # one per series
+    assert pc.all(pc.equal(pc.subtract(table.column("end"), table.column("start")), 3600)).as_py()
