@@ -27,6 +27,7 @@ from __future__ import annotations
 import builtins
 import math
 from datetime import timedelta
+from statistics import NormalDist
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -219,14 +220,32 @@ class CostDetector:
         return np.where(sparse, thr, np.fmax(thr, _tail(ordered, count, alpha)))
 
     def _average_threshold(
-        self, cal_avg: FloatArray, sigma: FloatArray, n: int, floor: float, alpha: float
+        self,
+        cal_avg: FloatArray,
+        sigma: FloatArray,
+        day_sigma: FloatArray,
+        n: int,
+        day: int,
+        floor: float,
+        alpha: float,
     ) -> FloatArray:
         """Threshold of a mean of ``n`` residuals: ``k_shift`` sigmas of a mean, the
         smallest change that alerts, the recent maximum plus the margin, the budget's
-        extrapolated quantile (excursions last about ``n`` windows)."""
+        extrapolated quantile (excursions last about ``n`` windows).
+
+        Hours of one day share that day's factor (a campaign's budget, a busy day), which
+        only averaging over whole days removes: the floor is
+        ``sqrt((z * day_sigma)**2 * min(1, day / n) + (k_shift * sigma)**2 / n)`` with
+        ``z`` the Gaussian quantile the budget allows once a day (2.8 at one alert a
+        year), ``day_sigma`` the robust spread of the series' recent daily mean
+        residuals; 0 without day-level swings, so hourly-independent noise is judged as
+        before."""
         p = self.params
         ordered, count = _sort_known(cal_avg)
-        thr = np.fmax(p.k_shift * sigma / math.sqrt(n), floor)
+        # a day's factor is one draw a day: its budget quantile, Gaussian in log scale
+        k_day = NormalDist().inv_cdf(1.0 - min(0.5, alpha * day))
+        day_part = (k_day * day_sigma) ** 2 * min(1.0, day / n)
+        thr = np.fmax(np.sqrt(day_part + (p.k_shift * sigma) ** 2 / n), floor)
         margin = p.shift_margin * math.sqrt(min(1.0, p.shift_windows / n))  # noise ~ 1/sqrt(n)
         thr = np.fmax(thr, _order_stat(ordered, count, 1.0) + margin)
         return np.fmax(thr, _tail(ordered, count, min(1.0, alpha * n)))
@@ -241,7 +260,7 @@ class CostDetector:
         p = self.params
         step = frame.step
         period, cal, span, _block = self._sizes(step)
-        shift, hold = p.shift_windows, self._hold(step)
+        shift, hold, day = p.shift_windows, self._hold(step), self._day(step)
         step_s = int(step.total_seconds())
         block_s = max(step_s, 86400)
         secs = frame.starts[start:stop].astype("datetime64[s]").astype(np.int64)
@@ -304,6 +323,7 @@ class CostDetector:
                 center = _order_stat(*_sort_known(cal_plain), 0.5)
                 dev, count_d = _sort_known(np.abs(cal_plain - center[:, None]))
                 sigma = np.fmax(MAD_TO_SIGMA * _order_stat(dev, count_d, 0.5), 1e-3)
+                day_sigma = _day_sigma(cal_plain, day, sigma)
                 rel = slice(cal + start + j0 - b, cal + start + j1 - b)
                 score = np.full((n, j1 - j0), -np.inf)
                 upper = np.full(n, np.inf)
@@ -314,8 +334,12 @@ class CostDetector:
                     au = aligned(r_up, shift)
                     ahu = aligned(r_up, hold)
                     thr = self._spike_threshold(ru[:, :cal], sigma, guard, sparse, alpha)
-                    thr_a = self._average_threshold(au[:, :cal], sigma, shift, floor_up, alpha)
-                    thr_h = self._average_threshold(ahu[:, :cal], sigma, hold, floor_up, alpha)
+                    thr_a = self._average_threshold(
+                        au[:, :cal], sigma, day_sigma, shift, day, floor_up, alpha
+                    )
+                    thr_h = self._average_threshold(
+                        ahu[:, :cal], sigma, day_sigma, hold, day, floor_up, alpha
+                    )
                     a_j = np.fmax(au[:, rel] / thr_a[:, None], ahu[:, rel] / thr_h[:, None])
                     a_j = np.where(no_avg, np.nan, a_j)
                     score = np.fmax(score, np.fmax(ru[:, rel] / thr[:, None], a_j))
@@ -325,8 +349,12 @@ class CostDetector:
                     ad = -aligned(r_dn, shift)
                     ah = -aligned(r, hold)  # held long enough: not a holiday
                     thr = self._spike_threshold(rd[:, :cal], sigma, guard, sparse, alpha)
-                    thr_a = self._average_threshold(ad[:, :cal], sigma, shift, floor_down, alpha)
-                    thr_h = self._average_threshold(ah[:, :cal], sigma, hold, floor_down, alpha)
+                    thr_a = self._average_threshold(
+                        ad[:, :cal], sigma, day_sigma, shift, day, floor_down, alpha
+                    )
+                    thr_h = self._average_threshold(
+                        ah[:, :cal], sigma, day_sigma, hold, day, floor_down, alpha
+                    )
                     down_j = np.fmax(ad[:, rel] / thr_a[:, None], ah[:, rel] / thr_h[:, None])
                     if p.down_spikes:
                         down_j = np.fmax(down_j, rd[:, rel] / thr[:, None])
@@ -380,6 +408,24 @@ def _month_back(values: FloatArray, times: np.ndarray, base: int, step_s: int) -
     out = np.full((values.shape[0], times.size), np.nan)
     out[:, ok] = values[:, cols[ok]]
     return out
+
+
+def _day_sigma(cal_r: FloatArray, day: int, sigma: FloatArray) -> FloatArray:
+    """Robust sigma of the day-level factor: the MAD of the calibration days' mean
+    residuals (``cal_r`` starts at a day boundary), less what the hourly noise alone
+    gives a mean of ``day`` windows (``sigma**2 / day``); 0 for daily data or with
+    fewer than five known days."""
+    rows, width = cal_r.shape
+    days = width // day
+    if day <= 1 or days < 5:
+        return np.zeros(rows)
+    daily = _rolling_mean(cal_r[:, : days * day], day)[:, ::day]  # whole days, half known
+    ordered, count = _sort_known(daily)
+    center = _order_stat(ordered, count, 0.5)
+    dev, count_d = _sort_known(np.abs(daily - center[:, None]))
+    spread = MAD_TO_SIGMA * _order_stat(dev, count_d, 0.5)
+    out: FloatArray = np.sqrt(np.fmax(spread**2 - sigma**2 / day, 0.0))
+    return np.where(count_d >= 5, out, 0.0)
 
 
 def _week_low(values: FloatArray, lo: int, hi: int, day: int) -> FloatArray:
