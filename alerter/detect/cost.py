@@ -284,9 +284,9 @@ class CostDetector:
         up = p.direction in ("up", "both")
         down = p.direction in ("down", "both")
 
-        def aligned(x: FloatArray, m: int) -> FloatArray:
+        def aligned(x: _Prefix, m: int) -> FloatArray:
             """Rolling mean over ``m``, columns aligned with ``r[:, span - 1:]``."""
-            return _rolling_mean(x, m)[:, span - m :]
+            return x.mean(m)[:, span - m :]
 
         with np.errstate(invalid="ignore", divide="ignore"):
             for b in np.unique(block_col):
@@ -331,8 +331,9 @@ class CostDetector:
                 no_avg = sparse[:, None]
                 if up:
                     ru = r_up[:, cut]
-                    au = aligned(r_up, shift)
-                    ahu = aligned(r_up, hold)
+                    pu = _Prefix(r_up)  # one pass of running sums for both averages
+                    au = aligned(pu, shift)
+                    ahu = aligned(pu, hold)
                     thr = self._spike_threshold(ru[:, :cal], sigma, guard, sparse, alpha)
                     thr_a = self._average_threshold(
                         au[:, :cal], sigma, day_sigma, shift, day, floor_up, alpha
@@ -346,8 +347,9 @@ class CostDetector:
                     upper = thr
                 if down:
                     rd = -r_dn[:, cut]
-                    ad = -aligned(r_dn, shift)
-                    ah = -aligned(r, hold)  # held long enough: not a holiday
+                    ad = -aligned(_Prefix(r_dn), shift)
+                    pr = pu if (up and r_up is r) else _Prefix(r)
+                    ah = -aligned(pr, hold)  # held long enough: not a holiday
                     thr = self._spike_threshold(rd[:, :cal], sigma, guard, sparse, alpha)
                     thr_a = self._average_threshold(
                         ad[:, :cal], sigma, day_sigma, shift, day, floor_down, alpha
@@ -419,7 +421,11 @@ def _day_sigma(cal_r: FloatArray, day: int, sigma: FloatArray) -> FloatArray:
     days = width // day
     if day <= 1 or days < 5:
         return np.zeros(rows)
-    daily = _rolling_mean(cal_r[:, : days * day], day)[:, ::day]  # whole days, half known
+    whole = cal_r[:, : days * day].reshape(rows, days, day)
+    known = np.isfinite(whole)
+    n_known = known.sum(axis=2)
+    daily = np.where(known, whole, 0.0).sum(axis=2) / np.maximum(n_known, 1)
+    daily[n_known * 2 < day] = np.nan  # days at least half known
     ordered, count = _sort_known(daily)
     center = _order_stat(ordered, count, 0.5)
     dev, count_d = _sort_known(np.abs(daily - center[:, None]))
@@ -431,27 +437,34 @@ def _day_sigma(cal_r: FloatArray, day: int, sigma: FloatArray) -> FloatArray:
 def _week_low(values: FloatArray, lo: int, hi: int, day: int) -> FloatArray:
     """Lowest known value of the same slot over the previous seven days, for columns
     ``[lo, hi)`` (``lo >= 7 * day``, ``day`` windows a day)."""
-    stack = np.stack([values[:, lo - day * k : hi - day * k] for k in range(1, 8)])
-    low: FloatArray = np.fmin.reduce(stack, axis=0)
+    low: FloatArray = values[:, lo - day : hi - day].copy()
+    for k in range(2, 8):  # a running minimum: no 7-deep stack
+        np.fmin(low, values[:, lo - day * k : hi - day * k], out=low)
     return low
 
 
-def _rolling_mean(values: FloatArray, n: int) -> FloatArray:
-    """Mean of the known (finite) values of ``values[:, i - n + 1 .. i]`` for i >= n - 1
-    (NaN when fewer than half are known); shape ``(rows, cols - n + 1)``. Running sums
-    from the first column, so the result depends only on the block passed in."""
-    if n == 1:
-        return np.where(np.isfinite(values), values, np.nan)
-    rows, cols = values.shape
-    known = np.isfinite(values)
-    sums = np.zeros((rows, cols + 1))
-    np.cumsum(np.where(known, values, 0.0), axis=1, out=sums[:, 1:])
-    counts = np.zeros((rows, cols + 1), np.int64)
-    np.cumsum(known, axis=1, out=counts[:, 1:])
-    count = counts[:, n:] - counts[:, :-n]
-    mean: FloatArray = (sums[:, n:] - sums[:, :-n]) / np.maximum(count, 1)
-    mean[count * 2 < n] = np.nan
-    return mean
+class _Prefix:
+    """Running sums and known-counts of a block's rows, from its first column, so rolling
+    means of any width come from one pass (and depend only on the block passed in)."""
+
+    def __init__(self, values: FloatArray) -> None:
+        rows, cols = values.shape
+        known = np.isfinite(values)
+        self.values = values
+        self.sums = np.zeros((rows, cols + 1))
+        np.cumsum(np.where(known, values, 0.0), axis=1, out=self.sums[:, 1:])
+        self.counts = np.zeros((rows, cols + 1), np.int32)
+        np.cumsum(known, axis=1, out=self.counts[:, 1:])
+
+    def mean(self, n: int) -> FloatArray:
+        """Mean of the known (finite) values of ``values[:, i - n + 1 .. i]`` for
+        i >= n - 1 (NaN when fewer than half are known); shape ``(rows, cols - n + 1)``."""
+        if n == 1:
+            return np.where(np.isfinite(self.values), self.values, np.nan)
+        count = self.counts[:, n:] - self.counts[:, :-n]
+        mean: FloatArray = (self.sums[:, n:] - self.sums[:, :-n]) / np.maximum(count, 1)
+        mean[count * 2 < n] = np.nan
+        return mean
 
 
 def _sort_known(values: FloatArray) -> tuple[FloatArray, np.ndarray]:
