@@ -20,6 +20,12 @@ before the day being judged (conformal style): the empirical quantile that a
 ``k`` robust sigmas. So a series with heavy noise or heavy tails needs a larger move
 than a quiet one, without a hand-tuned ``k`` per data set. Thresholds change once a day
 (at UTC midnight), from data before that day only: causal.
+
+Whole days that move together (a paced ad budget, a busy day for every customer) are a
+day-level factor shared by all hours of the day: it does not average away over a few
+hours, so the averaged scores' floor adds the robust spread of the series' recent daily
+mean residuals, at the Gaussian quantile the budget allows once a day. Series whose hours
+are independent have no such spread and are judged as without it.
 """
 
 from __future__ import annotations
