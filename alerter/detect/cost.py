@@ -52,6 +52,8 @@ from alerter.timeparse import Duration
 
 WEEK = timedelta(days=7)
 DAY = timedelta(days=1)
+ROWS = 8192
+"""Series judged together: the per-day working arrays are (ROWS x calibration span)."""
 
 
 class CostParams(DetectorParams):
@@ -262,6 +264,15 @@ class CostDetector:
         nan = np.full((n, width), np.nan)
         out = Verdicts(nan, nan.copy(), nan.copy(), nan.copy(), np.zeros((n, width), bool))
         if width == 0 or n == 0:
+            return out
+        if n > ROWS:  # rows are independent: judge them in blocks, so the working arrays
+            # (a score of each kind over the calibration span) stay a few hundred MB
+            for lo in range(0, n, ROWS):
+                rows = slice(lo, min(n, lo + ROWS))
+                block = SeriesFrame(frame.keys[rows], frame.starts, frame.step, frame.values[rows])
+                part = self.evaluate(block, judge)
+                for name in ("expected", "lower", "upper", "score", "flagged"):
+                    getattr(out, name)[rows] = getattr(part, name)
             return out
         p = self.params
         step = frame.step

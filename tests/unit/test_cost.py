@@ -194,3 +194,15 @@ def test_a_rules_max_alerts_is_validated_and_fills_the_detector_budget():
     assert rule.budget_per_week == pytest.approx(7 / 91)
     with pytest.raises(ValidationError, match="max_alerts"):
         rule_model(name="r", source="s", max_alerts="often", detector={"type": "cost"})  # type: ignore[call-arg]
+
+
+def test_judging_series_in_row_blocks_gives_the_same_verdicts(monkeypatch):
+    values = with_day_factors(hourly(9, 0.2, seed=12, n=7), 0.1, seed=13)
+    values[2, JUDGE + 30 :] *= 0.3
+    values[5, JUDGE + 40 : JUDGE + 43] *= 6
+    whole = CostDetector(CostParams(direction="both")).evaluate(frame(values), slice(JUDGE, None))
+    monkeypatch.setattr(cost, "ROWS", 3)  # blocks of 3, 3 and 1 series
+    parts = CostDetector(CostParams(direction="both")).evaluate(frame(values), slice(JUDGE, None))
+    assert whole.flagged[2].any() and whole.flagged[5].any()
+    for name in ("expected", "lower", "upper", "score", "flagged"):
+        assert np.array_equal(getattr(whole, name), getattr(parts, name), equal_nan=True), name
