@@ -206,3 +206,15 @@ def test_judging_series_in_row_blocks_gives_the_same_verdicts(monkeypatch):
     assert whole.flagged[2].any() and whole.flagged[5].any()
     for name in ("expected", "lower", "upper", "score", "flagged"):
         assert np.array_equal(getattr(whole, name), getattr(parts, name), equal_nan=True), name
+
+
+def test_a_shorter_drop_average_finds_a_drop_sooner_and_keeps_noise_quiet():
+    values = hourly(9, 0.2, seed=14, n=30)
+    at = JUDGE + 3 * 24 + 10  # a Thursday morning
+    values[0, at:] *= 0.2  # well below the weekend's 60 %, so the short averages see it
+    long = flags(values, JUDGE, direction="down", budget="1/year")
+    short = flags(values, JUDGE, direction="down", budget="1/year", drop_windows=4)
+    first_long = int(np.nonzero(long[0])[0][0]) + JUDGE
+    first_short = int(np.nonzero(short[0])[0][0]) + JUDGE
+    assert at <= first_short < first_long
+    assert not short[1:].any() and not long[1:].any()
