@@ -291,6 +291,46 @@ def campaign(rng: np.random.Generator, g: Grid) -> tuple[Array, Array, bool]:
     return expected, expected * day * rng.lognormal(0, 0.1, g.n), True
 
 
+def tenants(rng: np.random.Generator, g: Grid) -> tuple[Array, Array, bool]:
+    """A reseller's bill: the sum of 3-10 tenants, each with its own office-hours shape
+    (start 6-10 h, end 16-21 h, nights 10-40 %), weekend factor 0.3-1.0 and a whole-day
+    activity factor of its own (lognormal 10-30 % per tenant per day); gamma noise of
+    5-15 % per tenant-hour."""
+    total = np.zeros(g.n)
+    expected = np.zeros(g.n)
+    days = int(g.day[-1]) + 1
+    for _ in range(int(rng.integers(3, 11))):
+        level = float(rng.lognormal(np.log(10), 1.0))
+        start, end = int(rng.integers(6, 11)), int(rng.integers(16, 22))
+        awake = (g.hour >= start) & (g.hour < end) if g.per_day > 1 else np.ones(g.n, bool)
+        shape = np.where(awake, 1.0, rng.uniform(0.1, 0.4))
+        weekly = np.where(g.weekday < 5, 1.0, rng.uniform(0.3, 1.0))
+        part = level * shape * weekly
+        activity = rng.lognormal(0, rng.uniform(0.1, 0.3), days)[g.day]
+        k = 1 / rng.uniform(0.05, 0.15) ** 2
+        total += part * activity * rng.gamma(k, 1 / k, g.n)
+        expected += part
+    return expected, total, True
+
+
+def cluster(rng: np.random.Generator, g: Grid) -> tuple[Array, Array, bool]:
+    """A shared compute cluster: a flat reserved base (30-80 % of the peak) plus on-demand
+    nodes whose whole-day utilisation follows a Beta(4, 4) draw per day (so a day runs
+    anywhere from a quarter to three quarters of the on-demand capacity), a weekday
+    shape peaking 10-16 h, weekends at 60-100 %, lognormal noise 3-12 % an hour."""
+    peak = float(np.clip(rng.lognormal(np.log(60), 1.1), 2, 20000))
+    base = peak * rng.uniform(0.3, 0.8)
+    days = int(g.day[-1]) + 1
+    use = rng.beta(4, 4, days)[g.day] / 0.5
+    centre = rng.uniform(10, 16)
+    hours = np.exp(-(((g.hour - centre) / 5) ** 2)) if g.per_day > 1 else 1.0
+    weekly = np.where(g.weekday < 5, 1.0, rng.uniform(0.6, 1.0))
+    demand = (peak - base) * hours * weekly
+    expected = base + demand
+    noisy = (base + demand * use) * rng.lognormal(0, rng.uniform(0.03, 0.12), g.n)
+    return expected, noisy, True
+
+
 FAMILIES = [
     Family("steady", "tune", steady.__doc__ or "", True, 9, 4, steady, 0.1, (0.02, 0.3)),
     Family("lognormal", "tune", lognormal.__doc__ or "", True, 9, 4, lognormal, 0.2, (0.02, 0.3)),
@@ -306,9 +346,13 @@ FAMILIES = [
     # held out in run 2 (F1 0.944: one-window dips in quiet hours); `down_spikes` off since
     Family("mixed", "tune", mixed.__doc__ or "", True, 9, 4, mixed, 0.15, (0.02, 0.3), 2),
     Family("fleet", "held-out", fleet.__doc__ or "", True, 9, 4, fleet, 0.1, (0.02, 0.3)),
-    Family(
-        "campaign", "held-out", campaign.__doc__ or "", True, 9, 4, campaign, 0.1, (0.02, 0.3), 2
-    ),
+    # held out in run 3 (F1 0.866, 3.2 false alerts per 100 series-weeks: whole-day
+    # swings); the day-level factor, 6-window average and 3-day hold were chosen on it
+    Family("campaign", "tune", campaign.__doc__ or "", True, 9, 4, campaign, 0.1, (0.02, 0.3), 2),
+    # written with the day-level factor of the cost detector (run 4), before any run; held
+    # out in run 4a, where a 6-window average doubled their false alerts: it went back to 12
+    Family("tenants", "tune", tenants.__doc__ or "", True, 9, 4, tenants, 0.1, (0.02, 0.3)),
+    Family("cluster", "tune", cluster.__doc__ or "", True, 9, 4, cluster, 0.1, (0.02, 0.3), 1),
     Family(
         "weekly-daily",
         "tune",  # held out in the first run (level-shift recall 0.69); the daily rule changed since

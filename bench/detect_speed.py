@@ -1,14 +1,25 @@
-"""Speed of the seasonal rule: 100,000 hourly series x 28 days, vectorised vs naive.
+"""Speed of the detectors: hourly series, vectorised vs naive.
 
-In one process: builds a series x windows matrix of synthetic hourly spend; runs the
-``seasonal`` detector of rule ``hourly-up`` in ``bench/rules/cost-hourly.toml`` over all
-of it (every column judged), then the same rule through ``alerter.detect.engine``
-(grouping, detector, guards), then one incremental evaluation (the last 48 windows);
-runs a naive per-series pure-Python implementation of the same detector on a sample of
-series and checks that it flags the same windows; prints points/s, the ratio, and the
-peak RSS (``resource.getrusage``) after each stage.
+``seasonal`` (default): in one process, builds a series x windows matrix of synthetic
+hourly spend; runs the ``seasonal`` detector of rule ``hourly-up`` (``SEASONAL_RULE``
+below, the rule the first benchmark rounds used) over all of it (every column judged),
+then the same rule through ``alerter.detect.engine`` (grouping, detector, guards), then
+one incremental evaluation (the last 48 windows); runs a naive per-series pure-Python
+implementation of the same detector on a sample of series and checks that it flags the
+same windows; prints points/s, the ratio, and the peak RSS (``resource.getrusage``)
+after each stage.
+
+``--detector cost``: the ``cost`` detector of rule ``hourly-cost`` in
+``bench/rules/cost-hourly.toml`` (its budget from the rule's ``max_alerts``), on a frame
+of exactly the history it reads plus one day, for each ``--series`` count: one judged
+day (24 columns: a backtest's or a catching-up daemon's unit of work), one new hour (the
+last column: what the daemon judges each hourly cycle), and the engine (grouping,
+detector, guards) on that hour; the ``seasonal`` detector judging the same day is the
+reference in the same run (timings on a shared machine are only comparable as ratios).
+Each is timed cold, then warm twice.
 
     python bench/detect_speed.py [--series 100000] [--days 28] [--naive-sample 200]
+    python bench/detect_speed.py --detector cost --series 10000 --series 100000
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ import statistics
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,11 +42,23 @@ sys.path.insert(0, str(ROOT))
 
 from alerter.detect import band  # noqa: E402
 from alerter.detect.base import SeriesFrame  # noqa: E402
+from alerter.detect.cost import CostDetector, CostParams  # noqa: E402
 from alerter.detect.engine import evaluate  # noqa: E402
 from alerter.detect.seasonal import SeasonalDetector, SeasonalParams  # noqa: E402
-from alerter.rules.model import make_rule_model  # noqa: E402
+from alerter.judge import make_detector  # noqa: E402
+from alerter.rules.model import RuleBase, make_rule_model  # noqa: E402
 
 RULE = "hourly-up"
+SEASONAL_RULE = """
+name = "hourly-up"
+source = "bench"
+group_by = ["series"]
+min_delta = 2
+min_history = 168
+resolve_after = 24
+detector = { type = "seasonal", weeks = 4, min_weeks = 2, k = 8, rel_floor = 0.1, direction = "up" }
+"""
+COST_RULE = "hourly-cost"
 
 
 def peak_rss_mb() -> float:
@@ -60,12 +84,72 @@ def make_values(n: int, windows: int, seed: int) -> np.ndarray:
 
 
 def load_rule() -> tuple[object, SeasonalParams]:
-    data = tomllib.loads((ROOT / "bench" / "rules" / "cost-hourly.toml").read_text("utf-8"))
-    table = next(r for r in data["rule"] if r["name"] == RULE)
-    rule = make_rule_model().model_validate(table)
+    rule = make_rule_model().model_validate(tomllib.loads(SEASONAL_RULE))
     params = rule.detector  # type: ignore[attr-defined]
     assert isinstance(params, SeasonalParams)
     return rule, params
+
+
+def load_cost_rule() -> tuple[RuleBase, CostParams]:
+    data = tomllib.loads((ROOT / "bench" / "rules" / "cost-hourly.toml").read_text("utf-8"))
+    table = next(r for r in data["rule"] if r["name"] == COST_RULE)
+    rule = make_rule_model().model_validate(table)
+    detector = make_detector(rule)  # the rule's max_alerts becomes the detector's budget
+    assert isinstance(detector, CostDetector)
+    return rule, detector.params
+
+
+def bench_cost(counts: list[int], seed: int, repeat: int) -> None:
+    """The cost detector per judged day and per one new hour, at each series count."""
+    rule, params = load_cost_rule()
+    detector = CostDetector(params)
+    seasonal = SeasonalDetector(load_rule()[1])
+    step = timedelta(hours=1)
+    windows = (-(-detector.history(step) // 24) + 1) * 24  # whole days: history + one day
+    print(f"rule {COST_RULE}: {params.model_dump(mode='json')}")
+    print(f"frame: {windows} hourly windows ({windows // 24} days: the history it reads + 1 day)")
+    print("| series | what | cold s | warm s | points judged/s (best) | flagged |")
+    print("|---|---|---|---|---|---|")
+    for n in counts:
+        values = make_values(n, windows, seed)
+        starts = np.datetime64("2026-01-05T00:00:00", "s") + np.arange(windows) * (
+            np.timedelta64(3600, "s")
+        )
+        keys = [(("series", f"s{i:06d}"),) for i in range(n)]
+        frame = SeriesFrame(keys, starts, step, values)
+        cases: list[tuple[str, Callable[[], int]]] = [
+            (
+                "reference: seasonal detector (hourly-up), same day",
+                lambda f=frame: int(seasonal.evaluate(f, slice(-24, None)).flagged.sum()),
+            ),
+            (
+                "detector, one judged day (24 columns)",
+                lambda f=frame: int(detector.evaluate(f, slice(-24, None)).flagged.sum()),
+            ),
+            (
+                "detector, one new hour (last column)",
+                lambda f=frame: int(detector.evaluate(f, slice(-1, None)).flagged.sum()),
+            ),
+            (
+                "engine (group + detector + guards), one new hour",
+                lambda f=frame, n=n: int(
+                    evaluate(rule, detector, f, ["USD"] * n, slice(-1, None)).flagged.sum()  # type: ignore[arg-type]
+                ),
+            ),
+        ]
+        for label, run in cases:
+            times, flagged = [], 0
+            for _attempt in range(repeat):
+                began = time.perf_counter()
+                flagged = run()
+                times.append(time.perf_counter() - began)
+            judged = n * (24 if "day" in label else 1)
+            print(
+                f"| {n:,} | {label} | {times[0]:.2f} | {', '.join(f'{t:.2f}' for t in times[1:])} | "
+                f"{judged / min(times) / 1e3:,.0f} k | {flagged} |"
+            )
+        print(f"| {n:,} | peak RSS so far | {peak_rss_mb():,.0f} MB | | | |")
+        del frame, values
 
 
 def naive_seasonal(row: list[float], period: int, p: SeasonalParams) -> list[bool]:
@@ -114,11 +198,19 @@ def naive_seasonal(row: list[float], period: int, p: SeasonalParams) -> list[boo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--series", type=int, default=100_000)
+    parser.add_argument("--detector", choices=["seasonal", "cost"], default="seasonal")
+    parser.add_argument(
+        "--series", type=int, action="append", help="series count (repeatable with cost)"
+    )
     parser.add_argument("--days", type=int, default=28)
     parser.add_argument("--naive-sample", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each cost case")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    if args.detector == "cost":
+        bench_cost(args.series or [10_000, 100_000], args.seed, args.repeat)
+        return
+    args.series = (args.series or [100_000])[0]
     windows = args.days * 24
     rule, params = load_rule()
     detector = SeasonalDetector(params)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from alerter.detect import cost
 from alerter.detect.base import SeriesFrame
 from alerter.detect.budget import format_budget, parse_budget
 from alerter.detect.cost import CostDetector, CostParams
@@ -67,6 +68,52 @@ def test_a_level_shift_and_a_spike_alert_up():
     flagged = flags(values, JUDGE, direction="up", budget="1/year")
     assert flagged[0, 50:60].any() and not flagged[0, :50].any()
     assert flagged[1, 80] and not flagged[1, :80].any()
+
+
+def with_day_factors(values: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    """Every hour of a day times that day's own lognormal factor (a campaign's budget)."""
+    rng = np.random.default_rng(seed)
+    days = values.shape[1] // 24
+    factor = rng.lognormal(0, sigma, (values.shape[0], days)).repeat(24, axis=1)
+    return np.asarray(values * factor)
+
+
+def test_whole_days_swinging_together_stay_quiet(monkeypatch):
+    # 20 % day-to-day swings shared by all hours of the day: the 6-hour and 3-day
+    # averages see a whole day off its usual level, which is this series' normal
+    values = with_day_factors(hourly(9, 0.1, seed=7, n=40), 0.2, seed=8)
+
+    def alerting() -> int:
+        flagged = flags(
+            values, JUDGE, direction="both", budget="1/year", shift_windows=6, hold=3 * D
+        )
+        return int(flagged.any(axis=1).sum())
+
+    quiet = alerting()
+    # judged as if hours were independent (no day-level spread), many of the same
+    # series alert: the day-level factor is what keeps them quiet
+    monkeypatch.setattr(cost, "_day_sigma", lambda r, day, sigma: np.zeros(r.shape[0]))
+    assert quiet <= 1 < 5 <= alerting()
+
+
+def test_a_level_shift_on_a_series_with_day_swings_still_alerts():
+    values = with_day_factors(hourly(9, 0.1, seed=9, n=6), 0.15, seed=10)
+    values[:, JUDGE + 60 :] *= 2.5  # a lasting x2.5 on every series
+    flagged = flags(values, JUDGE, direction="both", budget="1/year", shift_windows=6, hold=3 * D)
+    assert not flagged[:, :60].any()
+    assert flagged[:, 60 : 60 + 7 * 24].any(axis=1).all()
+
+
+def test_day_sigma_is_zero_without_day_level_swings_and_tracks_them_with():
+    rng = np.random.default_rng(11)
+    hours = rng.normal(0, 0.2, (200, 14 * 24))  # independent hours
+    sigma = np.full(200, 0.2)
+    quiet = cost._day_sigma(hours, 24, sigma)
+    swings = hours + rng.normal(0, 0.3, (200, 14)).repeat(24, axis=1)
+    loud = cost._day_sigma(swings, 24, np.full(200, np.hypot(0.2, 0.3)))
+    assert np.median(quiet) < 0.05
+    assert 0.2 < np.median(loud) < 0.4
+    assert cost._day_sigma(hours[:, :48], 24, sigma[:1].repeat(200)).max() == 0  # < 5 days
 
 
 def test_a_holiday_at_sunday_level_is_not_a_drop_but_a_lasting_drop_is():
@@ -147,3 +194,27 @@ def test_a_rules_max_alerts_is_validated_and_fills_the_detector_budget():
     assert rule.budget_per_week == pytest.approx(7 / 91)
     with pytest.raises(ValidationError, match="max_alerts"):
         rule_model(name="r", source="s", max_alerts="often", detector={"type": "cost"})  # type: ignore[call-arg]
+
+
+def test_judging_series_in_row_blocks_gives_the_same_verdicts(monkeypatch):
+    values = with_day_factors(hourly(9, 0.2, seed=12, n=7), 0.1, seed=13)
+    values[2, JUDGE + 30 :] *= 0.3
+    values[5, JUDGE + 40 : JUDGE + 43] *= 6
+    whole = CostDetector(CostParams(direction="both")).evaluate(frame(values), slice(JUDGE, None))
+    monkeypatch.setattr(cost, "ROWS", 3)  # blocks of 3, 3 and 1 series
+    parts = CostDetector(CostParams(direction="both")).evaluate(frame(values), slice(JUDGE, None))
+    assert whole.flagged[2].any() and whole.flagged[5].any()
+    for name in ("expected", "lower", "upper", "score", "flagged"):
+        assert np.array_equal(getattr(whole, name), getattr(parts, name), equal_nan=True), name
+
+
+def test_a_shorter_drop_average_finds_a_drop_sooner_and_keeps_noise_quiet():
+    values = hourly(9, 0.2, seed=14, n=30)
+    at = JUDGE + 3 * 24 + 10  # a Thursday morning
+    values[0, at:] *= 0.2  # well below the weekend's 60 %, so the short averages see it
+    long = flags(values, JUDGE, direction="down", budget="1/year")
+    short = flags(values, JUDGE, direction="down", budget="1/year", drop_windows=4)
+    first_long = int(np.nonzero(long[0])[0][0]) + JUDGE
+    first_short = int(np.nonzero(short[0])[0][0]) + JUDGE
+    assert at <= first_short < first_long
+    assert not short[1:].any() and not long[1:].any()

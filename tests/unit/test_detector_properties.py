@@ -79,6 +79,7 @@ CASES: dict[str, list[Case]] = {
                 "min_weeks": 1,
                 "calibration": "4d",
                 "shift_windows": 2,
+                "drop_windows": 5,
                 "hold": "3d",
                 "direction": "both",
             },
