@@ -144,14 +144,36 @@ class ColumnarRead:
     """First window start and last window end of each good file that held rows."""
 
 
-def _connect() -> duckdb.DuckDBPyConnection:
+ROW_READER_MAX_BYTES = 256 << 20
+"""Largest file handed to the row-by-row reader when DuckDB refuses some of its rows: the
+row reader holds a Python object per window, so a larger file gets an error from DuckDB's
+own reading instead (naming the first row at fault)."""
+
+_MEMORY_FLOOR = 1 << 30
+_MEMORY_CAP = 4 << 30
+
+
+def memory_for(files: Sequence[Path]) -> int:
+    """DuckDB's memory limit for summing ``files``: 1 GB, or 0.8 of their size up to 4 GB
+    (summing 67 M distinct (series, hour) rows of a 2.5 GB file needs about 2 GB; with
+    less it fails rather than spills)."""
+    total = 0
+    for path in files:
+        try:
+            total += path.stat().st_size
+        except OSError:
+            continue
+    return int(min(_MEMORY_CAP, max(_MEMORY_FLOOR, total * 0.8)))
+
+
+def _connect(memory: int = _MEMORY_FLOOR) -> duckdb.DuckDBPyConnection:
     # a file-backed scratch database: its tables can leave memory when the aggregation
     # of a large file outgrows the memory limit (an in-memory one overshoots it)
     folder = tempfile.mkdtemp(prefix="alerter-read-")
     db = duckdb.connect(folder + "/scratch.duckdb")
     weakref.finalize(db, shutil.rmtree, folder, True)
     db.execute("SET TimeZone='UTC'").fetchall()
-    db.execute("SET memory_limit='1GB'").fetchall()
+    db.execute(f"SET memory_limit='{memory // (1 << 20)}MB'").fetchall()
     db.execute("SET preserve_insertion_order=false").fetchall()
     db.execute(f"SET temp_directory={_text(tempfile.gettempdir() + '/alerter-duckdb')}").fetchall()
     return db
@@ -166,7 +188,8 @@ def read_csv_windows(
     left in ``fallback``, untouched."""
     step = int(layout.step.total_seconds())
     dims = list(layout.dimensions)
-    db = _connect()
+    memory = memory_for(files)
+    db = _connect(memory)
     try:
         good: list[str] = []
         coverage: list[Coverage] = []
@@ -179,28 +202,42 @@ def read_csv_windows(
             table = f"agg{n}"
             ts = f"trim({_ident(layout.timestamp)})"
             amount = f"trim({_ident(layout.amount)})"
+            window = (
+                f"CASE WHEN {_has_offset(ts)} THEN "
+                f"(floor(epoch(try_cast({ts} AS TIMESTAMPTZ)))::BIGINT // {step}) * {step} END"
+            )
+            source = (
+                f"read_csv({_text(str(path))}, header=true, all_varchar=true, "
+                "strict_mode=true, auto_detect=true)"
+            )
             try:
                 db.execute(
                     f"CREATE TABLE {table} AS SELECT {group}, sum(a) AS amount, "  # noqa: S608
                     "count(*) - count(a) AS bad FROM (SELECT "
                     f"{dim_cols + ', ' if dims else ''}"
-                    f"CASE WHEN {_has_offset(ts)} THEN "
-                    f"(floor(epoch(try_cast({ts} AS TIMESTAMPTZ)))::BIGINT // {step}) * {step} "
-                    f"END AS w, try_cast({amount} AS DECIMAL(38,10)) AS a "
-                    f"FROM read_csv({_text(str(path))}, header=true, all_varchar=true, "
-                    "strict_mode=true, auto_detect=true)) GROUP BY ALL"
+                    f"{window} AS w, try_cast({amount} AS DECIMAL(38,10)) AS a "
+                    f"FROM {source}) GROUP BY ALL"
                 ).fetchall()
                 (bad, first, last) = db.execute(
                     f"SELECT coalesce(sum(bad), 0) + count(*) FILTER (WHERE w IS NULL), "  # noqa: S608
                     f"min(w), max(w) FROM {table}"
                 ).fetchall()[0]
+            except duckdb.OutOfMemoryException as exc:
+                raise BadResponse(
+                    f"{path}: summing it needed more than {memory >> 20} MB "
+                    f"(DuckDB: {str(exc).splitlines()[0][:200]})"
+                ) from None
             except duckdb.Error as exc:
+                if _too_big_for_rows(path):
+                    raise BadResponse(f"{path}: {str(exc).splitlines()[0][:300]}") from None
                 # the row reader decides (and names the line); the reason is logged, as
                 # the row reader is slow and memory-hungry on a large file
                 log.warning("csv_columnar_fallback file=%s error=%s", path, str(exc)[:300])
                 fallback.append(path)
                 continue
             if bad:
+                if _too_big_for_rows(path):
+                    raise BadResponse(_first_bad_row(db, path, source, ts, window, amount, bad))
                 fallback.append(path)
                 continue
             if last is not None and int(last) + step >= _END_OF_TIME:
@@ -231,6 +268,44 @@ def read_csv_windows(
     if summed is None:
         db.close()
     return ColumnarRead(summed, coverage, marks, fallback, spans)
+
+
+def _too_big_for_rows(path: Path) -> bool:
+    try:
+        return path.stat().st_size > ROW_READER_MAX_BYTES
+    except OSError:
+        return False
+
+
+def _first_bad_row(
+    db: duckdb.DuckDBPyConnection,
+    path: Path,
+    source: str,
+    ts: str,
+    window: str,
+    amount: str,
+    bad: int,
+) -> str:
+    """The error for a file too large for the row reader: its first row DuckDB could not
+    read exactly (its number among the data rows, and the two values)."""
+    db.execute("SET preserve_insertion_order=true").fetchall()
+    rows = db.execute(
+        f"SELECT n, t, a FROM (SELECT row_number() OVER () AS n, {ts} AS t, {amount} AS a, "  # noqa: S608
+        f"{window} AS w, try_cast({amount} AS DECIMAL(38,10)) AS d FROM {source}) "
+        "WHERE w IS NULL OR d IS NULL ORDER BY n LIMIT 1"
+    ).fetchall()
+    where = ""
+    if rows:
+        n, t, a = rows[0]
+        where = (
+            f" the first is data row {n} (line {int(n) + 1} unless a field spans lines): "
+            f"timestamp {str(t)[:40]!r}, amount {str(a)[:40]!r};"
+        )
+    return (
+        f"{path}: {bad} row(s) are not an RFC 3339 time with a UTC offset and a decimal "
+        f"amount;{where} the file is too large for the line-by-line reader "
+        f"({ROW_READER_MAX_BYTES >> 20} MB), fix or remove those rows"
+    )
 
 
 def _sum_files(
