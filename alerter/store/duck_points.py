@@ -241,8 +241,11 @@ class DuckPoints:
                     )
                     new, unchanged = new + n, unchanged + u
                     revised += r
-                for cov in result.coverage:
-                    self._cover(db, source, key_json(cov.scope), ts(cov.start), ts(cov.end))
+                self._cover(
+                    db,
+                    source,
+                    [(key_json(c.scope), ts(c.start), ts(c.end)) for c in result.coverage],
+                )
                 db.execute("UPDATE meta SET value=? WHERE name='seq'", [seq]).fetchall()
         except duckdb.Error as exc:
             raise StoreError(f"points file {self.path}: upsert of {source} failed: {exc}") from exc
@@ -393,26 +396,50 @@ class DuckPoints:
     def import_coverage(self, source: str, intervals: list[tuple[str, int, int]]) -> None:
         """Store coverage intervals ``(scope JSON, start, end)`` (legacy import)."""
         with self._write() as db:
-            for scope, start, end in intervals:
-                self._cover(db, source, scope, start, end)
+            self._cover(db, source, intervals)
 
     def _cover(
-        self, db: duckdb.DuckDBPyConnection, source: str, scope: str, start: int, end: int
+        self, db: duckdb.DuckDBPyConnection, source: str, intervals: list[tuple[str, int, int]]
     ) -> None:
-        """Record coverage, merged with overlapping or adjoining intervals of the scope."""
-        rows = db.execute(
-            'SELECT start, "end" FROM coverage WHERE source=? AND scope=? AND start<=? '
-            'AND "end">=?',
-            [source, scope, end, start],
-        ).fetchall()
-        if rows:
-            start = min(start, *(int(r[0]) for r in rows))
-            end = max(end, *(int(r[1]) for r in rows))
+        """Record coverage ``(scope, start, end)``, merged per scope with overlapping or
+        adjoining intervals, in one statement for all of them (an API source covers each
+        customer's scope: thousands per cycle)."""
+        if not intervals:
+            return
+        db.register(
+            "cov_in",
+            pa.table(
+                {
+                    "scope": pa.array([i[0] for i in intervals], pa.string()),
+                    "start": pa.array([i[1] for i in intervals], pa.int64()),
+                    "end": pa.array([i[2] for i in intervals], pa.int64()),
+                }
+            ),
+        )
+        try:
             db.execute(
-                'DELETE FROM coverage WHERE source=? AND scope=? AND start<=? AND "end">=?',
-                [source, scope, end, start],
+                "CREATE OR REPLACE TEMP TABLE cov_merged AS "
+                'WITH cov_all AS (SELECT scope, start, "end" FROM coverage WHERE source=? AND '
+                'scope IN (SELECT scope FROM cov_in) UNION ALL SELECT scope, start, "end" '
+                'FROM cov_in), ordered AS (SELECT scope, start, "end", max("end") OVER '
+                '(PARTITION BY scope ORDER BY start, "end" ROWS BETWEEN UNBOUNDED PRECEDING AND '
+                "1 PRECEDING) AS reach FROM cov_all), islands AS (SELECT scope, start, "
+                '"end", sum(CASE WHEN reach IS NULL OR start > reach THEN 1 ELSE 0 END) OVER '
+                '(PARTITION BY scope ORDER BY start, "end" ROWS UNBOUNDED PRECEDING) AS island '
+                'FROM ordered) SELECT scope, min(start) AS start, max("end") AS "end" '
+                "FROM islands GROUP BY scope, island",
+                [source],
             ).fetchall()
-        db.execute("INSERT INTO coverage VALUES (?,?,?,?)", [source, scope, start, end]).fetchall()
+            db.execute(
+                "DELETE FROM coverage WHERE source=? AND scope IN (SELECT scope FROM cov_in)",
+                [source],
+            ).fetchall()
+            db.execute(
+                'INSERT INTO coverage SELECT ?, scope, start, "end" FROM cov_merged', [source]
+            ).fetchall()
+            db.execute("DROP TABLE cov_merged").fetchall()
+        finally:
+            db.unregister("cov_in")
 
     def prune_points(self, source: str, before: datetime) -> dict[str, int]:
         cut = ts(before)

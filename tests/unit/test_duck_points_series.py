@@ -6,6 +6,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import duckdb
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alerter.domain import CostPoint, Coverage, key_json, make_key
 from alerter.sources.base import FetchResult
@@ -94,4 +96,43 @@ def test_a_streamed_load_stores_each_series_currency_once(tmp_path, monkeypatch)
     }
     with points._session():
         assert points._scalar("SELECT count(*) FROM series WHERE currency IS NULL") == 0
+    points.close()
+
+
+def _union(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.sampled_from(["a", "b", ""]), st.integers(0, 30), st.integers(1, 6)),
+            max_size=8,
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_coverage_of_many_scopes_merges_like_an_interval_union(cycles):
+    points = DuckPoints(":memory:")
+    seen: dict[str, list[tuple[int, int]]] = {}
+    for cycle in cycles:
+        covs = []
+        for sku, lo, width in cycle:
+            scope = make_key({"sku": sku}) if sku else make_key({})
+            covs.append(Coverage(T0 + lo * H, T0 + (lo + width) * H, scope))
+            seen.setdefault(sku, []).append((lo, lo + width))
+        points.upsert("s", FetchResult([], covs), T0)
+    got: dict[str, list[tuple[int, int]]] = {}
+    for c in points.load_coverage("s", T0 - 100 * H, T0 + 100 * H):
+        sku = dict(c.scope).get("sku", "")
+        got.setdefault(sku, []).append((int((c.start - T0) / H), int((c.end - T0) / H)))
+    assert {k: sorted(v) for k, v in got.items()} == {k: _union(v) for k, v in seen.items()}
     points.close()
