@@ -161,8 +161,14 @@ def judge_rule(
     with store.transaction():
         # read inside the transaction: an action (an "expected change" from Slack) that
         # committed while the detector ran is seen, not overwritten with an older copy
-        open_incidents = {i.group: i for i in store.incidents("open") if i.rule == rule.name}
-        for g in _groups(result, open_incidents, cells):
+        mine = [i for i in store.incidents() if i.rule == rule.name]
+        open_incidents = {i.group: i for i in mine if i.status == "open"}
+        # a revised window matters to a group that has had an incident (late data for it)
+        # or that it flags; for the others it changes nothing, and a late hour of 100,000
+        # series would otherwise step every one of them through the lifecycle
+        had = {i.group for i in mine}
+        late_cells = {(key, start) for key, start in cells if key in had}
+        for g in _groups(result, open_incidents, late_cells):
             group, windows = result.groups[g], _windows(result, g, plan, cells)
             policy = _policy(rule, settings, result.grouping.currencies[g])
             incident = open_incidents.get(group)
