@@ -9,6 +9,7 @@ it or names the file and line at fault.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import shutil
@@ -308,6 +309,13 @@ def _first_bad_row(
     )
 
 
+@functools.lru_cache(maxsize=1 << 18)
+def _key_name(dims: tuple[str, ...], values: tuple[str, ...]) -> str:
+    """The stored key of one series (cached: a source polled every hour names the same
+    100,000 series each time)."""
+    return key_json(make_key(dict(zip(dims, values, strict=True))))
+
+
 def _sum_files(
     db: duckdb.DuckDBPyConnection,
     tables: list[str],
@@ -338,9 +346,7 @@ def _sum_files(
         distinct = db.execute(f"SELECT DISTINCT {', '.join(dcols)} FROM summed").fetchall()  # noqa: S608
     else:
         distinct = [()]
-    names = [
-        key_json(make_key(dict(zip(dims, (v or "" for v in row), strict=True)))) for row in distinct
-    ]
+    names = [_key_name(tuple(dims), tuple(v or "" for v in row)) for row in distinct]
     keys = pa.table(
         {
             **{c: pa.array([row[i] for row in distinct], pa.string()) for i, c in enumerate(dcols)},

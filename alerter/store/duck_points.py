@@ -586,26 +586,34 @@ class DuckPoints:
             ).fetchall()
         return [plain(r[0]) for r in rows]
 
-    def _keyed(self, sql: str, args: list[object]) -> list[tuple[SeriesKey, datetime]]:
+    def _keyed(
+        self, source: str, where: str, args: list[object]
+    ) -> list[tuple[SeriesKey, datetime]]:
+        """(key, window start) of the points of ``source`` matching ``where``; keys come
+        from the cached id -> key map (a late hour of 100,000 series parsed as many JSON
+        keys)."""
         with self._session():
-            rows = self._db.execute(sql, args).fetchall()
-        return [(key_from_json(str(k)), dt(s)) for k, s in rows]
+            rows = self._db.execute(
+                f"SELECT series, start FROM points WHERE source=? AND {where}",  # noqa: S608
+                [source, *args],
+            ).fetchall()
+            names = self._key_names(source) if rows else {}
+        stamps: dict[int, datetime] = {}
+        out = []
+        for series, start in rows:
+            when = stamps.get(start)
+            if when is None:
+                when = stamps[start] = dt(start)
+            out.append((names[int(series)][0], when))
+        return out
 
     def written(
         self, source: str, after_seq: int, before: datetime
     ) -> list[tuple[SeriesKey, datetime]]:
-        return self._keyed(
-            "SELECT s.key, p.start FROM points p JOIN series s ON s.source=p.source "
-            "AND s.id=p.series WHERE p.source=? AND p.seq>? AND p.revision=0 AND p.start<?",
-            [source, after_seq, ts(before)],
-        )
+        return self._keyed(source, "seq>? AND revision=0 AND start<?", [after_seq, ts(before)])
 
     def revised_since(self, source: str, after_seq: int) -> list[tuple[SeriesKey, datetime]]:
-        return self._keyed(
-            "SELECT s.key, p.start FROM points p JOIN series s ON s.source=p.source "
-            "AND s.id=p.series WHERE p.source=? AND p.seq>? AND p.revision>0",
-            [source, after_seq],
-        )
+        return self._keyed(source, "seq>? AND revision>0", [after_seq])
 
     def counts(self) -> dict[str, int]:
         with self._session():
