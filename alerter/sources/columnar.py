@@ -95,6 +95,12 @@ def stat_mark(path: Path, since: datetime, until: datetime, data_end: datetime |
     )
 
 
+def builds_on(mark: FileMark, since: datetime) -> bool:
+    """Whether a read from ``since`` may build on ``mark``: the file was read from
+    ``since`` or earlier, and no window of it was left out past what was read."""
+    return mark.read_since <= since and (mark.data_end is None or mark.data_end <= mark.read_until)
+
+
 def unchanged(
     marks: FileMarks | None, source: str, files: Sequence[Path], since: datetime
 ) -> list[FileMark] | None:
@@ -111,12 +117,9 @@ def unchanged(
             st = path.stat()
         except OSError:
             return None
-        if (
-            mark is None
-            or (mark.size, mark.mtime_ns) != (st.st_size, st.st_mtime_ns)
-            or mark.read_since > since
-            or (mark.data_end is not None and mark.data_end > mark.read_until)
-        ):
+        if mark is None or not builds_on(mark, since):
+            return None
+        if (mark.size, mark.mtime_ns) != (st.st_size, st.st_mtime_ns):
             return None
         found.append(mark)
     return found

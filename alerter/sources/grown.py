@@ -25,7 +25,7 @@ from pathlib import Path
 
 from alerter.domain import Coverage
 from alerter.sources.base import FetchResult, FileMark, FileMarks
-from alerter.sources.columnar import CsvLayout, fingerprint, read_csv_windows
+from alerter.sources.columnar import CsvLayout, builds_on, fingerprint, read_csv_windows
 from alerter.timeparse import floor_time
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,7 @@ def grown(
             st = path.stat()
         except OSError:
             return None
-        if (
-            mark is None
-            or mark.read_since > since
-            or (mark.data_end is not None and mark.data_end > mark.read_until)
-        ):
+        if mark is None or not builds_on(mark, since):
             return None
         if (mark.size, mark.mtime_ns) == (st.st_size, st.st_mtime_ns):
             same.append(mark)
