@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from alerter.domain import Coverage, key_json, make_key
 from alerter.errors import BadResponse
-from alerter.sources.base import FileMark, FileMarks
+from alerter.sources.base import FileMark
 from alerter.timeparse import floor_time
 
 _END_OF_TIME = 253_402_300_800
@@ -93,36 +93,6 @@ def stat_mark(path: Path, since: datetime, until: datetime, data_end: datetime |
         data_end,
         fingerprint(path, st.st_size),
     )
-
-
-def builds_on(mark: FileMark, since: datetime) -> bool:
-    """Whether a read from ``since`` may build on ``mark``: the file was read from
-    ``since`` or earlier, and no window of it was left out past what was read."""
-    return mark.read_since <= since and (mark.data_end is None or mark.data_end <= mark.read_until)
-
-
-def unchanged(
-    marks: FileMarks | None, source: str, files: Sequence[Path], since: datetime
-) -> list[FileMark] | None:
-    """The marks of ``files`` when every one is unchanged since it was read (same size
-    and mtime), was read from ``since`` or earlier, and held no window past what was
-    read; else None (read them again: a changed file's rows become revisions)."""
-    if marks is None or not files:
-        return None
-    known = marks.file_marks(source)
-    found = []
-    for path in files:
-        mark = known.get(str(path))
-        try:
-            st = path.stat()
-        except OSError:
-            return None
-        if mark is None or not builds_on(mark, since):
-            return None
-        if (mark.size, mark.mtime_ns) != (st.st_size, st.st_mtime_ns):
-            return None
-        found.append(mark)
-    return found
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from alerter.domain import make_key
 from alerter.errors import BadResponse
 from alerter.money import parse_amount
 from alerter.sources.base import FetchResult, SourceConfig, SourceContext
-from alerter.sources.columnar import CsvLayout, read_csv_windows, unchanged
+from alerter.sources.columnar import CsvLayout, read_csv_windows
 from alerter.sources.grown import grown, read_grown
 from alerter.sources.tabular import WindowSums, read_files, read_rows, require_columns
 from alerter.timeparse import Duration, floor_time, parse_time
@@ -89,16 +89,15 @@ class CsvSource:
         files = [Path(name) for name in sorted(glob.glob(pattern))]
         if not files:
             return FetchResult([], [], [f"source {self.name}: no file matches {pattern}"])
-        same = unchanged(self.context.marks, self.name, files, since)
-        if same is not None:
-            log.debug("csv_unchanged source=%s files=%d", self.name, len(files))
-            return FetchResult([], [], [], file_marks=same)
         layout = CsvLayout(
             cfg.timestamp_column, cfg.amount_column, tuple(cfg.dimensions), cfg.step, cfg.currency
         )
-        grew = grown(self.context.marks, self.name, files, since)
-        if grew is not None:
-            appended = read_grown(self.name, *grew, layout, since, until)
+        known = grown(self.context.marks, self.name, files, since)
+        if known is not None and not known[1]:
+            log.debug("csv_unchanged source=%s files=%d", self.name, len(files))
+            return FetchResult([], [], [], file_marks=known[0])
+        if known is not None:
+            appended = read_grown(self.name, *known, layout, since, until)
             if appended is not None:
                 return appended
         got = read_csv_windows(files, layout, since, until)

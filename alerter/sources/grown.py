@@ -25,7 +25,7 @@ from pathlib import Path
 
 from alerter.domain import Coverage
 from alerter.sources.base import FetchResult, FileMark, FileMarks
-from alerter.sources.columnar import CsvLayout, builds_on, fingerprint, read_csv_windows
+from alerter.sources.columnar import CsvLayout, fingerprint, read_csv_windows
 from alerter.timeparse import floor_time
 
 log = logging.getLogger(__name__)
@@ -43,17 +43,26 @@ class Growth:
     mtime_ns: int
 
 
+def builds_on(mark: FileMark, since: datetime) -> bool:
+    """Whether a read from ``since`` may build on ``mark``: the file was read from
+    ``since`` or earlier, and no window of it was left out past what was read."""
+    return mark.read_since <= since and (mark.data_end is None or mark.data_end <= mark.read_until)
+
+
 def grown(
     marks: FileMarks | None, source: str, files: Sequence[Path], since: datetime
 ) -> tuple[list[FileMark], list[Growth]] | None:
     """The marks of the unchanged files and the files that only grew, when every file is
-    one or the other (read from ``since`` or earlier, nothing clipped) and at least one
-    grew; else None."""
+    one or the other (read from ``since`` or earlier, nothing clipped); else None (read
+    them all again: a changed file's rows become revisions). No growth: nothing changed.
+    A file that gained only part of a line while no file grew is read again whole, as a
+    changed file."""
     if marks is None or not files:
         return None
     known = marks.file_marks(source)
     same: list[FileMark] = []
     growths: list[Growth] = []
+    partial = False
     for path in files:
         mark = known.get(str(path))
         try:
@@ -73,10 +82,11 @@ def grown(
             return None
         end = _last_line_end(path, mark.size, st.st_size)
         if end <= mark.size:  # only part of a line so far: nothing new to read yet
+            partial = True
             same.append(mark)
             continue
         growths.append(Growth(path, mark, end, st.st_mtime_ns))
-    return (same, growths) if growths else None
+    return None if partial and not growths else (same, growths)
 
 
 def _last_line_end(path: Path, start: int, size: int) -> int:
