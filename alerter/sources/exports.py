@@ -22,6 +22,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from alerter.sources.objectstore import ObjectInfo, ObjectStore, has_glob
@@ -41,6 +42,11 @@ class Resolved:
     errors: list[str] = field(default_factory=list)
     deliveries: dict[str, str] = field(default_factory=dict)
     """Period -> the manifest read for it (manifest layouts only)."""
+    period_of: dict[str, str] = field(default_factory=dict)
+    """Data file URL -> the billing period its delivery is for (manifest layouts only)."""
+    unread: list[str | None] = field(default_factory=list)
+    """Periods whose delivery could not be read (None: a manifest of unknown period):
+    their windows are unknown, not zero."""
 
 
 def is_data_file(url: str) -> bool:
@@ -71,24 +77,37 @@ def resolve(store: ObjectStore, path: str, layout: Layout) -> Resolved:
     by_url = {o.url: o for o in listing}
     parsed: list[tuple[ObjectInfo, dict[str, Any]]] = []
     errors: list[str] = []
+    unread: list[str | None] = []
     for m in manifests:
         if m.size > MAX_MANIFEST_BYTES:
             errors.append(f"{m.url}: manifest larger than {MAX_MANIFEST_BYTES} bytes, skipped")
+            unread.append(_url_period(m.url))
             continue
         try:
             doc = json.loads(store.read(m.url))
         except (ValueError, UnicodeDecodeError) as exc:
             errors.append(f"{m.url}: not a JSON manifest: {exc}")
+            unread.append(_url_period(m.url))
             continue
         if isinstance(doc, dict):
             parsed.append((m, doc))
         else:
             errors.append(f"{m.url}: a manifest must be a JSON object")
+            unread.append(_url_period(m.url))
     kind = layout
     if kind == "auto":
         kind = "aws" if any("dataFiles" in d for _, d in parsed) else "azure"
     reader = _aws if kind == "aws" else _azure
-    return reader(store, path, parsed, by_url, errors)
+    out = reader(store, path, parsed, by_url, errors)
+    out.unread.extend(unread)
+    return out
+
+
+def _url_period(url: str) -> str | None:
+    """The billing period a manifest's path names (AWS ``BILLING_PERIOD=YYYY-MM``, an
+    Azure ``YYYYMMDD-YYYYMMDD`` folder), or None."""
+    found = _PERIOD.search(url) or _AZURE_RANGE.search(url)
+    return found.group(1) if found else None
 
 
 def _newest(
@@ -105,9 +124,11 @@ def _newest(
                 f"{manifest.url}: delivery for {period} lists {len(missing)} file(s) that are "
                 f"not there (first: {missing[0]}); period not read"
             )
+            out.unread.append(period)
             continue
         out.deliveries[period] = manifest.url
         out.files.extend(by_url[f] for f in files)
+        out.period_of.update((f, period) for f in files)
     return out
 
 
@@ -119,10 +140,12 @@ def _aws(
     errors: list[str],
 ) -> Resolved:
     candidates: dict[str, list[tuple[tuple[str, float, str], ObjectInfo, list[str]]]] = {}
+    bad: list[str | None] = []
     for m, doc in parsed:
         files = doc.get("dataFiles")
         if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
             errors.append(f"{m.url}: dataFiles must be a list of URLs")
+            bad.append(_url_period(m.url) or _period_of(doc) or None)
             continue
         found = _PERIOD.search(m.url)
         period = found.group(1) if found else _period_of(doc)
@@ -133,7 +156,9 @@ def _aws(
                 [_norm(store, f) for f in files],
             )
         )
-    return _newest(candidates, by_url, errors)
+    out = _newest(candidates, by_url, errors)
+    out.unread.extend(bad)
+    return out
 
 
 def _azure(
@@ -147,12 +172,20 @@ def _azure(
     if store.protocol == "file":
         container = ""
     candidates: dict[str, list[tuple[tuple[str, float, str], ObjectInfo, list[str]]]] = {}
+    bad: list[str | None] = []
     for m, doc in parsed:
         blobs = doc.get("blobs")
         if not isinstance(blobs, list) or not all(
             isinstance(b, dict) and isinstance(b.get("blobName"), str) for b in blobs
         ):
             errors.append(f"{m.url}: blobs must be a list of objects with a blobName")
+            run = doc.get("runInfo")
+            dated = isinstance(run, dict) and run.get("startDate") and run.get("endDate")
+            bad.append(
+                f"{run['startDate']}..{run['endDate']}"
+                if dated and isinstance(run, dict)
+                else _url_period(m.url)
+            )
             continue
         run = doc.get("runInfo") if isinstance(doc.get("runInfo"), dict) else {}
         assert isinstance(run, dict)
@@ -172,7 +205,9 @@ def _azure(
             files.append(url)
         stamp = str(run.get("submittedTime") or "")
         candidates.setdefault(period, []).append(((stamp, m.modified, m.url), m, files))
-    return _newest(candidates, by_url, errors)
+    out = _newest(candidates, by_url, errors)
+    out.unread.extend(bad)
+    return out
 
 
 def _norm(store: ObjectStore, url: str) -> str:
@@ -187,3 +222,35 @@ def _period_of(doc: Mapping[str, Any]) -> str:
     if isinstance(period, dict):
         return f"{period.get('start', '')}..{period.get('end', '')}"
     return str(period or "")
+
+
+def period_range(period: str | None) -> tuple[datetime, datetime] | None:
+    """The UTC span ``[start, end)`` a billing period names: ``YYYY-MM`` (a month),
+    ``YYYYMMDD-YYYYMMDD`` (Azure, inclusive end day) or ``start..end`` (ISO dates or
+    times, as AWS's ``billingPeriod`` (end exclusive) and Azure's ``runInfo`` (end
+    inclusive) give them: the end is widened by a day, as the span is used for what is
+    unknown); None when it names none of these."""
+    if not period:
+        return None
+    try:
+        if re.fullmatch(r"[0-9]{4}-[0-9]{2}", period):
+            start = datetime.strptime(period, "%Y-%m").replace(tzinfo=UTC)
+            nxt = (start + timedelta(days=32)).replace(day=1)
+            return start, nxt
+        if re.fullmatch(r"[0-9]{8}-[0-9]{8}", period):
+            a, b = period.split("-")
+            start = datetime.strptime(a, "%Y%m%d").replace(tzinfo=UTC)
+            end = datetime.strptime(b, "%Y%m%d").replace(tzinfo=UTC) + timedelta(days=1)
+            return (start, end) if end > start else None
+        if ".." in period:
+            a, b = period.split("..", 1)
+            start, end = _instant(a), _instant(b) + timedelta(days=1)
+            return (start, end) if end > start else None
+    except ValueError:
+        return None
+    return None
+
+
+def _instant(text: str) -> datetime:
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import ClassVar, Literal
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
@@ -41,7 +42,7 @@ from alerter.sources.base import (
     SourceConfig,
     SourceContext,
 )
-from alerter.sources.exports import Layout, resolve
+from alerter.sources.exports import Layout, period_range, resolve
 from alerter.sources.focus_table import FileSums, FocusSpec, read_focus
 from alerter.sources.objectstore import ObjectInfo, ObjectStore, is_remote
 from alerter.timeparse import floor_time
@@ -223,6 +224,8 @@ class FocusSource:
         tables: list[pa.Table] = []
         marks: list[FileMark] = []
         skipped = 0
+        # windows an unread delivery or an unreadable file may hold: unknown, not zero
+        unknown = [period_range(p) for p in found.unread]
         for obj in found.files:
             fresh = obj.url not in self._cache or (
                 self._cache[obj.url].fingerprint != obj.fingerprint
@@ -230,6 +233,7 @@ class FocusSource:
             read = self._read_one(store, obj, spec)
             if read.sums is None:
                 errors.append(f"source {self.name}: {read.error}")
+                unknown.append(period_range(found.period_of.get(obj.url)))
                 continue
             tables.append(read.sums.table)
             marks.append(_mark(obj, read.sums, since, until, spec.step_us))
@@ -242,16 +246,28 @@ class FocusSource:
         current = {o.url for o in found.files}
         for url in [u for u in self._cache if u not in current]:
             del self._cache[url]  # deleted or replaced files: forget them
-        table, coverage = self._merge(tables, since, until, spec)
+        if None in unknown:  # a failed part of unknown period: nothing is known
+            errors.append(
+                f"source {self.name}: nothing covered this cycle: a file or delivery that "
+                "failed may hold any window"
+            )
+            tables = []
+        table, coverage = self._merge(tables, since, until, spec, [u for u in unknown if u])
         return FetchResult(
             [], coverage, errors, table=table, file_marks=marks, skipped_rows=skipped
         )
 
     def _merge(
-        self, tables: list[pa.Table], since: datetime, until: datetime, spec: FocusSpec
+        self,
+        tables: list[pa.Table],
+        since: datetime,
+        until: datetime,
+        spec: FocusSpec,
+        unknown: list[tuple[datetime, datetime]],
     ) -> tuple[pa.Table | None, list[Coverage]]:
         """All files' cells added up per (series, window, currency) as ``POINT_SCHEMA``
-        columns: the fetched range, plus every window a correction touches."""
+        columns: the fetched range, plus every window a correction touches; none in the
+        ``unknown`` spans (a failed delivery's period), which stay uncovered."""
         if not tables:
             return None, []
         dims = list(dict.fromkeys(c for t in tables for c in t.column_names[:-5]))
@@ -325,6 +341,13 @@ class FocusSource:
             if last > first:
                 coverage.append(_coverage(first, last))
         coverage += [_coverage(w, w + step) for w in sorted(fixed)]
+        if unknown:
+            coverage = [part for c in coverage for part in _without(c, unknown)]
+            starts = table.column("start").to_numpy()
+            keep = np.zeros(len(starts), bool)
+            for c in coverage:
+                keep |= (starts >= int(c.start.timestamp())) & (starts < int(c.end.timestamp()))
+            table = table.filter(pa.array(keep))
         table = pa.concat_tables([table.cast(POINT_SCHEMA), self._vanished(table, coverage)])
         return table, coverage
 
@@ -395,6 +418,19 @@ def _mark(
         read_until=until,
         data_end=None if last is None else EPOCH + timedelta(microseconds=last + step_us),
     )
+
+
+def _without(span: Coverage, unknown: list[tuple[datetime, datetime]]) -> list[Coverage]:
+    """The parts of ``span`` outside every ``unknown`` range."""
+    parts = [(span.start, span.end)]
+    for lo, hi in unknown:
+        parts = [
+            piece
+            for a, b in parts
+            for piece in ((a, min(b, lo)), (max(a, hi), b))
+            if piece[1] > piece[0]
+        ]
+    return [Coverage(a, b) for a, b in parts]
 
 
 def _coverage(start_us: int, end_us: int) -> Coverage:

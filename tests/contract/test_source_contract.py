@@ -197,8 +197,6 @@ def focus(tmp: Path) -> Iterator[Fetch]:
         source("bad/*"),
         *span,
         (),
-        known_gap="the focus source covers the readable files' days although the unreadable "
-        "file may hold charges for them too (failed part not left uncovered)",
     )
 
 

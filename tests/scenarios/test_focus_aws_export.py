@@ -226,3 +226,29 @@ def test_a_missing_bucket_fails_the_poll_with_a_clear_error_and_no_secret(s3, tm
         assert "s3cr3t-value" not in " ".join(report.errors)
     finally:
         asyncio.run(app.aclose())
+
+
+def test_an_unreadable_file_leaves_its_billing_period_unknown_and_the_others_alert(s3, tmp_path):
+    """August's data file is corrupt, July and September read fine: both are covered and
+    stored, August is named in the errors and left uncovered (unknown, not zero)."""
+    server, client = s3
+    july, august, sept = (datetime(2026, m, 1, tzinfo=UTC) for m in (7, 8, 9))
+    put_delivery(client, "2026-07", None, hourly_rows(july, august))
+    key = put_delivery(client, "2026-08", None, hourly_rows(august, sept))
+    client.put_object(Bucket=BUCKET, Key=key, Body=b"PAR1 not really parquet")
+    put_delivery(client, "2026-09", "x1", hourly_rows(sept, sept + timedelta(days=3)))
+    cfg = write_config(tmp_path, server.endpoint)
+    cfg.write_text(cfg.read_text().replace('backfill = "60d"', 'backfill = "90d"'))
+    app = App(load_config(cfg), clock=FakeClock(NOW), env=S3_ENV)
+    try:
+        report = run(app, NOW)
+        assert any(key in e for e in report.errors), report.errors
+        cover = app.store.load_coverage("aws", july, NOW)
+        assert [c for c in cover if c.start < sept and c.end > august] == []
+        assert any(c.start <= july + timedelta(days=5) for c in cover)
+        assert any(c.start <= sept < c.end for c in cover)
+        days = {p.start.date() for p in app.store.load_points("aws", july, NOW)}
+        assert not [d for d in days if d.month == 8]
+        assert july.date() in days and sept.date() in days
+    finally:
+        asyncio.run(app.aclose())

@@ -19,6 +19,7 @@ from alerter.clock import FakeClock
 from alerter.domain import key_get
 from alerter.errors import BadResponse
 from alerter.sources.base import SourceContext
+from alerter.sources.exports import period_range
 from alerter.sources.focus import FocusConfig, FocusSource
 from alerter.sources.focus_table import FocusSpec, read_focus
 from alerter.store.sqlite import SqliteStore
@@ -309,3 +310,22 @@ def test_two_currencies_of_one_service_are_two_series_and_stay_unrevised(tmp_pat
         assert reports[1].revised == []
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("period", "span"),
+    [
+        ("2026-12", ((2026, 12, 1), (2027, 1, 1))),
+        ("20260801-20260831", ((2026, 8, 1), (2026, 9, 1))),
+        ("2026-08-01T00:00:00Z..2026-09-01T00:00:00Z", ((2026, 8, 1), (2026, 9, 2))),
+        ("2026-08-01..2026-08-31", ((2026, 8, 1), (2026, 9, 1))),
+        ("", None),
+        (None, None),
+        ("next month", None),
+        ("2026-13", None),
+        ("20260831-20260801", None),
+    ],
+)
+def test_a_billing_period_names_its_span_widened_to_whole_days(period, span):
+    expected = span and tuple(datetime(*d, tzinfo=UTC) for d in span)
+    assert period_range(period) == expected
