@@ -34,7 +34,7 @@ like, without reading the detectors or their rules; report on it, never tune on 
   4 orders of magnitude (5 .. 50,000 an hour), a daily curve from the customer's office
   hours in its own time zone (local weekends at 0.3-1.0), multiplicative noise with log
   sigma 0.3 for the smallest accounts down to 0.05 for the largest, growth or churn of
-  +30 / -15 %, and missing hours (no row, not a zero) in 30 % of the series.
+  +30 / -15 %, and 3 export outages of 1-6 hours (no series has a row: unknown).
 - infra_skus (hourly): a SKU's committed spend (reserved capacity, savings plans: flat,
   log sigma 0.2-1 %; 15 % of the SKUs are commitment only, exactly constant) plus an
   autoscaled part counted in whole instances that follows the day's load; 2-5 deploys
@@ -45,8 +45,8 @@ like, without reading the detectors or their rules; report on it, never tune on 
   (labelled from the first hour longer than any earlier run), drop = 1-3 scheduled runs
   that do not happen; level_down, ramp and new spend as in every family.
 - storage (hourly): storage cost growing 0.5-4 % a week (compounding or linear) with log
-  noise of 0.2-2 %, a daily lifecycle sawtooth of 0.5-2 % in 40 % of the series, missing
-  hours in 20 %. Labels: steps up and down, accelerating growth (ramp), new buckets,
+  noise of 0.2-2 %, a daily lifecycle sawtooth of 0.5-2 % in 40 % of the series, 2
+  export outages of 1-4 hours. Labels: steps up and down, accelerating growth (ramp), new buckets,
   rarely a spike (a temporary copy); no drops.
 - daily_invoices (daily): usage with weekends and public holidays, a year-end slump
   (24 Dec - 2 Jan at 0.4-0.8), invoice-day items that are not anomalies (a fee of 0.5-5
@@ -55,8 +55,11 @@ like, without reading the detectors or their rules; report on it, never tune on 
 
 Labels in every family use the same kinds and the same magnitudes: spikes 3-10x the
 typical window (the run, for batch_ml), level shifts of 40-80 %, ramps to 2-4x over 1-3
-days (3-10 days daily), drops to at most 30 % (or a missing run), new spend. A missing
-window never falls in the part of a label it must be caught in.
+days (3-10 days daily), drops to at most 30 % (or a missing run), new spend. An export outage
+(hours in which no series has a row; the CSV is split around it, so the source does not
+cover those hours) stretches the tolerance of a label it overlaps by the hours it hides.
+Inside hours the export covers, a series without a row spent zero (the product's
+contract), so per-series gaps are not generated.
 
 Run: ``python bench/independent.py [--seed N] [--families a,b | --held-out] [--series N]``.
 """
@@ -225,7 +228,6 @@ class Shape:
     normal: np.ndarray  # noise-free cost per window
     mask: np.ndarray  # 0/1: windows that cost nothing are 0
     noise: np.ndarray  # multiplicative noise per window
-    missing: np.ndarray | None = None  # True: the window has no row in the export at all
 
 
 @dataclass(frozen=True)
@@ -467,15 +469,33 @@ TIMEZONES = (-8, -7, -6, -5, -3, 0, 1, 2, 3, 5, 8, 9, 10)
 """Customers' UTC offsets in hours (Americas, Europe, India, East Asia, Australia)."""
 
 
-def _gaps(rng: np.random.Generator, n: int, share: float, most: int, longest: int) -> np.ndarray:
-    """Windows missing from the export (True): with probability ``share``, 1..``most`` runs
-    of 1..``longest`` windows, as when a usage exporter or a metering pipeline stalls."""
-    missing = np.zeros(n, dtype=bool)
-    if rng.random() < share:
-        for _ in range(int(rng.integers(1, most + 1))):
-            begin = int(rng.integers(0, n))
-            missing[begin : begin + int(rng.integers(1, longest + 1))] = True
-    return missing
+def export_outages(
+    rng: np.random.Generator, values: np.ndarray, labels: list[Label], count: int, longest: int
+) -> tuple[np.ndarray, list[Label]]:
+    """Hours the export never delivered: ``count`` runs of 1..``longest`` windows in which
+    no series has a row (NaN here; the CSV is split around them, so the source does not
+    cover them and they are unknown, not zero). A label's tolerance grows by the hidden
+    windows in it; a label whose anomalous windows are all hidden is dropped.
+
+    Only whole-export outages are missing data: inside a window the export covers, a
+    series without a row spent zero (the product's contract, as in real billing exports
+    that omit zero rows), so a gap in one series alone would be a drop to zero."""
+    n = values.shape[1]
+    hidden = np.zeros(n, dtype=bool)
+    for _ in range(count):
+        begin = int(rng.integers(1, n - longest - 1))
+        hidden[begin : begin + int(rng.integers(1, longest + 1))] = True
+    out = values.copy()
+    out[:, hidden] = np.nan
+    kept = []
+    for label in labels:
+        if hidden[label.start : label.end].all():
+            continue
+        tol = label.tolerance
+        while tol < label.tolerance + int(hidden[label.start : label.start + tol].sum()):
+            tol += 1
+        kept.append(Label(label.series, label.kind, label.start, label.end, tol))
+    return out, kept
 
 
 def shape_saas(rng: np.random.Generator, cal: Calendar) -> Shape:
@@ -483,7 +503,7 @@ def shape_saas(rng: np.random.Generator, cal: Calendar) -> Shape:
     (5 .. 50,000 per hour), the daily curve follows the customer's office hours in its own
     time zone (so its weekend is local too), small customers are noisier (log sigma 0.3 at
     5/h down to 0.05 at 50,000/h), accounts grow or shrink by up to +30 / -15 %, and 30 %
-    of the series have 1-4 stretches of 1-6 missing hours (no row, not a zero)."""
+    the export misses 3 stretches of 1-6 hours for all customers (unknown, not zero)."""
     n = cal.windows
     hourly = float(np.exp(rng.uniform(np.log(5), np.log(50_000))))
     clock = (cal.weekday * 24 + cal.hour + int(rng.choice(TIMEZONES))) % 168
@@ -496,7 +516,7 @@ def shape_saas(rng: np.random.Generator, cal: Calendar) -> Shape:
     normal = hourly * (1 if cal.hourly else 24) * curve * weekend * trend
     decades = np.log10(hourly / 5)
     sigma = float(np.clip((0.3 - 0.0625 * decades) * rng.uniform(0.8, 1.2), 0.05, 0.3))
-    return Shape(normal, np.ones(n), _lognoise(rng, n, sigma), _gaps(rng, n, 0.3, 4, 6))
+    return Shape(normal, np.ones(n), _lognoise(rng, n, sigma))
 
 
 def shape_infra(rng: np.random.Generator, cal: Calendar) -> Shape:
@@ -562,7 +582,7 @@ def shape_batch(rng: np.random.Generator, cal: Calendar) -> BatchShape:
     for begin, end, cost in runs:
         normal[begin:end] += cost
     noise = _lognoise(rng, n, rng.uniform(0.05, 0.2))
-    return BatchShape(normal, np.ones(n), noise, None, base, runs, scheduled)
+    return BatchShape(normal, np.ones(n), noise, base=base, runs=runs, scheduled=scheduled)
 
 
 def inject_batch(
@@ -603,7 +623,7 @@ def shape_storage(rng: np.random.Generator, cal: Calendar) -> Shape:
     """Object or block storage: cost follows stored bytes, which grow steadily (0.5-4 % a
     week, compounding, or linearly) with tiny noise (log sigma 0.2-2 %); 40 % of the series
     have a lifecycle rule that deletes 0.5-2 % once a day at a fixed hour (a small
-    sawtooth); 20 % have 1-3 stretches of 1-4 missing hours."""
+    sawtooth); the export misses 2 stretches of 1-4 hours (unknown, not zero)."""
     n = cal.windows
     weeks = cal.windows * cal.step / timedelta(weeks=1)
     rate = rng.uniform(0.005, 0.04)
@@ -614,7 +634,7 @@ def shape_storage(rng: np.random.Generator, cal: Calendar) -> Shape:
         cut, hour = rng.uniform(0.005, 0.02), int(rng.integers(24))
         normal = normal * (1 + cut * (((cal.hour - hour) % 24) / 23 - 0.5))
     noise = _lognoise(rng, n, rng.uniform(0.002, 0.02))
-    return Shape(normal, np.ones(n), noise, _gaps(rng, n, 0.2, 3, 4))
+    return Shape(normal, np.ones(n), noise)
 
 
 SEASON_DAYS = [date(2025, 12, 24) + timedelta(days=i) for i in range(10)]
@@ -656,6 +676,7 @@ class Family:
     held_out: bool = False  # kept out of the default run: report on it, never tune on it
     kinds: tuple[float, ...] | None = None  # weights over KINDS; None: KIND_WEIGHTS
     inject: Injector | None = None  # None: _inject
+    outages: tuple[int, int] | None = None  # export outages: how many, longest (windows)
 
     @property
     def hourly(self) -> bool:
@@ -733,12 +754,13 @@ FAMILIES = {
         Family(
             "saas_customers",
             "held out: per-customer SaaS usage, 5-50,000/h, local office hours, "
-            "log sigma 0.05-0.3, missing hours",
+            "log sigma 0.05-0.3, export outages",
             shape_saas,
             datetime(2026, 9, 7, tzinfo=UTC),
             H,
             8,
             held_out=True,
+            outages=(3, 6),
         ),
         Family(
             "infra_skus",
@@ -766,13 +788,14 @@ FAMILIES = {
         Family(
             "storage",
             "held out: storage growing 0.5-4 %/week, tiny noise, lifecycle sawtooth, "
-            "missing hours; steps up, accelerating growth",
+            "export outages; steps up, accelerating growth",
             shape_storage,
             datetime(2026, 10, 5, tzinfo=UTC),
             H,
             8,
             held_out=True,
             kinds=(0.1, 0.3, 0.15, 0.3, 0.15, 0.0),
+            outages=(2, 4),
         ),
         Family(
             "daily_invoices",
@@ -871,14 +894,13 @@ def generate(family: Family, seed: int, n_series: int) -> Dataset:
         if label is not None:
             labels.append(label)
         names.append(name)
-        row = np.round(shape.normal * shape.mask * shape.noise, 4)
-        if shape.missing is not None:
-            missing = shape.missing.copy()
-            if label is not None:  # a gap never hides the windows a label must be caught in
-                missing[label.start : label.start + label.tolerance] = False
-            row[missing] = np.nan
-        rows.append(row)
-    return Dataset(family.name, family.start, family.step, warmup, names, np.array(rows), labels)
+        rows.append(np.round(shape.normal * shape.mask * shape.noise, 4))
+    values = np.array(rows)
+    if family.outages:  # a stream of its own: the series do not move with the outages
+        count, longest = family.outages
+        outage_rng = np.random.default_rng([seed, *family.name.encode(), 0])
+        values, labels = export_outages(outage_rng, values, labels, count, longest)
+    return Dataset(family.name, family.start, family.step, warmup, names, values, labels)
 
 
 # ---------------------------------------------------------------------------------------
@@ -889,16 +911,25 @@ def _fmt(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def write_csv(data: Dataset, path: Path) -> None:
+def write_csv(data: Dataset, path: Path) -> list[Path]:
+    """The data as CSV: one file, or one file per stretch between export outages (windows
+    where every series is NaN): ``path``, then ``data-1.csv``, ``data-2.csv``, ... beside it."""
     stamps = [_fmt(data.start + i * data.step) for i in range(data.windows)]
-    with path.open("w", encoding="utf-8") as out:
-        out.write("timestamp,series,amount\n")
-        for name, row in zip(data.names, data.values, strict=True):
-            out.writelines(
-                f"{s},{name},{v:.4f}\n"
-                for s, v in zip(stamps, row, strict=True)
-                if not np.isnan(v)  # a missing window has no row
-            )
+    delivered = ~np.isnan(data.values).all(axis=0)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], delivered.astype(int), [0]])))
+    written = []
+    for k, (begin, end) in enumerate(zip(edges[::2], edges[1::2], strict=True)):
+        target = path if k == 0 else path.with_name(f"{path.stem}-{k}{path.suffix}")
+        with target.open("w", encoding="utf-8") as out:
+            out.write("timestamp,series,amount\n")
+            for name, row in zip(data.names, data.values, strict=True):
+                out.writelines(
+                    f"{stamps[i]},{name},{row[i]:.4f}\n"
+                    for i in range(begin, end)
+                    if not np.isnan(row[i])
+                )
+        written.append(target)
+    return written
 
 
 def write_config(folder: Path, rules: Sequence[Path], step: timedelta) -> Path:
@@ -907,7 +938,7 @@ def write_config(folder: Path, rules: Sequence[Path], step: timedelta) -> Path:
     config = folder / "config.toml"
     config.write_text(
         f'[alerter]\nstate = "state.db"\nrules = [{globs}]\n\n'
-        f'[sources.bench]\ntype = "csv"\npath = "data.csv"\ndimensions = ["series"]\n'
+        f'[sources.bench]\ntype = "csv"\npath = "data*.csv"\ndimensions = ["series"]\n'
         f'step = "{step_text}"\n',
         encoding="utf-8",
     )

@@ -22,6 +22,7 @@ from bench.independent import (
     Shape,
     _inject,
     choose_families,
+    export_outages,
     generate,
     inject_batch,
     parse_incidents,
@@ -238,14 +239,17 @@ def test_held_out_family_is_seeded_and_labels_several_kinds_after_the_warmup(nam
     assert len(one.labels) >= 25  # about half of 80 series carry one
     known = one.values[~np.isnan(one.values)]
     assert np.all(known >= 0)
+    # only whole-export outages are missing: a window is known for all series or none
+    hidden = np.isnan(one.values)
+    assert np.array_equal(hidden.any(axis=0), hidden.all(axis=0))
     rows = dict(zip(one.names, one.values, strict=True))
     for label in one.labels:
         assert one.warmup <= label.start < label.end <= one.windows
         row = rows[label.series]
-        assert not np.any(np.isnan(row[label.start : label.start + label.tolerance]))
+        assert not np.all(np.isnan(row[label.start : label.end]))
         if label.kind == "new_spend":
             assert np.nansum(row[: label.start]) == 0
-            assert row[label.start] > 0
+            assert np.nanmax(row[label.start : label.start + label.tolerance]) > 0
 
 
 def test_tuning_families_keep_the_default_kinds_injection_and_no_gaps() -> None:
@@ -255,15 +259,52 @@ def test_tuning_families_keep_the_default_kinds_injection_and_no_gaps() -> None:
         assert not np.isnan(generate(family, 3, 10).values).any()
 
 
-def test_missing_windows_are_absent_rows_in_the_csv(tmp_path: Path) -> None:
-    data = generate(FAMILIES["saas_customers"], 5, 40)
-    gaps = np.isnan(data.values)
-    assert gaps.any()
-    write_csv(data, tmp_path / "data.csv")
-    lines = (tmp_path / "data.csv").read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "timestamp,series,amount"
-    assert len(lines) - 1 == data.values.size - int(gaps.sum())
-    assert not any("nan" in line for line in lines)
+def test_export_outages_hide_every_series_and_stretch_the_labels_they_overlap() -> None:
+    values = np.full((3, 200), 5.0)
+    labels = [
+        Label("a", "spike", 50, 52, 12),
+        Label("b", "level_up", 100, 200, 12),
+        Label("c", "drop", 150, 160, 12),
+    ]
+    rng = np.random.default_rng(2)
+    out, kept = export_outages(rng, values, labels, count=6, longest=30)
+    hidden = np.isnan(out).all(axis=0)
+    assert hidden.any()
+    assert np.array_equal(np.isnan(out).any(axis=0), hidden)
+    assert not hidden[0]
+    assert not hidden[-1]
+    assert np.all(values == 5.0)  # the input is left alone
+    for label in labels:
+        if hidden[label.start : label.end].all():
+            assert label.series not in {k.series for k in kept}
+    assert any(label.tolerance > 12 for label in kept)
+    for label in kept:
+        seen = ~hidden[label.start : label.start + label.tolerance]
+        assert int(seen.sum()) >= min(12, len(seen))
+        assert label.tolerance == 12 + int(
+            hidden[label.start : label.start + label.tolerance].sum()
+        )
+
+
+def test_the_csv_is_split_around_export_outages(tmp_path: Path) -> None:
+    data = generate(FAMILIES["saas_customers"], 5, 20)
+    hidden = np.isnan(data.values).all(axis=0)
+    assert hidden.any()
+    files = write_csv(data, tmp_path / "data.csv")
+    stretches = np.flatnonzero(np.diff(hidden.astype(int)) == 1).size + 1
+    assert len(files) == stretches
+    assert files[0].name == "data.csv"
+    rows = []
+    for path in files:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert lines[0] == "timestamp,series,amount"
+        rows.extend(lines[1:])
+    assert len(rows) == int((~np.isnan(data.values)).sum())
+    assert not any("nan" in row for row in rows)
+    stamps = {data.start + i * HOUR for i in np.flatnonzero(hidden)}
+    assert not any(datetime.fromisoformat(row.split(",")[0]) in stamps for row in rows)
+    one = generate(FAMILIES["issue16"], 5, 3)
+    assert write_csv(one, tmp_path / "one.csv") == [tmp_path / "one.csv"]
 
 
 def _batch(seed: int, scheduled: bool) -> tuple[Calendar, BatchShape]:
