@@ -301,7 +301,7 @@ def test_the_csv_is_split_around_export_outages(tmp_path: Path) -> None:
         rows.extend(lines[1:])
     assert len(rows) == int((~np.isnan(data.values)).sum())
     assert not any("nan" in row for row in rows)
-    stamps = {data.start + i * HOUR for i in np.flatnonzero(hidden)}
+    stamps = {data.start + int(i) * HOUR for i in np.flatnonzero(hidden)}
     assert not any(datetime.fromisoformat(row.split(",")[0]) in stamps for row in rows)
     one = generate(FAMILIES["issue16"], 5, 3)
     assert write_csv(one, tmp_path / "one.csv") == [tmp_path / "one.csv"]
