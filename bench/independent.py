@@ -25,7 +25,43 @@ Scoring (per family and pooled):
   finds the first alert of bench/rules/cost-hourly.toml on day 21 and of cost-daily.toml on
   day 44: the rules' own warm-up fits inside these.)
 
-Run: ``python bench/independent.py [--seed N] [--families a,b] [--series N]``.
+Families come in two groups. The tuning group (issue16, heavy_tails, cycles, sparse,
+calendar, trends, daily_calendar, daily_heavy) runs by default. The held-out group
+(``held_out=True``; ``--held-out`` runs it) was written from what cloud cost exports look
+like, without reading the detectors or their rules; report on it, never tune on it:
+
+- saas_customers (hourly): per-customer usage of a SaaS product. Levels log-uniform over
+  4 orders of magnitude (5 .. 50,000 an hour), a daily curve from the customer's office
+  hours in its own time zone (local weekends at 0.3-1.0), multiplicative noise with log
+  sigma 0.3 for the smallest accounts down to 0.05 for the largest, growth or churn of
+  +30 / -15 %, and 3 export outages of 1-6 hours (no series has a row: unknown).
+- infra_skus (hourly): a SKU's committed spend (reserved capacity, savings plans: flat,
+  log sigma 0.2-1 %; 15 % of the SKUs are commitment only, exactly constant) plus an
+  autoscaled part counted in whole instances that follows the day's load; 2-5 deploys
+  resize it by -15 .. +20 % without a label. Labelled level shifts are 40-80 %.
+- batch_ml (hourly): training runs on a low floor (2-10 % of a run's cost); 60 % of the
+  series retrain every 1-3 days (jittered), the rest run ad hoc experiments at irregular
+  times. Spike = a run 3-10x its usual cost, level_up = a runaway job that never stops
+  (labelled from the first hour longer than any earlier run), drop = 1-3 scheduled runs
+  that do not happen; level_down, ramp and new spend as in every family.
+- storage (hourly): storage cost growing 0.5-4 % a week (compounding or linear) with log
+  noise of 0.2-2 %, a daily lifecycle sawtooth of 0.5-2 % in 40 % of the series, 2
+  export outages of 1-4 hours. Labels: steps up and down, accelerating growth (ramp), new buckets,
+  rarely a spike (a temporary copy); no drops.
+- daily_invoices (daily): usage with weekends and public holidays, a year-end slump
+  (24 Dec - 2 Jan at 0.4-0.8), invoice-day items that are not anomalies (a fee of 0.5-5
+  days of usage on the 1st or on a contract day of the series' own, a monthly credit that
+  takes the 1st down to 0.3-0.7).
+
+Labels in every family use the same kinds and the same magnitudes: spikes 3-10x the
+typical window (the run, for batch_ml), level shifts of 40-80 %, ramps to 2-4x over 1-3
+days (3-10 days daily), drops to at most 30 % (or a missing run), new spend. An export outage
+(hours in which no series has a row; the CSV is split around it, so the source does not
+cover those hours) stretches the tolerance of a label it overlaps by the hours it hides.
+Inside hours the export covers, a series without a row spent zero (the product's
+contract), so per-series gaps are not generated.
+
+Run: ``python bench/independent.py [--seed N] [--families a,b | --held-out] [--series N]``.
 """
 
 from __future__ import annotations
@@ -73,7 +109,7 @@ class Dataset:
     step: timedelta
     warmup: int  # windows without labels at the start
     names: list[str]
-    values: np.ndarray  # series x windows, money
+    values: np.ndarray  # series x windows, money; NaN: no row for that window
     labels: list[Label]
 
     @property
@@ -425,6 +461,210 @@ def shape_trends(rng: np.random.Generator, cal: Calendar) -> Shape:
     return Shape(normal, np.ones(n), _lognoise(rng, n, rng.uniform(0.03, 0.2)))
 
 
+# ---------------------------------------------------------------------------------------
+# Held-out families: written from what billing exports look like, without reading the
+# detectors or their rules, and kept out of the default run so that nobody tunes on them.
+
+TIMEZONES = (-8, -7, -6, -5, -3, 0, 1, 2, 3, 5, 8, 9, 10)
+"""Customers' UTC offsets in hours (Americas, Europe, India, East Asia, Australia)."""
+
+
+def export_outages(
+    rng: np.random.Generator, values: np.ndarray, labels: list[Label], count: int, longest: int
+) -> tuple[np.ndarray, list[Label]]:
+    """Hours the export never delivered: ``count`` runs of 1..``longest`` windows in which
+    no series has a row (NaN here; the CSV is split around them, so the source does not
+    cover them and they are unknown, not zero). A label's tolerance grows by the hidden
+    windows in it; a label whose anomalous windows are all hidden is dropped.
+
+    Only whole-export outages are missing data: inside a window the export covers, a
+    series without a row spent zero (the product's contract, as in real billing exports
+    that omit zero rows), so a gap in one series alone would be a drop to zero."""
+    n = values.shape[1]
+    hidden = np.zeros(n, dtype=bool)
+    for _ in range(count):
+        begin = int(rng.integers(1, n - longest - 1))
+        hidden[begin : begin + int(rng.integers(1, longest + 1))] = True
+    out = values.copy()
+    out[:, hidden] = np.nan
+    kept = []
+    for label in labels:
+        if hidden[label.start : label.end].all():
+            continue
+        tol = label.tolerance
+        while tol < label.tolerance + int(hidden[label.start : label.start + tol].sum()):
+            tol += 1
+        kept.append(Label(label.series, label.kind, label.start, label.end, tol))
+    return out, kept
+
+
+def shape_saas(rng: np.random.Generator, cal: Calendar) -> Shape:
+    """Usage cost of one SaaS customer: the level is log-uniform over 4 orders of magnitude
+    (5 .. 50,000 per hour), the daily curve follows the customer's office hours in its own
+    time zone (so its weekend is local too), small customers are noisier (log sigma 0.3 at
+    5/h down to 0.05 at 50,000/h), accounts grow or shrink by up to +30 / -15 %, and 30 %
+    the export misses 3 stretches of 1-6 hours for all customers (unknown, not zero)."""
+    n = cal.windows
+    hourly = float(np.exp(rng.uniform(np.log(5), np.log(50_000))))
+    clock = (cal.weekday * 24 + cal.hour + int(rng.choice(TIMEZONES))) % 168
+    local_hour, local_day = clock % 24, clock // 24
+    peak, width = rng.uniform(10, 15), rng.uniform(2.5, 5)
+    floor = rng.uniform(0.15, 0.8)  # API traffic runs all day; seats only in office hours
+    curve = floor + (1 - floor) * np.exp(-0.5 * ((local_hour - peak) / width) ** 2)
+    weekend = np.where(local_day >= 5, rng.uniform(0.3, 1.0), 1.0)
+    trend = 1 + rng.uniform(-0.15, 0.3) * cal.frac
+    normal = hourly * (1 if cal.hourly else 24) * curve * weekend * trend
+    decades = np.log10(hourly / 5)
+    sigma = float(np.clip((0.3 - 0.0625 * decades) * rng.uniform(0.8, 1.2), 0.05, 0.3))
+    return Shape(normal, np.ones(n), _lognoise(rng, n, sigma))
+
+
+def shape_infra(rng: np.random.Generator, cal: Calendar) -> Shape:
+    """One infrastructure SKU: a committed part (reserved capacity or a savings plan: flat,
+    log sigma 0.2-1 %) plus an autoscaled part (whole instances following the day's load,
+    weekend 0.6-1.0) whose size moves by -15 .. +20 % at 2-5 deploys (weekday afternoons,
+    not labelled). 15 % of the SKUs are commitment only, with exactly constant cost."""
+    n = cal.windows
+    level = _level(rng, cal)
+    pick = rng.random()
+    if pick < 0.15:
+        return Shape(np.full(n, level), np.ones(n), np.ones(n))
+    committed_share = rng.uniform(0.3, 0.9) if pick < 0.6 else rng.uniform(0.0, 0.3)
+    committed = level * committed_share
+    load = _diurnal(rng, cal, 0.7) * _weekend(cal, rng.uniform(0.6, 1.0))
+    deploys = np.flatnonzero((cal.weekday < 5) & (cal.hour == int(rng.integers(14, 22))))
+    size = np.ones(n)
+    for at in np.sort(rng.choice(deploys, int(rng.integers(2, 6)), replace=False)):
+        size[at:] = rng.uniform(0.85, 1.2)  # against the first size: no compounding drift
+    instances = int(rng.integers(4, 61))
+    expected = level * (1 - committed_share) * load * size
+    demand = instances * load * size * _lognoise(rng, n, rng.uniform(0.03, 0.12))
+    scaled = np.maximum(np.round(demand), 1) / instances * level * (1 - committed_share)
+    held = committed * _lognoise(rng, n, rng.uniform(0.002, 0.01))
+    normal = committed + expected
+    return Shape(normal, np.ones(n), (held + scaled) / normal)
+
+
+@dataclass
+class BatchShape(Shape):
+    """A bursty series together with its job runs, so an anomaly can act on one run."""
+
+    base: float = 0.0  # cost per window between runs
+    runs: list[tuple[int, int, float]] = field(default_factory=list)  # start, end, cost
+    scheduled: bool = False
+
+
+def shape_batch(rng: np.random.Generator, cal: Calendar) -> BatchShape:
+    """Batch and ML training: a low floor (notebooks, disks, idle endpoints: 2-10 % of a
+    run's cost) and runs of heavy spend. 60 % of the series retrain on a schedule (every
+    1, 2 or 3 days, start jitter +/-2 h, 2-8 h +/-1 h long, cost +/-20 %); the rest are
+    ad hoc experiments at irregular times (gaps of 2-5 days on average, 2-12 h long, cost
+    0.5-1.5x). Hourly only."""
+    n = cal.windows
+    burst = _level(rng, cal) * rng.uniform(2, 8)
+    base = burst * rng.uniform(0.02, 0.1)
+    normal = np.full(n, base)
+    runs = []
+    scheduled = bool(rng.random() < 0.6)
+    if scheduled:
+        period, length = int(rng.choice([24, 48, 72])), int(rng.integers(2, 9))
+        for slot in range(int(rng.integers(0, period)), n, period):
+            begin = max(0, slot + int(rng.integers(-2, 3)))
+            end = min(n, begin + max(1, length + int(rng.integers(-1, 2))))
+            runs.append((begin, end, burst * rng.uniform(0.8, 1.2)))
+    else:
+        mean_gap = rng.uniform(48, 120)
+        begin = int(rng.integers(0, 72))
+        while begin < n:
+            end = min(n, begin + int(rng.integers(2, 13)))
+            runs.append((begin, end, burst * rng.uniform(0.5, 1.5)))
+            begin = end + 1 + int(rng.exponential(mean_gap))
+    for begin, end, cost in runs:
+        normal[begin:end] += cost
+    noise = _lognoise(rng, n, rng.uniform(0.05, 0.2))
+    return BatchShape(normal, np.ones(n), noise, base=base, runs=runs, scheduled=scheduled)
+
+
+def inject_batch(
+    rng: np.random.Generator, shape: Shape, kind: str, name: str, cal: Calendar, warmup: int
+) -> Label | None:
+    """Batch anomalies that act on runs; level shifts down, ramps and new spend as in
+    ``_inject``.
+
+    - spike: one run costs 3-10x its usual (a cluster launched far too large);
+    - level_up, a runaway job: a run that never stops; the label starts at the first hour
+      longer than any earlier run of the series (before that it looks like a run);
+    - drop, missing batch: 1-3 consecutive scheduled runs do not happen (the label spans
+      them); an irregular series has no run that is due, so it gets no drop label.
+    """
+    if not isinstance(shape, BatchShape) or kind not in ("spike", "level_up", "drop"):
+        return _inject(rng, shape, kind, name, cal, warmup)
+    n = cal.windows
+    late = n - 4 * cal.per_day
+    eligible = [i for i, (begin, _, _) in enumerate(shape.runs) if warmup <= begin < late]
+    if not eligible or (kind == "drop" and not shape.scheduled):
+        return None
+    pick = int(rng.choice(eligible))
+    begin, end, cost = shape.runs[pick]
+    if kind == "spike":
+        shape.normal[begin:end] += (rng.uniform(3, 10) - 1) * cost
+        return Label(name, kind, begin, end, TOLERANCE_HOURS[kind])
+    if kind == "level_up":
+        longest = max(e - b for b, e, _ in shape.runs[: pick + 1])
+        shape.normal[end:] += cost
+        return Label(name, kind, begin + longest, n, TOLERANCE_HOURS[kind])
+    gone = shape.runs[pick : pick + int(rng.integers(1, 4))]
+    for b, e, c in gone:
+        shape.normal[b:e] -= c
+    return Label(name, kind, begin, gone[-1][1], TOLERANCE_HOURS[kind])
+
+
+def shape_storage(rng: np.random.Generator, cal: Calendar) -> Shape:
+    """Object or block storage: cost follows stored bytes, which grow steadily (0.5-4 % a
+    week, compounding, or linearly) with tiny noise (log sigma 0.2-2 %); 40 % of the series
+    have a lifecycle rule that deletes 0.5-2 % once a day at a fixed hour (a small
+    sawtooth); the export misses 2 stretches of 1-4 hours (unknown, not zero)."""
+    n = cal.windows
+    weeks = cal.windows * cal.step / timedelta(weeks=1)
+    rate = rng.uniform(0.005, 0.04)
+    compounding = rng.random() < 0.5
+    growth = (1 + rate) ** (cal.frac * weeks) if compounding else 1 + rate * cal.frac * weeks
+    normal = _level(rng, cal) * growth
+    if cal.hourly and rng.random() < 0.4:
+        cut, hour = rng.uniform(0.005, 0.02), int(rng.integers(24))
+        normal = normal * (1 + cut * (((cal.hour - hour) % 24) / 23 - 0.5))
+    noise = _lognoise(rng, n, rng.uniform(0.002, 0.02))
+    return Shape(normal, np.ones(n), noise)
+
+
+SEASON_DAYS = [date(2025, 12, 24) + timedelta(days=i) for i in range(10)]
+INVOICE_HOLIDAYS = [date(2025, 11, 27), date(2025, 11, 28), *HOLIDAYS]
+
+
+def shape_invoices(rng: np.random.Generator, cal: Calendar) -> Shape:
+    """Daily spend as an invoice shows it: usage with weekends and public holidays at
+    0.3-1.0, a year-end slump (24 Dec - 2 Jan at 0.4-0.8), a trend of -10 .. +25 %, and
+    invoice-day items that are not anomalies: 40 % of the series post a fee (support plan,
+    marketplace subscription: 0.5-5 days of usage) on the 1st, 20 % on a contract day of
+    their own (2nd-28th), 15 % receive a monthly credit on the 1st (that day at 0.3-0.7)."""
+    n = cal.windows
+    level = _level(rng, cal)
+    off = _weekend(cal, rng.uniform(0.3, 1.0), cal.on_dates(INVOICE_HOLIDAYS))
+    season = np.where(cal.on_dates(SEASON_DAYS), rng.uniform(0.4, 0.8), 1.0)
+    usage = level * off * season * (1 + rng.uniform(-0.1, 0.25) * cal.frac)
+    pick = rng.random()
+    if pick < 0.6:
+        day = 1 if pick < 0.4 else int(rng.integers(2, 29))
+        fee = np.where(cal.day_of_month == day, rng.uniform(0.5, 5) * level, 0.0)
+        usage = usage + fee
+    elif pick < 0.75:
+        usage = usage * np.where(cal.day_of_month == 1, rng.uniform(0.3, 0.7), 1.0)
+    return Shape(usage, np.ones(n), _lognoise(rng, n, rng.uniform(0.03, 0.15)))
+
+
+Injector = Callable[[np.random.Generator, Shape, str, str, Calendar, int], Label | None]
+
+
 @dataclass(frozen=True)
 class Family:
     name: str
@@ -433,6 +673,10 @@ class Family:
     start: datetime
     step: timedelta
     weeks: int
+    held_out: bool = False  # kept out of the default run: report on it, never tune on it
+    kinds: tuple[float, ...] | None = None  # weights over KINDS; None: KIND_WEIGHTS
+    inject: Injector | None = None  # None: _inject
+    outages: tuple[int, int] | None = None  # export outages: how many, longest (windows)
 
     @property
     def hourly(self) -> bool:
@@ -507,8 +751,65 @@ FAMILIES = {
             D,
             30,
         ),
+        Family(
+            "saas_customers",
+            "held out: per-customer SaaS usage, 5-50,000/h, local office hours, "
+            "log sigma 0.05-0.3, export outages",
+            shape_saas,
+            datetime(2026, 9, 7, tzinfo=UTC),
+            H,
+            8,
+            held_out=True,
+            outages=(3, 6),
+        ),
+        Family(
+            "infra_skus",
+            "held out: committed spend plus autoscaled instances, unlabelled deploy steps "
+            "-15..+20 %",
+            shape_infra,
+            datetime(2026, 8, 3, tzinfo=UTC),
+            H,
+            8,
+            held_out=True,
+            kinds=(0.18, 0.22, 0.2, 0.1, 0.1, 0.2),
+        ),
+        Family(
+            "batch_ml",
+            "held out: scheduled or ad hoc training runs on a low floor; runaway jobs, "
+            "missing runs, oversized runs",
+            shape_batch,
+            datetime(2026, 4, 13, tzinfo=UTC),
+            H,
+            8,
+            held_out=True,
+            kinds=(0.2, 0.25, 0.1, 0.1, 0.1, 0.25),
+            inject=inject_batch,
+        ),
+        Family(
+            "storage",
+            "held out: storage growing 0.5-4 %/week, tiny noise, lifecycle sawtooth, "
+            "export outages; steps up, accelerating growth",
+            shape_storage,
+            datetime(2026, 10, 5, tzinfo=UTC),
+            H,
+            8,
+            held_out=True,
+            kinds=(0.1, 0.3, 0.15, 0.3, 0.15, 0.0),
+            outages=(2, 4),
+        ),
+        Family(
+            "daily_invoices",
+            "held out, daily: invoice-day fees and credits, holidays, year-end slump",
+            shape_invoices,
+            datetime(2025, 11, 3, tzinfo=UTC),
+            D,
+            30,
+            held_out=True,
+        ),
     ]
 }
+HELD_OUT = [name for name, family in FAMILIES.items() if family.held_out]
+TUNING = [name for name, family in FAMILIES.items() if not family.held_out]
 
 
 TOLERANCE_HOURS = {
@@ -581,19 +882,25 @@ def generate(family: Family, seed: int, n_series: int) -> Dataset:
     windows = int(timedelta(weeks=family.weeks) / family.step)
     cal = Calendar(family.start, family.step, windows)
     warmup = int(timedelta(weeks=3 if family.hourly else 8) / family.step)
+    weights = KIND_WEIGHTS if family.kinds is None else np.array(family.kinds)
     names, rows, labels = [], [], []
     for i in range(n_series):
         name = f"{family.name}-{i:04d}"
         shape = family.shape(rng, cal)
         label = None
         if rng.random() < ANOMALY_SHARE:
-            kind = str(rng.choice(KINDS, p=KIND_WEIGHTS / KIND_WEIGHTS.sum()))
-            label = _inject(rng, shape, kind, name, cal, warmup)
+            kind = str(rng.choice(KINDS, p=weights / weights.sum()))
+            label = (family.inject or _inject)(rng, shape, kind, name, cal, warmup)
         if label is not None:
             labels.append(label)
         names.append(name)
         rows.append(np.round(shape.normal * shape.mask * shape.noise, 4))
-    return Dataset(family.name, family.start, family.step, warmup, names, np.array(rows), labels)
+    values = np.array(rows)
+    if family.outages:  # a stream of its own: the series do not move with the outages
+        count, longest = family.outages
+        outage_rng = np.random.default_rng([seed, *family.name.encode(), 0])
+        values, labels = export_outages(outage_rng, values, labels, count, longest)
+    return Dataset(family.name, family.start, family.step, warmup, names, values, labels)
 
 
 # ---------------------------------------------------------------------------------------
@@ -604,12 +911,25 @@ def _fmt(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def write_csv(data: Dataset, path: Path) -> None:
+def write_csv(data: Dataset, path: Path) -> list[Path]:
+    """The data as CSV: one file, or one file per stretch between export outages (windows
+    where every series is NaN): ``path``, then ``data-1.csv``, ``data-2.csv``, ... beside it."""
     stamps = [_fmt(data.start + i * data.step) for i in range(data.windows)]
-    with path.open("w", encoding="utf-8") as out:
-        out.write("timestamp,series,amount\n")
-        for name, row in zip(data.names, data.values, strict=True):
-            out.writelines(f"{s},{name},{v:.4f}\n" for s, v in zip(stamps, row, strict=True))
+    delivered = ~np.isnan(data.values).all(axis=0)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], delivered.astype(int), [0]])))
+    written = []
+    for k, (begin, end) in enumerate(zip(edges[::2], edges[1::2], strict=True)):
+        target = path if k == 0 else path.with_name(f"{path.stem}-{k}{path.suffix}")
+        with target.open("w", encoding="utf-8") as out:
+            out.write("timestamp,series,amount\n")
+            for name, row in zip(data.names, data.values, strict=True):
+                out.writelines(
+                    f"{stamps[i]},{name},{row[i]:.4f}\n"
+                    for i in range(begin, end)
+                    if not np.isnan(row[i])
+                )
+        written.append(target)
+    return written
 
 
 def write_config(folder: Path, rules: Sequence[Path], step: timedelta) -> Path:
@@ -618,7 +938,7 @@ def write_config(folder: Path, rules: Sequence[Path], step: timedelta) -> Path:
     config = folder / "config.toml"
     config.write_text(
         f'[alerter]\nstate = "state.db"\nrules = [{globs}]\n\n'
-        f'[sources.bench]\ntype = "csv"\npath = "data.csv"\ndimensions = ["series"]\n'
+        f'[sources.bench]\ntype = "csv"\npath = "data*.csv"\ndimensions = ["series"]\n'
         f'step = "{step_text}"\n',
         encoding="utf-8",
     )
@@ -692,19 +1012,39 @@ def report(name: str, result: Score, about: str = "") -> str:
     )
 
 
+def choose_families(names: str | None, *, held_out: bool = False) -> list[str]:
+    """The families to run: the comma-separated ``names``, else the held-out group when
+    ``held_out``, else the tuning group. Raises ValueError naming unknown families."""
+    if not names:
+        return list(HELD_OUT if held_out else TUNING)
+    chosen = [f.strip() for f in names.split(",") if f.strip()]
+    unknown = [f for f in chosen if f not in FAMILIES]
+    if unknown:
+        raise ValueError(f"unknown families {unknown} (known: {', '.join(FAMILIES)})")
+    return chosen
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=20261130)
-    parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated")
+    parser.add_argument(
+        "--families",
+        help=f"comma-separated (default: {', '.join(TUNING)}; held out: {', '.join(HELD_OUT)})",
+    )
+    parser.add_argument(
+        "--held-out", action="store_true", help="run the held-out families (never tune on them)"
+    )
     parser.add_argument("--series", type=int, default=300, help="series per family")
     parser.add_argument("--hourly-rules", type=Path, action="append", help="rule file(s)")
     parser.add_argument("--daily-rules", type=Path, action="append", help="rule file(s)")
     parser.add_argument("--out", type=Path, help="keep each family's CSV, config, output here")
     args = parser.parse_args(argv)
-    chosen = [f.strip() for f in args.families.split(",") if f.strip()]
-    unknown = [f for f in chosen if f not in FAMILIES]
-    if unknown:
-        parser.error(f"unknown families {unknown} (known: {', '.join(FAMILIES)})")
+    if args.families and args.held_out:
+        parser.error("--families and --held-out exclude each other")
+    try:
+        chosen = choose_families(args.families, held_out=args.held_out)
+    except ValueError as err:
+        parser.error(str(err))
     hourly_rules = args.hourly_rules or [HOURLY_RULES]
     daily_rules = args.daily_rules or [DAILY_RULES]
     with tempfile.TemporaryDirectory(prefix="alerter-independent-") as scratch:

@@ -5,21 +5,33 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bench.independent import (
     FAMILIES,
+    HELD_OUT,
+    KINDS,
+    TUNING,
+    BatchShape,
     Calendar,
     Incident,
     Label,
     Shape,
     _inject,
+    choose_families,
+    export_outages,
     generate,
+    inject_batch,
     parse_incidents,
     score,
+    shape_batch,
     shape_heavy,
+    shape_infra,
+    shape_storage,
+    write_csv,
 )
 
 HOUR = timedelta(hours=1)
@@ -195,3 +207,191 @@ def test_heavy_tailed_noise_and_blips_stay_below_a_doubling(step: timedelta) -> 
         noise = shape_heavy(rng, cal).noise
         assert noise.max() < 2
         assert noise.min() > 0.5
+
+
+# --- held-out families --------------------------------------------------------------
+
+
+def test_held_out_families_are_a_group_of_their_own() -> None:
+    assert set(HELD_OUT) >= {"saas_customers", "infra_skus", "batch_ml", "storage"}
+    assert any(not FAMILIES[name].hourly for name in HELD_OUT)
+    assert not set(HELD_OUT) & set(TUNING)
+    assert set(HELD_OUT) | set(TUNING) == set(FAMILIES)
+    assert choose_families(None) == TUNING
+    assert choose_families("", held_out=True) == HELD_OUT
+    assert choose_families(" storage,issue16 ") == ["storage", "issue16"]
+    with pytest.raises(ValueError, match="nope"):
+        choose_families("storage,nope")
+
+
+@pytest.mark.parametrize("name", HELD_OUT)
+def test_held_out_family_is_seeded_and_labels_several_kinds_after_the_warmup(name: str) -> None:
+    family = FAMILIES[name]
+    one = generate(family, 5, 80)
+    again = generate(family, 5, 80)
+    other = generate(family, 6, 80)
+    assert np.array_equal(one.values, again.values, equal_nan=True)
+    assert one.labels == again.labels
+    assert not np.array_equal(one.values, other.values, equal_nan=True)
+    kinds = {label.kind for label in one.labels}
+    assert kinds <= set(KINDS)
+    assert len(kinds) >= 3
+    assert len(one.labels) >= 25  # about half of 80 series carry one
+    known = one.values[~np.isnan(one.values)]
+    assert np.all(known >= 0)
+    # only whole-export outages are missing: a window is known for all series or none
+    hidden = np.isnan(one.values)
+    assert np.array_equal(hidden.any(axis=0), hidden.all(axis=0))
+    rows = dict(zip(one.names, one.values, strict=True))
+    for label in one.labels:
+        assert one.warmup <= label.start < label.end <= one.windows
+        row = rows[label.series]
+        assert not np.all(np.isnan(row[label.start : label.end]))
+        if label.kind == "new_spend":
+            assert np.nansum(row[: label.start]) == 0
+            assert np.nanmax(row[label.start : label.start + label.tolerance]) > 0
+
+
+def test_tuning_families_keep_the_default_kinds_injection_and_no_gaps() -> None:
+    for name in TUNING:
+        family = FAMILIES[name]
+        assert (family.kinds, family.inject, family.held_out) == (None, None, False)
+        assert not np.isnan(generate(family, 3, 10).values).any()
+
+
+def test_export_outages_hide_every_series_and_stretch_the_labels_they_overlap() -> None:
+    values = np.full((3, 200), 5.0)
+    labels = [
+        Label("a", "spike", 50, 52, 12),
+        Label("b", "level_up", 100, 200, 12),
+        Label("c", "drop", 150, 160, 12),
+    ]
+    rng = np.random.default_rng(2)
+    out, kept = export_outages(rng, values, labels, count=6, longest=30)
+    hidden = np.isnan(out).all(axis=0)
+    assert hidden.any()
+    assert np.array_equal(np.isnan(out).any(axis=0), hidden)
+    assert not hidden[0]
+    assert not hidden[-1]
+    assert np.all(values == 5.0)  # the input is left alone
+    for label in labels:
+        if hidden[label.start : label.end].all():
+            assert label.series not in {k.series for k in kept}
+    assert any(label.tolerance > 12 for label in kept)
+    for label in kept:
+        seen = ~hidden[label.start : label.start + label.tolerance]
+        assert int(seen.sum()) >= min(12, len(seen))
+        assert label.tolerance == 12 + int(
+            hidden[label.start : label.start + label.tolerance].sum()
+        )
+
+
+def test_the_csv_is_split_around_export_outages(tmp_path: Path) -> None:
+    data = generate(FAMILIES["saas_customers"], 5, 20)
+    hidden = np.isnan(data.values).all(axis=0)
+    assert hidden.any()
+    files = write_csv(data, tmp_path / "data.csv")
+    stretches = np.flatnonzero(np.diff(hidden.astype(int)) == 1).size + 1
+    assert len(files) == stretches
+    assert files[0].name == "data.csv"
+    rows = []
+    for path in files:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert lines[0] == "timestamp,series,amount"
+        rows.extend(lines[1:])
+    assert len(rows) == int((~np.isnan(data.values)).sum())
+    assert not any("nan" in row for row in rows)
+    stamps = {data.start + int(i) * HOUR for i in np.flatnonzero(hidden)}
+    assert not any(datetime.fromisoformat(row.split(",")[0]) in stamps for row in rows)
+    one = generate(FAMILIES["issue16"], 5, 3)
+    assert write_csv(one, tmp_path / "one.csv") == [tmp_path / "one.csv"]
+
+
+def _batch(seed: int, scheduled: bool) -> tuple[Calendar, BatchShape]:
+    cal = Calendar(START, HOUR, 24 * 56)
+    rng = np.random.default_rng(seed)
+    while True:
+        shape = shape_batch(rng, cal)
+        if shape.scheduled == scheduled:
+            return cal, shape
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_batch_runs_stand_far_above_the_floor(seed: int) -> None:
+    for scheduled in (True, False):
+        _, shape = _batch(seed, scheduled)
+        assert len(shape.runs) >= 8
+        for begin, end, cost in shape.runs:
+            assert cost >= 5 * shape.base
+            assert np.all(shape.normal[begin:end] >= shape.base + cost - 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_batch_anomalies_act_on_runs(seed: int) -> None:
+    warmup = 24 * 21
+    cal, shape = _batch(seed, scheduled=True)
+    before = shape.normal.copy()
+    spike = inject_batch(np.random.default_rng(seed), shape, "spike", "s", cal, warmup)
+    assert spike is not None
+    assert spike.start >= warmup
+    ratio = shape.normal[spike.start : spike.end] / before[spike.start : spike.end]
+    assert np.all(ratio >= 2.5)  # the run at 3-10x, over a floor left alone
+    assert np.all(
+        np.delete(shape.normal, np.arange(spike.start, spike.end))
+        == np.delete(before, np.arange(spike.start, spike.end))
+    )
+
+    cal, shape = _batch(seed, scheduled=True)
+    before = shape.normal.copy()
+    runaway = inject_batch(np.random.default_rng(seed), shape, "level_up", "s", cal, warmup)
+    assert runaway is not None
+    assert runaway.end == cal.windows
+    assert np.all(shape.normal[runaway.start :] >= before[runaway.start :] + 5 * shape.base)
+    # the label starts at the first hour longer than any run so far
+    begin = max(b for b, _, _ in shape.runs if b < runaway.start)
+    longest = max(e - b for b, e, _ in shape.runs if b <= begin)
+    assert runaway.start == begin + longest
+
+    cal, shape = _batch(seed, scheduled=True)
+    before = shape.normal.copy()
+    drop = inject_batch(np.random.default_rng(seed), shape, "drop", "s", cal, warmup)
+    assert drop is not None
+    gone = [(b, e) for b, e, _ in shape.runs if drop.start <= b and e <= drop.end]
+    assert 1 <= len(gone) <= 3
+    for b, e in gone:
+        assert np.allclose(shape.normal[b:e], shape.base)
+        assert np.all(shape.normal[b:e] <= 0.4 * before[b:e])
+
+    cal, shape = _batch(seed, scheduled=False)
+    assert inject_batch(np.random.default_rng(seed), shape, "drop", "s", cal, warmup) is None
+    shift = inject_batch(np.random.default_rng(seed), shape, "level_down", "s", cal, warmup)
+    assert shift is not None
+    assert shift.kind == "level_down"
+
+
+def test_commitment_only_skus_are_flat_and_the_rest_stay_near_their_normal() -> None:
+    cal = Calendar(START, HOUR, 24 * 56)
+    rng = np.random.default_rng(4)
+    flat = 0
+    for _ in range(60):
+        shape = shape_infra(rng, cal)
+        cost = shape.normal * shape.noise
+        if np.all(cost == cost[0]):
+            flat += 1
+            continue
+        # whole instances and small noise: never an unlabelled doubling or halving
+        assert shape.noise.min() > 0.5
+        assert shape.noise.max() < 2
+    assert 0 < flat < 30
+
+
+def test_storage_grows_smoothly_without_a_label() -> None:
+    cal = Calendar(START, HOUR, 24 * 56)
+    rng = np.random.default_rng(9)
+    for _ in range(30):
+        shape = shape_storage(rng, cal)
+        daily = (shape.normal * shape.noise).reshape(-1, 24).mean(axis=1)
+        change = daily[1:] / daily[:-1]
+        assert np.all(change > 0.97)
+        assert np.all(change < 1.03)
+        assert daily[-1] > daily[0]
