@@ -73,48 +73,45 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from functools import cached_property
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
+if __package__ in (None, ""):  # run as a script: the repository root holds `bench`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.heldout_shapes import (
+    inject_batch,
+    shape_batch,
+    shape_infra,
+    shape_invoices,
+    shape_saas,
+    shape_storage,
+)
+from bench.scenario_kit import (
+    HOLIDAYS,
+    KINDS,
+    Calendar,
+    Dataset,
+    Family,
+    Label,
+    Shape,
+    diurnal_curve,
+    generate,
+    intermittent_mask,
+    log_noise,
+    t_noise,
+    typical_level,
+    weekend_factor,
+    zero_inflation,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 HOURLY_RULES = ROOT / "bench" / "rules" / "cost-hourly.toml"
 DAILY_RULES = ROOT / "bench" / "rules" / "cost-daily.toml"
-
-KINDS = ("spike", "level_up", "level_down", "ramp", "new_spend", "drop")
-KIND_WEIGHTS = np.array([0.22, 0.13, 0.13, 0.16, 0.14, 0.22])
-ANOMALY_SHARE = 0.5  # of the series in a family carry one labelled anomaly
-ACTIVE_SHARE = 0.3  # a window is "active" when its normal cost is >= this x typical
-
-
-@dataclass(frozen=True)
-class Label:
-    """One anomaly: window indices ``[start, end)``, caught within ``start + tolerance``."""
-
-    series: str
-    kind: str
-    start: int
-    end: int
-    tolerance: int
-
-
-@dataclass(frozen=True)
-class Dataset:
-    family: str
-    start: datetime
-    step: timedelta
-    warmup: int  # windows without labels at the start
-    names: list[str]
-    values: np.ndarray  # series x windows, money; NaN: no row for that window
-    labels: list[Label]
-
-    @property
-    def windows(self) -> int:
-        return int(self.values.shape[1])
 
 
 @dataclass(frozen=True)
@@ -217,146 +214,29 @@ def score(
     return out
 
 
-# ---------------------------------------------------------------------------------------
-# Generation. A series is built as its normal cost (level, trend, seasonality, calendar
-# effects), a mask of windows that cost nothing, and multiplicative noise; a labelled
-# anomaly changes the normal cost (and the mask) before the noise is applied.
-
-
-@dataclass
-class Shape:
-    normal: np.ndarray  # noise-free cost per window
-    mask: np.ndarray  # 0/1: windows that cost nothing are 0
-    noise: np.ndarray  # multiplicative noise per window
-
-
-@dataclass(frozen=True)
-class Calendar:
-    start: datetime
-    step: timedelta
-    windows: int
-
-    @property
-    def hourly(self) -> bool:
-        return self.step == timedelta(hours=1)
-
-    @property
-    def per_day(self) -> int:
-        return int(timedelta(days=1) / self.step)
-
-    @cached_property
-    def times(self) -> list[datetime]:
-        return [self.start + i * self.step for i in range(self.windows)]
-
-    @cached_property
-    def hour(self) -> np.ndarray:
-        return np.array([t.hour for t in self.times])
-
-    @cached_property
-    def weekday(self) -> np.ndarray:
-        return np.array([t.weekday() for t in self.times])
-
-    @cached_property
-    def day_of_month(self) -> np.ndarray:
-        return np.array([t.day for t in self.times])
-
-    def on_dates(self, dates: Iterable[date]) -> np.ndarray:
-        wanted = set(dates)
-        return np.array([t.date() in wanted for t in self.times])
-
-    @cached_property
-    def frac(self) -> np.ndarray:
-        """Position in the span, 0 .. 1."""
-        return np.arange(self.windows) / max(self.windows - 1, 1)
-
-
-def _level(rng: np.random.Generator, cal: Calendar) -> float:
-    """Typical cost per window: lognormal around 30/h, at least 5/h (so that a 40 % change
-    is above the rules' min_delta of 1)."""
-    hourly = float(np.clip(rng.lognormal(np.log(30), 1.0), 5, 3000))
-    return hourly * (1 if cal.hourly else 24)
-
-
-def _diurnal(rng: np.random.Generator, cal: Calendar, amp_max: float) -> np.ndarray:
-    if not cal.hourly:
-        return np.ones(cal.windows)
-    amp, peak = rng.uniform(0, amp_max), rng.uniform(0, 24)
-    return 1 + amp * np.cos(2 * np.pi * (cal.hour - peak) / 24)
-
-
-def _weekend(cal: Calendar, factor: float, extra_days: np.ndarray | None = None) -> np.ndarray:
-    off = cal.weekday >= 5
-    if extra_days is not None:
-        off = off | extra_days
-    return np.where(off, factor, 1.0)
-
-
-def _lognoise(rng: np.random.Generator, n: int, sigma: float) -> np.ndarray:
-    return np.exp(rng.normal(-sigma * sigma / 2, sigma, n))
-
-
-def _t_noise(rng: np.random.Generator, n: int, df: float, scale: float, phi: float) -> np.ndarray:
-    """Student-t in log space with AR(1) persistence, truncated to (0.53x, 1.9x): heavy
-    tailed, yet never an unlabelled doubling."""
-    shocks = rng.standard_t(df, n) * scale
-    out = np.empty(n)
-    acc = 0.0
-    for i in range(n):
-        acc = phi * acc + shocks[i]
-        out[i] = acc
-    return np.exp(np.clip(out, -np.log(1.9), np.log(1.9)))
-
-
-def _zero_inflation(rng: np.random.Generator, n: int, low: float, high: float) -> np.ndarray:
-    return (rng.random(n) >= rng.uniform(low, high)).astype(float)
-
-
-def _intermittent(rng: np.random.Generator, n: int, on_mean: float, off_mean: float) -> np.ndarray:
-    """On/off runs with geometric lengths (means in windows)."""
-    mask = np.zeros(n)
-    i, on = 0, bool(rng.random() < on_mean / (on_mean + off_mean))
-    while i < n:
-        length = int(rng.geometric(1 / (on_mean if on else off_mean)))
-        if on:
-            mask[i : i + length] = 1
-        i += length
-        on = not on
-    return mask
-
-
-# Holidays (a weekday that looks like a Sunday) and month starts in the families' spans.
-HOLIDAYS = [
-    date(2026, 1, 1),
-    date(2026, 1, 19),
-    date(2026, 2, 16),
-    date(2026, 4, 3),
-    date(2026, 4, 6),
-    date(2026, 5, 1),
-    date(2026, 5, 25),
-    date(2026, 7, 3),
-]
-
-
 def shape_issue16(rng: np.random.Generator, cal: Calendar) -> Shape:
     n = cal.windows
     trend = 1 + rng.uniform(0, 0.2) * cal.frac
     normal = (
-        _level(rng, cal) * trend * _diurnal(rng, cal, 0.5) * _weekend(cal, rng.uniform(0.5, 1.0))
+        typical_level(rng, cal)
+        * trend
+        * diurnal_curve(rng, cal, 0.5)
+        * weekend_factor(cal, rng.uniform(0.5, 1.0))
     )
     zero = rng.random() < 0.2
-    mask = _zero_inflation(rng, n, 0.3, 0.8) if zero else np.ones(n)
-    return Shape(normal, mask, _lognoise(rng, n, rng.uniform(0.02, 0.25)))
+    mask = zero_inflation(rng, n, 0.3, 0.8) if zero else np.ones(n)
+    return Shape(normal, mask, log_noise(rng, n, rng.uniform(0.02, 0.25)))
 
 
 def shape_heavy(rng: np.random.Generator, cal: Calendar) -> Shape:
     n = cal.windows
     normal = (
-        _level(rng, cal)
+        typical_level(rng, cal)
         * (1 + rng.uniform(-0.1, 0.2) * cal.frac)
-        * _diurnal(rng, cal, 0.4)
-        * _weekend(cal, rng.uniform(0.5, 1.0))
+        * diurnal_curve(rng, cal, 0.4)
+        * weekend_factor(cal, rng.uniform(0.5, 1.0))
     )
-    noise = _t_noise(rng, n, rng.uniform(2.5, 5), rng.uniform(0.03, 0.12), rng.uniform(0, 0.6))
+    noise = t_noise(rng, n, rng.uniform(2.5, 5), rng.uniform(0.03, 0.12), rng.uniform(0, 0.6))
     # harmless single-window blips below 2x, about 1.5 a week (hourly) / 1 a month (daily)
     rate = 1.5 / 168 if cal.hourly else 1 / 30
     blips = rng.random(n) < rate
@@ -364,7 +244,7 @@ def shape_heavy(rng: np.random.Generator, cal: Calendar) -> Shape:
     # reach 3.6x: unlabelled doublings, against this family's own definition)
     noise = np.minimum(noise * np.where(blips, rng.uniform(1.3, 1.9, n), 1.0), 1.9)
     if not cal.hourly and rng.random() < 0.3:  # daily: some intermittent series
-        mask = _intermittent(rng, n, rng.uniform(5, 20), rng.uniform(1, 4))
+        mask = intermittent_mask(rng, n, rng.uniform(5, 20), rng.uniform(1, 4))
     else:
         mask = np.ones(n)
     return Shape(normal, mask, noise)
@@ -373,7 +253,7 @@ def shape_heavy(rng: np.random.Generator, cal: Calendar) -> Shape:
 def shape_daily_cycles(rng: np.random.Generator, cal: Calendar) -> Shape:
     """Business hours only, a nightly batch job at a fixed hour, or two daily peaks."""
     n = cal.windows
-    level = _level(rng, cal)
+    level = typical_level(rng, cal)
     local = (cal.hour + int(rng.integers(-8, 10))) % 24
     weekend = cal.weekday >= 5
     pick = rng.integers(3)
@@ -384,21 +264,21 @@ def shape_daily_cycles(rng: np.random.Generator, cal: Calendar) -> Shape:
     elif pick == 1:  # background plus a nightly batch job of 1-3 h at a fixed hour
         begin, length = int(rng.integers(0, 6)), int(rng.integers(1, 4))
         job = ((local - begin) % 24) < length
-        curve = np.where(job, rng.uniform(5, 20), 1.0) * _weekend(cal, rng.uniform(0.6, 1.0))
+        curve = np.where(job, rng.uniform(5, 20), 1.0) * weekend_factor(cal, rng.uniform(0.6, 1.0))
     else:  # two peaks (morning and evening), a floor in between
         p1, p2 = rng.uniform(7, 11), rng.uniform(17, 22)
         w1, w2 = rng.uniform(1.5, 3), rng.uniform(1.5, 3)
         curve = 0.3 + np.exp(-0.5 * ((local - p1) / w1) ** 2)
         curve = curve + rng.uniform(0.5, 1.2) * np.exp(-0.5 * ((local - p2) / w2) ** 2)
-        curve = curve * _weekend(cal, rng.uniform(0.5, 1.0))
+        curve = curve * weekend_factor(cal, rng.uniform(0.5, 1.0))
     normal = level * curve * (1 + rng.uniform(0, 0.15) * cal.frac)
-    return Shape(normal, np.ones(n), _lognoise(rng, n, rng.uniform(0.03, 0.15)))
+    return Shape(normal, np.ones(n), log_noise(rng, n, rng.uniform(0.03, 0.15)))
 
 
 def shape_sparse(rng: np.random.Generator, cal: Calendar) -> Shape:
     """Batch jobs that cost only a few hours a day, intermittent runs, or random zeros."""
     n = cal.windows
-    level = _level(rng, cal) * 3
+    level = typical_level(rng, cal) * 3
     pick = rng.integers(3)
     if pick == 0:
         begin, length = int(rng.integers(0, 24)), int(rng.integers(1, 5))
@@ -406,24 +286,24 @@ def shape_sparse(rng: np.random.Generator, cal: Calendar) -> Shape:
         if rng.random() < 0.4:
             mask = mask * (cal.weekday < 5)
     elif pick == 1:
-        mask = _intermittent(rng, n, rng.uniform(3, 12), rng.uniform(6, 48))
+        mask = intermittent_mask(rng, n, rng.uniform(3, 12), rng.uniform(6, 48))
     else:
-        mask = _zero_inflation(rng, n, 0.5, 0.9)
+        mask = zero_inflation(rng, n, 0.5, 0.9)
     normal = np.full(n, level) * (1 + rng.uniform(0, 0.2) * cal.frac)
-    return Shape(normal, mask, _lognoise(rng, n, rng.uniform(0.05, 0.25)))
+    return Shape(normal, mask, log_noise(rng, n, rng.uniform(0.05, 0.25)))
 
 
 def shape_calendar(rng: np.random.Generator, cal: Calendar) -> Shape:
     """Month-start billing (a fee in the first window of the month, or a heavier first day)
     and public holidays that look like a Sunday: neither is an anomaly."""
     n = cal.windows
-    level = _level(rng, cal)
+    level = typical_level(rng, cal)
     holidays = cal.on_dates(HOLIDAYS)
     normal = (
         level
         * (1 + rng.uniform(-0.1, 0.2) * cal.frac)
-        * _diurnal(rng, cal, 0.5)
-        * _weekend(cal, rng.uniform(0.3, 1.0), holidays)
+        * diurnal_curve(rng, cal, 0.5)
+        * weekend_factor(cal, rng.uniform(0.3, 1.0), holidays)
     )
     first_day = cal.day_of_month == 1
     pick = rng.random()
@@ -435,8 +315,8 @@ def shape_calendar(rng: np.random.Generator, cal: Calendar) -> Shape:
         normal = normal + fee
     elif pick < 0.75:  # quotas reset: the first day costs more
         normal = normal * np.where(first_day, rng.uniform(1.5, 2.5), 1.0)
-    mask = _zero_inflation(rng, n, 0.2, 0.5) if rng.random() < 0.1 else np.ones(n)
-    return Shape(normal, mask, _lognoise(rng, n, rng.uniform(0.02, 0.15)))
+    mask = zero_inflation(rng, n, 0.2, 0.5) if rng.random() < 0.1 else np.ones(n)
+    return Shape(normal, mask, log_noise(rng, n, rng.uniform(0.02, 0.15)))
 
 
 def shape_trends(rng: np.random.Generator, cal: Calendar) -> Shape:
@@ -456,231 +336,9 @@ def shape_trends(rng: np.random.Generator, cal: Calendar) -> Shape:
         trend = 1 + rng.uniform(0.2, 0.5) / (1 + np.exp(-(frac - centre) * 8 / width))
     else:
         trend = 1 - rng.uniform(0.1, 0.3) * frac
-    normal = _level(rng, cal) * trend * _diurnal(rng, cal, 0.4)
-    normal = normal * _weekend(cal, rng.uniform(0.5, 1.0))
-    return Shape(normal, np.ones(n), _lognoise(rng, n, rng.uniform(0.03, 0.2)))
-
-
-# ---------------------------------------------------------------------------------------
-# Held-out families: written from what billing exports look like, without reading the
-# detectors or their rules, and kept out of the default run so that nobody tunes on them.
-
-TIMEZONES = (-8, -7, -6, -5, -3, 0, 1, 2, 3, 5, 8, 9, 10)
-"""Customers' UTC offsets in hours (Americas, Europe, India, East Asia, Australia)."""
-
-
-def export_outages(
-    rng: np.random.Generator, values: np.ndarray, labels: list[Label], count: int, longest: int
-) -> tuple[np.ndarray, list[Label]]:
-    """Hours the export never delivered: ``count`` runs of 1..``longest`` windows in which
-    no series has a row (NaN here; the CSV is split around them, so the source does not
-    cover them and they are unknown, not zero). A label's tolerance grows by the hidden
-    windows in it; a label whose anomalous windows are all hidden is dropped.
-
-    Only whole-export outages are missing data: inside a window the export covers, a
-    series without a row spent zero (the product's contract, as in real billing exports
-    that omit zero rows), so a gap in one series alone would be a drop to zero."""
-    n = values.shape[1]
-    hidden = np.zeros(n, dtype=bool)
-    for _ in range(count):
-        begin = int(rng.integers(1, n - longest - 1))
-        hidden[begin : begin + int(rng.integers(1, longest + 1))] = True
-    out = values.copy()
-    out[:, hidden] = np.nan
-    kept = []
-    for label in labels:
-        if hidden[label.start : label.end].all():
-            continue
-        tol = label.tolerance
-        while tol < label.tolerance + int(hidden[label.start : label.start + tol].sum()):
-            tol += 1
-        kept.append(Label(label.series, label.kind, label.start, label.end, tol))
-    return out, kept
-
-
-def shape_saas(rng: np.random.Generator, cal: Calendar) -> Shape:
-    """Usage cost of one SaaS customer: the level is log-uniform over 4 orders of magnitude
-    (5 .. 50,000 per hour), the daily curve follows the customer's office hours in its own
-    time zone (so its weekend is local too), small customers are noisier (log sigma 0.3 at
-    5/h down to 0.05 at 50,000/h), accounts grow or shrink by up to +30 / -15 %, and 30 %
-    the export misses 3 stretches of 1-6 hours for all customers (unknown, not zero)."""
-    n = cal.windows
-    hourly = float(np.exp(rng.uniform(np.log(5), np.log(50_000))))
-    clock = (cal.weekday * 24 + cal.hour + int(rng.choice(TIMEZONES))) % 168
-    local_hour, local_day = clock % 24, clock // 24
-    peak, width = rng.uniform(10, 15), rng.uniform(2.5, 5)
-    floor = rng.uniform(0.15, 0.8)  # API traffic runs all day; seats only in office hours
-    curve = floor + (1 - floor) * np.exp(-0.5 * ((local_hour - peak) / width) ** 2)
-    weekend = np.where(local_day >= 5, rng.uniform(0.3, 1.0), 1.0)
-    trend = 1 + rng.uniform(-0.15, 0.3) * cal.frac
-    normal = hourly * (1 if cal.hourly else 24) * curve * weekend * trend
-    decades = np.log10(hourly / 5)
-    sigma = float(np.clip((0.3 - 0.0625 * decades) * rng.uniform(0.8, 1.2), 0.05, 0.3))
-    return Shape(normal, np.ones(n), _lognoise(rng, n, sigma))
-
-
-def shape_infra(rng: np.random.Generator, cal: Calendar) -> Shape:
-    """One infrastructure SKU: a committed part (reserved capacity or a savings plan: flat,
-    log sigma 0.2-1 %) plus an autoscaled part (whole instances following the day's load,
-    weekend 0.6-1.0) whose size moves by -15 .. +20 % at 2-5 deploys (weekday afternoons,
-    not labelled). 15 % of the SKUs are commitment only, with exactly constant cost."""
-    n = cal.windows
-    level = _level(rng, cal)
-    pick = rng.random()
-    if pick < 0.15:
-        return Shape(np.full(n, level), np.ones(n), np.ones(n))
-    committed_share = rng.uniform(0.3, 0.9) if pick < 0.6 else rng.uniform(0.0, 0.3)
-    committed = level * committed_share
-    load = _diurnal(rng, cal, 0.7) * _weekend(cal, rng.uniform(0.6, 1.0))
-    deploys = np.flatnonzero((cal.weekday < 5) & (cal.hour == int(rng.integers(14, 22))))
-    size = np.ones(n)
-    for at in np.sort(rng.choice(deploys, int(rng.integers(2, 6)), replace=False)):
-        size[at:] = rng.uniform(0.85, 1.2)  # against the first size: no compounding drift
-    instances = int(rng.integers(4, 61))
-    expected = level * (1 - committed_share) * load * size
-    demand = instances * load * size * _lognoise(rng, n, rng.uniform(0.03, 0.12))
-    scaled = np.maximum(np.round(demand), 1) / instances * level * (1 - committed_share)
-    held = committed * _lognoise(rng, n, rng.uniform(0.002, 0.01))
-    normal = committed + expected
-    return Shape(normal, np.ones(n), (held + scaled) / normal)
-
-
-@dataclass
-class BatchShape(Shape):
-    """A bursty series together with its job runs, so an anomaly can act on one run."""
-
-    base: float = 0.0  # cost per window between runs
-    runs: list[tuple[int, int, float]] = field(default_factory=list)  # start, end, cost
-    scheduled: bool = False
-
-
-def shape_batch(rng: np.random.Generator, cal: Calendar) -> BatchShape:
-    """Batch and ML training: a low floor (notebooks, disks, idle endpoints: 2-10 % of a
-    run's cost) and runs of heavy spend. 60 % of the series retrain on a schedule (every
-    1, 2 or 3 days, start jitter +/-2 h, 2-8 h +/-1 h long, cost +/-20 %); the rest are
-    ad hoc experiments at irregular times (gaps of 2-5 days on average, 2-12 h long, cost
-    0.5-1.5x). Hourly only."""
-    n = cal.windows
-    burst = _level(rng, cal) * rng.uniform(2, 8)
-    base = burst * rng.uniform(0.02, 0.1)
-    normal = np.full(n, base)
-    runs = []
-    scheduled = bool(rng.random() < 0.6)
-    if scheduled:
-        period, length = int(rng.choice([24, 48, 72])), int(rng.integers(2, 9))
-        for slot in range(int(rng.integers(0, period)), n, period):
-            begin = max(0, slot + int(rng.integers(-2, 3)))
-            end = min(n, begin + max(1, length + int(rng.integers(-1, 2))))
-            runs.append((begin, end, burst * rng.uniform(0.8, 1.2)))
-    else:
-        mean_gap = rng.uniform(48, 120)
-        begin = int(rng.integers(0, 72))
-        while begin < n:
-            end = min(n, begin + int(rng.integers(2, 13)))
-            runs.append((begin, end, burst * rng.uniform(0.5, 1.5)))
-            begin = end + 1 + int(rng.exponential(mean_gap))
-    for begin, end, cost in runs:
-        normal[begin:end] += cost
-    noise = _lognoise(rng, n, rng.uniform(0.05, 0.2))
-    return BatchShape(normal, np.ones(n), noise, base=base, runs=runs, scheduled=scheduled)
-
-
-def inject_batch(
-    rng: np.random.Generator, shape: Shape, kind: str, name: str, cal: Calendar, warmup: int
-) -> Label | None:
-    """Batch anomalies that act on runs; level shifts down, ramps and new spend as in
-    ``_inject``.
-
-    - spike: one run costs 3-10x its usual (a cluster launched far too large);
-    - level_up, a runaway job: a run that never stops; the label starts at the first hour
-      longer than any earlier run of the series (before that it looks like a run);
-    - drop, missing batch: 1-3 consecutive scheduled runs do not happen (the label spans
-      them); an irregular series has no run that is due, so it gets no drop label.
-    """
-    if not isinstance(shape, BatchShape) or kind not in ("spike", "level_up", "drop"):
-        return _inject(rng, shape, kind, name, cal, warmup)
-    n = cal.windows
-    late = n - 4 * cal.per_day
-    eligible = [i for i, (begin, _, _) in enumerate(shape.runs) if warmup <= begin < late]
-    if not eligible or (kind == "drop" and not shape.scheduled):
-        return None
-    pick = int(rng.choice(eligible))
-    begin, end, cost = shape.runs[pick]
-    if kind == "spike":
-        shape.normal[begin:end] += (rng.uniform(3, 10) - 1) * cost
-        return Label(name, kind, begin, end, TOLERANCE_HOURS[kind])
-    if kind == "level_up":
-        longest = max(e - b for b, e, _ in shape.runs[: pick + 1])
-        shape.normal[end:] += cost
-        return Label(name, kind, begin + longest, n, TOLERANCE_HOURS[kind])
-    gone = shape.runs[pick : pick + int(rng.integers(1, 4))]
-    for b, e, c in gone:
-        shape.normal[b:e] -= c
-    return Label(name, kind, begin, gone[-1][1], TOLERANCE_HOURS[kind])
-
-
-def shape_storage(rng: np.random.Generator, cal: Calendar) -> Shape:
-    """Object or block storage: cost follows stored bytes, which grow steadily (0.5-4 % a
-    week, compounding, or linearly) with tiny noise (log sigma 0.2-2 %); 40 % of the series
-    have a lifecycle rule that deletes 0.5-2 % once a day at a fixed hour (a small
-    sawtooth); the export misses 2 stretches of 1-4 hours (unknown, not zero)."""
-    n = cal.windows
-    weeks = cal.windows * cal.step / timedelta(weeks=1)
-    rate = rng.uniform(0.005, 0.04)
-    compounding = rng.random() < 0.5
-    growth = (1 + rate) ** (cal.frac * weeks) if compounding else 1 + rate * cal.frac * weeks
-    normal = _level(rng, cal) * growth
-    if cal.hourly and rng.random() < 0.4:
-        cut, hour = rng.uniform(0.005, 0.02), int(rng.integers(24))
-        normal = normal * (1 + cut * (((cal.hour - hour) % 24) / 23 - 0.5))
-    noise = _lognoise(rng, n, rng.uniform(0.002, 0.02))
-    return Shape(normal, np.ones(n), noise)
-
-
-SEASON_DAYS = [date(2025, 12, 24) + timedelta(days=i) for i in range(10)]
-INVOICE_HOLIDAYS = [date(2025, 11, 27), date(2025, 11, 28), *HOLIDAYS]
-
-
-def shape_invoices(rng: np.random.Generator, cal: Calendar) -> Shape:
-    """Daily spend as an invoice shows it: usage with weekends and public holidays at
-    0.3-1.0, a year-end slump (24 Dec - 2 Jan at 0.4-0.8), a trend of -10 .. +25 %, and
-    invoice-day items that are not anomalies: 40 % of the series post a fee (support plan,
-    marketplace subscription: 0.5-5 days of usage) on the 1st, 20 % on a contract day of
-    their own (2nd-28th), 15 % receive a monthly credit on the 1st (that day at 0.3-0.7)."""
-    n = cal.windows
-    level = _level(rng, cal)
-    off = _weekend(cal, rng.uniform(0.3, 1.0), cal.on_dates(INVOICE_HOLIDAYS))
-    season = np.where(cal.on_dates(SEASON_DAYS), rng.uniform(0.4, 0.8), 1.0)
-    usage = level * off * season * (1 + rng.uniform(-0.1, 0.25) * cal.frac)
-    pick = rng.random()
-    if pick < 0.6:
-        day = 1 if pick < 0.4 else int(rng.integers(2, 29))
-        fee = np.where(cal.day_of_month == day, rng.uniform(0.5, 5) * level, 0.0)
-        usage = usage + fee
-    elif pick < 0.75:
-        usage = usage * np.where(cal.day_of_month == 1, rng.uniform(0.3, 0.7), 1.0)
-    return Shape(usage, np.ones(n), _lognoise(rng, n, rng.uniform(0.03, 0.15)))
-
-
-Injector = Callable[[np.random.Generator, Shape, str, str, Calendar, int], Label | None]
-
-
-@dataclass(frozen=True)
-class Family:
-    name: str
-    about: str
-    shape: Callable[[np.random.Generator, Calendar], Shape]
-    start: datetime
-    step: timedelta
-    weeks: int
-    held_out: bool = False  # kept out of the default run: report on it, never tune on it
-    kinds: tuple[float, ...] | None = None  # weights over KINDS; None: KIND_WEIGHTS
-    inject: Injector | None = None  # None: _inject
-    outages: tuple[int, int] | None = None  # export outages: how many, longest (windows)
-
-    @property
-    def hourly(self) -> bool:
-        return self.step == timedelta(hours=1)
+    normal = typical_level(rng, cal) * trend * diurnal_curve(rng, cal, 0.4)
+    normal = normal * weekend_factor(cal, rng.uniform(0.5, 1.0))
+    return Shape(normal, np.ones(n), log_noise(rng, n, rng.uniform(0.03, 0.2)))
 
 
 H, D = timedelta(hours=1), timedelta(days=1)
@@ -810,97 +468,6 @@ FAMILIES = {
 }
 HELD_OUT = [name for name, family in FAMILIES.items() if family.held_out]
 TUNING = [name for name, family in FAMILIES.items() if not family.held_out]
-
-
-TOLERANCE_HOURS = {
-    "spike": 12,
-    "level_up": 12,
-    "level_down": 12,
-    "ramp": 24,
-    "new_spend": 12,
-    "drop": 12,
-}
-TOLERANCE_DAYS = {"spike": 2, "level_up": 4, "level_down": 4, "ramp": 7, "new_spend": 4, "drop": 4}
-"""Base tolerance per kind, in windows (hourly / daily data)."""
-
-
-def _inject(
-    rng: np.random.Generator, shape: Shape, kind: str, name: str, cal: Calendar, warmup: int
-) -> Label | None:
-    """Change ``shape`` in place to carry one ``kind`` anomaly; its label (None when the
-    series has no room for it, e.g. no active window after the chosen start)."""
-    n = cal.windows
-    hourly = cal.hourly
-    typical_pool = shape.normal[(shape.mask > 0) & (shape.normal > 0)]
-    typical = float(np.median(typical_pool)) if typical_pool.size else 0.0
-    active = (shape.normal * shape.mask) >= ACTIVE_SHARE * typical
-    tail = 4 * cal.per_day if hourly else 21
-    start = int(rng.integers(warmup, n - tail))
-    tol = (TOLERANCE_HOURS if hourly else TOLERANCE_DAYS)[kind]
-    end = n
-    if kind == "new_spend":
-        later = np.flatnonzero(active[start:])
-        if later.size == 0:
-            return None
-        start += int(later[0])
-        shape.normal[:start] = 0.0
-    elif kind == "spike":
-        length = int(rng.integers(1, 7)) if hourly else int(rng.integers(1, 3))
-        end = start + length
-        factor = rng.uniform(3, 10)
-        ref = np.maximum(shape.normal[start:end], typical)
-        shape.normal[start:end] = factor * ref
-        shape.mask[start:end] = 1.0
-    else:
-        third = np.flatnonzero(active[start:])
-        if third.size < 3:
-            return None
-        tol = max(tol, int(third[2]) + 1)
-        if kind in ("level_up", "level_down"):
-            change = rng.uniform(0.4, 0.8)
-            shape.normal[start:] *= 1 + change if kind == "level_up" else 1 - change
-        elif kind == "ramp":
-            length = int(rng.integers(24, 73)) if hourly else int(rng.integers(3, 11))
-            top = rng.uniform(2, 4)
-            steps = np.clip((np.arange(n - start) + 1) / length, 0, 1)
-            shape.normal[start:] *= 1 + (top - 1) * steps
-        else:  # drop: to 0-30 % for >= 6 h (2 days daily), over >= 6 active windows
-            length = int(rng.integers(6, 49)) if hourly else int(rng.integers(2, 8))
-            need = 6 if hourly else 2
-            covered = np.flatnonzero(active[start:])
-            if covered.size < need:
-                return None
-            end = min(n, start + max(length, int(covered[need - 1]) + 1))
-            shape.normal[start:end] *= rng.uniform(0, 0.3)
-    return Label(name, kind, start, end, tol)
-
-
-def generate(family: Family, seed: int, n_series: int) -> Dataset:
-    """The family's data and labels; the same (family, seed, n_series) gives the same set."""
-    # one stream per family, independent of which other families run
-    rng = np.random.default_rng([seed, *family.name.encode()])
-    windows = int(timedelta(weeks=family.weeks) / family.step)
-    cal = Calendar(family.start, family.step, windows)
-    warmup = int(timedelta(weeks=3 if family.hourly else 8) / family.step)
-    weights = KIND_WEIGHTS if family.kinds is None else np.array(family.kinds)
-    names, rows, labels = [], [], []
-    for i in range(n_series):
-        name = f"{family.name}-{i:04d}"
-        shape = family.shape(rng, cal)
-        label = None
-        if rng.random() < ANOMALY_SHARE:
-            kind = str(rng.choice(KINDS, p=weights / weights.sum()))
-            label = (family.inject or _inject)(rng, shape, kind, name, cal, warmup)
-        if label is not None:
-            labels.append(label)
-        names.append(name)
-        rows.append(np.round(shape.normal * shape.mask * shape.noise, 4))
-    values = np.array(rows)
-    if family.outages:  # a stream of its own: the series do not move with the outages
-        count, longest = family.outages
-        outage_rng = np.random.default_rng([seed, *family.name.encode(), 0])
-        values, labels = export_outages(outage_rng, values, labels, count, longest)
-    return Dataset(family.name, family.start, family.step, warmup, names, values, labels)
 
 
 # ---------------------------------------------------------------------------------------

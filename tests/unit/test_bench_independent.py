@@ -10,28 +10,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.heldout_shapes import BatchShape, inject_batch, shape_batch, shape_infra, shape_storage
 from bench.independent import (
     FAMILIES,
     HELD_OUT,
-    KINDS,
     TUNING,
-    BatchShape,
-    Calendar,
     Incident,
-    Label,
-    Shape,
-    _inject,
     choose_families,
-    export_outages,
-    generate,
-    inject_batch,
     parse_incidents,
     score,
-    shape_batch,
     shape_heavy,
-    shape_infra,
-    shape_storage,
     write_csv,
+)
+from bench.scenario_kit import (
+    KINDS,
+    Calendar,
+    Label,
+    Shape,
+    export_outages,
+    generate,
+    inject_anomaly,
 )
 
 HOUR = timedelta(hours=1)
@@ -103,7 +101,7 @@ def test_score_daily_delays_are_in_hours() -> None:
 
 def _injected(kind: str, seed: int, mask: np.ndarray | None = None) -> tuple[Shape, Label]:
     shape = _flat(mask=mask)
-    label = _inject(np.random.default_rng(seed), shape, kind, "s", _cal(), WARMUP)
+    label = inject_anomaly(np.random.default_rng(seed), shape, kind, "s", _cal(), WARMUP)
     assert label is not None
     assert label.kind == kind
     assert WARMUP <= label.start < label.end <= WINDOWS
