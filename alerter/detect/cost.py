@@ -147,10 +147,37 @@ class CostParams(DetectorParams):
         description="An increase must also exceed the same slot one calendar month back "
         "(month-start billing, monthly jobs are not spikes).",
     )
+    month_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=31,
+        description="With `monthly`: only windows in the first this many days of a month are "
+        "compared with the month before (month-start billing); unset: every day (monthly jobs "
+        "on any day). On other days a month back is often another weekday, which would "
+        "explain away a real rise.",
+    )
     weekend_floor: bool = Field(
         default=True,
         description="A decrease must also fall below the lowest same slot of the last seven "
         "days (a holiday that looks like a Sunday is not a drop).",
+    )
+    active_share: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Series whose calibration span has at least this share of zero windows "
+        "(intermittent, batch hours) are judged on the windows that cost money only: a zero "
+        "window is not a drop, the baseline is the median of the non-zero same slots (and "
+        "their neighbours, sub-daily), and the sustained score averages the last "
+        "`active_windows` non-zero windows. Unset: zeros are judged like any amount (and "
+        "series mostly zero get spikes only).",
+    )
+    active_windows: int = Field(
+        default=4,
+        ge=1,
+        le=1000,
+        description="With `active_share`: non-zero windows averaged for an intermittent "
+        "series' sustained-change score.",
     )
     offset: float = Field(
         default=0.05,
@@ -214,7 +241,7 @@ class CostDetector:
 
     def history(self, step: timedelta) -> int:
         period, cal, span, block = self._sizes(step)
-        back = max(period * self.params.weeks, self._month(step), 7 * self._day(step))
+        back = max(period * self.params.weeks + 1, self._month(step), 7 * self._day(step))
         return back + cal + span + block
 
     def quantile(self, step: timedelta) -> float:
@@ -270,6 +297,30 @@ class CostDetector:
         thr = np.fmax(thr, _order_stat(ordered, count, 1.0) + margin)
         return np.fmax(thr, _tail(ordered, count, min(1.0, alpha * n)))
 
+    def _active_score(
+        self,
+        r: FloatArray,
+        sigma: FloatArray,
+        span: int,
+        cal: int,
+        rel: slice,
+        sign: float,
+        floor: float,
+        alpha: float,
+        held: FloatArray,
+        thr_held: FloatArray,
+    ) -> FloatArray:
+        """Sustained score of intermittent series: the mean of the last ``active_windows``
+        known (non-zero) residuals, signed (``sign`` -1 for decreases), over its threshold
+        calibrated like a time average of that many windows; or the long (``hold``)
+        average over its own threshold, whichever is larger."""
+        k = self.params.active_windows
+        avg = sign * _last_known_mean(r, k)[:, span - 1 :]
+        no_day = np.zeros_like(sigma)
+        thr = self._average_threshold(avg[:, :cal], sigma, no_day, k, 1, floor, alpha)
+        out: FloatArray = np.fmax(avg[:, rel] / thr[:, None], held[:, rel] / thr_held[:, None])
+        return out
+
     def evaluate(self, frame: SeriesFrame, judge: slice) -> Verdicts:
         start, stop = judged_range(frame, judge)
         n, width = frame.n_series, stop - start
@@ -296,15 +347,19 @@ class CostDetector:
         # column index where each judged column's day (its calibration block) begins
         block_col = np.arange(start, stop) - (secs % block_s) // step_s
         lo = int(block_col[0]) - cal - span + 1  # first column whose residual is read
-        pad = max(0, max(period * p.weeks, self._month(step), 7 * self._day(step)) - lo)
+        pad = max(0, max(period * p.weeks + 1, self._month(step), 7 * self._day(step)) - lo)
         values = frame.values
         if pad:
             values = np.concatenate([np.full((n, pad), np.nan), values], axis=1)
         base = lo + pad
         median = _seasonal_median(values, base, stop + pad, period, p.weeks, p.min_weeks)
+        active_med = None
+        if p.active_share is not None:  # neighbouring slots too, sub-daily (zeros thin them)
+            near = 1 if step < DAY else 0
+            active_med = _active_median(values, base, stop + pad, period, p.weeks, near)
         first = int(frame.starts[0].astype("datetime64[s]").astype(np.int64))
         times = first + np.arange(lo, stop, dtype=np.int64) * step_s
-        month_ref = _month_back(values, times, base, step_s) if p.monthly else None
+        month_ref = _month_back(values, times, base, step_s, p.month_days) if p.monthly else None
         low_ref = _week_low(values, base, stop + pad, self._day(step)) if p.weekend_floor else None
         alpha = 1.0 - self.quantile(step)  # the budget as a rate per window
         log_guard, log_sparse = math.log(p.guard), math.log(p.sparse_guard)
@@ -332,6 +387,12 @@ class CostDetector:
                 c[(n_known < cal // 2) | (c <= 0)] = np.nan  # no recent spend: no verdict
                 zero_share = np.where(known, raw == 0, False).sum(axis=1) / np.maximum(n_known, 1)
                 sparse = zero_share > 0.5  # blips are ordinary: no averaged or downward score
+                if p.active_share is not None:  # judged on the windows that cost money
+                    active = (zero_share >= p.active_share) & (n_known > 0)
+                    sparse &= ~active
+                else:
+                    active = np.zeros(n, bool)
+                any_active = bool(active.any())
                 guard = np.where(sparse, log_sparse, log_guard)
                 cc = c[:, None]
                 obs = values[:, seg_lo:seg_hi]
@@ -339,6 +400,11 @@ class CostDetector:
                 # sparse series: against zero, so a window is judged by its own amount
                 # against the recent blips (their seasonal median is noise)
                 med = np.where(sparse[:, None], 0.0, med)
+                act = active[:, None]
+                if any_active:  # intermittent: a zero window is unknown, not a drop
+                    assert active_med is not None
+                    med = np.where(act, active_med[:, seg_lo - base : seg_hi - base], med)
+                    obs = np.where(act & (obs == 0), np.nan, obs)
                 r = np.log((obs + cc) / (med + cc))
                 r_up, r_dn = r, r
                 if month_ref is not None:  # explained by the same slot a month ago
@@ -346,7 +412,8 @@ class CostDetector:
                     r_up = np.fmin(r, np.log((obs + cc) / (ref + cc)))
                 if low_ref is not None:  # explained by last week's lowest day
                     ref = low_ref[:, seg_lo - base : seg_hi - base]
-                    r_dn = np.fmax(r, np.log((obs + cc) / (ref + cc)))
+                    # (an intermittent series' lowest day is a zero: no explanation)
+                    r_dn = np.where(act, r, np.fmax(r, np.log((obs + cc) / (ref + cc))))
                 cut = slice(span - 1, None)
                 cal_plain = r[:, cut][:, :cal]
                 center = _order_stat(*_sort_known(cal_plain), 0.5)
@@ -371,6 +438,14 @@ class CostDetector:
                         ahu[:, :cal], sigma, day_sigma, hold, day, floor_up, alpha
                     )
                     a_j = np.fmax(au[:, rel] / thr_a[:, None], ahu[:, rel] / thr_h[:, None])
+                    if any_active:
+                        a_j = np.where(
+                            act,
+                            self._active_score(
+                                r_up, sigma, span, cal, rel, 1.0, floor_up, alpha, ahu, thr_h
+                            ),
+                            a_j,
+                        )
                     a_j = np.where(no_avg, np.nan, a_j)
                     score = np.fmax(score, np.fmax(ru[:, rel] / thr[:, None], a_j))
                     upper = thr
@@ -388,16 +463,31 @@ class CostDetector:
                         ah[:, :cal], sigma, day_sigma, hold, day, floor_down, alpha
                     )
                     down_j = np.fmax(ad[:, rel] / thr_a[:, None], ah[:, rel] / thr_h[:, None])
+                    if any_active:
+                        down_j = np.where(
+                            act,
+                            self._active_score(
+                                r_dn, sigma, span, cal, rel, -1.0, floor_down, alpha, ah, thr_h
+                            ),
+                            down_j,
+                        )
                     if p.down_spikes:
                         down_j = np.fmax(down_j, rd[:, rel] / thr[:, None])
                     score = np.fmax(score, np.where(no_avg, -np.inf, down_j))
                     lower = -thr
-                ok = (np.isfinite(cal_plain).sum(axis=1) >= cal // 2) & ~np.isnan(c)
+                need = np.where(active, min(cal // 2, 4 * p.active_windows), cal // 2)
+                ok = (np.isfinite(cal_plain).sum(axis=1) >= need) & ~np.isnan(c)
                 exp_j = median[:, start + j0 + pad - base : start + j1 + pad - base]
+                if any_active:
+                    assert active_med is not None
+                    act_j = active_med[:, start + j0 + pad - base : start + j1 + pad - base]
+                    exp_j = np.where(act, act_j, exp_j)
                 x_j = values[:, start + j0 + pad : start + j1 + pad]
                 exp_j = np.where(ok[:, None] & ~np.isnan(x_j), exp_j, np.nan)
                 valid = ~np.isnan(exp_j)
                 score = np.where(valid, score, np.nan)
+                if any_active:  # an intermittent series is judged where it costs money
+                    score = np.where(act & (x_j == 0), np.nan, score)
                 out.expected[:, j0:j1] = exp_j
                 band = np.where(sparse[:, None] & valid, 0.0, exp_j)
                 out.upper[:, j0:j1] = (band + cc) * np.exp(upper)[:, None] - cc
@@ -425,10 +515,46 @@ def _seasonal_median(
     return median
 
 
-def _month_back(values: FloatArray, times: np.ndarray, base: int, step_s: int) -> FloatArray:
+def _active_median(
+    values: FloatArray, lo: int, hi: int, period: int, weeks: int, near: int
+) -> FloatArray:
+    """Median of the non-zero known values of columns ``t - period*k + d`` (k = 1..weeks,
+    |d| <= ``near``) for t in [lo, hi); NaN where there is none. ``lo >= period * weeks +
+    near``."""
+    lags = []
+    count = np.zeros((values.shape[0], hi - lo), np.int8)
+    for k in range(1, weeks + 1):
+        for d in range(-near, near + 1):
+            lag = values[:, lo - period * k + d : hi - period * k + d]
+            known = ~np.isnan(lag) & (lag != 0)
+            count += known
+            lags.append(np.where(known, lag, np.inf))
+    return median_of_stack(sort_stack(lags), count)
+
+
+def _last_known_mean(values: FloatArray, k: int) -> FloatArray:
+    """For each column t, the mean of the last ``k`` finite values of its row at or before
+    t (NaN where fewer than ``k`` are known): the known values packed to the front of
+    each row, one running sum, two lookups."""
+    known = np.isfinite(values)
+    order = np.argsort(~known, axis=1, kind="stable")  # known first, in time order
+    packed = np.take_along_axis(np.where(known, values, 0.0), order, axis=1)
+    sums = np.zeros((values.shape[0], values.shape[1] + 1))
+    np.cumsum(packed, axis=1, out=sums[:, 1:])
+    seen = np.cumsum(known, axis=1)
+    upper = np.take_along_axis(sums, seen, axis=1)
+    lower = np.take_along_axis(sums, np.maximum(seen - k, 0), axis=1)
+    out: FloatArray = np.where(seen >= k, (upper - lower) / k, np.nan)
+    return out
+
+
+def _month_back(
+    values: FloatArray, times: np.ndarray, base: int, step_s: int, days: int | None = None
+) -> FloatArray:
     """For padded columns ``base + i`` (window start ``times[i]``, epoch seconds), the
     value of the same slot one calendar month earlier (the month's last slot when the
-    earlier month is shorter); NaN where that lies before the frame."""
+    earlier month is shorter); NaN where that lies before the frame, or, with ``days``,
+    where the window is not in the first ``days`` days of its month."""
     ts = times.astype("datetime64[s]")
     month = ts.astype("datetime64[M]")
     this_month = month.astype("datetime64[s]")
@@ -437,6 +563,8 @@ def _month_back(values: FloatArray, times: np.ndarray, base: int, step_s: int) -
     back = ((ts - target).astype(np.int64) // step_s).astype(np.int64)
     cols = base + np.arange(times.size) - back
     ok = cols >= 0
+    if days is not None:
+        ok &= (ts - this_month) < np.timedelta64(days * 86400, "s")
     out = np.full((values.shape[0], times.size), np.nan)
     out[:, ok] = values[:, cols[ok]]
     return out
