@@ -161,6 +161,12 @@ class CostParams(DetectorParams):
         description="A decrease must also fall below the lowest same slot of the last seven "
         "days (a holiday that looks like a Sunday is not a drop).",
     )
+    holiday_from_midnight: bool = Field(
+        default=False,
+        description="With `weekend_floor`, sub-daily data: the lowest-day explanation holds "
+        "only on a day whose first three windows were already low (a holiday is low from "
+        "midnight; a drop that begins later in the day is not a holiday).",
+    )
     active_share: float | None = Field(
         default=None,
         gt=0,
@@ -413,7 +419,13 @@ class CostDetector:
                 if low_ref is not None:  # explained by last week's lowest day
                     ref = low_ref[:, seg_lo - base : seg_hi - base]
                     # (an intermittent series' lowest day is a zero: no explanation)
-                    r_dn = np.where(act, r, np.fmax(r, np.log((obs + cc) / (ref + cc))))
+                    explained = np.log((obs + cc) / (ref + cc))
+                    if p.holiday_from_midnight and day > 1:  # a holiday is low from 00:00
+                        t0 = seg_lo - pad - lo
+                        pos = (times[t0 : t0 + seg_hi - seg_lo] % 86400) // step_s
+                        early = _day_start_mean(r, pos, HOLIDAY_START)
+                        explained = np.where(early <= -floor_down / 2, explained, -np.inf)
+                    r_dn = np.where(act, r, np.fmax(r, explained))
                 cut = slice(span - 1, None)
                 cal_plain = r[:, cut][:, :cal]
                 center = _order_stat(*_sort_known(cal_plain), 0.5)
@@ -513,6 +525,29 @@ def _seasonal_median(
     median = median_of_stack(sort_stack(lags), count)
     median[count < min_weeks] = np.nan
     return median
+
+
+HOLIDAY_START = 3
+"""Windows at the start of a day that must already be low for it to pass as a holiday."""
+
+
+def _day_start_mean(r: FloatArray, pos: np.ndarray, m: int) -> FloatArray:
+    """For each column j (``pos[j]`` its window index within its day), the mean of the
+    finite ``r`` over the first ``min(pos[j] + 1, m)`` windows of its day (those before
+    column 0 are left out); NaN where none is known."""
+    cols = np.arange(r.shape[1])
+    first = np.maximum(cols - pos, 0)
+    last = np.minimum(cols, cols - pos + m - 1)
+    known = np.isfinite(r)
+    sums = np.zeros((r.shape[0], r.shape[1] + 1))
+    np.cumsum(np.where(known, r, 0.0), axis=1, out=sums[:, 1:])
+    counts = np.zeros((r.shape[0], r.shape[1] + 1), np.int32)
+    np.cumsum(known, axis=1, out=counts[:, 1:])
+    n = counts[:, last + 1] - counts[:, first]
+    out: FloatArray = np.where(
+        n > 0, (sums[:, last + 1] - sums[:, first]) / np.maximum(n, 1), np.nan
+    )
+    return out
 
 
 def _active_median(
