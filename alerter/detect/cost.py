@@ -366,6 +366,15 @@ class CostDetector:
         first = int(frame.starts[0].astype("datetime64[s]").astype(np.int64))
         times = first + np.arange(lo, stop, dtype=np.int64) * step_s
         month_ref = _month_back(values, times, base, step_s, p.month_days) if p.monthly else None
+        month_adj = None
+        if month_ref is not None and p.month_days is not None:
+            # the month-back slot scaled by this slot's usual level over that slot's (a
+            # month-back Sunday explains a month-start Wednesday's multiplicative rise)
+            ahead = _ahead_median(
+                values, period, min(3, (self._month(step) * 28 // 31 - 1) // period)
+            )
+            back_med = _month_back(ahead, times, base, step_s, p.month_days)
+            month_adj = month_ref * median / back_med
         low_ref = _week_low(values, base, stop + pad, self._day(step)) if p.weekend_floor else None
         alpha = 1.0 - self.quantile(step)  # the budget as a rate per window
         log_guard, log_sparse = math.log(p.guard), math.log(p.sparse_guard)
@@ -416,6 +425,9 @@ class CostDetector:
                 if month_ref is not None:  # explained by the same slot a month ago
                     ref = month_ref[:, seg_lo - base : seg_hi - base]
                     r_up = np.fmin(r, np.log((obs + cc) / (ref + cc)))
+                    if month_adj is not None:
+                        ref = month_adj[:, seg_lo - base : seg_hi - base]
+                        r_up = np.fmin(r_up, np.log((obs + cc) / (ref + cc)))
                 if low_ref is not None:  # explained by last week's lowest day
                     ref = low_ref[:, seg_lo - base : seg_hi - base]
                     # (an intermittent series' lowest day is a zero: no explanation)
@@ -525,6 +537,23 @@ def _seasonal_median(
     median = median_of_stack(sort_stack(lags), count)
     median[count < min_weeks] = np.nan
     return median
+
+
+def _ahead_median(values: FloatArray, period: int, weeks: int) -> FloatArray:
+    """Median of the known columns ``t + period*k`` (k = 1..weeks) for every column t;
+    NaN where none is known or ``weeks`` < 1. Read only a month back, so still causal."""
+    rows, cols = values.shape
+    if weeks < 1:
+        return np.full((rows, cols), np.nan)
+    lags = []
+    count = np.zeros((rows, cols), np.int8)
+    for k in range(1, weeks + 1):
+        lag = np.full((rows, cols), np.nan)
+        lag[:, : max(0, cols - period * k)] = values[:, period * k :]
+        known = ~np.isnan(lag)
+        count += known
+        lags.append(np.where(known, lag, np.inf))
+    return median_of_stack(sort_stack(lags), count)
 
 
 HOLIDAY_START = 3
