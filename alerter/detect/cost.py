@@ -164,8 +164,8 @@ class CostParams(DetectorParams):
     holiday_from_midnight: bool = Field(
         default=False,
         description="With `weekend_floor`, sub-daily data: the lowest-day explanation holds "
-        "only on a day whose first three windows were already low (a holiday is low from "
-        "midnight; a drop that begins later in the day is not a holiday).",
+        "only on a day whose first three windows were already low after a normal evening (a "
+        "holiday is low from midnight; a drop that begins at another hour is not a holiday).",
     )
     active_share: float | None = Field(
         default=None,
@@ -435,8 +435,9 @@ class CostDetector:
                     if p.holiday_from_midnight and day > 1:  # a holiday is low from 00:00
                         t0 = seg_lo - pad - lo
                         pos = (times[t0 : t0 + seg_hi - seg_lo] % 86400) // step_s
-                        early = _day_start_mean(r, pos, HOLIDAY_START)
-                        explained = np.where(early <= -floor_down / 2, explained, -np.inf)
+                        early, eve = _day_start_mean(r, pos, HOLIDAY_START)
+                        low_day = (early <= -floor_down / 2) & ~(eve <= -floor_down / 2)
+                        explained = np.where(low_day, explained, -np.inf)
                     r_dn = np.where(act, r, np.fmax(r, explained))
                 cut = slice(span - 1, None)
                 cal_plain = r[:, cut][:, :cal]
@@ -560,23 +561,27 @@ HOLIDAY_START = 3
 """Windows at the start of a day that must already be low for it to pass as a holiday."""
 
 
-def _day_start_mean(r: FloatArray, pos: np.ndarray, m: int) -> FloatArray:
-    """For each column j (``pos[j]`` its window index within its day), the mean of the
-    finite ``r`` over the first ``min(pos[j] + 1, m)`` windows of its day (those before
-    column 0 are left out); NaN where none is known."""
+def _day_start_mean(r: FloatArray, pos: np.ndarray, m: int) -> tuple[FloatArray, FloatArray]:
+    """For each column j (``pos[j]`` its window index within its day): the mean of the
+    finite ``r`` over the first ``min(pos[j] + 1, m)`` windows of its day, and over the
+    last ``m`` windows of the day before (columns before 0 are left out); NaN where none
+    is known."""
     cols = np.arange(r.shape[1])
-    first = np.maximum(cols - pos, 0)
-    last = np.minimum(cols, cols - pos + m - 1)
+    day0 = cols - pos
     known = np.isfinite(r)
     sums = np.zeros((r.shape[0], r.shape[1] + 1))
     np.cumsum(np.where(known, r, 0.0), axis=1, out=sums[:, 1:])
     counts = np.zeros((r.shape[0], r.shape[1] + 1), np.int32)
     np.cumsum(known, axis=1, out=counts[:, 1:])
-    n = counts[:, last + 1] - counts[:, first]
-    out: FloatArray = np.where(
-        n > 0, (sums[:, last + 1] - sums[:, first]) / np.maximum(n, 1), np.nan
-    )
-    return out
+
+    def mean(first: np.ndarray, last: np.ndarray) -> FloatArray:
+        first, last = np.maximum(first, 0), np.maximum(last, -1)
+        n = counts[:, last + 1] - counts[:, np.minimum(first, last + 1)]
+        total = sums[:, last + 1] - sums[:, np.minimum(first, last + 1)]
+        out: FloatArray = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+        return out
+
+    return mean(day0, np.minimum(cols, day0 + m - 1)), mean(day0 - m, day0 - 1)
 
 
 def _active_median(
