@@ -362,19 +362,23 @@ class CostDetector:
         active_med = None
         if p.active_share is not None:  # neighbouring slots too, sub-daily (zeros thin them)
             near = 1 if step < DAY else 0
-            active_med = _active_median(values, base, stop + pad, period, p.weeks, near)
+            zeros = (values[:, : stop + pad] == 0).any(axis=1)  # only rows that can be active
+            active_med = np.full((n, stop + pad - base), np.nan)
+            if zeros.any():
+                active_med[zeros] = _active_median(
+                    values[zeros], base, stop + pad, period, p.weeks, near
+                )
         first = int(frame.starts[0].astype("datetime64[s]").astype(np.int64))
         times = first + np.arange(lo, stop, dtype=np.int64) * step_s
-        month_ref = _month_back(values, times, base, step_s, p.month_days) if p.monthly else None
-        month_adj = None
-        if month_ref is not None and p.month_days is not None:
-            # the month-back slot scaled by this slot's usual level over that slot's (a
-            # month-back Sunday explains a month-start Wednesday's multiplicative rise)
-            ahead = _ahead_median(
-                values, period, min(3, (self._month(step) * 28 // 31 - 1) // period)
-            )
-            back_med = _month_back(ahead, times, base, step_s, p.month_days)
-            month_adj = month_ref * median / back_med
+        month_ref = month_adj = None
+        if p.monthly:
+            # with month_days, also the month-back slot scaled by this slot's usual level
+            # over that slot's (a month-back Sunday explains a month-start Wednesday's rise)
+            weeks_ahead = min(3, (self._month(step) * 28 // 31 - 1) // period)
+            ahead = (period, weeks_ahead if p.month_days is not None else 0)
+            month_ref, back_level = _month_back(values, times, base, step_s, p.month_days, ahead)
+            if back_level is not None:
+                month_adj = month_ref * median / back_level
         low_ref = _week_low(values, base, stop + pad, self._day(step)) if p.weekend_floor else None
         alpha = 1.0 - self.quantile(step)  # the budget as a rate per window
         log_guard, log_sparse = math.log(p.guard), math.log(p.sparse_guard)
@@ -540,23 +544,6 @@ def _seasonal_median(
     return median
 
 
-def _ahead_median(values: FloatArray, period: int, weeks: int) -> FloatArray:
-    """Median of the known columns ``t + period*k`` (k = 1..weeks) for every column t;
-    NaN where none is known or ``weeks`` < 1. Read only a month back, so still causal."""
-    rows, cols = values.shape
-    if weeks < 1:
-        return np.full((rows, cols), np.nan)
-    lags = []
-    count = np.zeros((rows, cols), np.int8)
-    for k in range(1, weeks + 1):
-        lag = np.full((rows, cols), np.nan)
-        lag[:, : max(0, cols - period * k)] = values[:, period * k :]
-        known = ~np.isnan(lag)
-        count += known
-        lags.append(np.where(known, lag, np.inf))
-    return median_of_stack(sort_stack(lags), count)
-
-
 HOLIDAY_START = 3
 """Windows at the start of a day that must already be low for it to pass as a holiday."""
 
@@ -618,12 +605,20 @@ def _last_known_mean(values: FloatArray, k: int) -> FloatArray:
 
 
 def _month_back(
-    values: FloatArray, times: np.ndarray, base: int, step_s: int, days: int | None = None
-) -> FloatArray:
+    values: FloatArray,
+    times: np.ndarray,
+    base: int,
+    step_s: int,
+    days: int | None = None,
+    ahead: tuple[int, int] = (0, 0),
+) -> tuple[FloatArray, FloatArray | None]:
     """For padded columns ``base + i`` (window start ``times[i]``, epoch seconds), the
     value of the same slot one calendar month earlier (the month's last slot when the
     earlier month is shorter); NaN where that lies before the frame, or, with ``days``,
-    where the window is not in the first ``days`` days of its month."""
+    where the window is not in the first ``days`` days of its month. With ``ahead =
+    (period, weeks)``, also the median of the known values ``period * k`` (k = 1..weeks)
+    after each month-back slot (that slot's usual level, read only a month back: causal
+    while ``period * weeks`` is under a month); else None."""
     ts = times.astype("datetime64[s]")
     month = ts.astype("datetime64[M]")
     this_month = month.astype("datetime64[s]")
@@ -634,9 +629,23 @@ def _month_back(
     ok = cols >= 0
     if days is not None:
         ok &= (ts - this_month) < np.timedelta64(days * 86400, "s")
-    out = np.full((values.shape[0], times.size), np.nan)
-    out[:, ok] = values[:, cols[ok]]
-    return out
+    rows = values.shape[0]
+    out = np.full((rows, times.size), np.nan)
+    src = cols[ok]
+    out[:, ok] = values[:, src]
+    period, weeks = ahead
+    if weeks < 1:
+        return out, None
+    lags = []
+    count = np.zeros((rows, src.size), np.int8)
+    for k in range(1, weeks + 1):
+        lag = values[:, np.minimum(src + period * k, values.shape[1] - 1)]
+        known = ~np.isnan(lag)
+        count += known
+        lags.append(np.where(known, lag, np.inf))
+    level = np.full((rows, times.size), np.nan)
+    level[:, ok] = median_of_stack(sort_stack(lags), count)
+    return out, level
 
 
 def _day_sigma(cal_r: FloatArray, day: int, sigma: FloatArray) -> FloatArray:
