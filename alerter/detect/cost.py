@@ -363,9 +363,9 @@ class CostDetector:
         if p.active_share is not None:  # neighbouring slots too, sub-daily (zeros thin them)
             near = 1 if step < DAY else 0
             zeros = (values[:, : stop + pad] == 0).any(axis=1)  # only rows that can be active
-            active_med = np.full((n, stop + pad - base), np.nan)
+            active_med = np.full((3, n, stop + pad - base), np.nan)
             if zeros.any():
-                active_med[zeros] = _active_median(
+                active_med[:, zeros] = _active_median(
                     values[zeros], base, stop + pad, period, p.weeks, near
                 )
         first = int(frame.starts[0].astype("datetime64[s]").astype(np.int64))
@@ -422,13 +422,18 @@ class CostDetector:
                 act = active[:, None]
                 if any_active:  # intermittent: a zero window is unknown, not a drop
                     assert active_med is not None
-                    med = np.where(act, active_med[:, seg_lo - base : seg_hi - base], med)
+                    q_lo, q_mid, q_hi = active_med[:, :, seg_lo - base : seg_hi - base]
+                    med = np.where(act, q_mid, med)
                     obs = np.where(act & (obs == 0), np.nan, obs)
                 r = np.log((obs + cc) / (med + cc))
                 r_up, r_dn = r, r
+                if any_active:  # against the quartiles of its few same slots: one odd week
+                    # among them (a drop, a spike) does not make the next ones look odd
+                    r_up = np.where(act, np.log((obs + cc) / (q_hi + cc)), r)
+                    r_dn = np.where(act, np.log((obs + cc) / (q_lo + cc)), r)
                 if month_ref is not None:  # explained by the same slot a month ago
                     ref = month_ref[:, seg_lo - base : seg_hi - base]
-                    r_up = np.fmin(r, np.log((obs + cc) / (ref + cc)))
+                    r_up = np.fmin(r_up, np.log((obs + cc) / (ref + cc)))
                     if month_adj is not None:
                         ref = month_adj[:, seg_lo - base : seg_hi - base]
                         r_up = np.fmin(r_up, np.log((obs + cc) / (ref + cc)))
@@ -442,7 +447,7 @@ class CostDetector:
                         early, eve = _day_start_mean(r, pos, HOLIDAY_START)
                         low_day = (early <= -floor_down / 2) & ~(eve <= -floor_down / 2)
                         explained = np.where(low_day, explained, -np.inf)
-                    r_dn = np.where(act, r, np.fmax(r, explained))
+                    r_dn = np.where(act, r_dn, np.fmax(r, explained))
                 cut = slice(span - 1, None)
                 cal_plain = r[:, cut][:, :cal]
                 center = _order_stat(*_sort_known(cal_plain), 0.5)
@@ -509,7 +514,7 @@ class CostDetector:
                 exp_j = median[:, start + j0 + pad - base : start + j1 + pad - base]
                 if any_active:
                     assert active_med is not None
-                    act_j = active_med[:, start + j0 + pad - base : start + j1 + pad - base]
+                    act_j = active_med[1, :, start + j0 + pad - base : start + j1 + pad - base]
                     exp_j = np.where(act, act_j, exp_j)
                 x_j = values[:, start + j0 + pad : start + j1 + pad]
                 exp_j = np.where(ok[:, None] & ~np.isnan(x_j), exp_j, np.nan)
@@ -574,8 +579,9 @@ def _day_start_mean(r: FloatArray, pos: np.ndarray, m: int) -> tuple[FloatArray,
 def _active_median(
     values: FloatArray, lo: int, hi: int, period: int, weeks: int, near: int
 ) -> FloatArray:
-    """Median of the non-zero known values of columns ``t - period*k + d`` (k = 1..weeks,
-    |d| <= ``near``) for t in [lo, hi); NaN where there is none. ``lo >= period * weeks +
+    """Lower quartile, median and upper quartile (stacked, shape ``(3, rows, hi - lo)``)
+    of the non-zero known values of columns ``t - period*k + d`` (k = 1..weeks, |d| <=
+    ``near``) for t in [lo, hi); NaN where there is none. ``lo >= period * weeks +
     near``."""
     lags = []
     count = np.zeros((values.shape[0], hi - lo), np.int8)
@@ -585,7 +591,14 @@ def _active_median(
             known = ~np.isnan(lag) & (lag != 0)
             count += known
             lags.append(np.where(known, lag, np.inf))
-    return median_of_stack(sort_stack(lags), count)
+    ordered = sort_stack(lags)
+    low, high = np.full(count.shape, np.nan), np.full(count.shape, np.nan)
+    for c in range(1, len(ordered) + 1):  # the order statistics nearest the quartiles
+        where = count == c
+        if where.any():
+            np.copyto(low, ordered[(c - 1) // 4], where=where)
+            np.copyto(high, ordered[c - 1 - (c - 1) // 4], where=where)
+    return np.stack([low, median_of_stack(ordered, count), high])
 
 
 def _last_known_mean(values: FloatArray, k: int) -> FloatArray:
