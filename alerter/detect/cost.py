@@ -247,7 +247,7 @@ class CostDetector:
 
     def history(self, step: timedelta) -> int:
         period, cal, span, block = self._sizes(step)
-        back = max(period * self.params.weeks + 1, self._month(step), 7 * self._day(step))
+        back = max(period * self.params.weeks + ACTIVE_NEAR, self._month(step), 7 * self._day(step))
         return back + cal + span + block
 
     def quantile(self, step: timedelta) -> float:
@@ -353,7 +353,7 @@ class CostDetector:
         # column index where each judged column's day (its calibration block) begins
         block_col = np.arange(start, stop) - (secs % block_s) // step_s
         lo = int(block_col[0]) - cal - span + 1  # first column whose residual is read
-        pad = max(0, max(period * p.weeks + 1, self._month(step), 7 * self._day(step)) - lo)
+        pad = max(0, max(period * p.weeks + ACTIVE_NEAR, self._month(step), 7 * self._day(step)) - lo)
         values = frame.values
         if pad:
             values = np.concatenate([np.full((n, pad), np.nan), values], axis=1)
@@ -361,7 +361,7 @@ class CostDetector:
         median = _seasonal_median(values, base, stop + pad, period, p.weeks, p.min_weeks)
         active_med = None
         if p.active_share is not None:  # neighbouring slots too, sub-daily (zeros thin them)
-            near = 1 if step < DAY else 0
+            near = ACTIVE_NEAR if step < DAY else 0
             zeros = (values[:, : stop + pad] == 0).any(axis=1)  # only rows that can be active
             active_med = np.full((3, n, stop + pad - base), np.nan)
             if zeros.any():
@@ -576,6 +576,13 @@ def _day_start_mean(r: FloatArray, pos: np.ndarray, m: int) -> tuple[FloatArray,
     return mean(day0, np.minimum(cols, day0 + m - 1)), mean(day0 - m, day0 - 1)
 
 
+ACTIVE_MIN = 3
+"""Fewest non-zero same slots an intermittent series' window is judged against (with one
+or two, an odd week among them, a drop or a spike, would be the whole baseline)."""
+ACTIVE_NEAR = 2
+"""Neighbouring slots (each side) pooled into an intermittent series' baseline, sub-daily."""
+
+
 def _active_median(
     values: FloatArray, lo: int, hi: int, period: int, weeks: int, near: int
 ) -> FloatArray:
@@ -593,12 +600,14 @@ def _active_median(
             lags.append(np.where(known, lag, np.inf))
     ordered = sort_stack(lags)
     low, high = np.full(count.shape, np.nan), np.full(count.shape, np.nan)
-    for c in range(1, len(ordered) + 1):  # the order statistics nearest the quartiles
+    for c in range(ACTIVE_MIN, len(ordered) + 1):  # the order statistics nearest the quartiles
         where = count == c
         if where.any():
             np.copyto(low, ordered[(c - 1) // 4], where=where)
             np.copyto(high, ordered[c - 1 - (c - 1) // 4], where=where)
-    return np.stack([low, median_of_stack(ordered, count), high])
+    median = median_of_stack(ordered, count)
+    median[count < ACTIVE_MIN] = np.nan
+    return np.stack([low, median, high])
 
 
 def _last_known_mean(values: FloatArray, k: int) -> FloatArray:
