@@ -161,6 +161,12 @@ class CostParams(DetectorParams):
         description="A decrease must also fall below the lowest same slot of the last seven "
         "days (a holiday that looks like a Sunday is not a drop).",
     )
+    center: bool = Field(
+        default=False,
+        description="Residuals are measured from the series' median residual over "
+        "`calibration` (a steady trend that the seasonal median lags behind is not a rise); "
+        "off: from zero. Intermittent series (`active_share`) are never centred.",
+    )
     holiday_from_midnight: bool = Field(
         default=False,
         description="With `weekend_floor`, sub-daily data: the lowest-day explanation holds "
@@ -353,7 +359,9 @@ class CostDetector:
         # column index where each judged column's day (its calibration block) begins
         block_col = np.arange(start, stop) - (secs % block_s) // step_s
         lo = int(block_col[0]) - cal - span + 1  # first column whose residual is read
-        pad = max(0, max(period * p.weeks + ACTIVE_NEAR, self._month(step), 7 * self._day(step)) - lo)
+        pad = max(
+            0, max(period * p.weeks + ACTIVE_NEAR, self._month(step), 7 * self._day(step)) - lo
+        )
         values = frame.values
         if pad:
             values = np.concatenate([np.full((n, pad), np.nan), values], axis=1)
@@ -426,6 +434,9 @@ class CostDetector:
                     med = np.where(act, q_mid, med)
                     obs = np.where(act & (obs == 0), np.nan, obs)
                 r = np.log((obs + cc) / (med + cc))
+                if p.center:  # from the series' own recent typical residual (a trend)
+                    mid = _order_stat(*_sort_known(r[:, span - 1 :][:, :cal]), 0.5)
+                    r = r - np.where(active | np.isnan(mid), 0.0, mid)[:, None]
                 r_up, r_dn = r, r
                 if any_active:  # against the quartiles of its few same slots: one odd week
                     # among them (a drop, a spike) does not make the next ones look odd

@@ -320,3 +320,16 @@ def test_day_start_mean_reads_the_days_first_windows_and_the_evening_before():
     early, eve = cost._day_start_mean(r, pos, 2)
     np.testing.assert_allclose(early, [[1.0, 1.5, 1.5, 1.5, 5.0, 5.5, 5.5, 5.5]])
     np.testing.assert_allclose(eve, [[np.nan] * 4 + [3.5] * 4])
+
+
+def test_center_measures_from_a_growing_series_own_typical_residual():
+    values = hourly(9, 0.1, seed=22, n=40)
+    t = np.arange(values.shape[1])
+    values = values * 1.12 ** (t / WEEK_H)  # 12 % a week: the 4-week median lags ~ 20 %
+    values[0, JUDGE + 60 :] *= 1.6  # and one series also steps up
+    params = {"direction": "up", "budget": "1/month", "shift_windows": 6, "min_change": 0.15}
+    plain = flags(values, JUDGE, shift_margin=0.05, **params)
+    centred = flags(values, JUDGE, shift_margin=0.05, center=True, **params)
+    assert plain[1:].any(axis=1).sum() >= 5  # the trend alone reads as a rise
+    assert not centred[1:].any()
+    assert centred[0, 60:72].any()

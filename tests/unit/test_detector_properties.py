@@ -106,6 +106,7 @@ CASES: dict[str, list[Case]] = {
                 "shift_windows": 3,
                 "hold": "2d",
                 "month_days": 1,
+                "center": True,
                 "holiday_from_midnight": True,
                 "active_share": 0.2,
                 "active_windows": 2,
