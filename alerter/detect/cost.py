@@ -163,15 +163,18 @@ class CostParams(DetectorParams):
     )
     center: bool = Field(
         default=False,
-        description="Residuals are measured from the series' median residual over "
-        "`calibration` (a steady trend that the seasonal median lags behind is not a rise); "
-        "off: from zero. Intermittent series (`active_share`) are never centred.",
+        description="Increases are measured from the series' median residual over "
+        "`calibration` when it is positive, decreases when it is negative (a steady trend "
+        "that the seasonal median lags behind is not a change; never more alarming than "
+        "off, so the weeks after a level shift, while the median catches up, stay quiet). "
+        "Intermittent series (`active_share`) are never centred.",
     )
     holiday_from_midnight: bool = Field(
         default=False,
         description="With `weekend_floor`, sub-daily data: the lowest-day explanation holds "
-        "only on a day whose first three windows were already low after a normal evening (a "
-        "holiday is low from midnight; a drop that begins at another hour is not a holiday).",
+        "only on a day that has looked like the lowest day since midnight (its windows where "
+        "the two differ nearer it than the normal) after a day that was not low itself (a "
+        "holiday is low all day; a drop that begins at 14:00 or lasts is not a holiday).",
     )
     active_share: float | None = Field(
         default=None,
@@ -388,6 +391,14 @@ class CostDetector:
             if back_level is not None:
                 month_adj = month_ref * median / back_level
         low_ref = _week_low(values, base, stop + pad, self._day(step)) if p.weekend_floor else None
+        low_median = None
+        if low_ref is not None and p.holiday_from_midnight and step < DAY:
+            # the lowest of the last seven days' seasonal medians: which slots tell the
+            # lowest day from an ordinary one (the lowest of seven noisy values sits below
+            # the normal everywhere)
+            week = 7 * self._day(step)
+            wide = np.concatenate([np.full((n, week), np.nan), median], axis=1)
+            low_median = _week_low(wide, week, wide.shape[1], self._day(step))
         alpha = 1.0 - self.quantile(step)  # the budget as a rate per window
         log_guard, log_sparse = math.log(p.guard), math.log(p.sparse_guard)
         floor_up = math.log1p(p.min_change)
@@ -434,9 +445,6 @@ class CostDetector:
                     med = np.where(act, q_mid, med)
                     obs = np.where(act & (obs == 0), np.nan, obs)
                 r = np.log((obs + cc) / (med + cc))
-                if p.center:  # from the series' own recent typical residual (a trend)
-                    mid = _order_stat(*_sort_known(r[:, span - 1 :][:, :cal]), 0.5)
-                    r = r - np.where(active | np.isnan(mid), 0.0, mid)[:, None]
                 r_up, r_dn = r, r
                 if any_active:  # against the quartiles of its few same slots: one odd week
                     # among them (a drop, a spike) does not make the next ones look odd
@@ -452,13 +460,21 @@ class CostDetector:
                     ref = low_ref[:, seg_lo - base : seg_hi - base]
                     # (an intermittent series' lowest day is a zero: no explanation)
                     explained = np.log((obs + cc) / (ref + cc))
-                    if p.holiday_from_midnight and day > 1:  # a holiday is low from 00:00
+                    if low_median is not None:  # a holiday is low from 00:00
                         t0 = seg_lo - pad - lo
                         pos = (times[t0 : t0 + seg_hi - seg_lo] % 86400) // step_s
-                        early, eve = _day_start_mean(r, pos, HOLIDAY_START)
-                        low_day = (early <= -floor_down / 2) & ~(eve <= -floor_down / 2)
+                        ref = low_median[:, seg_lo - base : seg_hi - base]
+                        gap = np.log((med + cc) / (ref + cc))  # normal over the lowest day
+                        low_day = _holiday_like(r, gap, pos, day, floor_down)
                         explained = np.where(low_day, explained, -np.inf)
                     r_dn = np.where(act, r_dn, np.fmax(r, explained))
+                r_held = r  # the long decrease average: no weekend explanation
+                if p.center:  # from the series' own typical residual, only ever less alarming
+                    mid = _order_stat(*_sort_known(r[:, span - 1 :][:, :cal]), 0.5)
+                    mid = np.where(active | np.isnan(mid), 0.0, mid)[:, None]
+                    r_up = r_up - np.fmax(mid, 0.0)  # a steady rise (a trend) is not a rise
+                    r_dn = r_dn - np.fmin(mid, 0.0)  # a steady decline is not a drop
+                    r_held = r - np.fmin(mid, 0.0)
                 cut = slice(span - 1, None)
                 cal_plain = r[:, cut][:, :cal]
                 center = _order_stat(*_sort_known(cal_plain), 0.5)
@@ -498,7 +514,7 @@ class CostDetector:
                     rd = -r_dn[:, cut]
                     drop = self._drop_windows()
                     ad = -aligned(_Prefix(r_dn), drop)
-                    pr = pu if (up and r_up is r) else _Prefix(r)
+                    pr = pu if (up and r_up is r_held) else _Prefix(r_held)
                     ah = -aligned(pr, hold)  # held long enough: not a holiday
                     thr = self._spike_threshold(rd[:, :cal], sigma, guard, sparse, alpha)
                     thr_a = self._average_threshold(
@@ -561,30 +577,41 @@ def _seasonal_median(
 
 
 HOLIDAY_START = 3
-"""Windows at the start of a day that must already be low for it to pass as a holiday."""
+"""A day's first telling windows that decide whether it passes as a holiday."""
 
 
-def _day_start_mean(r: FloatArray, pos: np.ndarray, m: int) -> tuple[FloatArray, FloatArray]:
-    """For each column j (``pos[j]`` its window index within its day): the mean of the
-    finite ``r`` over the first ``min(pos[j] + 1, m)`` windows of its day, and over the
-    last ``m`` windows of the day before (columns before 0 are left out); NaN where none
-    is known."""
-    cols = np.arange(r.shape[1])
-    day0 = cols - pos
+def _holiday_like(
+    r: FloatArray, gap: FloatArray, pos: np.ndarray, day: int, floor: float
+) -> BoolArray:
+    """Whether each column's day, so far, passes as a holiday (``pos[j]``: column j's
+    window index within its day, ``day`` windows a day): its windows since midnight where
+    the normal stands above the week's lowest day by the smallest decrease that alerts
+    (``gap`` over ``floor``, in log, from seasonal medians) were, over its first ``HOLIDAY_START`` of them, on average
+    nearer the lowest day than the normal (mean ``r + gap / 2`` <= 0; a drop that begins
+    later in the day follows ordinary ones), and
+    the day before was not itself low (mean ``r`` above ``-floor / 2``: a lasting drop is
+    not a holiday on its second day). Columns before 0 are left out."""
+    rows, cols = r.shape
+    telling = (gap > floor) & np.isfinite(r)  # windows where the two days differ
+    at = np.arange(cols)
+    day0 = np.maximum(at - pos, 0)
+    seen = np.zeros((rows, cols + 1), np.int32)
+    np.cumsum(telling, axis=1, out=seen[:, 1:])
+    first_few = telling & (seen[:, at + 1] - seen[:, day0] <= HOLIDAY_START)  # of its day
+    lean = np.zeros((rows, cols + 1))  # > 0: on average nearer the normal day
+    np.cumsum(np.where(first_few, r + gap / 2, 0.0), axis=1, out=lean[:, 1:])
+    ordinary = (seen[:, at + 1] > seen[:, day0]) & (lean[:, at + 1] - lean[:, day0] > 0)
     known = np.isfinite(r)
-    sums = np.zeros((r.shape[0], r.shape[1] + 1))
+    sums = np.zeros((rows, cols + 1))
     np.cumsum(np.where(known, r, 0.0), axis=1, out=sums[:, 1:])
-    counts = np.zeros((r.shape[0], r.shape[1] + 1), np.int32)
+    counts = np.zeros((rows, cols + 1), np.int32)
     np.cumsum(known, axis=1, out=counts[:, 1:])
-
-    def mean(first: np.ndarray, last: np.ndarray) -> FloatArray:
-        first, last = np.maximum(first, 0), np.maximum(last, -1)
-        n = counts[:, last + 1] - counts[:, np.minimum(first, last + 1)]
-        total = sums[:, last + 1] - sums[:, np.minimum(first, last + 1)]
-        out: FloatArray = np.where(n > 0, total / np.maximum(n, 1), np.nan)
-        return out
-
-    return mean(day0, np.minimum(cols, day0 + m - 1)), mean(day0 - m, day0 - 1)
+    first = np.maximum(day0 - day, 0)
+    n = counts[:, day0] - counts[:, first]
+    before = (sums[:, day0] - sums[:, first]) / np.maximum(n, 1)
+    low_before = (n > 0) & (before <= -floor / 2)
+    out: BoolArray = ~ordinary & ~low_before
+    return out
 
 
 ACTIVE_MIN = 3

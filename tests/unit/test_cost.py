@@ -291,8 +291,9 @@ def test_a_drop_to_weekend_level_from_mid_day_is_no_holiday():
     values[0, at:] *= 0.55
     holiday = JUDGE + 2 * 24  # series 1: a Wednesday at Sunday level, from midnight
     values[1, holiday : holiday + 24] = values[1, holiday - 3 * 24 : holiday - 2 * 24]
-    plain = flags(values, JUDGE, direction="down", drop_windows=6)
-    midnight = flags(values, JUDGE, direction="down", drop_windows=6, holiday_from_midnight=True)
+    params = {"direction": "down", "drop_windows": 6, "min_change": 0.3}
+    plain = flags(values, JUDGE, **params)
+    midnight = flags(values, JUDGE, holiday_from_midnight=True, **params)
     assert not plain[0, at - JUDGE : at - JUDGE + 12].any()  # looks like a weekend day
     assert midnight[0, at - JUDGE : at - JUDGE + 12].any()
     assert not plain[1].any() and not midnight[1].any()
@@ -314,22 +315,13 @@ def test_bad_new_parameters_are_refused_by_name(params, field):
         CostParams(**params)
 
 
-def test_day_start_mean_reads_the_days_first_windows_and_the_evening_before():
-    r = np.array([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]])
-    pos = np.array([0, 1, 2, 3, 0, 1, 2, 3])  # two days of four windows
-    early, eve = cost._day_start_mean(r, pos, 2)
-    np.testing.assert_allclose(early, [[1.0, 1.5, 1.5, 1.5, 5.0, 5.5, 5.5, 5.5]])
-    np.testing.assert_allclose(eve, [[np.nan] * 4 + [3.5] * 4])
-
-
-def test_center_measures_from_a_growing_series_own_typical_residual():
-    values = hourly(9, 0.1, seed=22, n=40)
-    t = np.arange(values.shape[1])
-    values = values * 1.12 ** (t / WEEK_H)  # 12 % a week: the 4-week median lags ~ 20 %
-    values[0, JUDGE + 60 :] *= 1.6  # and one series also steps up
-    params = {"direction": "up", "budget": "1/month", "shift_windows": 6, "min_change": 0.15}
-    plain = flags(values, JUDGE, shift_margin=0.05, **params)
-    centred = flags(values, JUDGE, shift_margin=0.05, center=True, **params)
-    assert plain[1:].any(axis=1).sum() >= 5  # the trend alone reads as a rise
-    assert not centred[1:].any()
-    assert centred[0, 60:72].any()
+def test_holiday_like_needs_a_day_low_since_midnight_after_a_day_that_was_not():
+    pos = np.tile(np.arange(6), 3)  # three days of six windows
+    gap = np.tile([0.0, 1.0, 1.0, 1.0, 1.0, 1.0], 3)  # the first window tells nothing
+    normal, low = [0.0] * 6, [0.0] + [-1.0] * 5
+    mid_day = [0.0, 0.0, 0.0, 0.0, -1.0, -1.0]  # lower after three ordinary windows
+    r = np.array([normal + low + low, normal + mid_day + normal])
+    like = cost._holiday_like(r, gap, pos, 6, 0.5)
+    assert like[0, 6:12].all()  # low since midnight after an ordinary day
+    assert not like[0, 12:18].any()  # a second low day: a lasting drop
+    assert like[1, 6] and not like[1, 7:12].any()  # ordinary from 01:00: no holiday
