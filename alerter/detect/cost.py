@@ -26,6 +26,12 @@ day-level factor shared by all hours of the day: it does not average away over a
 hours, so the averaged scores' floor adds the robust spread of the series' recent daily
 mean residuals, at the Gaussian quantile the budget allows once a day. Series whose hours
 are independent have no such spread and are judged as without it.
+
+Options for series a plain seasonal residual misreads (each off by default): ``active_share``
+judges intermittent series on their non-zero windows only (a zero hour is not a drop);
+``center`` measures increases (decreases) from a positive (negative) typical residual, so
+a steady trend is not a change; ``month_days`` keeps the month-back comparison to month
+starts; ``holiday_from_midnight`` lets only a day low from its start pass as a holiday.
 """
 
 from __future__ import annotations
