@@ -474,16 +474,15 @@ class CostDetector:
                         low_day = _holiday_like(r, gap, pos, day, floor_down)
                         explained = np.where(low_day, explained, -np.inf)
                     r_dn = np.where(act, r_dn, np.fmax(r, explained))
-                r_held = r  # the long decrease average: no weekend explanation
-                if p.center:  # from the series' own typical residual, only ever less alarming
-                    mid = _order_stat(*_sort_known(r[:, span - 1 :][:, :cal]), 0.5)
-                    mid = np.where(active | np.isnan(mid), 0.0, mid)[:, None]
-                    r_up = r_up - np.fmax(mid, 0.0)  # a steady rise (a trend) is not a rise
-                    r_dn = r_dn - np.fmin(mid, 0.0)  # a steady decline is not a drop
-                    r_held = r - np.fmin(mid, 0.0)
                 cut = slice(span - 1, None)
                 cal_plain = r[:, cut][:, :cal]
                 center = _order_stat(*_sort_known(cal_plain), 0.5)
+                r_held = r  # the long decrease average: no weekend explanation
+                if p.center:  # from the series' own typical residual, only ever less alarming
+                    mid = np.where(active | np.isnan(center), 0.0, center)[:, None]
+                    r_up = r_up - np.fmax(mid, 0.0)  # a steady rise (a trend) is not a rise
+                    r_dn = r_dn - np.fmin(mid, 0.0)  # a steady decline is not a drop
+                    r_held = r - np.fmin(mid, 0.0)
                 dev, count_d = _sort_known(np.abs(cal_plain - center[:, None]))
                 sigma = np.fmax(MAD_TO_SIGMA * _order_stat(dev, count_d, 0.5), 1e-3)
                 day_sigma = _day_sigma(cal_plain, day, sigma)
