@@ -26,6 +26,12 @@ day-level factor shared by all hours of the day: it does not average away over a
 hours, so the averaged scores' floor adds the robust spread of the series' recent daily
 mean residuals, at the Gaussian quantile the budget allows once a day. Series whose hours
 are independent have no such spread and are judged as without it.
+
+Options for series a plain seasonal residual misreads (each off by default): ``active_share``
+judges intermittent series on their non-zero windows only (a zero hour is not a drop);
+``center`` measures increases (decreases) from a positive (negative) typical residual, so
+a steady trend is not a change; ``month_days`` keeps the month-back comparison to month
+starts; ``holiday_from_midnight`` lets only a day low from its start pass as a holiday.
 """
 
 from __future__ import annotations
@@ -147,10 +153,52 @@ class CostParams(DetectorParams):
         description="An increase must also exceed the same slot one calendar month back "
         "(month-start billing, monthly jobs are not spikes).",
     )
+    month_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=31,
+        description="With `monthly`: only windows in the first this many days of a month are "
+        "compared with the month before (month-start billing); unset: every day (monthly jobs "
+        "on any day). On other days a month back is often another weekday, which would "
+        "explain away a real rise.",
+    )
     weekend_floor: bool = Field(
         default=True,
         description="A decrease must also fall below the lowest same slot of the last seven "
         "days (a holiday that looks like a Sunday is not a drop).",
+    )
+    center: bool = Field(
+        default=False,
+        description="Increases are measured from the series' median residual over "
+        "`calibration` when it is positive, decreases when it is negative (a steady trend "
+        "that the seasonal median lags behind is not a change; never more alarming than "
+        "off, so the weeks after a level shift, while the median catches up, stay quiet). "
+        "Intermittent series (`active_share`) are never centred.",
+    )
+    holiday_from_midnight: bool = Field(
+        default=False,
+        description="With `weekend_floor`, sub-daily data: the lowest-day explanation holds "
+        "only on a day that has looked like the lowest day since midnight (its windows where "
+        "the two differ nearer it than the normal) after a day that was not low itself (a "
+        "holiday is low all day; a drop that begins at 14:00 or lasts is not a holiday).",
+    )
+    active_share: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Series whose calibration span has at least this share of zero windows "
+        "(intermittent, batch hours) are judged on the windows that cost money only: a zero "
+        "window is not a drop, the baseline is the median of the non-zero same slots (and "
+        "their neighbours, sub-daily), and the sustained score averages the last "
+        "`active_windows` non-zero windows. Unset: zeros are judged like any amount (and "
+        "series mostly zero get spikes only).",
+    )
+    active_windows: int = Field(
+        default=4,
+        ge=1,
+        le=1000,
+        description="With `active_share`: non-zero windows averaged for an intermittent "
+        "series' sustained-change score.",
     )
     offset: float = Field(
         default=0.05,
@@ -214,7 +262,7 @@ class CostDetector:
 
     def history(self, step: timedelta) -> int:
         period, cal, span, block = self._sizes(step)
-        back = max(period * self.params.weeks, self._month(step), 7 * self._day(step))
+        back = max(period * self.params.weeks + ACTIVE_NEAR, self._month(step), 7 * self._day(step))
         return back + cal + span + block
 
     def quantile(self, step: timedelta) -> float:
@@ -270,6 +318,30 @@ class CostDetector:
         thr = np.fmax(thr, _order_stat(ordered, count, 1.0) + margin)
         return np.fmax(thr, _tail(ordered, count, min(1.0, alpha * n)))
 
+    def _active_score(
+        self,
+        r: FloatArray,
+        sigma: FloatArray,
+        span: int,
+        cal: int,
+        rel: slice,
+        sign: float,
+        floor: float,
+        alpha: float,
+        held: FloatArray,
+        thr_held: FloatArray,
+    ) -> FloatArray:
+        """Sustained score of intermittent series: the mean of the last ``active_windows``
+        known (non-zero) residuals, signed (``sign`` -1 for decreases), over its threshold
+        calibrated like a time average of that many windows; or the long (``hold``)
+        average over its own threshold, whichever is larger."""
+        k = self.params.active_windows
+        avg = sign * _last_known_mean(r, k)[:, span - 1 :]
+        no_day = np.zeros_like(sigma)
+        thr = self._average_threshold(avg[:, :cal], sigma, no_day, k, 1, floor, alpha)
+        out: FloatArray = np.fmax(avg[:, rel] / thr[:, None], held[:, rel] / thr_held[:, None])
+        return out
+
     def evaluate(self, frame: SeriesFrame, judge: slice) -> Verdicts:
         start, stop = judged_range(frame, judge)
         n, width = frame.n_series, stop - start
@@ -296,16 +368,43 @@ class CostDetector:
         # column index where each judged column's day (its calibration block) begins
         block_col = np.arange(start, stop) - (secs % block_s) // step_s
         lo = int(block_col[0]) - cal - span + 1  # first column whose residual is read
-        pad = max(0, max(period * p.weeks, self._month(step), 7 * self._day(step)) - lo)
+        pad = max(
+            0, max(period * p.weeks + ACTIVE_NEAR, self._month(step), 7 * self._day(step)) - lo
+        )
         values = frame.values
         if pad:
             values = np.concatenate([np.full((n, pad), np.nan), values], axis=1)
         base = lo + pad
         median = _seasonal_median(values, base, stop + pad, period, p.weeks, p.min_weeks)
+        active_med = None
+        if p.active_share is not None:  # neighbouring slots too, sub-daily (zeros thin them)
+            near = ACTIVE_NEAR if step < DAY else 0
+            zeros = (values[:, : stop + pad] == 0).any(axis=1)  # only rows that can be active
+            active_med = np.full((3, n, stop + pad - base), np.nan)
+            if zeros.any():
+                active_med[:, zeros] = _active_median(
+                    values[zeros], base, stop + pad, period, p.weeks, near
+                )
         first = int(frame.starts[0].astype("datetime64[s]").astype(np.int64))
         times = first + np.arange(lo, stop, dtype=np.int64) * step_s
-        month_ref = _month_back(values, times, base, step_s) if p.monthly else None
+        month_ref = month_adj = None
+        if p.monthly:
+            # with month_days, also the month-back slot scaled by this slot's usual level
+            # over that slot's (a month-back Sunday explains a month-start Wednesday's rise)
+            weeks_ahead = min(3, (self._month(step) * 28 // 31 - 1) // period)
+            ahead = (period, weeks_ahead if p.month_days is not None else 0)
+            month_ref, back_level = _month_back(values, times, base, step_s, p.month_days, ahead)
+            if back_level is not None:
+                month_adj = month_ref * median / back_level
         low_ref = _week_low(values, base, stop + pad, self._day(step)) if p.weekend_floor else None
+        low_median = None
+        if low_ref is not None and p.holiday_from_midnight and step < DAY:
+            # the lowest of the last seven days' seasonal medians: which slots tell the
+            # lowest day from an ordinary one (the lowest of seven noisy values sits below
+            # the normal everywhere)
+            week = 7 * self._day(step)
+            wide = np.concatenate([np.full((n, week), np.nan), median], axis=1)
+            low_median = _week_low(wide, week, wide.shape[1], self._day(step))
         alpha = 1.0 - self.quantile(step)  # the budget as a rate per window
         log_guard, log_sparse = math.log(p.guard), math.log(p.sparse_guard)
         floor_up = math.log1p(p.min_change)
@@ -332,6 +431,12 @@ class CostDetector:
                 c[(n_known < cal // 2) | (c <= 0)] = np.nan  # no recent spend: no verdict
                 zero_share = np.where(known, raw == 0, False).sum(axis=1) / np.maximum(n_known, 1)
                 sparse = zero_share > 0.5  # blips are ordinary: no averaged or downward score
+                if p.active_share is not None:  # judged on the windows that cost money
+                    active = (zero_share >= p.active_share) & (n_known > 0)
+                    sparse &= ~active
+                else:
+                    active = np.zeros(n, bool)
+                any_active = bool(active.any())
                 guard = np.where(sparse, log_sparse, log_guard)
                 cc = c[:, None]
                 obs = values[:, seg_lo:seg_hi]
@@ -339,17 +444,45 @@ class CostDetector:
                 # sparse series: against zero, so a window is judged by its own amount
                 # against the recent blips (their seasonal median is noise)
                 med = np.where(sparse[:, None], 0.0, med)
+                act = active[:, None]
+                if any_active:  # intermittent: a zero window is unknown, not a drop
+                    assert active_med is not None
+                    q_lo, q_mid, q_hi = active_med[:, :, seg_lo - base : seg_hi - base]
+                    med = np.where(act, q_mid, med)
+                    obs = np.where(act & (obs == 0), np.nan, obs)
                 r = np.log((obs + cc) / (med + cc))
                 r_up, r_dn = r, r
+                if any_active:  # against the quartiles of its few same slots: one odd week
+                    # among them (a drop, a spike) does not make the next ones look odd
+                    r_up = np.where(act, np.log((obs + cc) / (q_hi + cc)), r)
+                    r_dn = np.where(act, np.log((obs + cc) / (q_lo + cc)), r)
                 if month_ref is not None:  # explained by the same slot a month ago
                     ref = month_ref[:, seg_lo - base : seg_hi - base]
-                    r_up = np.fmin(r, np.log((obs + cc) / (ref + cc)))
+                    r_up = np.fmin(r_up, np.log((obs + cc) / (ref + cc)))
+                    if month_adj is not None:
+                        ref = month_adj[:, seg_lo - base : seg_hi - base]
+                        r_up = np.fmin(r_up, np.log((obs + cc) / (ref + cc)))
                 if low_ref is not None:  # explained by last week's lowest day
                     ref = low_ref[:, seg_lo - base : seg_hi - base]
-                    r_dn = np.fmax(r, np.log((obs + cc) / (ref + cc)))
+                    # (an intermittent series' lowest day is a zero: no explanation)
+                    explained = np.log((obs + cc) / (ref + cc))
+                    if low_median is not None:  # a holiday is low from 00:00
+                        t0 = seg_lo - pad - lo
+                        pos = (times[t0 : t0 + seg_hi - seg_lo] % 86400) // step_s
+                        ref = low_median[:, seg_lo - base : seg_hi - base]
+                        gap = np.log((med + cc) / (ref + cc))  # normal over the lowest day
+                        low_day = _holiday_like(r, gap, pos, day, floor_down)
+                        explained = np.where(low_day, explained, -np.inf)
+                    r_dn = np.where(act, r_dn, np.fmax(r, explained))
                 cut = slice(span - 1, None)
                 cal_plain = r[:, cut][:, :cal]
                 center = _order_stat(*_sort_known(cal_plain), 0.5)
+                r_held = r  # the long decrease average: no weekend explanation
+                if p.center:  # from the series' own typical residual, only ever less alarming
+                    mid = np.where(active | np.isnan(center), 0.0, center)[:, None]
+                    r_up = r_up - np.fmax(mid, 0.0)  # a steady rise (a trend) is not a rise
+                    r_dn = r_dn - np.fmin(mid, 0.0)  # a steady decline is not a drop
+                    r_held = r - np.fmin(mid, 0.0)
                 dev, count_d = _sort_known(np.abs(cal_plain - center[:, None]))
                 sigma = np.fmax(MAD_TO_SIGMA * _order_stat(dev, count_d, 0.5), 1e-3)
                 day_sigma = _day_sigma(cal_plain, day, sigma)
@@ -371,6 +504,14 @@ class CostDetector:
                         ahu[:, :cal], sigma, day_sigma, hold, day, floor_up, alpha
                     )
                     a_j = np.fmax(au[:, rel] / thr_a[:, None], ahu[:, rel] / thr_h[:, None])
+                    if any_active:
+                        a_j = np.where(
+                            act,
+                            self._active_score(
+                                r_up, sigma, span, cal, rel, 1.0, floor_up, alpha, ahu, thr_h
+                            ),
+                            a_j,
+                        )
                     a_j = np.where(no_avg, np.nan, a_j)
                     score = np.fmax(score, np.fmax(ru[:, rel] / thr[:, None], a_j))
                     upper = thr
@@ -378,7 +519,7 @@ class CostDetector:
                     rd = -r_dn[:, cut]
                     drop = self._drop_windows()
                     ad = -aligned(_Prefix(r_dn), drop)
-                    pr = pu if (up and r_up is r) else _Prefix(r)
+                    pr = pu if (up and r_up is r_held) else _Prefix(r_held)
                     ah = -aligned(pr, hold)  # held long enough: not a holiday
                     thr = self._spike_threshold(rd[:, :cal], sigma, guard, sparse, alpha)
                     thr_a = self._average_threshold(
@@ -388,16 +529,31 @@ class CostDetector:
                         ah[:, :cal], sigma, day_sigma, hold, day, floor_down, alpha
                     )
                     down_j = np.fmax(ad[:, rel] / thr_a[:, None], ah[:, rel] / thr_h[:, None])
+                    if any_active:
+                        down_j = np.where(
+                            act,
+                            self._active_score(
+                                r_dn, sigma, span, cal, rel, -1.0, floor_down, alpha, ah, thr_h
+                            ),
+                            down_j,
+                        )
                     if p.down_spikes:
                         down_j = np.fmax(down_j, rd[:, rel] / thr[:, None])
                     score = np.fmax(score, np.where(no_avg, -np.inf, down_j))
                     lower = -thr
-                ok = (np.isfinite(cal_plain).sum(axis=1) >= cal // 2) & ~np.isnan(c)
+                need = np.where(active, min(cal // 2, 4 * p.active_windows), cal // 2)
+                ok = (np.isfinite(cal_plain).sum(axis=1) >= need) & ~np.isnan(c)
                 exp_j = median[:, start + j0 + pad - base : start + j1 + pad - base]
+                if any_active:
+                    assert active_med is not None
+                    act_j = active_med[1, :, start + j0 + pad - base : start + j1 + pad - base]
+                    exp_j = np.where(act, act_j, exp_j)
                 x_j = values[:, start + j0 + pad : start + j1 + pad]
                 exp_j = np.where(ok[:, None] & ~np.isnan(x_j), exp_j, np.nan)
                 valid = ~np.isnan(exp_j)
                 score = np.where(valid, score, np.nan)
+                if any_active:  # an intermittent series is judged where it costs money
+                    score = np.where(act & (x_j == 0), np.nan, score)
                 out.expected[:, j0:j1] = exp_j
                 band = np.where(sparse[:, None] & valid, 0.0, exp_j)
                 out.upper[:, j0:j1] = (band + cc) * np.exp(upper)[:, None] - cc
@@ -425,10 +581,109 @@ def _seasonal_median(
     return median
 
 
-def _month_back(values: FloatArray, times: np.ndarray, base: int, step_s: int) -> FloatArray:
+HOLIDAY_START = 3
+"""A day's first telling windows that decide whether it passes as a holiday."""
+
+
+def _holiday_like(
+    r: FloatArray, gap: FloatArray, pos: np.ndarray, day: int, floor: float
+) -> BoolArray:
+    """Whether each column's day, so far, passes as a holiday (``pos[j]``: column j's
+    window index within its day, ``day`` windows a day): its windows since midnight where
+    the normal stands above the week's lowest day by the smallest decrease that alerts
+    (``gap`` over ``floor``, in log, from seasonal medians) were, over its first ``HOLIDAY_START`` of them, on average
+    nearer the lowest day than the normal (mean ``r + gap / 2`` <= 0; a drop that begins
+    later in the day follows ordinary ones), and
+    the day before was not itself low (mean ``r`` above ``-floor / 2``: a lasting drop is
+    not a holiday on its second day). Columns before 0 are left out."""
+    rows, cols = r.shape
+    telling = (gap > floor) & np.isfinite(r)  # windows where the two days differ
+    at = np.arange(cols)
+    day0 = np.maximum(at - pos, 0)
+    seen = np.zeros((rows, cols + 1), np.int32)
+    np.cumsum(telling, axis=1, out=seen[:, 1:])
+    first_few = telling & (seen[:, at + 1] - seen[:, day0] <= HOLIDAY_START)  # of its day
+    lean = np.zeros((rows, cols + 1))  # > 0: on average nearer the normal day
+    np.cumsum(np.where(first_few, r + gap / 2, 0.0), axis=1, out=lean[:, 1:])
+    ordinary = (seen[:, at + 1] > seen[:, day0]) & (lean[:, at + 1] - lean[:, day0] > 0)
+    known = np.isfinite(r)
+    sums = np.zeros((rows, cols + 1))
+    np.cumsum(np.where(known, r, 0.0), axis=1, out=sums[:, 1:])
+    counts = np.zeros((rows, cols + 1), np.int32)
+    np.cumsum(known, axis=1, out=counts[:, 1:])
+    first = np.maximum(day0 - day, 0)
+    n = counts[:, day0] - counts[:, first]
+    before = (sums[:, day0] - sums[:, first]) / np.maximum(n, 1)
+    low_before = (n > 0) & (before <= -floor / 2)
+    out: BoolArray = ~ordinary & ~low_before
+    return out
+
+
+ACTIVE_MIN = 3
+"""Fewest non-zero same slots an intermittent series' window is judged against (with one
+or two, an odd week among them, a drop or a spike, would be the whole baseline)."""
+ACTIVE_NEAR = 2
+"""Neighbouring slots (each side) pooled into an intermittent series' baseline, sub-daily."""
+
+
+def _active_median(
+    values: FloatArray, lo: int, hi: int, period: int, weeks: int, near: int
+) -> FloatArray:
+    """Lower quartile, median and upper quartile (stacked, shape ``(3, rows, hi - lo)``)
+    of the non-zero known values of columns ``t - period*k + d`` (k = 1..weeks, |d| <=
+    ``near``) for t in [lo, hi); NaN where there is none. ``lo >= period * weeks +
+    near``."""
+    lags = []
+    count = np.zeros((values.shape[0], hi - lo), np.int8)
+    for k in range(1, weeks + 1):
+        for d in range(-near, near + 1):
+            lag = values[:, lo - period * k + d : hi - period * k + d]
+            known = ~np.isnan(lag) & (lag != 0)
+            count += known
+            lags.append(np.where(known, lag, np.inf))
+    ordered = sort_stack(lags)
+    low, high = np.full(count.shape, np.nan), np.full(count.shape, np.nan)
+    for c in range(ACTIVE_MIN, len(ordered) + 1):  # the order statistics nearest the quartiles
+        where = count == c
+        if where.any():
+            np.copyto(low, ordered[(c - 1) // 4], where=where)
+            np.copyto(high, ordered[c - 1 - (c - 1) // 4], where=where)
+    median = median_of_stack(ordered, count)
+    median[count < ACTIVE_MIN] = np.nan
+    return np.stack([low, median, high])
+
+
+def _last_known_mean(values: FloatArray, k: int) -> FloatArray:
+    """For each column t, the mean of the last ``k`` finite values of its row at or before
+    t (NaN where fewer than ``k`` are known): the known values packed to the front of
+    each row, one running sum, two lookups."""
+    known = np.isfinite(values)
+    order = np.argsort(~known, axis=1, kind="stable")  # known first, in time order
+    packed = np.take_along_axis(np.where(known, values, 0.0), order, axis=1)
+    sums = np.zeros((values.shape[0], values.shape[1] + 1))
+    np.cumsum(packed, axis=1, out=sums[:, 1:])
+    seen = np.cumsum(known, axis=1)
+    upper = np.take_along_axis(sums, seen, axis=1)
+    lower = np.take_along_axis(sums, np.maximum(seen - k, 0), axis=1)
+    out: FloatArray = np.where(seen >= k, (upper - lower) / k, np.nan)
+    return out
+
+
+def _month_back(
+    values: FloatArray,
+    times: np.ndarray,
+    base: int,
+    step_s: int,
+    days: int | None = None,
+    ahead: tuple[int, int] = (0, 0),
+) -> tuple[FloatArray, FloatArray | None]:
     """For padded columns ``base + i`` (window start ``times[i]``, epoch seconds), the
     value of the same slot one calendar month earlier (the month's last slot when the
-    earlier month is shorter); NaN where that lies before the frame."""
+    earlier month is shorter); NaN where that lies before the frame, or, with ``days``,
+    where the window is not in the first ``days`` days of its month. With ``ahead =
+    (period, weeks)``, also the median of the known values ``period * k`` (k = 1..weeks)
+    after each month-back slot (that slot's usual level, read only a month back: causal
+    while ``period * weeks`` is under a month); else None."""
     ts = times.astype("datetime64[s]")
     month = ts.astype("datetime64[M]")
     this_month = month.astype("datetime64[s]")
@@ -437,9 +692,25 @@ def _month_back(values: FloatArray, times: np.ndarray, base: int, step_s: int) -
     back = ((ts - target).astype(np.int64) // step_s).astype(np.int64)
     cols = base + np.arange(times.size) - back
     ok = cols >= 0
-    out = np.full((values.shape[0], times.size), np.nan)
-    out[:, ok] = values[:, cols[ok]]
-    return out
+    if days is not None:
+        ok &= (ts - this_month) < np.timedelta64(days * 86400, "s")
+    rows = values.shape[0]
+    out = np.full((rows, times.size), np.nan)
+    src = cols[ok]
+    out[:, ok] = values[:, src]
+    period, weeks = ahead
+    if weeks < 1:
+        return out, None
+    lags = []
+    count = np.zeros((rows, src.size), np.int8)
+    for k in range(1, weeks + 1):
+        lag = values[:, np.minimum(src + period * k, values.shape[1] - 1)]
+        known = ~np.isnan(lag)
+        count += known
+        lags.append(np.where(known, lag, np.inf))
+    level = np.full((rows, times.size), np.nan)
+    level[:, ok] = median_of_stack(sort_stack(lags), count)
+    return out, level
 
 
 def _day_sigma(cal_r: FloatArray, day: int, sigma: FloatArray) -> FloatArray:

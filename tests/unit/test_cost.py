@@ -218,3 +218,110 @@ def test_a_shorter_drop_average_finds_a_drop_sooner_and_keeps_noise_quiet():
     first_short = int(np.nonzero(short[0])[0][0]) + JUDGE
     assert at <= first_short < first_long
     assert not short[1:].any() and not long[1:].any()
+
+
+def with_zero_hours(values: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """Each hour independently costs nothing with probability ``share``."""
+    rng = np.random.default_rng(seed)
+    return np.asarray(values * (rng.random(values.shape) >= share))
+
+
+def test_an_intermittent_series_zero_hours_are_not_drops_but_lower_amounts_are():
+    values = with_zero_hours(hourly(9, 0.1, seed=15, n=30), 0.4, seed=16)
+    at = JUDGE + 3 * 24 + 10
+    values[0, at:] *= 0.2  # the hours that cost money now cost a fifth
+    active = flags(values, JUDGE, direction="both", budget="1/year", active_share=0.1)
+    plain = flags(values, JUDGE, direction="both", budget="1/year")
+    first = int(np.nonzero(active[0])[0][0]) + JUDGE
+    assert at <= first <= at + 12
+    assert not active[1:].any()
+    assert plain[1:].any(axis=1).sum() >= 3  # without it, runs of zero hours read as drops
+
+
+def test_an_intermittent_series_is_judged_only_where_it_costs_money():
+    values = with_zero_hours(hourly(9, 0.1, seed=17, n=3), 0.6, seed=18)
+    verdicts = CostDetector(CostParams(direction="both", active_share=0.1)).evaluate(
+        frame(values), slice(JUDGE, None)
+    )
+    zero = values[:, JUDGE:] == 0
+    assert np.isnan(verdicts.score[zero]).all()
+    judged = ~zero & np.isfinite(verdicts.score)
+    assert judged.sum() > 0.9 * (~zero).sum()
+    assert (verdicts.expected[judged] > 0).all()  # the median of non-zero same slots
+
+
+def test_last_known_mean_averages_the_last_k_known_values():
+    r = np.array([[1.0, np.nan, 3.0, np.nan, np.nan, 5.0, 7.0]])
+    out = cost._last_known_mean(r, 2)
+    np.testing.assert_allclose(out, [[np.nan, np.nan, 2.0, 2.0, 2.0, 4.0, 6.0]])
+
+
+def test_month_days_compare_a_month_back_only_at_month_starts():
+    values = hourly(10, 0.05, seed=19)
+    hours = slice(10, 16)
+    oct14 = (T0.replace(month=10, day=14) - T0).days * 24  # a Wednesday
+    nov14 = (T0.replace(month=11, day=14) - T0).days * 24  # a Saturday
+    values[0, oct14 + hours.start : oct14 + hours.stop] *= 3
+    values[0, nov14 + hours.start : nov14 + hours.stop] *= 3
+    judged = slice(nov14 - JUDGE, nov14 - JUDGE + 24)
+    every_day = flags(values, JUDGE, budget="1/year")[0, judged]
+    first_day = flags(values, JUDGE, budget="1/year", month_days=1)[0, judged]
+    assert not every_day.any()  # a month back (a busier Wednesday) explains it
+    assert first_day.any()
+
+
+def test_a_month_start_rise_that_recurs_on_another_weekday_is_not_a_spike():
+    t = np.arange(10 * WEEK_H)
+    dates = np.datetime64(T0.date()) + (t // 24).astype("timedelta64[D]")
+    thursday = (t // 24) % 7 == 3  # T0 is a Monday; Oct 1 is a Thursday, Nov 1 a Sunday
+    rng = np.random.default_rng(20)
+    values = 100 * np.where(thursday, 0.4, 1.0) * rng.lognormal(0, 0.05, (2, t.size))
+    first = dates.astype("datetime64[M]").astype("datetime64[D]") == dates
+    values[0, first] *= 2.5  # every month start costs more
+    values[1, first & (dates >= np.datetime64("2026-11-01"))] *= 2.5  # only November's
+    nov1 = int(np.nonzero(dates == np.datetime64("2026-11-01"))[0][0])
+    flagged = flags(values, JUDGE, budget="1/year", month_days=1)
+    assert not flagged[0].any()
+    assert flagged[1, nov1 - JUDGE : nov1 - JUDGE + 24].any()
+
+
+def test_a_drop_to_weekend_level_from_mid_day_is_no_holiday():
+    values = hourly(9, 0.05, seed=21, n=2)
+    at = JUDGE + 3 * 24 + 10  # a Thursday 10:00, down to 55 % (weekends run at 60 %)
+    values[0, at:] *= 0.55
+    holiday = JUDGE + 2 * 24  # series 1: a Wednesday at Sunday level, from midnight
+    values[1, holiday : holiday + 24] = values[1, holiday - 3 * 24 : holiday - 2 * 24]
+    params = {"direction": "down", "drop_windows": 6, "min_change": 0.3}
+    plain = flags(values, JUDGE, **params)
+    midnight = flags(values, JUDGE, holiday_from_midnight=True, **params)
+    assert not plain[0, at - JUDGE : at - JUDGE + 12].any()  # looks like a weekend day
+    assert midnight[0, at - JUDGE : at - JUDGE + 12].any()
+    assert not plain[1].any() and not midnight[1].any()
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"active_share": 0}, "active_share"),
+        ({"active_share": 1.5}, "active_share"),
+        ({"active_windows": 0}, "active_windows"),
+        ({"month_days": 0}, "month_days"),
+        ({"month_days": 32}, "month_days"),
+        ({"holiday_from_midnight": "maybe"}, "holiday_from_midnight"),
+    ],
+)
+def test_bad_new_parameters_are_refused_by_name(params, field):
+    with pytest.raises(ValidationError, match=field):
+        CostParams(**params)
+
+
+def test_holiday_like_needs_a_day_low_since_midnight_after_a_day_that_was_not():
+    pos = np.tile(np.arange(6), 3)  # three days of six windows
+    gap = np.tile([0.0, 1.0, 1.0, 1.0, 1.0, 1.0], 3)  # the first window tells nothing
+    normal, low = [0.0] * 6, [0.0] + [-1.0] * 5
+    mid_day = [0.0, 0.0, 0.0, 0.0, -1.0, -1.0]  # lower after three ordinary windows
+    r = np.array([normal + low + low, normal + mid_day + normal])
+    like = cost._holiday_like(r, gap, pos, 6, 0.5)
+    assert like[0, 6:12].all()  # low since midnight after an ordinary day
+    assert not like[0, 12:18].any()  # a second low day: a lasting drop
+    assert like[1, 6] and not like[1, 7:12].any()  # ordinary from 01:00: no holiday

@@ -98,6 +98,22 @@ CASES: dict[str, list[Case]] = {
             },
             periodic_quiet=True,
         ),
+        Case(
+            lambda s: {
+                "weeks": 2,
+                "min_weeks": 1,
+                "calibration": "3d",
+                "shift_windows": 3,
+                "hold": "2d",
+                "month_days": 1,
+                "center": True,
+                "holiday_from_midnight": True,
+                "active_share": 0.2,
+                "active_windows": 2,
+                "direction": "both",
+            },
+            periodic_quiet=True,
+        ),
     ],
 }
 
