@@ -196,7 +196,9 @@ class SeriesMirror:
         if self.dense and self.values is not None:
             drop = min(self.values.shape[1], max(0, (before - self.origin) // self.step))
             if drop:
-                self.values = np.ascontiguousarray(self.values[:, drop:])
+                # a view: the columns dropped stay allocated until the grid next grows
+                # (``_grow`` copies it then), not a copy of the whole grid every hour
+                self.values = self.values[:, drop:]
                 self.origin += drop * self.step
         else:
             keep = self.starts >= before

@@ -65,6 +65,24 @@ def test_grid_takes_new_hours_and_replacements_in_place():
     }
 
 
+def test_an_hour_added_and_one_trimmed_every_cycle_keeps_every_point_in_range():
+    # a daemon's cycles: trimming leaves a view of the grid (no copy), and the grid is
+    # copied only when its spare columns run out; none of it loses or shifts a point
+    mirror = SeriesMirror(since=BASE)
+    merge(mirror, [(i, h, float(i * 1000 + h)) for i in range(3) for h in range(10)], seq=1)
+    for hour in range(10, 130):
+        merge(mirror, [(i, hour, float(i * 1000 + hour)) for i in range(3)], seq=hour)
+        mirror.trim(BASE + (hour - 9) * H)
+        got = points(mirror.view(BASE, BASE + 200 * H))
+        assert got == {
+            (f"s{i}", h): float(i * 1000 + h) for i in range(3) for h in range(hour - 9, hour + 1)
+        }
+    grid = mirror.values
+    assert grid is not None
+    held = grid if grid.base is None else grid.base  # what the view keeps allocated
+    assert held.shape[1] < 10 + 2 * 48 + 1
+
+
 def test_rows_of_another_step_turn_the_mirror_sparse_without_losing_points():
     mirror = SeriesMirror(since=BASE)
     merge(mirror, [(1, 0, 1.0), (2, 1, 2.0)], seq=1)
