@@ -508,13 +508,17 @@ class DuckPoints:
     def _refresh(self, mirror: SeriesMirror, source: str, through: int) -> None:
         """Merge the points written in ``(mirror.seq, through]`` with ``start >=
         mirror.since`` into the mirror: batch by batch into a grid when they share one
-        window length (no copy of them all at once), else gathered into arrays sized up
+        window length (no copy of them all at once; when they also share the grid's
+        phase, DuckDB gives each row its column), else gathered into arrays sized up
         front and merged together."""
         where = "WHERE source=? AND seq>? AND seq<=? AND start>=?"
         args: list[object] = [source, mirror.seq, through, mirror.since]
-        n, short, long, first, last = self._db.execute(
-            f'SELECT count(*), min("end" - start), max("end" - start), min(start), max(start) '  # noqa: S608
-            f"FROM points {where}",
+        # the phase of each window start within its own length: one phase for all (and
+        # one length) lets DuckDB give each row its grid column
+        phase = 'CASE WHEN "end" > start THEN start % ("end" - start) END'
+        n, short, long, first, last, phase_lo, phase_hi = self._db.execute(
+            f'SELECT count(*), min("end" - start), max("end" - start), min(start), max(start), '  # noqa: S608
+            f"min({phase}), max({phase}) FROM points {where}",
             args,
         ).fetchall()[0]
         n = int(n or 0)
@@ -523,6 +527,25 @@ class DuckPoints:
         step = int(short) if short == long and short and short > 0 else None
         names = self._key_names(source)  # before the stream: one open result at a time
         mirror.reserve(len(names), int(first), int(last), step)
+        columns = (
+            step is not None
+            and int(first) >= 0
+            and phase_lo == phase_hi
+            and mirror.dense
+            and mirror.step == step
+            and int(first) >= mirror.origin
+            and (int(first) - mirror.origin) % step == 0
+        )
+        if columns:  # every row lands in the grid: DuckDB gives its column
+            reader = self._db.sql(
+                f"SELECT series, ((start - {mirror.origin}) // {step})::INTEGER AS col, "  # noqa: S608
+                f"CAST(amount AS DOUBLE) AS amount FROM points {where}",
+                params=args,
+            ).to_arrow_reader(1 << 20)
+            for batch in reader:
+                got = [np.asarray(batch.column(i).to_numpy()) for i in range(3)]
+                mirror.place_columns(got[0].astype(np.int64, copy=False), got[1], got[2], names)
+            return
         reader = self._db.sql(
             f"SELECT series, start, CAST(amount AS DOUBLE) AS amount FROM points {where}",  # noqa: S608
             params=args,
