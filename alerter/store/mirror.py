@@ -9,6 +9,7 @@ bytes a point, and a merge re-sorts them.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 
 import numpy as np
@@ -19,6 +20,21 @@ from alerter.store.base import StoredSeries
 
 _SPARE_COLUMNS = 48
 """Columns allocated past the newest window, so new hours do not copy the grid."""
+
+
+class _Probe:
+    """Counts the references an array has when only an attribute and a local hold it,
+    as ``SeriesMirror._handed_out`` sees its last view's array (interpreters differ)."""
+
+    def __init__(self) -> None:
+        self.last: npt.NDArray[np.float64] | None = np.empty(0)
+
+    def refs(self) -> int:
+        last = self.last
+        return sys.getrefcount(last)
+
+
+_UNUSED = _Probe().refs()
 
 
 class SeriesMirror:
@@ -38,6 +54,7 @@ class SeriesMirror:
         self.values: npt.NDArray[np.float64] | None = None
         self._buf: npt.NDArray[np.float64] | None = None
         self._col0 = 0
+        self._last_view: npt.NDArray[np.float64] | None = None
         # sparse mode (after rows of another step or phase)
         self.key_index = np.empty(0, dtype=np.int64)
         self.starts = np.empty(0, dtype=np.int64)
@@ -201,15 +218,32 @@ class SeriesMirror:
             amount_arr[keep],
         )
 
+    def _handed_out(self, shape: tuple[int, ...]) -> npt.NDArray[np.float64]:
+        """An array for a grid view: the one the previous view got when nothing else
+        refers to it any more (its frame was dropped with its cycle), else a new one. A
+        daemon's hourly view is the same shape every hour, and a new array of hundreds of
+        megabytes costs its first touch of every page again (often more than the copy)."""
+        last = self._last_view
+        if last is not None and last.shape == shape and sys.getrefcount(last) == _UNUSED:
+            return last
+        self._last_view = None
+        del last
+        fresh = np.empty(shape)
+        self._last_view = fresh
+        return fresh
+
     def view(self, since: int, until: int) -> StoredSeries:
         """A copy of the points with ``since <= start < until``."""
         if self.dense and self.values is not None:
             lo = max(0, -(-(since - self.origin) // self.step))
             hi = max(lo, min(self.values.shape[1], -(-(until - self.origin) // self.step)))
+            part = self.values[: len(self.keys), lo:hi]
+            grid = self._handed_out(part.shape)
+            np.copyto(grid, part)
             return StoredSeries(
                 list(self.keys),
                 currencies=list(self.currencies),
-                grid=self.values[: len(self.keys), lo:hi].copy(),
+                grid=grid,
                 origin=self.origin + lo * self.step,
                 step=self.step,
             )
