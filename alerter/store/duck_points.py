@@ -616,19 +616,19 @@ class DuckPoints:
         from the cached id -> key map (a late hour of 100,000 series parsed as many JSON
         keys)."""
         with self._session():
-            rows = self._db.execute(
+            got = self._db.execute(
                 f"SELECT series, start FROM points WHERE source=? AND {where}",  # noqa: S608
                 [source, *args],
-            ).fetchall()
-            names = self._key_names(source) if rows else {}
-        stamps: dict[int, datetime] = {}
-        out = []
-        for series, start in rows:
-            when = stamps.get(start)
-            if when is None:
-                when = stamps[start] = dt(start)
-            out.append((names[int(series)][0], when))
-        return out
+            ).fetchnumpy()
+            ids = np.asarray(got["series"], dtype=np.int64)
+            if not ids.size:
+                return []
+            names = self._key_names(source)
+        # as columns: one datetime per distinct start (a late hour is one), no row tuples
+        stamps, at = np.unique(np.asarray(got["start"], dtype=np.int64), return_inverse=True)
+        when = [dt(int(s)) for s in stamps.tolist()]
+        keys = [names[i][0] for i in ids.tolist()]
+        return list(zip(keys, [when[j] for j in at.tolist()], strict=True))
 
     def written(
         self, source: str, after_seq: int, before: datetime
