@@ -28,7 +28,7 @@ from alerter.errors import StoreError
 from alerter.sources.base import FetchResult
 from alerter.store.base import StoredSeries, UpsertReport
 from alerter.store.mirror import SeriesMirror
-from alerter.store.point_rows import plain, point_batches, points_table
+from alerter.store.point_rows import plain, point_batches, points_table, stored_key
 from alerter.store.sqlite_db import dt, ts
 
 log = logging.getLogger(__name__)
@@ -488,7 +488,7 @@ class DuckPoints:
             ).fetchall()
         for i, k, c in rows:
             if int(i) not in known:
-                known[int(i)] = (key_from_json(str(k)), str(c or ""))
+                known[int(i)] = (stored_key(str(k)), str(c or ""))
         return known
 
     def load_series(self, source: str, since: datetime, until: datetime) -> StoredSeries:
