@@ -190,7 +190,7 @@ class SeriesMirror:
         self._grow(len(self.keys), int(cols.max()) + 1)
         buf = self._buf
         assert buf is not None
-        # one flat index into the (C-contiguous) buffer: a third of the time of a 2-D
+        # one flat index into the (C-contiguous) buffer: about half the time of a 2-D
         # fancy assignment for the tens of millions of points of a first read
         flat = rows * buf.shape[1]
         flat += cols

@@ -18,22 +18,14 @@ from alerter.app import App
 from alerter.clock import FakeClock
 from alerter.config import load_config
 from tests.conftest import T0
-from tests.helpers import csv_config
+from tests.helpers import SPIKE_RULE, csv_config
 
 pytestmark = pytest.mark.scenario
 H = timedelta(hours=1)
-RULE = """
-[[rule]]
-name = "team-spike"
-source = "bench"
-group_by = ["team"]
-min_delta = 5
-[rule.detector]
-type = "change"
-baseline = "median"
-windows = 24
-pct = 200
-"""
+# the shared spike rule, grouped by team: each team is a group of its series
+RULE = SPIKE_RULE.replace('name = "spike"', 'name = "team-spike"').replace(
+    'group_by = ["series"]', 'group_by = ["team"]'
+)
 # two series in team t1, one in t2
 SERIES = {("a", "t1"): 10.0, ("b", "t1"): 10.0, ("c", "t2"): 10.0}
 
