@@ -14,6 +14,7 @@ would have sent.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from alerter.detect.base import Detector
 from alerter.detect.engine import RuleEvaluation, evaluate
 from alerter.detect.frame import build_frame
 from alerter.detect.restarts import restart_baselines, restarts_of
-from alerter.domain import Incident, Notification, Reason, SeriesKey, key_matches, project_key
+from alerter.domain import Incident, Notification, Reason, SeriesKey, key_matches
 from alerter.incidents.lifecycle import JudgedWindow, Policy
 from alerter.incidents.track import Change, track
 from alerter.notify.build import build_notification
@@ -117,12 +118,13 @@ def plan_judging(
     step = settings.step
     judge_until = floor_time(now - settings.settle, step)
     judge_from = first_unjudged(judged_through, first_judge_from, step)
+    bound = min(judge_from, judge_until)
+    # a series late in several windows is matched once
+    matches = functools.cache(lambda key: key_matches(key, rule.match)) if rule.match else None
     revised = frozenset(
-        (key, start)
-        for key, start in late
-        if start < judge_from and start < judge_until and key_matches(key, rule.match)
+        (key, start) for key, start in late if start < bound and (matches is None or matches(key))
     )
-    earliest = min([judge_from, *(start for _key, start in revised)])
+    earliest = min(judge_from, min((start for _key, start in revised), default=judge_from))
     early = rule.early and not settings.replay
     frame_until = floor_time(now, step) + step if early else judge_until
     if earliest >= frame_until or (earliest >= judge_until and not early):
@@ -155,7 +157,6 @@ def judge_rule(
     result = _evaluate(store, rule, detector, plan, settings.step)
     report = JudgeReport(rule.name, int(result.observed.size), int(result.flagged.sum()))
     report.evaluation, report.load_from = result, plan.load_from
-    cells = {(project_key(key, rule.group_by), start) for key, start in plan.revised}
     ctx = PipelineContext(store, outbox, store.silences(), settings.notifiers)
     stamp = (lambda w: w.end + settings.settle) if settings.replay else (lambda _w: now)
     with store.transaction():
@@ -167,9 +168,10 @@ def judge_rule(
         # or that it flags; for the others it changes nothing, and a late hour of 100,000
         # series would otherwise step every one of them through the lifecycle
         had = {i.group for i in mine}
-        late_cells = {(key, start) for key, start in cells if key in had}
-        for g in _groups(result, open_incidents, late_cells):
-            group, windows = result.groups[g], _windows(result, g, plan, cells)
+        chosen, revised_at = _groups(result, open_incidents, had, plan.revised)
+        for g in chosen:
+            group = result.groups[g]
+            windows = _windows(result, g, plan, revised_at.get(g, set()))
             policy = _policy(rule, settings, result.grouping.currencies[g])
             incident = open_incidents.get(group)
             for change in track(store, incident, windows, stamp, policy, rule.name, group):
@@ -212,25 +214,54 @@ def _evaluate(
 
 
 def _groups(
-    result: RuleEvaluation, open_incidents: Mapping[SeriesKey, Incident], cells: set[Cell]
-) -> list[int]:
-    """Groups worth a lifecycle pass: flagged, with an open incident, or revised."""
-    index = {key: g for g, key in enumerate(result.groups)}
-    chosen = set(np.nonzero(result.flagged.any(axis=1))[0].tolist())
-    chosen |= {index[key] for key in open_incidents if key in index}
-    chosen |= {index[key] for key, _start in cells if key in index}
-    return sorted(chosen)
+    result: RuleEvaluation,
+    open_incidents: Mapping[SeriesKey, Incident],
+    had: set[SeriesKey],
+    revised: frozenset[Cell],
+) -> tuple[list[int], dict[int, set[datetime]]]:
+    """Groups worth a lifecycle pass: flagged, with an open incident, or with a revised
+    window and an incident before (``had``); and the revised window starts of each.
+
+    Revised windows are found through the member series of those groups only: a late
+    hour of 100,000 series is not projected onto its groups one series at a time."""
+    index: dict[SeriesKey, int] = {}
+    if open_incidents or had:
+        index = {key: g for g, key in enumerate(result.groups)}
+    flagged = set(np.nonzero(result.flagged.any(axis=1))[0].tolist())
+    chosen = flagged | {index[key] for key in open_incidents if key in index}
+    before = {index[key] for key in had if key in index}
+    late = _revised_windows(result, revised, chosen | before)
+    chosen |= before & late.keys()
+    return sorted(chosen), late
+
+
+def _revised_windows(
+    result: RuleEvaluation, revised: frozenset[Cell], groups: set[int]
+) -> dict[int, set[datetime]]:
+    """The starts of the ``revised`` windows of each of ``groups`` (any member series)."""
+    if not revised or not groups:
+        return {}
+    children = result.children.keys
+    owner: dict[SeriesKey, int] = {}
+    for g in groups:
+        for row in result.grouping.members(g).tolist():
+            owner[children[row]] = g
+    late: dict[int, set[datetime]] = {}
+    for key, start in revised:
+        found = owner.get(key)
+        if found is not None:
+            late.setdefault(found, set()).add(start)
+    return late
 
 
 def _windows(
-    result: RuleEvaluation, g: int, plan: JudgePlan, cells: set[Cell]
+    result: RuleEvaluation, g: int, plan: JudgePlan, revised: set[datetime]
 ) -> Iterator[tuple[int, JudgedWindow]]:
-    """Group ``g``'s windows to judge, oldest first: not judged before (or revised), and
-    known (missing data is neither an anomaly nor a normal window)."""
-    group = result.groups[g]
+    """Group ``g``'s windows to judge, oldest first: not judged before (or ``revised``),
+    and known (missing data is neither an anomaly nor a normal window)."""
     for j in range(result.observed.shape[1]):
         start, end = result.window(j)
-        is_revised = (group, start) in cells
+        is_revised = start in revised
         if start < plan.judge_from and not is_revised:
             continue
         if np.isnan(result.observed[g, j]) or np.isnan(result.verdicts.expected[g, j]):

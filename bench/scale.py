@@ -325,6 +325,7 @@ def measure(series: int, days: int, work: Path, reference_memory: str) -> None:
     alerter = [sys.executable, "-m", "alerter", "run", "--once", "--config", "config.toml"]
     mb = csv.stat().st_size / 1e6
     print(f"data: {series:,} series x {hours} h = {n_points:,} points, CSV {mb:.0f} MB")
+    print(f"load average at the start: {_load()}")
 
     ref_s, ref_rss, ref_c = run_child(
         [sys.executable, "-c", REFERENCE, str(csv), reference_memory], work
@@ -361,6 +362,7 @@ def measure(series: int, days: int, work: Path, reference_memory: str) -> None:
         f"{'daemon (alerter run): the next new hour (cycle s)':<58} {warm_s:>8.2f} "
         f"{warm_s / ref_s:>6.1f} {'':>9} {'':>8}"
     )
+    print(f"load average at the end: {_load()} (2 cores: above 2, other work shared them)")
     stored = n_points + 3 * series  # three hours appended
     per_million = size / 1e6 / (stored / 1e6)
     parquet = parquet_size(points_file, work / "points.parquet") / 1e6 / (stored / 1e6)
@@ -369,6 +371,11 @@ def measure(series: int, days: int, work: Path, reference_memory: str) -> None:
         f"points as Parquet (zstd): {parquet:.1f} MB per million; CSV "
         f"{mb / (n_points / 1e6):.1f} MB per million rows); alerts written: {alerts}"
     )
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages (the figures are wall times on shared cores)."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def parquet_size(points_file: Path, out: Path) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import shutil
 import tempfile
@@ -24,7 +25,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from alerter.domain import Coverage, key_json, make_key
+from alerter.domain import MAX_DIMENSION_VALUE, Coverage, key_json, make_key
 from alerter.errors import BadResponse
 from alerter.sources.base import FileMark
 from alerter.timeparse import floor_time
@@ -282,11 +283,39 @@ def _first_bad_row(
     )
 
 
-@functools.lru_cache(maxsize=1 << 18)
+@functools.lru_cache(maxsize=1 << 12)
 def _key_name(dims: tuple[str, ...], values: tuple[str, ...]) -> str:
-    """The stored key of one series (cached: a source polled every hour names the same
-    100,000 series each time)."""
+    """The stored key of one series whose values SQL does not write as ``key_json`` does
+    (cached: a source polled every hour names the same series each time)."""
     return key_json(make_key(dict(zip(dims, values, strict=True))))
+
+
+_PLAIN_MAX_BYTES = MAX_DIMENSION_VALUE
+"""A value of at most this many bytes is never capped (``cap_value`` counts characters)."""
+
+
+def _key_sql(dims: Sequence[str]) -> tuple[str, str]:
+    """SQL for the stored key of a row of columns ``d0..dn`` (``dims[i]`` in ``di``),
+    exactly as ``key_json(make_key(...))`` writes it when every value is plain (no
+    character JSON escapes, short enough not to be capped; NULL is ""), and SQL that is
+    true for such rows. Other rows are named in Python."""
+    first: dict[str, int] = {}
+    for i, name in enumerate(dims):
+        first.setdefault(str(name), i)
+    if not first:
+        return "'[]'", "true"
+    parts: list[str] = []
+    plain: list[str] = []
+    for n, name in enumerate(sorted(first)):
+        value = f"coalesce(d{first[name]}, '')"
+        head = ("[" if n == 0 else ",") + "[" + json.dumps(name, ensure_ascii=False) + ',"'
+        parts += [_text(head), value, _text('"]')]
+        # RE2: a control character, a double quote or a backslash
+        plain.append(
+            f"(strlen({value}) <= {_PLAIN_MAX_BYTES} "
+            f"AND NOT regexp_matches({value}, '[\\x00-\\x1f\"\\\\]'))"
+        )
+    return " || ".join([*parts, "']'"]), " AND ".join(plain)
 
 
 def _sum_files(
@@ -314,25 +343,39 @@ def _sum_files(
         ).fetchall()
     for t in tables:
         db.execute(f"DROP TABLE {t}").fetchall()
-    # series keys are built once per distinct series, in Python, exactly as key_json does
-    if dcols:
-        distinct = db.execute(f"SELECT DISTINCT {', '.join(dcols)} FROM summed").fetchall()  # noqa: S608
-    else:
-        distinct = [()]
-    names = [_key_name(tuple(dims), tuple(v or "" for v in row)) for row in distinct]
-    keys = pa.table(
-        {
-            **{c: pa.array([row[i] for row in distinct], pa.string()) for i, c in enumerate(dcols)},
-            "kid": pa.array(np.arange(len(distinct), dtype=np.int32)),
-        }
-    )
-    db.register("series_keys", keys)
+    # series keys are written by SQL, once per distinct series; the few whose values need
+    # JSON escapes or capping are named in Python, exactly as key_json does
+    key, plain = _key_sql(dims)
+    distinct = f"SELECT DISTINCT {', '.join(dcols)} FROM summed" if dcols else "SELECT 1"  # noqa: S608
+    db.execute(
+        f"CREATE TABLE series_keys AS SELECT *, (row_number() OVER () - 1)::INTEGER AS kid, "  # noqa: S608
+        f"CASE WHEN {plain} THEN {key} END AS key FROM ({distinct})"
+    ).fetchall()
+    odd = db.execute(
+        f"SELECT kid{''.join(', ' + c for c in dcols)} FROM series_keys WHERE key IS NULL"  # noqa: S608
+    ).fetchall()
+    if odd:
+        named = pa.table(
+            {
+                "kid": pa.array([row[0] for row in odd], pa.int32()),
+                "name": pa.array(
+                    [_key_name(tuple(dims), tuple(v or "" for v in row[1:])) for row in odd],
+                    pa.string(),
+                ),
+            }
+        )
+        db.register("odd_keys", named)
+        db.execute(
+            "UPDATE series_keys SET key = o.name FROM odd_keys o WHERE series_keys.kid = o.kid"
+        ).fetchall()
+        db.unregister("odd_keys")
+    names = db.sql("SELECT key FROM series_keys ORDER BY kid").to_arrow_table()
     join = " AND ".join(f"k.{c} IS NOT DISTINCT FROM s.{c}" for c in dcols) or "true"
     stream = db.sql(
         f'SELECT k.kid, s.w AS start, s.w + {step} AS "end", s.amount '  # noqa: S608
         f"FROM summed s JOIN series_keys k ON {join}"
     ).to_arrow_reader(1 << 17)
-    dictionary = pa.array(names, pa.string())
+    dictionary = names.column(0).combine_chunks().cast(pa.string())
     currencies = pa.array([layout.currency], pa.string())
 
     def batches() -> Iterator[pa.RecordBatch]:

@@ -28,7 +28,7 @@ from alerter.errors import StoreError
 from alerter.sources.base import FetchResult
 from alerter.store.base import StoredSeries, UpsertReport
 from alerter.store.mirror import SeriesMirror
-from alerter.store.point_rows import plain, point_batches, points_table
+from alerter.store.point_rows import plain, point_batches, points_table, stored_key
 from alerter.store.sqlite_db import dt, ts
 
 log = logging.getLogger(__name__)
@@ -488,7 +488,7 @@ class DuckPoints:
             ).fetchall()
         for i, k, c in rows:
             if int(i) not in known:
-                known[int(i)] = (key_from_json(str(k)), str(c or ""))
+                known[int(i)] = (stored_key(str(k)), str(c or ""))
         return known
 
     def load_series(self, source: str, since: datetime, until: datetime) -> StoredSeries:
@@ -508,13 +508,17 @@ class DuckPoints:
     def _refresh(self, mirror: SeriesMirror, source: str, through: int) -> None:
         """Merge the points written in ``(mirror.seq, through]`` with ``start >=
         mirror.since`` into the mirror: batch by batch into a grid when they share one
-        window length (no copy of them all at once), else gathered into arrays sized up
+        window length (no copy of them all at once; when they also share the grid's
+        phase, DuckDB gives each row its column), else gathered into arrays sized up
         front and merged together."""
         where = "WHERE source=? AND seq>? AND seq<=? AND start>=?"
         args: list[object] = [source, mirror.seq, through, mirror.since]
-        n, short, long, first, last = self._db.execute(
-            f'SELECT count(*), min("end" - start), max("end" - start), min(start), max(start) '  # noqa: S608
-            f"FROM points {where}",
+        # the phase of each window start within its own length: one phase for all (and
+        # one length) lets DuckDB give each row its grid column
+        phase = 'CASE WHEN "end" > start THEN start % ("end" - start) END'
+        n, short, long, first, last, phase_lo, phase_hi = self._db.execute(
+            f'SELECT count(*), min("end" - start), max("end" - start), min(start), max(start), '  # noqa: S608
+            f"min({phase}), max({phase}) FROM points {where}",
             args,
         ).fetchall()[0]
         n = int(n or 0)
@@ -523,6 +527,25 @@ class DuckPoints:
         step = int(short) if short == long and short and short > 0 else None
         names = self._key_names(source)  # before the stream: one open result at a time
         mirror.reserve(len(names), int(first), int(last), step)
+        columns = (
+            step is not None
+            and int(first) >= 0
+            and phase_lo == phase_hi
+            and mirror.dense
+            and mirror.step == step
+            and int(first) >= mirror.origin
+            and (int(first) - mirror.origin) % step == 0
+        )
+        if columns:  # every row lands in the grid: DuckDB gives its column
+            reader = self._db.sql(
+                f"SELECT series, ((start - {mirror.origin}) // {step})::INTEGER AS col, "  # noqa: S608
+                f"CAST(amount AS DOUBLE) AS amount FROM points {where}",
+                params=args,
+            ).to_arrow_reader(1 << 20)
+            for batch in reader:
+                got = [np.asarray(batch.column(i).to_numpy()) for i in range(3)]
+                mirror.place_columns(got[0].astype(np.int64, copy=False), got[1], got[2], names)
+            return
         reader = self._db.sql(
             f"SELECT series, start, CAST(amount AS DOUBLE) AS amount FROM points {where}",  # noqa: S608
             params=args,
@@ -593,19 +616,19 @@ class DuckPoints:
         from the cached id -> key map (a late hour of 100,000 series parsed as many JSON
         keys)."""
         with self._session():
-            rows = self._db.execute(
+            got = self._db.execute(
                 f"SELECT series, start FROM points WHERE source=? AND {where}",  # noqa: S608
                 [source, *args],
-            ).fetchall()
-            names = self._key_names(source) if rows else {}
-        stamps: dict[int, datetime] = {}
-        out = []
-        for series, start in rows:
-            when = stamps.get(start)
-            if when is None:
-                when = stamps[start] = dt(start)
-            out.append((names[int(series)][0], when))
-        return out
+            ).fetchnumpy()
+            ids = np.asarray(got["series"], dtype=np.int64)
+            if not ids.size:
+                return []
+            names = self._key_names(source)
+        # as columns: one datetime per distinct start (a late hour is one), no row tuples
+        stamps, at = np.unique(np.asarray(got["start"], dtype=np.int64), return_inverse=True)
+        when = [dt(int(s)) for s in stamps.tolist()]
+        keys = [names[i][0] for i in ids.tolist()]
+        return list(zip(keys, [when[j] for j in at.tolist()], strict=True))
 
     def written(
         self, source: str, after_seq: int, before: datetime

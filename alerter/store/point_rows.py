@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 
 import pyarrow as pa
 
-from alerter.domain import CostPoint, SeriesKey, key_json
+from alerter.domain import CostPoint, SeriesKey, key_from_json, key_json
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,20 @@ def plain(value: object) -> Decimal:
     if d == d.to_integral_value():
         return d.quantize(Decimal(1))
     return d.normalize()
+
+
+def stored_key(text: str) -> SeriesKey:
+    """``key_from_json`` of a stored key, without the JSON parser for the usual one:
+    ``key_json``'s compact text whose names and values hold no escape (so no quote),
+    split on its separators (half the time; a cold read names 100,000 series). Anything
+    else, or a split that does not give pairs, goes through ``key_from_json``."""
+    if text == "[]":
+        return ()
+    if "\\" not in text and text.startswith('[["') and text.endswith('"]]'):
+        pairs = [tuple(pair.split('","')) for pair in text[3:-3].split('"],["')]
+        if all(len(pair) == 2 for pair in pairs):
+            return tuple(pairs)  # type: ignore[arg-type]
+    return key_from_json(text)
 
 
 def points_path(state: str) -> str:

@@ -136,3 +136,59 @@ def test_coverage_of_many_scopes_merges_like_an_interval_union(cycles):
         got.setdefault(sku, []).append((int((c.start - T0) / H), int((c.end - T0) / H)))
     assert {k: sorted(v) for k, v in got.items()} == {k: _union(v) for k, v in seen.items()}
     points.close()
+
+
+def _as_dict(series) -> dict[tuple[str, int], float]:
+    return {
+        (dict(series.keys[k])["sku"], int(s)): float(a)
+        for k, s, a in zip(
+            series.key_index.tolist(), series.starts.tolist(), series.amounts.tolist(), strict=True
+        )
+    }
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.lists(  # upserts: (series, hour, half-hour phase, amount in cents)
+        st.lists(
+            st.tuples(st.integers(0, 4), st.integers(0, 30), st.booleans(), st.integers(0, 10**6)),
+            min_size=1,
+            max_size=20,
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    st.integers(0, 30),
+)
+def test_the_mirror_read_from_the_file_or_kept_warm_holds_the_stored_points(
+    tmp_path_factory, upserts, trim_hour
+):
+    # grid columns given by DuckDB, a grid kept across upserts and trims, rows of another
+    # phase (half past the hour) turning it sparse: always the stored points of the range
+    path = str(tmp_path_factory.mktemp("mirror") / "p.duckdb")
+    points = DuckPoints(path)
+    cut = T0 + trim_hour * H
+    for batch in upserts:
+        rows = {(s, h, half): c for s, h, half, c in batch}
+        result = [
+            CostPoint(
+                "s",
+                make_key({"sku": f"s{s}"}),
+                T0 + h * H + (H / 2 if half else timedelta(0)),
+                T0 + (h + 1) * H + (H / 2 if half else timedelta(0)),
+                Decimal(c) / 100,
+            )
+            for (s, h, half), c in rows.items()
+        ]
+        points.upsert("s", FetchResult(result, []), T0)
+        points.trim_cache("s", cut)
+        warm = _as_dict(points.load_series("s", cut, T0 + 40 * H))
+        stored = {
+            (dict(p.key)["sku"], int(p.start.timestamp())): float(p.amount)
+            for p in points.load_points("s", cut, T0 + 40 * H)
+        }
+        assert warm == stored
+    points.close()
+    cold = DuckPoints(path, read_only=True)
+    assert _as_dict(cold.load_series("s", cut, T0 + 40 * H)) == stored
+    cold.close()

@@ -3,6 +3,7 @@ the same points, and a frame built from either is the same."""
 
 from __future__ import annotations
 
+import weakref
 from datetime import timedelta
 
 import numpy as np
@@ -65,6 +66,24 @@ def test_grid_takes_new_hours_and_replacements_in_place():
     }
 
 
+def test_an_hour_added_and_one_trimmed_every_cycle_keeps_every_point_in_range():
+    # a daemon's cycles: trimming leaves a view of the grid (no copy), and the grid is
+    # copied only when its spare columns run out; none of it loses or shifts a point
+    mirror = SeriesMirror(since=BASE)
+    merge(mirror, [(i, h, float(i * 1000 + h)) for i in range(3) for h in range(10)], seq=1)
+    for hour in range(10, 130):
+        merge(mirror, [(i, hour, float(i * 1000 + hour)) for i in range(3)], seq=hour)
+        mirror.trim(BASE + (hour - 9) * H)
+        got = points(mirror.view(BASE, BASE + 200 * H))
+        assert got == {
+            (f"s{i}", h): float(i * 1000 + h) for i in range(3) for h in range(hour - 9, hour + 1)
+        }
+    grid = mirror.values
+    assert grid is not None
+    held = grid if grid.base is None else grid.base  # what the view keeps allocated
+    assert held.shape[1] < 10 + 2 * 48 + 1
+
+
 def test_rows_of_another_step_turn_the_mirror_sparse_without_losing_points():
     mirror = SeriesMirror(since=BASE)
     merge(mirror, [(1, 0, 1.0), (2, 1, 2.0)], seq=1)
@@ -84,6 +103,29 @@ def test_a_view_is_a_copy():
     view = mirror.view(BASE, BASE + 2 * H)
     merge(mirror, [(1, 0, 2.0)], seq=2)
     assert points(view) == {("s1", 0): 1.0}
+
+
+def test_a_views_array_is_reused_only_once_nothing_refers_to_it():
+    mirror = SeriesMirror(since=BASE)
+    merge(mirror, [(1, 0, 1.0), (2, 1, 2.0)], seq=1)
+    dropped = mirror.view(BASE, BASE + 2 * H)
+    array = weakref.ref(dropped.grid.base)  # the memory behind it
+    del dropped  # its cycle is over
+    merge(mirror, [(1, 0, 3.0)], seq=2)
+    held = mirror.view(BASE, BASE + 2 * H)
+    assert held.grid.base is array()  # nothing else referred to it: filled again
+    column = held.grid[:, :1]  # a slice of it, as a frame's judged columns are
+    del held
+    merge(mirror, [(2, 1, 4.0)], seq=3)
+    later = mirror.view(BASE, BASE + 2 * H)
+    assert later.grid.base is not array()  # still in use through the slice: new memory
+    assert column[0, 0] == 3.0 and np.isnan(column[1, 0])  # not overwritten
+    assert points(later) == {("s1", 0): 3.0, ("s2", 1): 4.0}
+    memory = weakref.ref(later.grid.base)
+    del later
+    narrower = mirror.view(BASE + H, BASE + 2 * H)  # a frame one window shorter
+    assert narrower.grid.base is memory()
+    assert points(narrower) == {("s2", 1): 4.0}
 
 
 @settings(max_examples=60, deadline=None)
