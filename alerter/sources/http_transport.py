@@ -84,11 +84,11 @@ class AiohttpPool:
 
     async def get(
         self, url: str, max_body: int, too_large: Callable[[], Exception]
-    ) -> httpx.Response:
+    ) -> PlainResponse:
         """``GET url`` (already encoded), its decoded body read in full; raises
         ``too_large()`` past ``max_body`` bytes (declared or decoded) and httpx
-        exceptions for network failures. The response carries no ``Content-Encoding``
-        (its body is decoded) and no ``request``."""
+        exceptions for network failures. The answer carries no ``Content-Encoding``
+        (its body is decoded)."""
         session = self._ensure()
         target = URL(url, encoded=True)
         proxy, proxy_auth = self._proxy(target)
@@ -106,20 +106,53 @@ class AiohttpPool:
                     if size > max_body:
                         raise too_large()
                     chunks.append(chunk)
-                headers = [
-                    (k.decode("latin-1"), v.decode("latin-1"))
-                    for k, v in response.raw_headers
-                    if k.lower() != b"content-encoding"
-                ]
+                raw = response.raw_headers
                 status = response.status
         except (aiohttp.ClientError, OSError) as exc:
             raise _as_httpx(exc) from None
-        return httpx.Response(status, headers=headers, content=b"".join(chunks))
+        return PlainResponse(status, raw, chunks[0] if len(chunks) == 1 else b"".join(chunks), url)
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+
+class PlainResponse:
+    """One answer as the pool read it: what the retrying client looks at for every
+    request (status, body), with the httpx views (``headers``, ``httpx_response``)
+    built only when asked for: an ``httpx.Response`` per request cost about as much
+    CPU as aiohttp's whole answer path."""
+
+    __slots__ = ("_headers", "_raw", "content", "status_code", "url")
+
+    def __init__(
+        self, status: int, raw: tuple[tuple[bytes, bytes], ...], content: bytes, url: str
+    ) -> None:
+        self.status_code = status
+        self.content = content
+        self.url = url
+        self._raw = raw
+        self._headers: httpx.Headers | None = None
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """The response headers, less ``Content-Encoding`` (the body is decoded)."""
+        if self._headers is None:
+            self._headers = httpx.Headers(
+                [(k, v) for k, v in self._raw if k.lower() != b"content-encoding"],
+                encoding="latin-1",
+            )
+        return self._headers
+
+    def httpx_response(self) -> httpx.Response:
+        """The answer as an ``httpx.Response`` whose ``request`` is ``GET url``."""
+        return httpx.Response(
+            self.status_code,
+            headers=self.headers,
+            content=self.content,
+            request=httpx.Request("GET", self.url),
+        )
 
 
 def _as_httpx(exc: BaseException) -> httpx.TransportError:

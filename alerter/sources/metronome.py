@@ -333,33 +333,51 @@ class MetronomeSource:
         jobs = [
             (customer, lo, hi) for customer in customers for lo, hi in split_range(start, end, step)
         ]
+        rows = PollRows(int(step.total_seconds()))
+        # per chunk: end (Unix seconds) of the last window returned, its start if none
+        done: list[int | None] = [None] * len(jobs)
+        failed: dict[int, SourceError] = {}
+        pending = iter(range(len(jobs)))
+
+        async def work() -> None:
+            # as many workers as requests may be in flight, each taking the next chunk:
+            # not a task per chunk (tens of thousands of coroutines for the collector)
+            for i in pending:
+                customer, lo, hi = jobs[i]
+                result = await self._guarded(customer, lo, hi)
+                if isinstance(result, SourceError):
+                    failed[i] = result
+                    continue
+                rows.add(result, i)
+                chunk_start = int(lo.timestamp())
+                done[i] = chunk_start if result.last_end is None else result.last_end
+
         try:
             # A refused token cancels every other request at once (reported once).
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(self._guarded(c, lo, hi)) for c, lo, hi in jobs]
-        except BaseExceptionGroup as failed:
-            auth = failed.subgroup(AuthRejected)
+                for _ in range(min(self.config.concurrency, len(jobs))):
+                    group.create_task(work())
+        except BaseExceptionGroup as exc_group:
+            auth = exc_group.subgroup(AuthRejected)
             if auth is not None:
                 raise auth.exceptions[0] from None
             raise
-        rows = PollRows(int(step.total_seconds()))
         covered: dict[str, list[tuple[datetime, datetime]]] = {}
         errors: list[str] = list(self._customer_problems)
-        for (customer, lo, hi), task in zip(jobs, tasks, strict=True):
-            result = task.result()
-            if isinstance(result, SourceError):
+        for i, (customer, lo, hi) in enumerate(jobs):
+            error = failed.get(i)
+            if error is not None:
                 errors.append(
                     f"customer {customer.id} ({customer.name!r}) window "
-                    f"{format_time(lo)}..{format_time(hi)}: {result}"
+                    f"{format_time(lo)}..{format_time(hi)}: {error}"
                 )
-            else:
-                rows.add(result)
-                last_end = (
-                    lo if result.last_end is None else datetime.fromtimestamp(result.last_end, UTC)
-                )
-                covered_end = min(hi, max(horizon, last_end))
-                if covered_end > lo:
-                    covered.setdefault(customer.id, []).append((lo, covered_end))
+                continue
+            last_end = done[i]
+            if last_end is None:
+                continue  # every chunk ends done or failed; never here
+            covered_end = min(hi, max(horizon, datetime.fromtimestamp(last_end, UTC)))
+            if covered_end > lo:
+                covered.setdefault(customer.id, []).append((lo, covered_end))
         coverage = [
             Coverage(lo, hi, scope=(("customer_id", cap_value(cid)),))
             for cid, spans in covered.items()

@@ -113,9 +113,14 @@ def split_range(
 
 def to_money(amount: Decimal, credit_type: str, credit_type_id: str) -> tuple[Decimal, str]:
     """``(amount, currency)``: "USD (cents)" -> dollars in ``USD``; others unchanged."""
-    if credit_type_id == USD_CENTS_ID or credit_type == USD_CENTS_NAME:
+    if is_cents(credit_type, credit_type_id):
         return amount / 100, "USD"
     return amount, cap_value(credit_type)
+
+
+def is_cents(credit_type: str, credit_type_id: str) -> bool:
+    """Whether amounts in this credit type are US cents (``to_money`` makes them dollars)."""
+    return credit_type_id == USD_CENTS_ID or credit_type == USD_CENTS_NAME
 
 
 def _merge(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
@@ -267,15 +272,18 @@ def slow_page(page: _BreakdownPage) -> list[Invoice]:
 # msgspec decodes the page bytes straight into these structs in C (JSON numbers as exact
 # Decimals, unknown fields skipped): about 3x cheaper than json.loads and a loop over the
 # dicts. A body it rejects goes the plain-JSON way above, so every error message is the
-# one the pydantic models give.
+# one the pydantic models give. The structs hold only strings, Decimals and each other
+# (never a cycle), so they are left out of the cyclic garbage collector (gc=False): a
+# poll keeps thousands of pages' worth alive at once, and the collector walking them
+# cost more than decoding them.
 
 
-class _TypedCredit(msgspec.Struct):
+class _TypedCredit(msgspec.Struct, gc=False):
     id: str
     name: str
 
 
-class _TypedLine(msgspec.Struct):
+class _TypedLine(msgspec.Struct, gc=False):
     name: str
     total: Decimal
     credit_type: _TypedCredit
@@ -284,7 +292,7 @@ class _TypedLine(msgspec.Struct):
     product_id: str | None = None
 
 
-class _TypedInvoice(msgspec.Struct):
+class _TypedInvoice(msgspec.Struct, gc=False):
     id: str
     customer_id: str
     credit_type: _TypedCredit
@@ -296,7 +304,7 @@ class _TypedInvoice(msgspec.Struct):
     breakdown_end_timestamp: str
 
 
-class TypedPage(msgspec.Struct):
+class TypedPage(msgspec.Struct, gc=False):
     """A breakdowns page as ``decode_page`` gives it."""
 
     data: list[_TypedInvoice]
