@@ -424,7 +424,6 @@ class JsonHttpClient:
                 self._concurrency,
                 headers,
                 connect_timeout=min(5.0, self._deadline),
-                read_timeout=self._deadline,
             )
             self._semaphore = asyncio.Semaphore(self._concurrency)
             self._loop = loop

@@ -275,6 +275,12 @@ class MetronomeSource:
         (and reported each cycle); one with a bad ``name`` is polled with an empty name."""
         out: list[MetronomeCustomer] = []
         for index, entry in enumerate(entries, start=1):
+            if type(entry) is dict:  # the documented shape, as the model would read it
+                cid, name = entry.get("id"), entry.get("name")
+                if type(cid) is str and type(name) is str:
+                    if cid:
+                        out.append(MetronomeCustomer(cid, name))
+                    continue
             try:
                 detail = _CustomerDetail.model_validate(entry)
             except ValidationError as exc:
