@@ -168,6 +168,10 @@ class MetronomeSource:
         """Line items left out because of their type, by type, since start (a counter)."""
         self._warned_types: set[str] = set()
         self._cycle_skipped: dict[str, int] = {}
+        self._paths: dict[str, str] = {}
+        """Breakdowns path of each customer polled (ids quoted once)."""
+        self._queries: dict[tuple[datetime, datetime], dict[str, QueryValue]] = {}
+        """Breakdowns query of each chunk of this cycle."""
         self._stamps: dict[str, int] = {}
         """Window stamps already parsed (text -> Unix seconds); the same few repeat."""
 
@@ -224,6 +228,7 @@ class MetronomeSource:
             len(selected),
         )
         self._customers, self._customers_at = selected, now
+        self._paths = {}
         return selected
 
     async def _list_customers(self) -> list[MetronomeCustomer]:
@@ -334,6 +339,7 @@ class MetronomeSource:
         # an open window it left out is unknown, not zero.
         horizon = floor_time(self._clock.now(), step)
         self._warned_types = set()  # warn once per unexpected type per cycle
+        self._queries = {}
         self._cycle_skipped = {}
         customers = await self.customers()
         jobs = [
@@ -428,17 +434,23 @@ class MetronomeSource:
     ) -> ChunkRows:
         """All pages of one (customer, chunk), validated and summed into rows (with the
         end of the last window the API returned); raises SourceError."""
-        path = f"/v1/customers/{quote(customer.id, safe='')}/invoices/breakdowns"
-        params: dict[str, QueryValue] = {
-            "starting_on": format_time(start),
-            "ending_before": format_time(end),
-            "window_size": "HOUR" if self.config.window == "hour" else "DAY",
-            "limit": self.config.page_limit,
-            "skip_zero_qty_line_items": self.config.skip_zero_qty_line_items or None,
-            "status": self.config.status,
-            "sort": self.config.sort,
-            "credit_type_id": self.config.credit_type_id,
-        }
+        path = self._paths.get(customer.id)
+        if path is None:
+            path = f"/v1/customers/{quote(customer.id, safe='')}/invoices/breakdowns"
+            self._paths[customer.id] = path
+        # the same few windows for every customer: their query is built once a cycle
+        params = self._queries.get((start, end))
+        if params is None:
+            params = self._queries[(start, end)] = {
+                "starting_on": format_time(start),
+                "ending_before": format_time(end),
+                "window_size": "HOUR" if self.config.window == "hour" else "DAY",
+                "limit": self.config.page_limit,
+                "skip_zero_qty_line_items": self.config.skip_zero_qty_line_items or None,
+                "status": self.config.status,
+                "sort": self.config.sort,
+                "credit_type_id": self.config.credit_type_id,
+            }
         invoices: list[Invoice] = []
         cursor: str | None = None
         seen: set[str] = set()
