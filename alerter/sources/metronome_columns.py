@@ -23,9 +23,16 @@ from alerter.sources.metronome_wire import Invoice, is_cents
 from alerter.timeparse import format_time
 
 _DEC = pa.decimal128(38, 10)
+_DEC0 = pa.decimal128(38, 0)
 _TEN = Decimal("1e-10")
 _FLUSH_ROWS = 1 << 16
 """Rows kept as Python objects before they become Arrow arrays."""
+_UNITS = 10**10
+"""``int`` amounts and quantities here count units of 10^-10 (DECIMAL(38,10)'s step)."""
+_CENT_UNITS = _UNITS // 100
+Exact = int | Decimal
+"""An exact number: an ``int`` counts ``_UNITS`` (JSON integers take this cheap way,
+from the page to the Arrow array), a ``Decimal`` is the value itself."""
 KeyParts = tuple[str, str, str, str, str]
 """(credit type name, customer id, customer name, line item name, product id), capped."""
 
@@ -37,12 +44,14 @@ class ChunkRows:
     keys: list[KeyParts] = field(default_factory=list)
     kids: list[int] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)
-    amounts: list[Decimal] = field(default_factory=list)
-    quantities: list[Decimal | None] = field(default_factory=list)
+    amounts: list[Exact] = field(default_factory=list)
+    quantities: list[Exact | None] = field(default_factory=list)
     currencies: list[str] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     last_end: int | None = None
     """End (Unix seconds) of the last window the API returned, None if none."""
+    decimals: bool = False
+    """Whether any amount or quantity is a ``Decimal`` (else all are ``int`` units)."""
 
 
 def sum_chunk(
@@ -109,7 +118,16 @@ def sum_chunk(
                     group_currency.append(currency)
                 found = idents[ident] = (group, cents)
             group, cents = found
-            amount = total / 100 if cents else total
+            amount: Exact
+            if isinstance(total, int):
+                amount = total * (_CENT_UNITS if cents else _UNITS)
+            else:
+                amount = total / 100 if cents else total
+                rows.decimals = True
+            if isinstance(qty, int):
+                qty = qty * _UNITS
+            elif qty is not None:
+                rows.decimals = True
             slot = slots.get((group, lo))
             if slot is None:
                 slots[(group, lo)] = len(kids)
@@ -120,22 +138,34 @@ def sum_chunk(
                 currencies.append(group_currency[group])
                 continue
             summed.append(slot)
-            amounts[slot] += amount
+            amounts[slot] = _add(amounts[slot], amount)
             if qty is not None:
                 old = quantities[slot]
-                quantities[slot] = qty if old is None else old + qty
+                quantities[slot] = qty if old is None else _add(old, qty)
     # a single line's amount and quantity were bounded when the page was read; a sum
     # of several may not be
     for i in summed:
         qty = quantities[i]
         try:
-            check_amount(amounts[i])
+            check_amount(_value(amounts[i]))
             if qty is not None:
-                check_amount(qty, MAX_QUANTITY)
+                check_amount(_value(qty), MAX_QUANTITY)
         except ValueError as exc:
             raise BadResponse(f"window {_stamp(starts[i])}: summed line items: {exc}") from None
     rows.last_end = last_end
     return rows
+
+
+def _value(number: Exact) -> Decimal:
+    """The exact value of an ``Exact`` (``int`` units made a ``Decimal``, exactly)."""
+    return number if type(number) is Decimal else Decimal(f"{number}E-10")
+
+
+def _add(a: Exact, b: Exact) -> Exact:
+    """``a + b``: exact for two ``int`` counts; otherwise as ``Decimal`` arithmetic."""
+    if type(a) is int and type(b) is int:
+        return a + b
+    return _value(a) + _value(b)
 
 
 def _stamp(seconds: int) -> str:
@@ -157,8 +187,9 @@ class PollRows:
         self._names: list[str] = []
         self._kids: list[int] = []
         self._starts: list[int] = []
-        self._amounts: list[Decimal] = []
-        self._quantities: list[Decimal | None] = []
+        self._amounts: list[Exact] = []
+        self._quantities: list[Exact | None] = []
+        self._decimals = False
         self._currencies: list[str] = []
         self._order: list[int] = []
         self._batches: list[tuple[pa.Array, ...]] = []
@@ -191,6 +222,7 @@ class PollRows:
         self._amounts += chunk.amounts
         self._quantities += chunk.quantities
         self._currencies += chunk.currencies
+        self._decimals = self._decimals or chunk.decimals
         self._order += [order] * n
         if order < self._last:
             self._in_order = False
@@ -206,14 +238,15 @@ class PollRows:
             (
                 pa.array(self._kids, pa.int32()),
                 pa.array(self._starts, pa.int64()),
-                _decimals(self._amounts),
-                _decimals(self._quantities),
+                _decimals(self._amounts, self._decimals),
+                _decimals(self._quantities, self._decimals),
                 pa.array(self._currencies, pa.string()),
                 pa.array(self._order, pa.int64()),
             )
         )
         self._kids, self._starts, self._amounts = [], [], []
         self._quantities, self._currencies, self._order = [], [], []
+        self._decimals = False
 
     def table(self) -> pa.Table:
         """The rows as a ``POINT_SCHEMA`` table (keys and currencies dictionary-encoded),
@@ -247,10 +280,22 @@ class PollRows:
         )
 
 
-def _decimals(values: list[Decimal] | list[Decimal | None]) -> pa.Array:
+def _decimals(values: list[Exact] | list[Exact | None], decimals: bool) -> pa.Array:
     """Exact DECIMAL(38,10); a value with more than 10 places is rounded (half even) to
-    10, as the store does. Amounts are below 10^18 here, so they always fit."""
+    10, as the store does. Amounts are below 10^18 here, so they always fit. Without
+    ``decimals`` every value is an ``int`` count of units (or None): they become the
+    array's 128-bit integers directly while they fit 64 bits."""
+    if not decimals:
+        try:
+            ints = pa.array(values, pa.int64()).cast(_DEC0)
+        except OverflowError:
+            pass
+        else:  # the same integers, read with 10 places
+            return pa.Array.from_buffers(
+                _DEC, len(ints), ints.buffers(), null_count=ints.null_count, offset=ints.offset
+            )
+    exact = [None if v is None else _value(v) for v in values]
     try:
-        return pa.array(values, _DEC)
+        return pa.array(exact, _DEC)
     except pa.ArrowInvalid:
-        return pa.array([None if v is None else v.quantize(_TEN) for v in values], _DEC)
+        return pa.array([None if v is None else v.quantize(_TEN) for v in exact], _DEC)
