@@ -168,6 +168,7 @@ class MetronomeSource:
         """Line items left out because of their type, by type, since start (a counter)."""
         self._warned_types: set[str] = set()
         self._cycle_skipped: dict[str, int] = {}
+        self._step_seconds = int(self.step.total_seconds())
         self._paths: dict[str, str] = {}
         """Breakdowns path of each customer polled (ids quoted once)."""
         self._queries: dict[tuple[datetime, datetime], dict[str, QueryValue]] = {}
@@ -484,7 +485,7 @@ class MetronomeSource:
                     customer_name=customer.name,
                     start=int(start.timestamp()),
                     end=int(end.timestamp()),
-                    step=int(self.step.total_seconds()),
+                    step=self._step_seconds,
                     window=self.config.window,
                     types=self._types,
                 )
