@@ -1,5 +1,6 @@
-"""Poll throughput: MetronomeSource at concurrency 32 vs a plain sequential httpx loop,
-same requests, same run, and where the cycle's time and CPU go.
+"""Poll throughput: MetronomeSource at concurrency 32 vs the same source at concurrency 1
+and a plain sequential httpx loop, same requests, same run, and where the cycle's time
+and CPU go.
 
 10,000 customers x 3 products x 48 hourly windows (two UTC days: one breakdowns request
 per customer per day, 24 windows a page, plus the customer pages) against the loopback
@@ -11,17 +12,19 @@ on demand), so the fake's CPU per request is its HTTP work, as a remote API's wo
     python bench/poll_metronome.py [--customers 10000] [--products 3] [--hours 48]
         [--latency 0.02] [--concurrency 32] [--sequential-requests 2000] [--no-warm]
 
-The sequential loop sends the same requests in the same order, one at a time; it is
-timed on its first ``--sequential-requests`` (0 = all) since its rate is one request per
-round trip whatever the count (all 20,002 take ~7 minutes). The source's cycle is then
-stored (``SqliteStore.upsert`` into a fresh state) and its time split into: off CPU
-(wall time the client was not running: waiting on the API, or, on a loaded machine, for
-a core), HTTP (client CPU not spent parsing),
-parsing (decoding the body, reading the page, summing into rows, building the Arrow table) and
-storing. CPU seconds per request of the client and of the fake are printed so a figure
-taken on a loaded machine can be read: on free cores the cycle cannot beat
-min(concurrency / latency, 1 / client CPU per request, 1 / fake CPU per request,
-cores / (client + fake CPU per request)).
+Two sequential baselines run on the first ``--sequential-requests`` requests (0 = all;
+their rate is one request per round trip whatever the count): the same
+``MetronomeSource`` with ``concurrency=1`` (the fair one: same client, same parsing)
+and a plain ``httpx.Client`` loop (the naive one). The source's cycle is then stored
+(``SqliteStore.upsert`` into a fresh state) and the fetch's wall time split into: off
+CPU (the client was not running: waiting on the API, or, on a loaded machine, for a
+core) and on CPU: HTTP and event loop (client CPU not spent parsing or collecting
+garbage), parsing (decode the body, read the page, sum line items into rows, collect
+rows into Arrow arrays, build the table) and the cyclic garbage collector. CPU seconds
+per request of the client and of the fake are printed so a figure taken on a loaded
+machine can be read: on free cores the cycle cannot beat min(concurrency / latency,
+1 / client CPU per request, 1 / fake CPU per request, cores / (client + fake CPU per
+request)).
 """
 
 from __future__ import annotations
