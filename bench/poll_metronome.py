@@ -1,5 +1,6 @@
-"""Poll throughput: MetronomeSource at concurrency 32 vs a plain sequential httpx loop,
-same requests, same run, and where the cycle's time and CPU go.
+"""Poll throughput: MetronomeSource at concurrency 32 vs the same source at concurrency 1
+and a plain sequential httpx loop, same requests, same run, and where the cycle's time
+and CPU go.
 
 10,000 customers x 3 products x 48 hourly windows (two UTC days: one breakdowns request
 per customer per day, 24 windows a page, plus the customer pages) against the loopback
@@ -11,23 +12,26 @@ on demand), so the fake's CPU per request is its HTTP work, as a remote API's wo
     python bench/poll_metronome.py [--customers 10000] [--products 3] [--hours 48]
         [--latency 0.02] [--concurrency 32] [--sequential-requests 2000] [--no-warm]
 
-The sequential loop sends the same requests in the same order, one at a time; it is
-timed on its first ``--sequential-requests`` (0 = all) since its rate is one request per
-round trip whatever the count (all 20,002 take ~7 minutes). The source's cycle is then
-stored (``SqliteStore.upsert`` into a fresh state) and its time split into: off CPU
-(wall time the client was not running: waiting on the API, or, on a loaded machine, for
-a core), HTTP (client CPU not spent parsing),
-parsing (decoding the body, reading the page, summing into rows, building the Arrow table) and
-storing. CPU seconds per request of the client and of the fake are printed so a figure
-taken on a loaded machine can be read: on free cores the cycle cannot beat
-min(concurrency / latency, 1 / client CPU per request, 1 / fake CPU per request,
-cores / (client + fake CPU per request)).
+Two sequential baselines run on the first ``--sequential-requests`` requests (0 = all;
+their rate is one request per round trip whatever the count): the same
+``MetronomeSource`` with ``concurrency=1`` (the fair one: same client, same parsing)
+and a plain ``httpx.Client`` loop (the naive one). The source's cycle is then stored
+(``SqliteStore.upsert`` into a fresh state) and the fetch's wall time split into: off
+CPU (the client was not running: waiting on the API, or, on a loaded machine, for a
+core) and on CPU: HTTP and event loop (client CPU not spent parsing or collecting
+garbage), parsing (decode the body, read the page, sum line items into rows, collect
+rows into Arrow arrays, build the table) and the cyclic garbage collector. CPU seconds
+per request of the client and of the fake are printed so a figure taken on a loaded
+machine can be read: on free cores the cycle cannot beat min(concurrency / latency,
+1 / client CPU per request, 1 / fake CPU per request, cores / (client + fake CPU per
+request)).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 import tempfile
@@ -151,16 +155,41 @@ def instrument(watch: Stopwatch) -> None:
         (metronome_module, "typed_page", "read"),
         (metronome_module, "fast_page", "read"),
         (metronome_module, "sum_chunk", "sum"),
+        (PollRows, "add", "collect"),
         (PollRows, "table", "table"),
     ):
         setattr(module, name, watch.wrap(label, getattr(module, name)))
 
 
+class CollectorClock:
+    """CPU seconds the cyclic garbage collector ran while ``on`` (all generations)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.on = False
+        self._t0 = 0.0
+        gc.callbacks.append(self._tick)
+
+    def _tick(self, phase: str, info: dict[str, int]) -> None:
+        if not self.on:
+            return
+        if phase == "start":
+            self._t0 = time.thread_time()
+        else:
+            self.seconds += time.thread_time() - self._t0
+
+
 async def concurrent(
-    url: str, since: datetime, until: datetime, concurrency: int
+    url: str,
+    since: datetime,
+    until: datetime,
+    concurrency: int,
+    customers: list[str] | None = None,
 ) -> tuple[FetchResult, int]:
-    """MetronomeSource.fetch. (result, requests)"""
-    config = MetronomeConfig(type="metronome", base_url=url, concurrency=concurrency)
+    """MetronomeSource.fetch (of ``customers`` only, when given). (result, requests)"""
+    config = MetronomeConfig(
+        type="metronome", base_url=url, concurrency=concurrency, customers=customers
+    )
     context = SourceContext(SystemClock(), {"METRONOME_BEARER_TOKEN": TOKEN}, Path("."))
     source = MetronomeSource("bench", config, context)
     try:
@@ -185,21 +214,28 @@ def main() -> None:
     since = until - timedelta(hours=args.hours)
     data = build(args.customers, args.products)
     watch = Stopwatch()
+    collector = CollectorClock()
     with FakeMetronomeProcess(data, token=TOKEN, latency=args.latency) as fake:
         with httpx.Client(base_url=fake.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
             ids, _ = customer_ids(c)
         targets = breakdown_targets(ids, since, until)
+        chunks = max(1, len(targets) // max(1, len(ids)))  # requests per customer
+        sample = targets[: args.sequential_requests] if args.sequential_requests else targets
+        ones = ids[: max(1, len(sample) // chunks)]  # the same client's sequential sample
         t0 = time.perf_counter()
         cached = 0 if args.no_warm else fake.warm(targets)
         t_warm = time.perf_counter() - t0
-        # warm up the client (imports, models, TLS context) on one hour
-        asyncio.run(concurrent(fake.url, until - timedelta(hours=1), until, args.concurrency))
+        # warm up the client (imports, models, pool) on a few customers
+        asyncio.run(concurrent(fake.url, since, until, args.concurrency, ids[:64]))
         instrument(watch)
 
+        collector.on = True
         f0, c0, t0 = fake.cpu_seconds(), time.process_time(), time.perf_counter()
         result, n_conc = asyncio.run(concurrent(fake.url, since, until, args.concurrency))
         t_conc = time.perf_counter() - t0
         cpu_conc, fake_conc = time.process_time() - c0, fake.cpu_seconds() - f0
+        collector.on = False
+        parsed = dict(watch.seconds)
 
         with tempfile.TemporaryDirectory() as folder:
             store = SqliteStore(str(Path(folder) / "state.db"))
@@ -208,15 +244,18 @@ def main() -> None:
             t_store, cpu_store = time.perf_counter() - t0, time.process_time() - c0
             store.close()
 
-        sample = targets[: args.sequential_requests] if args.sequential_requests else targets
+        f0, c0, t0 = fake.cpu_seconds(), time.process_time(), time.perf_counter()
+        one, n_one = asyncio.run(concurrent(fake.url, since, until, 1, ones))
+        t_one = time.perf_counter() - t0
+        cpu_one, fake_one = time.process_time() - c0, fake.cpu_seconds() - f0
+
         f0, c0, t0 = fake.cpu_seconds(), time.process_time(), time.perf_counter()
         n_seq, rows = sequential(fake.url, sample)
         t_seq = time.perf_counter() - t0
         cpu_seq, fake_seq = time.process_time() - c0, fake.cpu_seconds() - f0
     statuses = sorted(set(fake.statuses()))
 
-    rate_conc, rate_seq = n_conc / t_conc, n_seq / t_seq
-    parse = sum(watch.seconds.values())
+    rate_conc, rate_one, rate_seq = n_conc / t_conc, n_one / t_one, n_seq / t_seq
     ms = 1000.0
     print(
         f"customers={args.customers} products={args.products} hours={args.hours} "
@@ -225,36 +264,54 @@ def main() -> None:
         f"({cached / 1e6:.0f} MB in {t_warm:.1f}s)"
     )
     print(
-        f"MetronomeSource.fetch  requests={n_conc} seconds={t_conc:.2f} req/s={rate_conc:.0f} "
-        f"rows={result.n_points} errors={len(result.errors)}"
+        f"MetronomeSource.fetch, concurrency {args.concurrency}: requests={n_conc} "
+        f"seconds={t_conc:.2f} req/s={rate_conc:.0f} rows={result.n_points} "
+        f"errors={len(result.errors)}"
     )
     print(
-        f"sequential httpx loop  requests={n_seq} seconds={t_seq:.2f} req/s={rate_seq:.1f} "
+        f"same source, concurrency 1: requests={n_one} seconds={t_one:.2f} "
+        f"req/s={rate_one:.1f} rows={one.n_points} (the first {len(ones)} customers)"
+    )
+    print(
+        f"sequential httpx loop: requests={n_seq} seconds={t_seq:.2f} req/s={rate_seq:.1f} "
         f"rows={rows}" + (f" (first {n_seq} of the same requests)" if n_seq < n_conc else "")
     )
-    print(f"ratio={rate_conc / rate_seq:.2f}x  server statuses={statuses}")
+    print(
+        f"ratio={rate_conc / rate_one:.2f}x the same source at concurrency 1, "
+        f"{rate_conc / rate_seq:.2f}x the httpx loop (goal 20x)  server statuses={statuses}"
+    )
+    decode = parsed.get("decode", 0.0) + parsed.get("json", 0.0)
+    parse = sum(parsed.values())
+    gc_s = collector.seconds
+    http = max(0.0, cpu_conc - parse - gc_s)
     wait = max(0.0, t_conc - cpu_conc)
-    http = max(0.0, cpu_conc - parse)
     total = t_conc + t_store
     print(
-        f"cycle {total:.2f}s: client off CPU {wait:.2f}s ({wait / total:.0%}: waiting on the "
-        "API, or for a core other work holds), "
-        f"client HTTP {http:.2f}s ({http / total:.0%}), parsing {parse:.2f}s "
-        f"({parse / total:.0%}: decode {watch.seconds.get('decode', 0) + watch.seconds.get('json', 0):.2f} read "
-        f"{watch.seconds.get('read', 0):.2f} sum {watch.seconds.get('sum', 0):.2f} table "
-        f"{watch.seconds.get('table', 0):.2f}), storing {t_store:.2f}s ({t_store / total:.0%}, "
-        f"{report.new} new rows)"
+        f"where the fetch's {t_conc:.2f}s went: client off CPU {wait:.2f}s "
+        f"({wait / t_conc:.0%}: waiting on the API, or for a core other work holds); "
+        f"on CPU {cpu_conc:.2f}s: HTTP and event loop {http:.2f}s, parsing {parse:.2f}s "
+        f"(decode {decode:.2f}, read {parsed.get('read', 0):.2f}, sum "
+        f"{parsed.get('sum', 0):.2f}, collect {parsed.get('collect', 0):.2f}, table "
+        f"{parsed.get('table', 0):.2f}), garbage collector {gc_s:.2f}s"
+    )
+    print(
+        f"cycle {total:.2f}s: fetch {t_conc:.2f}s ({t_conc / total:.0%}), storing "
+        f"{t_store:.2f}s ({t_store / total:.0%}, {report.new} new rows)"
     )
     per = {
         "client": cpu_conc / n_conc,
         "fake": fake_conc / n_conc,
+        "client_one": cpu_one / n_one,
+        "fake_one": fake_one / n_one,
         "client_seq": cpu_seq / n_seq,
         "fake_seq": fake_seq / n_seq,
     }
     print(
-        f"CPU per request: client {per['client'] * ms:.2f} ms (HTTP {http / n_conc * ms:.2f}, "
-        f"parsing {parse / n_conc * ms:.2f}), fake {per['fake'] * ms:.2f} ms; sequential loop "
-        f"client {per['client_seq'] * ms:.2f} ms, fake {per['fake_seq'] * ms:.2f} ms; "
+        f"CPU per request: client {per['client'] * ms:.3f} ms (HTTP and event loop "
+        f"{http / n_conc * ms:.3f}, parsing {parse / n_conc * ms:.3f}, collector "
+        f"{gc_s / n_conc * ms:.3f}), fake {per['fake'] * ms:.3f} ms; at concurrency 1 client "
+        f"{per['client_one'] * ms:.3f} ms, fake {per['fake_one'] * ms:.3f} ms; httpx loop "
+        f"client {per['client_seq'] * ms:.3f} ms, fake {per['fake_seq'] * ms:.3f} ms; "
         f"storing {cpu_store / max(1, result.n_points) * 1e6:.2f} us per row"
     )
     cores = os.cpu_count() or 1
@@ -269,8 +326,8 @@ def main() -> None:
     print(
         "ceiling on free cores: "
         + ", ".join(f"{k} {v:.0f} req/s" for k, v in bounds.items())
-        + f" -> bound by {limit}: {bounds[limit] / rate_seq:.1f}x the sequential loop; "
-        f"20x needs {20 * rate_seq:.0f} req/s"
+        + f" -> bound by {limit}: {bounds[limit] / rate_one:.1f}x the same source at "
+        f"concurrency 1; 20x needs {20 * rate_one:.0f} req/s"
     )
     print(
         f"this run: the client was on a CPU {cpu_conc / t_conc:.0%} of the fetch's wall time "

@@ -44,6 +44,7 @@ JSON numbers with a fraction are parsed as ``Decimal`` (money stays exact).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -287,13 +288,17 @@ class JsonHttpClient:
         not JSON). Every message names the source and ``GET path?query`` and never
         contains the token.
         """
-        query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
-        endpoint = f"GET {path}" + (f"?{urlencode(query)}" if query else "")
+        query = _encode_query(
+            tuple((k, _query_value(v)) for k, v in (params or {}).items() if v is not None)
+        )
+        target = f"{path}?{query}" if query else path
+        endpoint = f"GET {target}"
+        url = self.base_url + target
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._attempt(path, query, endpoint, decode)
+                return await self._attempt(url, endpoint, decode)
             except _Retry as retry:
                 if attempt >= self.retry.max_attempts:
                     message = self.redact(
@@ -322,7 +327,7 @@ class JsonHttpClient:
                 await self._clock.asleep(delay)
 
     async def _attempt(
-        self, path: str, query: Mapping[str, str], endpoint: str, decode: TypedDecoder | None
+        self, url: str, endpoint: str, decode: TypedDecoder | None
     ) -> tuple[object, httpx.Headers]:
         pool, semaphore = self._ensure()
         refusals = self._refusals
@@ -334,7 +339,9 @@ class JsonHttpClient:
             self.requests += 1
             try:
                 async with asyncio.timeout(self._deadline):
-                    response = await self._get(pool, path, query, endpoint)
+                    response = await pool.get(
+                        url, self._max_body, lambda: self._too_large(endpoint)
+                    )
             except TimeoutError:
                 raise _Retry(
                     f"no complete answer within {self._deadline:g}s (deadline)", None, None
@@ -346,7 +353,9 @@ class JsonHttpClient:
                     f"connection error ({type(exc).__name__}: {exc})", None, None
                 ) from None
         status = response.status_code
-        hook_delay = self._on_response(response) if self._on_response is not None else None
+        hook_delay = None
+        if self._on_response is not None:  # a hook may look at the request (its path)
+            hook_delay = self._on_response(response.httpx_response())
         if status in (401, 403):
             self._refusals += 1
             self._refused_status = status
@@ -365,7 +374,8 @@ class JsonHttpClient:
         if status >= 400:
             raise HttpStatusError(
                 self.redact(
-                    f"source {self.source}: {endpoint}: HTTP {status}: {_api_message(response)}"
+                    f"source {self.source}: {endpoint}: HTTP {status}: "
+                    f"{_api_message(response.httpx_response())}"
                 ),
                 status,
             )
@@ -383,16 +393,6 @@ class JsonHttpClient:
                 )
             ) from None
         return body, response.headers
-
-    async def _get(
-        self, pool: AiohttpPool, path: str, query: Mapping[str, str], endpoint: str
-    ) -> httpx.Response:
-        """One GET, its body read in full (decoded) but at most ``max_body`` bytes."""
-        url = self.base_url + path + (f"?{urlencode(query)}" if query else "")
-        response = await pool.get(url, self._max_body, lambda: self._too_large(endpoint))
-        if self._on_response is not None:  # a hook may look at the request (its path)
-            response.request = httpx.Request("GET", url)
-        return response
 
     def _refused(self, endpoint: str, status: int) -> AuthRejected:
         what = "rejected the token" if status == 401 else "denied access with the token"
@@ -424,7 +424,6 @@ class JsonHttpClient:
                 self._concurrency,
                 headers,
                 connect_timeout=min(5.0, self._deadline),
-                read_timeout=self._deadline,
             )
             self._semaphore = asyncio.Semaphore(self._concurrency)
             self._loop = loop
@@ -456,6 +455,13 @@ class JsonHttpClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+@functools.lru_cache(maxsize=256)
+def _encode_query(params: tuple[tuple[str, str], ...]) -> str:
+    """``params`` as a query string. Cached: a poll asks the same few queries (the same
+    window for every customer) thousands of times."""
+    return urlencode(params)
 
 
 def _query_value(value: str | int | bool) -> str:

@@ -11,7 +11,8 @@ aiohttp's pool, and less again with aiohttp alone, on the same 2-CPU machine; a 
 
 What the pool keeps as the httpx client did: the given headers go out on every request,
 compressed bodies (``gzip``, ``deflate``) are asked for and decoded, no redirect is
-followed, ``connect`` and ``read`` timeouts apply, a proxy comes from the usual
+followed, a ``connect`` timeout applies (the caller puts a deadline on each whole
+request), a proxy comes from the usual
 environment variables (``HTTPS_PROXY``, ``NO_PROXY`` ...; no ``.netrc``), no cookie is
 kept, and every failure is raised as the httpx exception it stands for
 (``ConnectError``, ``ConnectTimeout``, ``ReadTimeout``, ``RemoteProtocolError``,
@@ -41,15 +42,14 @@ class AiohttpPool:
         headers: Mapping[str, str],
         *,
         connect_timeout: float,
-        read_timeout: float,
     ) -> None:
         self._connections = connections
         self._headers = dict(headers)
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=connect_timeout, sock_read=read_timeout
-        )
+        # no sock_read: the caller bounds each request with its own deadline, and
+        # aiohttp would move a timer on every chunk it reads
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)
         self._session: aiohttp.ClientSession | None = None
-        self._proxies: dict[tuple[str, str, int | None], _Proxy] = {}
+        self._proxies: dict[str, _Proxy] = {}
 
     def _ensure(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -69,10 +69,12 @@ class AiohttpPool:
             self._session._retry_connection = False
         return self._session
 
-    def _proxy(self, url: URL) -> _Proxy:
+    def _proxy(self, text: str, url: URL) -> _Proxy:
         """The proxy the environment names for ``url``'s origin, looked up once per
-        origin: aiohttp's ``trust_env`` would ask in a thread for every request."""
-        origin = (url.scheme, url.host or "", url.port)
+        origin (keyed by the text before the path, ``text`` being ``url`` as given):
+        aiohttp's ``trust_env`` would ask in a thread for every request."""
+        end = text.find("/", text.find("//") + 2)
+        origin = text if end < 0 else text[:end]
         found = self._proxies.get(origin)
         if found is None:
             try:
@@ -84,14 +86,14 @@ class AiohttpPool:
 
     async def get(
         self, url: str, max_body: int, too_large: Callable[[], Exception]
-    ) -> httpx.Response:
+    ) -> PlainResponse:
         """``GET url`` (already encoded), its decoded body read in full; raises
         ``too_large()`` past ``max_body`` bytes (declared or decoded) and httpx
-        exceptions for network failures. The response carries no ``Content-Encoding``
-        (its body is decoded) and no ``request``."""
+        exceptions for network failures. The answer carries no ``Content-Encoding``
+        (its body is decoded)."""
         session = self._ensure()
         target = URL(url, encoded=True)
-        proxy, proxy_auth = self._proxy(target)
+        proxy, proxy_auth = self._proxy(url, target)
         try:
             async with session.get(
                 target, allow_redirects=False, proxy=proxy, proxy_auth=proxy_auth
@@ -99,27 +101,68 @@ class AiohttpPool:
                 declared = response.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > max_body:
                     raise too_large()
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.content.iter_chunked(_READ_CHUNK):
-                    size += len(chunk)
-                    if size > max_body:
-                        raise too_large()
-                    chunks.append(chunk)
-                headers = [
-                    (k.decode("latin-1"), v.decode("latin-1"))
-                    for k, v in response.raw_headers
-                    if k.lower() != b"content-encoding"
-                ]
+                content = await _read_capped(response, max_body, too_large)
+                raw = response.raw_headers
                 status = response.status
         except (aiohttp.ClientError, OSError) as exc:
             raise _as_httpx(exc) from None
-        return httpx.Response(status, headers=headers, content=b"".join(chunks))
+        return PlainResponse(status, raw, content, url)
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+
+async def _read_capped(
+    response: aiohttp.ClientResponse, max_body: int, too_large: Callable[[], Exception]
+) -> bytes:
+    """The decoded body, counted as it arrives (a gzip bomb is cut off)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(_READ_CHUNK):
+        size += len(chunk)
+        if size > max_body:
+            raise too_large()
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class PlainResponse:
+    """One answer as the pool read it: what the retrying client looks at for every
+    request (status, body), with the httpx views (``headers``, ``httpx_response``)
+    built only when asked for: an ``httpx.Response`` per request cost about as much
+    CPU as aiohttp's whole answer path."""
+
+    __slots__ = ("_headers", "_raw", "content", "status_code", "url")
+
+    def __init__(
+        self, status: int, raw: tuple[tuple[bytes, bytes], ...], content: bytes, url: str
+    ) -> None:
+        self.status_code = status
+        self.content = content
+        self.url = url
+        self._raw = raw
+        self._headers: httpx.Headers | None = None
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """The response headers, less ``Content-Encoding`` (the body is decoded)."""
+        if self._headers is None:
+            self._headers = httpx.Headers(
+                [(k, v) for k, v in self._raw if k.lower() != b"content-encoding"],
+                encoding="latin-1",
+            )
+        return self._headers
+
+    def httpx_response(self) -> httpx.Response:
+        """The answer as an ``httpx.Response`` whose ``request`` is ``GET url``."""
+        return httpx.Response(
+            self.status_code,
+            headers=self.headers,
+            content=self.content,
+            request=httpx.Request("GET", self.url),
+        )
 
 
 def _as_httpx(exc: BaseException) -> httpx.TransportError:

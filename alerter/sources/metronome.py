@@ -168,6 +168,11 @@ class MetronomeSource:
         """Line items left out because of their type, by type, since start (a counter)."""
         self._warned_types: set[str] = set()
         self._cycle_skipped: dict[str, int] = {}
+        self._step_seconds = int(self.step.total_seconds())
+        self._paths: dict[str, str] = {}
+        """Breakdowns path of each customer polled (ids quoted once)."""
+        self._queries: dict[tuple[datetime, datetime], dict[str, QueryValue]] = {}
+        """Breakdowns query of each chunk of this cycle."""
         self._stamps: dict[str, int] = {}
         """Window stamps already parsed (text -> Unix seconds); the same few repeat."""
 
@@ -224,6 +229,7 @@ class MetronomeSource:
             len(selected),
         )
         self._customers, self._customers_at = selected, now
+        self._paths = {}
         return selected
 
     async def _list_customers(self) -> list[MetronomeCustomer]:
@@ -275,6 +281,12 @@ class MetronomeSource:
         (and reported each cycle); one with a bad ``name`` is polled with an empty name."""
         out: list[MetronomeCustomer] = []
         for index, entry in enumerate(entries, start=1):
+            if type(entry) is dict:  # the documented shape, as the model would read it
+                cid, name = entry.get("id"), entry.get("name")
+                if type(cid) is str and type(name) is str:
+                    if cid:
+                        out.append(MetronomeCustomer(cid, name))
+                    continue
             try:
                 detail = _CustomerDetail.model_validate(entry)
             except ValidationError as exc:
@@ -328,38 +340,57 @@ class MetronomeSource:
         # an open window it left out is unknown, not zero.
         horizon = floor_time(self._clock.now(), step)
         self._warned_types = set()  # warn once per unexpected type per cycle
+        self._queries = {}
         self._cycle_skipped = {}
         customers = await self.customers()
         jobs = [
             (customer, lo, hi) for customer in customers for lo, hi in split_range(start, end, step)
         ]
+        rows = PollRows(int(step.total_seconds()))
+        # per chunk: end (Unix seconds) of the last window returned, its start if none
+        done: list[int | None] = [None] * len(jobs)
+        failed: dict[int, SourceError] = {}
+        pending = iter(range(len(jobs)))
+
+        async def work() -> None:
+            # as many workers as requests may be in flight, each taking the next chunk:
+            # not a task per chunk (tens of thousands of coroutines for the collector)
+            for i in pending:
+                customer, lo, hi = jobs[i]
+                result = await self._guarded(customer, lo, hi)
+                if isinstance(result, SourceError):
+                    failed[i] = result
+                    continue
+                rows.add(result, i)
+                chunk_start = int(lo.timestamp())
+                done[i] = chunk_start if result.last_end is None else result.last_end
+
         try:
             # A refused token cancels every other request at once (reported once).
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(self._guarded(c, lo, hi)) for c, lo, hi in jobs]
-        except BaseExceptionGroup as failed:
-            auth = failed.subgroup(AuthRejected)
+                for _ in range(min(self.config.concurrency, len(jobs))):
+                    group.create_task(work())
+        except BaseExceptionGroup as exc_group:
+            auth = exc_group.subgroup(AuthRejected)
             if auth is not None:
                 raise auth.exceptions[0] from None
             raise
-        rows = PollRows(int(step.total_seconds()))
         covered: dict[str, list[tuple[datetime, datetime]]] = {}
         errors: list[str] = list(self._customer_problems)
-        for (customer, lo, hi), task in zip(jobs, tasks, strict=True):
-            result = task.result()
-            if isinstance(result, SourceError):
+        for i, (customer, lo, hi) in enumerate(jobs):
+            error = failed.get(i)
+            if error is not None:
                 errors.append(
                     f"customer {customer.id} ({customer.name!r}) window "
-                    f"{format_time(lo)}..{format_time(hi)}: {result}"
+                    f"{format_time(lo)}..{format_time(hi)}: {error}"
                 )
-            else:
-                rows.add(result)
-                last_end = (
-                    lo if result.last_end is None else datetime.fromtimestamp(result.last_end, UTC)
-                )
-                covered_end = min(hi, max(horizon, last_end))
-                if covered_end > lo:
-                    covered.setdefault(customer.id, []).append((lo, covered_end))
+                continue
+            last_end = done[i]
+            if last_end is None:
+                continue  # every chunk ends done or failed; never here
+            covered_end = min(hi, max(horizon, datetime.fromtimestamp(last_end, UTC)))
+            if covered_end > lo:
+                covered.setdefault(customer.id, []).append((lo, covered_end))
         coverage = [
             Coverage(lo, hi, scope=(("customer_id", cap_value(cid)),))
             for cid, spans in covered.items()
@@ -404,17 +435,23 @@ class MetronomeSource:
     ) -> ChunkRows:
         """All pages of one (customer, chunk), validated and summed into rows (with the
         end of the last window the API returned); raises SourceError."""
-        path = f"/v1/customers/{quote(customer.id, safe='')}/invoices/breakdowns"
-        params: dict[str, QueryValue] = {
-            "starting_on": format_time(start),
-            "ending_before": format_time(end),
-            "window_size": "HOUR" if self.config.window == "hour" else "DAY",
-            "limit": self.config.page_limit,
-            "skip_zero_qty_line_items": self.config.skip_zero_qty_line_items or None,
-            "status": self.config.status,
-            "sort": self.config.sort,
-            "credit_type_id": self.config.credit_type_id,
-        }
+        path = self._paths.get(customer.id)
+        if path is None:
+            path = f"/v1/customers/{quote(customer.id, safe='')}/invoices/breakdowns"
+            self._paths[customer.id] = path
+        # the same few windows for every customer: their query is built once a cycle
+        params = self._queries.get((start, end))
+        if params is None:
+            params = self._queries[(start, end)] = {
+                "starting_on": format_time(start),
+                "ending_before": format_time(end),
+                "window_size": "HOUR" if self.config.window == "hour" else "DAY",
+                "limit": self.config.page_limit,
+                "skip_zero_qty_line_items": self.config.skip_zero_qty_line_items or None,
+                "status": self.config.status,
+                "sort": self.config.sort,
+                "credit_type_id": self.config.credit_type_id,
+            }
         invoices: list[Invoice] = []
         cursor: str | None = None
         seen: set[str] = set()
@@ -448,7 +485,7 @@ class MetronomeSource:
                     customer_name=customer.name,
                     start=int(start.timestamp()),
                     end=int(end.timestamp()),
-                    step=int(self.step.total_seconds()),
+                    step=self._step_seconds,
                     window=self.config.window,
                     types=self._types,
                 )

@@ -111,14 +111,17 @@ class AsyncLoopback:
                 reply = self._respond(target, headers)
                 if reply.action == "drop":
                     return
-                writer.write(_head(reply))
                 if reply.action == "trickle":
+                    writer.write(_head(reply))
                     for i in range(len(reply.body)):
                         writer.write(reply.body[i : i + 1])
                         await writer.drain()
                         await asyncio.sleep(reply.delay)
                 else:
-                    writer.write(reply.body)
+                    # one write: head and body leave together, as a real server's
+                    # would, not as a small segment of their own (TCP_NODELAY) that
+                    # wakes the client once more per answer
+                    writer.write(_head(reply) + reply.body)
                 await writer.drain()
                 if version != "HTTP/1.1" or headers.get("connection", "").lower() == "close":
                     return

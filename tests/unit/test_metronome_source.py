@@ -24,6 +24,7 @@ from alerter.domain import CostPoint, Coverage, key_get, make_key
 from alerter.errors import ConfigError, Unavailable
 from alerter.sources.base import FetchResult, SourceContext
 from alerter.sources.metronome import MetronomeConfig, MetronomeSource
+from alerter.sources.metronome_columns import ChunkRows, PollRows, sum_chunk
 from alerter.sources.metronome_wire import split_range, to_money
 from tests.fakes.metronome import (
     USD_CENTS,
@@ -489,9 +490,16 @@ def test_repr_and_errors_never_show_the_token(fake: FakeMetronome, clock: FakeCl
     assert TOKEN not in repr(source.config)
 
 
-def _one_window_page(customer_id: str, stamp: str, total: str, quantity: str) -> str:
+def _one_window_page(
+    customer_id: str,
+    stamp: str,
+    total: str,
+    quantity: str,
+    second: tuple[str, str] | None = None,
+) -> str:
     """A breakdowns page of one hourly window (DAY0) with two line items of one product,
-    numbers and stamps written as given (raw JSON text)."""
+    numbers and stamps written as given (raw JSON text); ``second`` gives the second
+    line its own (total, quantity)."""
     usd = {"id": USD_CENTS.id, "name": USD_CENTS.name}
     line = {
         "credit_type": usd,
@@ -512,14 +520,22 @@ def _one_window_page(customer_id: str, stamp: str, total: str, quantity: str) ->
                 "credit_type": usd,
                 "breakdown_start_timestamp": "2025-03-10T00:00:00" + stamp,
                 "breakdown_end_timestamp": "2025-03-10T01:00:00" + stamp,
-                "line_items": [line, line],
+                "line_items": [line, {**line, "total": "TOTAL2", "quantity": "QTY2"}],
                 "total": 0,
             }
         ],
         "next_page": None,
     }
+    total2, quantity2 = second or (total, quantity)
     text = json.dumps(page)
-    return text.replace('"TOTAL"', total).replace('"QTY"', quantity)
+    for mark, value in (
+        ("TOTAL", total),
+        ("QTY", quantity),
+        ("TOTAL2", total2),
+        ("QTY2", quantity2),
+    ):
+        text = text.replace(f'"{mark}"', value)
+    return text
 
 
 @pytest.mark.parametrize(
@@ -551,6 +567,58 @@ def test_every_page_reader_gives_the_same_exact_rows(
     assert point.quantity == Decimal(6)
     assert point.currency == "USD"
     assert key_get(point.key, "line_item") == GPU.name
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "amount", "quantity"),
+    [
+        (("1234", "3"), ("1234", "3"), "24.68", "6"),  # integers: summed as integer units
+        (("1234", "3"), ("0.5", "1.5"), "12.345", "4.5"),  # an integer and a fraction
+        (("0.5", "1.5"), ("1234", "3"), "12.345", "4.5"),
+        # past what 64-bit units of 10^-10 hold: the exact decimal way
+        (("900000000000000", "1"), ("1", "2"), "9000000000000.01", "3"),
+    ],
+)
+def test_integer_and_fractional_numbers_sum_exactly(
+    fake: FakeMetronome,
+    data: MetronomeDataset,
+    clock: FakeClock,
+    first: tuple[str, str],
+    second: tuple[str, str],
+    amount: str,
+    quantity: str,
+) -> None:
+    customer = next(iter(data.customers))
+    page = _one_window_page(customer, "Z", *first, second=second)
+    fake.faults.append(Fault("body", customer_id=customer, value=page))
+    source = make_source(fake, clock, customers=[customer])
+    result = run_fetch(source, DAY0, DAY0 + timedelta(hours=1))
+    assert result.errors == []
+    [point] = result.points
+    assert (point.amount, point.quantity) == (Decimal(amount), Decimal(quantity))
+
+
+def test_table_rows_follow_the_chunks_not_the_order_they_finished() -> None:
+    def chunk(start: int, cents: int) -> ChunkRows:
+        line = ("usage", "GPU", cents, USD_CENTS.name, USD_CENTS.id, None, "p")
+        return sum_chunk(
+            [("inv", "c1", start, start + 3600, [line])],
+            customer_id="c1",
+            customer_name="Acme",
+            start=0,
+            end=86_400,
+            step=3600,
+            window="hour",
+            types={"usage"},
+        )
+
+    rows = PollRows(3600)
+    rows.add(chunk(3600, 250), 1)  # the second chunk answered first
+    rows.add(chunk(0, 100), 0)
+    table = rows.table()
+    assert table.column("start").to_pylist() == [0, 3600]
+    assert table.column("amount").to_pylist() == [Decimal("1.00"), Decimal("2.50")]
+    assert table.column("quantity").null_count == 2
 
 
 def test_source_hands_points_over_as_one_arrow_table(
