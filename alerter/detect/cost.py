@@ -131,6 +131,14 @@ class CostParams(DetectorParams):
         "averaged residual by this much (log scale: 0.2 ~ 22 %); the long average's margin "
         "is smaller by sqrt(shift_windows / windows in hold).",
     )
+    excursion_margin: float = Field(
+        default=0.0,
+        ge=0,
+        le=10,
+        description="A sustained change must also exceed the series' recent maximum of its "
+        "averaged residual by this share of that maximum (log scale): a series whose recent "
+        "bursts were tenfold needs a larger one to be news; 0 (default): off.",
+    )
     min_change: float = Field(
         default=0.4,
         ge=0,
@@ -315,7 +323,8 @@ class CostDetector:
         day_part = (k_day * day_sigma) ** 2 * min(1.0, day / n)
         thr = np.fmax(np.sqrt(day_part + (p.k_shift * sigma) ** 2 / n), floor)
         margin = p.shift_margin * math.sqrt(min(1.0, p.shift_windows / n))  # noise ~ 1/sqrt(n)
-        thr = np.fmax(thr, _order_stat(ordered, count, 1.0) + margin)
+        top = _order_stat(ordered, count, 1.0)
+        thr = np.fmax(thr, top + margin + p.excursion_margin * np.fmax(top, 0.0))
         return np.fmax(thr, _tail(ordered, count, min(1.0, alpha * n)))
 
     def _active_score(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import numpy as np
@@ -308,6 +309,7 @@ def test_a_drop_to_weekend_level_from_mid_day_is_no_holiday():
         ({"month_days": 0}, "month_days"),
         ({"month_days": 32}, "month_days"),
         ({"holiday_from_midnight": "maybe"}, "holiday_from_midnight"),
+        ({"excursion_margin": -0.1}, "excursion_margin"),
     ],
 )
 def test_bad_new_parameters_are_refused_by_name(params, field):
@@ -325,3 +327,26 @@ def test_holiday_like_needs_a_day_low_since_midnight_after_a_day_that_was_not():
     assert like[0, 6:12].all()  # low since midnight after an ordinary day
     assert not like[0, 12:18].any()  # a second low day: a lasting drop
     assert like[1, 6] and not like[1, 7:12].any()  # ordinary from 01:00: no holiday
+
+
+def test_excursion_margin_raises_the_bar_by_a_share_of_the_recent_largest_excursion():
+    """The averaged threshold is at least ``top * (1 + excursion_margin) + margin`` with
+    ``top`` the group's largest recent averaged residual: a bursty group (top log 2.3, a
+    tenfold run) needs a run about 1.8x larger to alert, a calm one (top 0.2) barely
+    more than before; the default (0) leaves thresholds as they were."""
+    rng = np.random.default_rng(5)
+    cal = rng.normal(0, 0.05, (2, 336))
+    cal[0, 100:106] = 2.3  # a burst
+    cal[1, 100:106] = 0.2
+    sigma, day_sigma = np.full(2, 0.05), np.zeros(2)
+    args = (cal, sigma, day_sigma, 6, 24, math.log1p(0.3), 1 / 8760)
+
+    def thr(**params: object) -> np.ndarray:
+        detector = CostDetector(CostParams(shift_margin=0.1, **params))
+        return detector._average_threshold(*args)
+
+    before, after = thr(), thr(excursion_margin=0.25)
+    assert np.all(after >= before)
+    assert after[0] >= 2.3 * 1.25 + 0.1 - 1e-9
+    assert after[1] - before[1] <= 0.25 * 0.2 + 1e-9
+    assert np.array_equal(thr(excursion_margin=0.0), before)

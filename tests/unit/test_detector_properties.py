@@ -109,6 +109,7 @@ CASES: dict[str, list[Case]] = {
                 "center": True,
                 "holiday_from_midnight": True,
                 "active_share": 0.2,
+                "excursion_margin": 0.25,
                 "active_windows": 2,
                 "direction": "both",
             },
