@@ -154,14 +154,19 @@ def judge_rule(
     plan = plan_judging(rule, settings, now, judged, first_judge_from, late, history)
     if plan is None:
         return JudgeReport(rule=rule.name)
-    result = _evaluate(store, rule, detector, plan, settings.step)
-    report = JudgeReport(rule.name, int(result.observed.size), int(result.flagged.sum()))
-    report.evaluation, report.load_from = result, plan.load_from
+    restarts = restarts_of(store, rule.name)
+    result = _evaluate(store, rule, detector, plan, settings.step, restarts)
     ctx = PipelineContext(store, outbox, store.silences(), settings.notifiers)
     stamp = (lambda w: w.end + settings.settle) if settings.replay else (lambda _w: now)
     with store.transaction():
         # read inside the transaction: an action (an "expected change" from Slack) that
-        # committed while the detector ran is seen, not overwritten with an older copy
+        # committed while the detector ran is seen, not overwritten with an older copy,
+        # and a baseline restart it recorded is judged with (the rare case: run again)
+        latest = restarts_of(store, rule.name)
+        if set(latest) != set(restarts):
+            result = _evaluate(store, rule, detector, plan, settings.step, latest)
+        report = JudgeReport(rule.name, int(result.observed.size), int(result.flagged.sum()))
+        report.evaluation, report.load_from = result, plan.load_from
         mine = [i for i in store.incidents() if i.rule == rule.name]
         open_incidents = {i.group: i for i in mine if i.status == "open"}
         # a revised window matters to a group that has had an incident (late data for it)
@@ -199,16 +204,22 @@ def _unseen(
 
 
 def _evaluate(
-    store: JudgeStore, rule: RuleBase, detector: Detector, plan: JudgePlan, step: timedelta
+    store: JudgeStore,
+    rule: RuleBase,
+    detector: Detector,
+    plan: JudgePlan,
+    step: timedelta,
+    restarts: list[tuple[SeriesKey, datetime]],
 ) -> RuleEvaluation:
-    """Read the planned windows and run the rule's one detector pass over them."""
+    """Read the planned windows and run the rule's one detector pass over them, each
+    group's history from its baseline restart (``restarts``) on."""
     stored = store.load_series(rule.source, plan.load_from, plan.frame_until)
     coverage = store.load_coverage(rule.source, plan.load_from, plan.frame_until)
     frame, currencies = build_frame(
         stored, coverage, plan.load_from, plan.frame_until, step, rule.match
     )
     # "expected change" from a chat action: the group's history restarts (detect/restarts.py)
-    frame = restart_baselines(frame, restarts_of(store, rule.name), rule.group_by)
+    frame = restart_baselines(frame, restarts, rule.group_by)
     first_col = frame.index_of(floor_time(plan.earliest, step)) if frame.n_windows else 0
     return evaluate(rule, detector, frame, currencies, slice(first_col, frame.n_windows))
 

@@ -4,13 +4,18 @@ restarted baseline."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from alerter.app import App
 from alerter.cli import main
+from alerter.clock import FakeClock
+from alerter.config import load_config
+from alerter.detect.engine import evaluate
 from alerter.notify.actions import apply_action
 from alerter.store.actions import Action
 from alerter.store.sqlite import SqliteStore
@@ -71,3 +76,46 @@ def test_status_backtest_and_explain_follow_the_chat_actions(cfg, capsys):
     assert "expected_change by slack:U0ALICE" in out
     used = out.split("baseline windows used", 1)[1].split("actions from chat:", 1)[0]
     assert "2026-09-09T17:00:00Z  unknown" in used  # before the restart: no longer counts
+
+
+def test_an_expected_change_pressed_while_the_detector_runs_opens_no_new_incident(
+    tmp_path, monkeypatch
+):
+    """The button is pressed after the cycle read the state but before it judged: the
+    judge sees the restart inside its transaction and judges with it, so the accepted
+    level opens no new incident for the group."""
+    cfg = csv_config(tmp_path, rules=SPIKE_RULE)
+    data = tmp_path / "data" / "a.csv"
+    series = {"s1": 10.0, "s2": 10.0}
+    shift = {("s1", h): 5.0 for h in range(66, 76)}
+    write_csv_series(data, T0, 72, series, spikes=shift, rhythm=False)
+    app = App(load_config(cfg), clock=FakeClock(T0 + 73 * H))
+
+    def cycle(now: datetime):
+        async def go():
+            return await app.run_cycle("bench", now)
+
+        return asyncio.run(go())
+
+    try:
+        cycle(T0 + 73 * H)
+        [incident] = app.store.incidents("open")
+        write_csv_series(data, T0, 76, series, spikes=shift, rhythm=False)
+        pressed: list[bool] = []
+
+        def evaluate_then_press(*args, **kwargs):
+            result = evaluate(*args, **kwargs)
+            if not pressed:  # the first pass: the press lands while it ran
+                pressed.append(True)
+                apply_action(
+                    app.store, incident.id, Action.EXPECTED_CHANGE, "slack:U0BOB", T0 + 76 * H
+                )
+            return result
+
+        monkeypatch.setattr("alerter.judge.evaluate", evaluate_then_press)
+        report = cycle(T0 + 77 * H)
+        assert pressed and report.ok
+        assert app.store.incidents("open") == []
+        assert [i.id for i in app.store.incidents() if i.group == incident.group] == [incident.id]
+    finally:
+        asyncio.run(app.aclose())
