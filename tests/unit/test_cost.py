@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -292,7 +293,7 @@ def test_a_drop_to_weekend_level_from_mid_day_is_no_holiday():
     values[0, at:] *= 0.55
     holiday = JUDGE + 2 * 24  # series 1: a Wednesday at Sunday level, from midnight
     values[1, holiday : holiday + 24] = values[1, holiday - 3 * 24 : holiday - 2 * 24]
-    params = {"direction": "down", "drop_windows": 6, "min_change": 0.3}
+    params: dict[str, Any] = {"direction": "down", "drop_windows": 6, "min_change": 0.3}
     plain = flags(values, JUDGE, **params)
     midnight = flags(values, JUDGE, holiday_from_midnight=True, **params)
     assert not plain[0, at - JUDGE : at - JUDGE + 12].any()  # looks like a weekend day

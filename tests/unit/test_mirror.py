@@ -109,21 +109,25 @@ def test_a_views_array_is_reused_only_once_nothing_refers_to_it():
     mirror = SeriesMirror(since=BASE)
     merge(mirror, [(1, 0, 1.0), (2, 1, 2.0)], seq=1)
     dropped = mirror.view(BASE, BASE + 2 * H)
+    assert dropped.grid is not None
     array = weakref.ref(dropped.grid.base)  # the memory behind it
     del dropped  # its cycle is over
     merge(mirror, [(1, 0, 3.0)], seq=2)
     held = mirror.view(BASE, BASE + 2 * H)
+    assert held.grid is not None
     assert held.grid.base is array()  # nothing else referred to it: filled again
     column = held.grid[:, :1]  # a slice of it, as a frame's judged columns are
     del held
     merge(mirror, [(2, 1, 4.0)], seq=3)
     later = mirror.view(BASE, BASE + 2 * H)
+    assert later.grid is not None
     assert later.grid.base is not array()  # still in use through the slice: new memory
     assert column[0, 0] == 3.0 and np.isnan(column[1, 0])  # not overwritten
     assert points(later) == {("s1", 0): 3.0, ("s2", 1): 4.0}
     memory = weakref.ref(later.grid.base)
     del later
     narrower = mirror.view(BASE + H, BASE + 2 * H)  # a frame one window shorter
+    assert narrower.grid is not None
     assert narrower.grid.base is memory()
     assert points(narrower) == {("s2", 1): 4.0}
 
