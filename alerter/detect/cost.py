@@ -135,9 +135,10 @@ class CostParams(DetectorParams):
         default=0.0,
         ge=0,
         le=10,
-        description="A sustained change must also exceed the series' recent maximum of its "
+        description="A sustained rise must also exceed the series' recent maximum of its "
         "averaged residual by this share of that maximum (log scale): a series whose recent "
-        "bursts were tenfold needs a larger one to be news; 0 (default): off.",
+        "bursts were tenfold needs a larger one to be news (decreases are not affected); "
+        "0 (default): off.",
     )
     min_change: float = Field(
         default=0.4,
@@ -304,9 +305,11 @@ class CostDetector:
         day: int,
         floor: float,
         alpha: float,
+        excursion: float = 0.0,
     ) -> FloatArray:
         """Threshold of a mean of ``n`` residuals: ``k_shift`` sigmas of a mean, the
-        smallest change that alerts, the recent maximum plus the margin, the budget's
+        smallest change that alerts, the recent maximum plus the margin (and plus
+        ``excursion`` times that maximum: rises of a bursty series), the budget's
         extrapolated quantile (excursions last about ``n`` windows).
 
         Hours of one day share that day's factor (a campaign's budget, a busy day), which
@@ -324,7 +327,7 @@ class CostDetector:
         thr = np.fmax(np.sqrt(day_part + (p.k_shift * sigma) ** 2 / n), floor)
         margin = p.shift_margin * math.sqrt(min(1.0, p.shift_windows / n))  # noise ~ 1/sqrt(n)
         top = _order_stat(ordered, count, 1.0)
-        thr = np.fmax(thr, top + margin + p.excursion_margin * np.fmax(top, 0.0))
+        thr = np.fmax(thr, top + margin + excursion * np.fmax(top, 0.0))
         return np.fmax(thr, _tail(ordered, count, min(1.0, alpha * n)))
 
     def _active_score(
@@ -506,11 +509,12 @@ class CostDetector:
                     au = aligned(pu, shift)
                     ahu = aligned(pu, hold)
                     thr = self._spike_threshold(ru[:, :cal], sigma, guard, sparse, alpha)
+                    rise = p.excursion_margin  # bursts: rises only (a drop is always news)
                     thr_a = self._average_threshold(
-                        au[:, :cal], sigma, day_sigma, shift, day, floor_up, alpha
+                        au[:, :cal], sigma, day_sigma, shift, day, floor_up, alpha, rise
                     )
                     thr_h = self._average_threshold(
-                        ahu[:, :cal], sigma, day_sigma, hold, day, floor_up, alpha
+                        ahu[:, :cal], sigma, day_sigma, hold, day, floor_up, alpha, rise
                     )
                     a_j = np.fmax(au[:, rel] / thr_a[:, None], ahu[:, rel] / thr_h[:, None])
                     if any_active:

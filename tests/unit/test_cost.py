@@ -331,23 +331,35 @@ def test_holiday_like_needs_a_day_low_since_midnight_after_a_day_that_was_not():
 
 
 def test_excursion_margin_raises_the_bar_by_a_share_of_the_recent_largest_excursion():
-    """The averaged threshold is at least ``top * (1 + excursion_margin) + margin`` with
+    """The averaged threshold of a rise is at least ``top * (1 + excursion) + margin`` with
     ``top`` the group's largest recent averaged residual: a bursty group (top log 2.3, a
     tenfold run) needs a run about 1.8x larger to alert, a calm one (top 0.2) barely
-    more than before; the default (0) leaves thresholds as they were."""
+    more than before; 0 leaves thresholds as they were."""
     rng = np.random.default_rng(5)
     cal = rng.normal(0, 0.05, (2, 336))
     cal[0, 100:106] = 2.3  # a burst
     cal[1, 100:106] = 0.2
     sigma, day_sigma = np.full(2, 0.05), np.zeros(2)
+    detector = CostDetector(CostParams(shift_margin=0.1))
     args = (cal, sigma, day_sigma, 6, 24, math.log1p(0.3), 1 / 8760)
-
-    def thr(**params: object) -> np.ndarray:
-        detector = CostDetector(CostParams(shift_margin=0.1, **params))
-        return detector._average_threshold(*args)
-
-    before, after = thr(), thr(excursion_margin=0.25)
+    before = detector._average_threshold(*args)
+    after = detector._average_threshold(*args, 0.25)
     assert np.all(after >= before)
     assert after[0] >= 2.3 * 1.25 + 0.1 - 1e-9
     assert after[1] - before[1] <= 0.25 * 0.2 + 1e-9
-    assert np.array_equal(thr(excursion_margin=0.0), before)
+    assert np.array_equal(detector._average_threshold(*args, 0.0), before)
+
+
+def test_excursion_margin_never_changes_a_decrease_verdict():
+    """Bursts in the recent weeks raise the bar for rises only: every downward verdict,
+    a drop to half included, is the same with and without ``excursion_margin``."""
+    values = hourly(9, 0.25, seed=2, n=3)
+    for week in (4, 5):  # recent two-day bursts at 3x
+        values[1:, week * WEEK_H + 48 : week * WEEK_H + 96] *= 3.0
+    at = JUDGE + 3 * 24 + 10
+    values[:2, at:] *= 0.5
+    common: dict[str, Any] = {"direction": "down", "budget": "1/year"}
+    plain = flags(values, JUDGE, **common)
+    scaled = flags(values, JUDGE, excursion_margin=0.5, **common)
+    assert plain[:2].any()
+    assert np.array_equal(plain, scaled)
