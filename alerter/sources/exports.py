@@ -145,10 +145,9 @@ def _aws(
         files = doc.get("dataFiles")
         if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
             errors.append(f"{m.url}: dataFiles must be a list of URLs")
-            bad.append(_url_period(m.url) or _period_of(doc) or None)
+            bad.append(_aws_period(m, doc))
             continue
-        found = _PERIOD.search(m.url)
-        period = found.group(1) if found else _period_of(doc)
+        period = _aws_period(m, doc)
         candidates.setdefault(period, []).append(
             (
                 (str(doc.get("executionTime") or ""), m.modified, m.url),
@@ -179,22 +178,11 @@ def _azure(
             isinstance(b, dict) and isinstance(b.get("blobName"), str) for b in blobs
         ):
             errors.append(f"{m.url}: blobs must be a list of objects with a blobName")
-            run = doc.get("runInfo")
-            dated = isinstance(run, dict) and run.get("startDate") and run.get("endDate")
-            bad.append(
-                f"{run['startDate']}..{run['endDate']}"
-                if dated and isinstance(run, dict)
-                else _url_period(m.url)
-            )
+            bad.append(_azure_period(m, doc))
             continue
         run = doc.get("runInfo") if isinstance(doc.get("runInfo"), dict) else {}
         assert isinstance(run, dict)
-        found = _AZURE_RANGE.search(m.url)
-        period = (
-            f"{run.get('startDate')}..{run.get('endDate')}"
-            if run.get("startDate")
-            else (found.group(1) if found else m.url.rsplit("/", 2)[0])
-        )
+        period = _azure_period(m, doc)
         folder = m.url.rsplit("/", 1)[0]
         files = []
         for b in blobs:
@@ -208,6 +196,23 @@ def _azure(
     out = _newest(candidates, by_url, errors)
     out.unread.extend(bad)
     return out
+
+
+def _aws_period(m: ObjectInfo, doc: Mapping[str, Any]) -> str:
+    """The billing period of an AWS manifest: its ``BILLING_PERIOD=`` partition, else
+    the manifest's ``billingPeriod``."""
+    found = _PERIOD.search(m.url)
+    return found.group(1) if found else _period_of(doc)
+
+
+def _azure_period(m: ObjectInfo, doc: Mapping[str, Any]) -> str:
+    """The date range of an Azure export run: ``runInfo``'s dates, else the run folder's
+    ``YYYYMMDD-YYYYMMDD``, else the folder itself (a period of unknown dates)."""
+    run = doc.get("runInfo")
+    if isinstance(run, dict) and run.get("startDate"):
+        return f"{run.get('startDate')}..{run.get('endDate')}"
+    found = _AZURE_RANGE.search(m.url)
+    return found.group(1) if found else m.url.rsplit("/", 2)[0]
 
 
 def _norm(store: ObjectStore, url: str) -> str:
