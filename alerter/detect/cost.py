@@ -209,6 +209,17 @@ class CostParams(DetectorParams):
         description="With `active_share`: non-zero windows averaged for an intermittent "
         "series' sustained-change score.",
     )
+    irregular_share: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Series whose windows differ threefold from the same slot a period "
+        "earlier in at least this share of the calibration span (ad hoc jobs, training "
+        "runs at shifting hours) are judged for short rises against their largest amount "
+        "of that span too: a run at an unusual hour is news only when it is larger than "
+        "recent runs (the long `hold` average still sees a run that does not stop). "
+        "Unset: off.",
+    )
     offset: float = Field(
         default=0.05,
         gt=0,
@@ -484,8 +495,37 @@ class CostDetector:
                         ref = low_median[:, seg_lo - base : seg_hi - base]
                         gap = np.log((med + cc) / (ref + cc))  # normal over the lowest day
                         low_day = _holiday_like(r, gap, pos, day, floor_down)
+                        # only a series whose lowest day stands apart from its normal
+                        # (a weekend) has days that can look like it; elsewhere the
+                        # lowest of seven medians is noise and would excuse a real drop
+                        cal_gap = gap[:, span - 1 : span - 1 + cal]
+                        told = (cal_gap > floor_down).sum(axis=1)
+                        seen_gap = np.isfinite(cal_gap).sum(axis=1)
+                        low_day &= (told >= LOW_DAY_SHARE * np.maximum(seen_gap, 1))[:, None]
+                        # against the lowest day's usual level, not the lowest of seven
+                        # noisy values (under heavy noise that sits well below the normal)
+                        explained = np.log((obs + cc) / (ref + cc))
                         explained = np.where(low_day, explained, -np.inf)
                     r_dn = np.where(act, r_dn, np.fmax(r, explained))
+                r_long = r_up  # the long rise average: no burst explanation
+                burst = np.zeros(n, bool)
+                past_mean = mean
+                if p.irregular_share is not None:  # bursts at shifting hours
+                    # over the calibration span and the weeks before it: runs days apart
+                    memory = cal + period * (p.weeks - 1)
+                    past = values[:, b - memory + pad : b + pad]
+                    share = _irregular(
+                        past, values[:, b - memory - period + pad : b - period + pad]
+                    )
+                    burst = ~active & ~sparse & (share >= p.irregular_share)
+                    if burst.any():
+                        past_known = np.isfinite(past)
+                        top_amount = np.where(past_known, past, 0.0).max(axis=1)[:, None]
+                        past_mean = np.where(past_known, past, 0.0).sum(axis=1) / np.maximum(
+                            past_known.sum(axis=1), 1
+                        )
+                        beyond = np.log((obs + cc) / (top_amount + cc))
+                        r_up = np.where(burst[:, None], np.fmin(r_up, beyond), r_up)
                 cut = slice(span - 1, None)
                 cal_plain = r[:, cut][:, :cal]
                 center = _order_stat(*_sort_known(cal_plain), 0.5)
@@ -493,6 +533,7 @@ class CostDetector:
                 if p.center:  # from the series' own typical residual, only ever less alarming
                     mid = np.where(active | np.isnan(center), 0.0, center)[:, None]
                     r_up = r_up - np.fmax(mid, 0.0)  # a steady rise (a trend) is not a rise
+                    r_long = r_long - np.fmax(mid, 0.0)
                     r_dn = r_dn - np.fmin(mid, 0.0)  # a steady decline is not a drop
                     r_held = r - np.fmin(mid, 0.0)
                 dev, count_d = _sort_known(np.abs(cal_plain - center[:, None]))
@@ -507,7 +548,7 @@ class CostDetector:
                     ru = r_up[:, cut]
                     pu = _Prefix(r_up)  # one pass of running sums for both averages
                     au = aligned(pu, shift)
-                    ahu = aligned(pu, hold)
+                    ahu = aligned(pu if r_long is r_up else _Prefix(r_long), hold)
                     thr = self._spike_threshold(ru[:, :cal], sigma, guard, sparse, alpha)
                     rise = p.excursion_margin  # bursts: rises only (a drop is always news)
                     thr_a = self._average_threshold(
@@ -517,6 +558,12 @@ class CostDetector:
                         ahu[:, :cal], sigma, day_sigma, hold, day, floor_up, alpha, rise
                     )
                     a_j = np.fmax(au[:, rel] / thr_a[:, None], ahu[:, rel] / thr_h[:, None])
+                    # bursts at shifting hours: a few hours' mean says no more than the
+                    # windows do; only the long average judges them
+                    if burst.any():
+                        level = _level_ratio(obs, past_mean, c, hold, span, cal)
+                        thr_l = _level_threshold(level[:, :cal], floor_up, p.shift_margin)
+                        a_j = np.where(burst[:, None], level[:, rel] / thr_l[:, None], a_j)
                     if any_active:
                         a_j = np.where(
                             act,
@@ -542,6 +589,10 @@ class CostDetector:
                         ah[:, :cal], sigma, day_sigma, hold, day, floor_down, alpha
                     )
                     down_j = np.fmax(ad[:, rel] / thr_a[:, None], ah[:, rel] / thr_h[:, None])
+                    if burst.any():
+                        level = -_level_ratio(obs, past_mean, c, hold, span, cal)
+                        thr_l = _level_threshold(level[:, :cal], floor_down, p.shift_margin)
+                        down_j = np.where(burst[:, None], level[:, rel] / thr_l[:, None], down_j)
                     if any_active:
                         down_j = np.where(
                             act,
@@ -594,6 +645,10 @@ def _seasonal_median(
     return median
 
 
+LOW_DAY_SHARE = 0.1
+"""Share of a series' calibration windows where its lowest day of the week sits below its
+normal by the smallest decrease that alerts, for its days to pass as holidays (a weekend
+series: about 5/7 of its busy hours; noise alone: a few per cent)."""
 HOLIDAY_START = 3
 """A day's first telling windows that decide whether it passes as a holiday."""
 
@@ -779,6 +834,46 @@ class _Prefix:
         mean: FloatArray = (self.sums[:, n:] - self.sums[:, :-n]) / np.maximum(count, 1)
         mean[count * 2 < n] = np.nan
         return mean
+
+
+def _level_ratio(
+    obs: FloatArray, mean: FloatArray, c: FloatArray, hold: int, span: int, cal: int
+) -> FloatArray:
+    """Log ratio of the mean amount over the last ``hold`` windows to the calibration
+    span's mean amount (``mean``), columns aligned with ``r[:, span - 1:]``: the level of
+    a bursty series, whatever hours its bursts keep."""
+    rolling = _Prefix(obs).mean(hold)[:, span - hold :]
+    out: FloatArray = np.log((rolling + c[:, None]) / (mean + c)[:, None])
+    return out
+
+
+def _level_threshold(cal_level: FloatArray, floor: float, margin: float) -> FloatArray:
+    """Threshold of a level ratio: the smallest change that alerts, and above the span's
+    own largest by ``margin`` or by as much as that largest stands above the median (a
+    level that swings with its runs needs a larger swing to be news)."""
+    ordered, count = _sort_known(cal_level)
+    top, mid = _order_stat(ordered, count, 1.0), _order_stat(ordered, count, 0.5)
+    out: FloatArray = np.fmax(floor, top + np.fmax(margin, top - mid))
+    return out
+
+
+IRREGULAR_RATIO = math.log(3.0)
+"""How far (log) a window must differ from the same slot a period earlier to count as
+irregular."""
+
+
+def _irregular(cal: FloatArray, before: FloatArray) -> FloatArray:
+    """Share of each row's calibration windows (``cal``) that differ threefold from the
+    same slot a period earlier (``before``, same shape), among the windows where both are
+    known: a series whose bursts keep to their hours has almost none."""
+    both = np.isfinite(cal) & np.isfinite(before)
+    lo = np.fmin(cal, before)
+    hi = np.fmax(cal, before)
+    mean = np.where(both, hi, 0.0).sum(axis=1) / np.maximum(both.sum(axis=1), 1)
+    scale = 0.01 * mean[:, None]  # near-zero windows: no threefold from noise
+    far = both & (np.log((hi + scale) / (lo + scale)) > IRREGULAR_RATIO)
+    out: FloatArray = far.sum(axis=1) / np.maximum(both.sum(axis=1), 1)
+    return out
 
 
 def _sort_known(values: FloatArray) -> tuple[FloatArray, np.ndarray]:

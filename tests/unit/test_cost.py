@@ -311,6 +311,8 @@ def test_a_drop_to_weekend_level_from_mid_day_is_no_holiday():
         ({"month_days": 32}, "month_days"),
         ({"holiday_from_midnight": "maybe"}, "holiday_from_midnight"),
         ({"excursion_margin": -0.1}, "excursion_margin"),
+        ({"irregular_share": 0}, "irregular_share"),
+        ({"irregular_share": 1.5}, "irregular_share"),
     ],
 )
 def test_bad_new_parameters_are_refused_by_name(params, field):
@@ -363,3 +365,69 @@ def test_excursion_margin_never_changes_a_decrease_verdict():
     scaled = flags(values, JUDGE, excursion_margin=0.5, **common)
     assert plain[:2].any()
     assert np.array_equal(plain, scaled)
+
+
+def flat_hourly(weeks: int, sigma: float, seed: int, n: int = 1) -> np.ndarray:
+    """Hourly spend with a daily wave and no weekend: its lowest day is an ordinary day."""
+    t = np.arange(weeks * WEEK_H)
+    shape = 1 + 0.3 * np.sin(2 * np.pi * (t % 24) / 24)
+    rng = np.random.default_rng(seed)
+    return np.asarray(100 * shape * rng.lognormal(0, sigma, (n, t.size)))
+
+
+def test_a_drop_from_midnight_on_a_series_without_weekends_is_no_holiday():
+    # the lowest of seven noisy days sits below the normal: without a weekend that stands
+    # apart it must not excuse a drop that begins at midnight
+    params: dict[str, Any] = {
+        "direction": "down",
+        "drop_windows": 6,
+        "min_change": 0.3,
+        "holiday_from_midnight": True,
+        "budget": "1/year",
+    }
+    caught = 0
+    for seed in range(12):
+        values = flat_hourly(9, 0.2, seed=100 + seed)
+        at = JUDGE + 2 * 24  # a Wednesday 00:00, down to 60 % for good
+        values[0, at:] *= 0.6
+        flagged = flags(values, JUDGE, **params)[0]
+        caught += bool(flagged[at - JUDGE : at - JUDGE + 12].any())
+        assert not flagged[: at - JUDGE].any()
+    assert caught >= 10  # 7 of 12 when the noisy lowest day may excuse it
+
+
+def batch_runs(weeks: int, seed: int, hours: list[int] | None = None) -> np.ndarray:
+    """A low floor and 6-hour training runs every two or three days at shifting hours."""
+    rng = np.random.default_rng(seed)
+    n = weeks * WEEK_H
+    values = 5.0 * rng.lognormal(0, 0.1, n)
+    at = 3
+    while at < n - 8:
+        values[at : at + 6] += 100 * rng.uniform(0.8, 1.2)
+        at += int(rng.choice([48, 72])) + int(rng.integers(-5, 6))
+    return values
+
+
+def test_an_irregular_series_runs_at_new_hours_are_not_news_but_a_larger_run_is():
+    rows = np.array([batch_runs(9, seed) for seed in range(8)])
+    bigger = rows[4:].copy()
+    at = JUDGE + 30  # an unusual hour: 4x the usual run
+    bigger[:, at : at + 6] = 5.0 + 400
+    values = np.vstack([rows[:4], bigger])
+    params: dict[str, Any] = {"direction": "both", "budget": "1/year"}
+    plain = flags(values, JUDGE, **params)
+    judged = flags(values, JUDGE, irregular_share=0.05, **params)
+    assert plain[:4].sum() > 0  # runs at shifting hours read as spikes
+    assert judged[:4].sum() == 0
+    assert judged[4:, 30:36].any(axis=1).all()  # a run four times the usual still alerts
+    assert not judged[4:, :30].any()
+
+
+def test_an_irregular_series_run_that_never_stops_alerts_on_its_level():
+    values = np.array([batch_runs(9, seed) for seed in range(20, 24)])
+    at = JUDGE + 40
+    values[:, at:] += 100  # a job that does not stop
+    flagged = flags(values, JUDGE, direction="up", irregular_share=0.05, budget="1/year")
+    first = [int(np.nonzero(row)[0][0]) + JUDGE for row in flagged if row.any()]
+    assert len(first) == 4
+    assert all(at <= f <= at + 48 for f in first)
