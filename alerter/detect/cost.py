@@ -213,12 +213,14 @@ class CostParams(DetectorParams):
         default=None,
         gt=0,
         le=1,
-        description="Series whose windows differ threefold from the same slot a period "
-        "earlier in at least this share of the calibration span (ad hoc jobs, training "
-        "runs at shifting hours) are judged for short rises against their largest amount "
-        "of that span too: a run at an unusual hour is news only when it is larger than "
-        "recent runs (the long `hold` average still sees a run that does not stop). "
-        "Unset: off.",
+        description="Series with a window threefold off the same slot a period earlier "
+        "(both non-zero) on at least this share of the days of the last `calibration` plus "
+        "`weeks - 1` periods (ad hoc jobs, training runs at shifting hours; one odd event "
+        "marks only its days and their echo a period later) are judged against their "
+        "own runs: a window alerts up when 1.5x (`guard`) their largest amount of that "
+        "span, a run when it outlasts their longest run by a quarter (at least two "
+        "windows), and a decrease when their floor between runs falls for `drop_windows`; "
+        "a run at a new hour, or a run that does not come, is not news. Unset: off.",
     )
     offset: float = Field(
         default=0.05,
@@ -507,23 +509,18 @@ class CostDetector:
                         explained = np.log((obs + cc) / (ref + cc))
                         explained = np.where(low_day, explained, -np.inf)
                     r_dn = np.where(act, r_dn, np.fmax(r, explained))
-                r_long = r_up  # the long rise average: no burst explanation
                 burst = np.zeros(n, bool)
-                past_mean = mean
+                past, top_amount = raw, mean[:, None]
                 if p.irregular_share is not None:  # bursts at shifting hours
                     # over the calibration span and the weeks before it: runs days apart
                     memory = cal + period * (p.weeks - 1)
                     past = values[:, b - memory + pad : b + pad]
                     share = _irregular(
-                        past, values[:, b - memory - period + pad : b - period + pad]
+                        past, values[:, b - memory - period + pad : b - period + pad], day
                     )
                     burst = ~active & ~sparse & (share >= p.irregular_share)
                     if burst.any():
-                        past_known = np.isfinite(past)
-                        top_amount = np.where(past_known, past, 0.0).max(axis=1)[:, None]
-                        past_mean = np.where(past_known, past, 0.0).sum(axis=1) / np.maximum(
-                            past_known.sum(axis=1), 1
-                        )
+                        top_amount = np.where(np.isfinite(past), past, 0.0).max(axis=1)[:, None]
                         beyond = np.log((obs + cc) / (top_amount + cc))
                         r_up = np.where(burst[:, None], np.fmin(r_up, beyond), r_up)
                 cut = slice(span - 1, None)
@@ -533,7 +530,6 @@ class CostDetector:
                 if p.center:  # from the series' own typical residual, only ever less alarming
                     mid = np.where(active | np.isnan(center), 0.0, center)[:, None]
                     r_up = r_up - np.fmax(mid, 0.0)  # a steady rise (a trend) is not a rise
-                    r_long = r_long - np.fmax(mid, 0.0)
                     r_dn = r_dn - np.fmin(mid, 0.0)  # a steady decline is not a drop
                     r_held = r - np.fmin(mid, 0.0)
                 dev, count_d = _sort_known(np.abs(cal_plain - center[:, None]))
@@ -548,8 +544,13 @@ class CostDetector:
                     ru = r_up[:, cut]
                     pu = _Prefix(r_up)  # one pass of running sums for both averages
                     au = aligned(pu, shift)
-                    ahu = aligned(pu if r_long is r_up else _Prefix(r_long), hold)
+                    ahu = aligned(pu, hold)
                     thr = self._spike_threshold(ru[:, :cal], sigma, guard, sparse, alpha)
+                    if burst.any():  # against its largest run: the runs' spread is no noise,
+                        # and floor and runs make no tail to extrapolate
+                        every = np.ones(n, bool)
+                        calm = self._spike_threshold(ru[:, :cal], 0 * sigma, guard, every, alpha)
+                        thr = np.where(burst, np.fmax(calm, guard), thr)  # 1.5x the largest
                     rise = p.excursion_margin  # bursts: rises only (a drop is always news)
                     thr_a = self._average_threshold(
                         au[:, :cal], sigma, day_sigma, shift, day, floor_up, alpha, rise
@@ -558,12 +559,12 @@ class CostDetector:
                         ahu[:, :cal], sigma, day_sigma, hold, day, floor_up, alpha, rise
                     )
                     a_j = np.fmax(au[:, rel] / thr_a[:, None], ahu[:, rel] / thr_h[:, None])
-                    # bursts at shifting hours: a few hours' mean says no more than the
-                    # windows do; only the long average judges them
+                    # bursts at shifting hours: their averages swing with the runs; a
+                    # sustained rise is a run that outlasts the longest of recent weeks
                     if burst.any():
-                        level = _level_ratio(obs, past_mean, c, hold, span, cal)
-                        thr_l = _level_threshold(level[:, :cal], floor_up, p.shift_margin)
-                        a_j = np.where(burst[:, None], level[:, rel] / thr_l[:, None], a_j)
+                        today = slice(rel.start - cal, rel.stop - cal)  # from the day's start
+                        runs = _run_score(obs[:, cut][:, cal:], past, top_amount[:, 0])[:, today]
+                        a_j = np.where(burst[:, None], runs, a_j)
                     if any_active:
                         a_j = np.where(
                             act,
@@ -590,9 +591,13 @@ class CostDetector:
                     )
                     down_j = np.fmax(ad[:, rel] / thr_a[:, None], ah[:, rel] / thr_h[:, None])
                     if burst.any():
-                        level = -_level_ratio(obs, past_mean, c, hold, span, cal)
-                        thr_l = _level_threshold(level[:, :cal], floor_down, p.shift_margin)
-                        down_j = np.where(burst[:, None], level[:, rel] / thr_l[:, None], down_j)
+                        # a decrease: the floor between runs below its usual amount over
+                        # `drop` windows (a run never argues against it)
+                        low = _order_stat(*_sort_known(past), FLOOR_QUANTILE)[:, None]
+                        below = np.fmin(np.log((obs + cc) / (low + cc)), 0.0)
+                        under = -aligned(_Prefix(below), drop)
+                        thr_f = _level_threshold(under[:, :cal], floor_down, p.shift_margin)
+                        down_j = np.where(burst[:, None], under[:, rel] / thr_f[:, None], down_j)
                     if any_active:
                         down_j = np.where(
                             act,
@@ -836,24 +841,39 @@ class _Prefix:
         return mean
 
 
-def _level_ratio(
-    obs: FloatArray, mean: FloatArray, c: FloatArray, hold: int, span: int, cal: int
-) -> FloatArray:
-    """Log ratio of the mean amount over the last ``hold`` windows to the calibration
-    span's mean amount (``mean``), columns aligned with ``r[:, span - 1:]``: the level of
-    a bursty series, whatever hours its bursts keep."""
-    rolling = _Prefix(obs).mean(hold)[:, span - hold :]
-    out: FloatArray = np.log((rolling + c[:, None]) / (mean + c)[:, None])
-    return out
-
-
 def _level_threshold(cal_level: FloatArray, floor: float, margin: float) -> FloatArray:
-    """Threshold of a level ratio: the smallest change that alerts, and above the span's
-    own largest by ``margin`` or by as much as that largest stands above the median (a
-    level that swings with its runs needs a larger swing to be news)."""
+    """Threshold of a bursty series' floor score: the smallest change that alerts, and
+    above the calibration span's own largest by ``margin`` or by as much as that largest
+    stands above the median (a floor that swings needs a larger swing to be news)."""
     ordered, count = _sort_known(cal_level)
     top, mid = _order_stat(ordered, count, 1.0), _order_stat(ordered, count, 0.5)
     out: FloatArray = np.fmax(floor, top + np.fmax(margin, top - mid))
+    return out
+
+
+FLOOR_QUANTILE = 0.25
+"""Quantile of a bursty series' recent amounts taken for its floor between runs (runs
+keep it busy less than three quarters of the time)."""
+
+
+def _run_score(obs: FloatArray, past: FloatArray, top: FloatArray) -> FloatArray:
+    """How far the run each window of ``obs`` (the columns right after ``past``) belongs
+    to has outlasted the longest run of ``past``: the count of consecutive windows above the
+    geometric mean of the series' floor and its top amount, over the longest such stretch
+    of ``past`` that ended there (a run still going at its end is the one being judged)
+    plus a quarter of it (at least 2 windows). Above 1: a job that does not stop."""
+    floor = _order_stat(*_sort_known(past), FLOOR_QUANTILE)
+    bar = np.sqrt(np.fmax(floor, 0.0) * top)[:, None]
+    seen = np.concatenate([past, obs], axis=1)
+    high = np.isfinite(seen) & (seen > bar) & (top > floor)[:, None]
+    at = np.arange(seen.shape[1])
+    last_low = np.maximum.accumulate(np.where(high, -1, at), axis=1)
+    stretch = at[None, :] - last_low  # windows in the run so far (0: not in a run)
+    width = past.shape[1]
+    ended = high[:, :width] & ~high[:, 1 : width + 1]  # a run still going is not past
+    longest = np.where(ended, stretch[:, :width], 0).max(axis=1)
+    allowed = longest + np.fmax(2, longest // 4)
+    out: FloatArray = stretch[:, width:] / allowed[:, None]
     return out
 
 
@@ -862,17 +882,26 @@ IRREGULAR_RATIO = math.log(3.0)
 irregular."""
 
 
-def _irregular(cal: FloatArray, before: FloatArray) -> FloatArray:
-    """Share of each row's calibration windows (``cal``) that differ threefold from the
-    same slot a period earlier (``before``, same shape), among the windows where both are
-    known: a series whose bursts keep to their hours has almost none."""
-    both = np.isfinite(cal) & np.isfinite(before)
+def _irregular(cal: FloatArray, before: FloatArray, day: int) -> FloatArray:
+    """Share of each row's days (``day`` windows each, counted back from the last column
+    of ``cal``) with a window that differs threefold from the same slot a period earlier
+    (``before``, same shape), among the days with windows where both are known and
+    non-zero. A series whose bursts keep to their hours has almost none; one whose runs
+    shift has them most days; a single odd event (a drop, a spike) marks only the days it
+    touched and the same days a period later."""
     lo = np.fmin(cal, before)
     hi = np.fmax(cal, before)
+    both = np.isfinite(lo) & (lo > 0)  # a series that starts or stops is not irregular
     mean = np.where(both, hi, 0.0).sum(axis=1) / np.maximum(both.sum(axis=1), 1)
-    scale = 0.01 * mean[:, None]  # near-zero windows: no threefold from noise
+    scale = 0.1 * mean[:, None]  # quiet hours: no threefold from noise
     far = both & (np.log((hi + scale) / (lo + scale)) > IRREGULAR_RATIO)
-    out: FloatArray = far.sum(axis=1) / np.maximum(both.sum(axis=1), 1)
+    rows, cols = far.shape
+    days = cols // day
+    if days == 0:
+        return np.zeros(rows)
+    odd = far[:, cols - days * day :].reshape(rows, days, day).any(axis=2)
+    seen = both[:, cols - days * day :].reshape(rows, days, day).any(axis=2)
+    out: FloatArray = odd.sum(axis=1) / np.maximum(seen.sum(axis=1), 1)
     return out
 
 

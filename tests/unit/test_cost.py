@@ -416,18 +416,62 @@ def test_an_irregular_series_runs_at_new_hours_are_not_news_but_a_larger_run_is(
     values = np.vstack([rows[:4], bigger])
     params: dict[str, Any] = {"direction": "both", "budget": "1/year"}
     plain = flags(values, JUDGE, **params)
-    judged = flags(values, JUDGE, irregular_share=0.05, **params)
+    judged = flags(values, JUDGE, irregular_share=0.2, **params)
     assert plain[:4].sum() > 0  # runs at shifting hours read as spikes
     assert judged[:4].sum() == 0
     assert judged[4:, 30:36].any(axis=1).all()  # a run four times the usual still alerts
     assert not judged[4:, :30].any()
 
 
-def test_an_irregular_series_run_that_never_stops_alerts_on_its_level():
+def test_an_irregular_series_run_that_outlasts_its_longest_alerts():
     values = np.array([batch_runs(9, seed) for seed in range(20, 24)])
     at = JUDGE + 40
-    values[:, at:] += 100  # a job that does not stop
-    flagged = flags(values, JUDGE, direction="up", irregular_share=0.05, budget="1/year")
+    values[:, at:] += 100  # a job that does not stop (runs last 6 hours)
+    flagged = flags(values, JUDGE, direction="up", irregular_share=0.2, budget="1/year")
     first = [int(np.nonzero(row)[0][0]) + JUDGE for row in flagged if row.any()]
     assert len(first) == 4
-    assert all(at <= f <= at + 48 for f in first)
+    # longest run 6 windows, allowed 6 + 2: the run's ninth window alerts (another
+    # run may have begun a few hours before the runaway one)
+    assert all(at + 8 - 6 <= f <= at + 8 for f in first)
+
+
+def test_run_score_counts_a_run_against_the_longest_of_the_past():
+    past = np.array([[1.0, 10, 10, 10, 1, 1, 10, 1, 1, 1, 1, 1]])  # longest run: 3
+    obs = np.array([[10.0, 10, 10, 10, 10, 10, 1]])
+    score = cost._run_score(obs, past, np.array([10.0]))
+    # allowed: 3 + max(2, 3 // 4) = 5 windows
+    np.testing.assert_allclose(score[0], [0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 0.0])
+
+
+def test_an_irregular_series_floor_that_falls_alerts_down():
+    values = np.array([batch_runs(9, seed) for seed in range(30, 34)])
+    at = JUDGE + 50
+    values[:2, at:] *= 0.4  # everything at 40 %: the floor between runs too
+    flagged = flags(values, JUDGE, direction="down", irregular_share=0.2, budget="1/year")
+    assert flagged[:2, 50:62].any(axis=1).all()
+    assert not flagged[2:].any() and not flagged[:, :50].any()
+
+
+def test_irregular_verdicts_of_one_new_hour_match_the_whole_day():
+    values = np.array([batch_runs(9, seed) for seed in range(40, 44)])
+    values[:, JUDGE + 30 :] += 100  # a runaway job: its run score spans the day start
+    params = CostParams(direction="both", irregular_share=0.2, budget="1/year")
+    full = CostDetector(params).evaluate(frame(values), slice(JUDGE, JUDGE + 48))
+    for hour in (JUDGE + 30, JUDGE + 39, JUDGE + 47):
+        one = CostDetector(params).evaluate(frame(values[:, : hour + 1]), slice(hour, hour + 1))
+        np.testing.assert_array_equal(one.score[:, 0], full.score[:, hour - JUDGE])
+
+
+def test_irregular_counts_days_so_one_odd_event_does_not_make_a_series_irregular():
+    steady = flat_hourly(6, 0.1, seed=50)[0]
+    dropped = steady.copy()
+    dropped[4 * WEEK_H + 30 : 4 * WEEK_H + 62] *= 0.2  # one drop of 32 hours
+    runs = batch_runs(6, seed=51)
+    now, span = 6 * WEEK_H, 5 * WEEK_H
+    rows = np.array([steady, dropped, runs])
+    share = cost._irregular(
+        rows[:, now - span : now], rows[:, now - span - WEEK_H : now - WEEK_H], 24
+    )
+    assert share[0] == 0
+    assert share[1] <= 4 / 35  # two days, and the same two a week later
+    assert share[2] >= 0.5  # runs at shifting hours: most days

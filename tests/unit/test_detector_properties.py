@@ -110,7 +110,7 @@ CASES: dict[str, list[Case]] = {
                 "holiday_from_midnight": True,
                 "active_share": 0.2,
                 "excursion_margin": 0.25,
-                "irregular_share": 0.05,
+                "irregular_share": 0.2,
                 "active_windows": 2,
                 "direction": "both",
             },
