@@ -53,6 +53,8 @@ from alerter.web import WebUI
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 20.0
+SOCKET_CLOSE_WAIT = 10.0
+"""Seconds a Socket Mode connection may take to close before the daemon goes on without it."""
 """Seconds SIGTERM waits for in-flight cycles and deliveries (keep below the stop timeout)."""
 OUTBOX_INTERVAL = 30.0
 """Seconds between two outbox dispatches when no cycle wakes it earlier."""
@@ -94,6 +96,7 @@ class Daemon:
         self._threads_lock = threading.Lock()
         self.interactions: list[SocketModeRunner] = []
         self._interactions_lock = asyncio.Lock()
+        self.socket_close_wait = SOCKET_CLOSE_WAIT
         """One restart or close of the Socket Mode connections at a time."""
         self._restarts: set[asyncio.Future[None]] = set()
 
@@ -335,8 +338,23 @@ class Daemon:
 
     async def _close_runners(self) -> None:
         old, self.interactions = self.interactions, []
-        for runner in old:  # closing joins the client's threads: off the loop
-            await off_loop(runner.close, "alerter-socket-mode-close")
+        for runner in old:  # closing joins the client's threads: off the loop, and bounded
+            try:
+                await asyncio.wait_for(
+                    off_loop(runner.close, "alerter-socket-mode-close"), self.socket_close_wait
+                )
+            except TimeoutError:
+                # slack-sdk's close joins its session thread without a timeout; when that
+                # thread watches a superseded connection state it never returns. Its
+                # threads are daemon threads: leave them, so a reload still reconnects
+                # and a stop still stops
+                log.warning(
+                    "slack.socket_mode_close_slow notifier=%s waited_s=%g",
+                    runner.name,
+                    self.socket_close_wait,
+                )
+            except Exception:
+                log.exception("slack.socket_mode_close_failed notifier=%s", runner.name)
 
     def _reschedule(self, scheduler: AsyncIOScheduler, old: Config, new: Config) -> None:
         for name in old.sources:

@@ -419,8 +419,9 @@ class CostDetector:
             weeks_ahead = min(3, (self._month(step) * 28 // 31 - 1) // period)
             ahead = (period, weeks_ahead if p.month_days is not None else 0)
             month_ref, back_level = _month_back(values, times, base, step_s, p.month_days, ahead)
-            if back_level is not None:
-                month_adj = month_ref * median / back_level
+            if back_level is not None:  # a slot that usually costs nothing scales nothing
+                usual = np.where(back_level > 0, back_level, np.nan)
+                month_adj = month_ref * median / usual
         low_ref = _week_low(values, base, stop + pad, self._day(step)) if p.weekend_floor else None
         low_median = None
         if low_ref is not None and p.holiday_from_midnight and step < DAY:
@@ -483,10 +484,10 @@ class CostDetector:
                     r_dn = np.where(act, np.log((obs + cc) / (q_lo + cc)), r)
                 if month_ref is not None:  # explained by the same slot a month ago
                     ref = month_ref[:, seg_lo - base : seg_hi - base]
-                    r_up = np.fmin(r_up, np.log((obs + cc) / (ref + cc)))
+                    r_up = _explain(r_up, np.log((obs + cc) / (ref + cc)), np.fmin)
                     if month_adj is not None:
                         ref = month_adj[:, seg_lo - base : seg_hi - base]
-                        r_up = np.fmin(r_up, np.log((obs + cc) / (ref + cc)))
+                        r_up = _explain(r_up, np.log((obs + cc) / (ref + cc)), np.fmin)
                 if low_ref is not None:  # explained by last week's lowest day
                     ref = low_ref[:, seg_lo - base : seg_hi - base]
                     # (an intermittent series' lowest day is a zero: no explanation)
@@ -508,7 +509,7 @@ class CostDetector:
                         # noisy values (under heavy noise that sits well below the normal)
                         explained = np.log((obs + cc) / (ref + cc))
                         explained = np.where(low_day, explained, -np.inf)
-                    r_dn = np.where(act, r_dn, np.fmax(r, explained))
+                    r_dn = np.where(act, r_dn, _explain(r, explained, np.fmax))
                 burst = np.zeros(n, bool)
                 past, top_amount = raw, mean[:, None]
                 if p.irregular_share is not None:  # bursts at shifting hours
@@ -522,7 +523,7 @@ class CostDetector:
                     if burst.any():
                         top_amount = np.where(np.isfinite(past), past, 0.0).max(axis=1)[:, None]
                         beyond = np.log((obs + cc) / (top_amount + cc))
-                        r_up = np.where(burst[:, None], np.fmin(r_up, beyond), r_up)
+                        r_up = np.where(burst[:, None], _explain(r_up, beyond, np.fmin), r_up)
                 cut = slice(span - 1, None)
                 cal_plain = r[:, cut][:, :cal]
                 center = _order_stat(*_sort_known(cal_plain), 0.5)
@@ -630,6 +631,15 @@ class CostDetector:
                 out.score[:, j0:j1] = score
                 out.flagged[:, j0:j1] = valid & (score > 1.0)
         return out
+
+
+def _explain(r: FloatArray, other: FloatArray, pick: np.ufunc) -> FloatArray:
+    """``r`` explained by another reference's residual (``np.fmin`` for rises,
+    ``np.fmax`` for decreases): an unknown reference explains nothing, and an unknown
+    ``r`` (no baseline) stays unknown, so a reference never creates a verdict where the
+    baseline has none."""
+    out: FloatArray = np.where(np.isnan(r), np.nan, pick(r, other))
+    return out
 
 
 def _seasonal_median(

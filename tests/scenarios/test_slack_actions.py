@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -378,6 +379,70 @@ allowed_users = ["{ALLOWED}"]
     assert daemon.interactions == []
     assert slack.connections_opened == 2
     slack.wait_for(lambda: slack.socket is None, "the client to close its socket")
+
+
+@pytest.mark.scenario
+def test_a_socket_mode_close_that_hangs_does_not_stop_a_reload_or_a_stop(
+    tmp_path, slack, pagerduty, caplog
+):
+    # slack-sdk's close() joins its session thread without a timeout; a thread left
+    # watching a superseded connection state never returns. The daemon must go on.
+    extra = f"""
+[notifiers.team]
+type = "slack"
+token_env = "SLACK_TOKEN"
+app_token_env = "SLACK_APP_TOKEN"
+channel = "#alerts"
+base_url = "{slack.base_url}"
+allowed_users = ["{ALLOWED}"]
+"""
+    csv_config(tmp_path, rules=RULE, extra=extra)
+    write_hours(tmp_path / "data" / "a.csv", [10.0] * 4)
+    env = {"SLACK_TOKEN": TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
+    app = App(
+        load_config(tmp_path / "config.toml"),
+        clock=FakeClock(T0 + 4 * H),
+        env=env,
+        deliver_in_cycle=False,
+    )
+    daemon = Daemon(app, grace=10.0, serve_http=False)
+    daemon.socket_close_wait = 0.2
+    release = threading.Event()
+    stuck: list[SocketModeRunner] = []
+
+    def hang(runner: SocketModeRunner) -> None:
+        real = runner.close
+
+        def close() -> None:
+            release.wait(30)
+            real()
+
+        runner.close = close  # type: ignore[method-assign]
+        stuck.append(runner)
+
+    async def scenario() -> int:
+        serving = asyncio.create_task(daemon.serve())
+        await asyncio.to_thread(slack.wait_connected)
+        while not daemon.interactions:  # the first start returns after its connection
+            await asyncio.sleep(0)
+        hang(daemon.interactions[0])
+        assert await daemon.reload()
+        await asyncio.to_thread(slack.wait_connected, 2)  # reconnected all the same
+        while len(daemon.interactions) != 1 or daemon.interactions[0] in stuck:
+            await asyncio.sleep(0)
+        hang(daemon.interactions[0])
+        daemon.request_stop("SIGTERM")
+        return await asyncio.wait_for(serving, 60)  # and the stop is not held up
+
+    with caplog.at_level(logging.WARNING, logger="alerter"):
+        assert asyncio.run(scenario()) == 0
+    assert slack.connections_opened == 2
+    slow = [r.getMessage() for r in caplog.records if "socket_mode_close_slow" in r.getMessage()]
+    assert len(slow) == 2 and all("notifier=team" in m for m in slow)
+    release.set()  # let the held closes finish, so no thread outlives the test
+    for runner in stuck:
+        runner.client.close()
+    slack.wait_for(lambda: slack.socket is None, "the clients to close their sockets")
 
 
 @pytest.mark.scenario

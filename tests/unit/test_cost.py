@@ -475,3 +475,30 @@ def test_irregular_counts_days_so_one_odd_event_does_not_make_a_series_irregular
     assert share[0] == 0
     assert share[1] <= 4 / 35  # two days, and the same two a week later
     assert share[2] >= 0.5  # runs at shifting hours: most days
+
+
+def test_a_month_back_reference_never_creates_a_verdict_where_the_baseline_has_none():
+    # an intermittent series: its 05:00-07:00 hours have cost nothing for weeks, so they
+    # have no baseline; on the 1st of a month (month_days) the month-back slot must not
+    # stand in for one (it read the first hours there as 300-fold spikes)
+    values = hourly(10, 0.05, seed=60)
+    values[0, 3::24] = 0.0  # 03:00 costs nothing: over 10 % zero hours, judged as active
+    for h in range(3, 10):
+        values[0, h::24] = 0.0  # quiet 03:00-09:00 ...
+    nov1 = (T0.replace(month=11, day=1) - T0).days * 24
+    values[0, nov1 + 5 : nov1 + 8] = 20.0  # ... until a few hours on the 1st
+    params: dict[str, Any] = {"budget": "1/year", "month_days": 1, "active_share": 0.1}
+    detector = CostDetector(CostParams(**params))
+    verdicts = detector.evaluate(frame(values), slice(JUDGE, None))
+    day = slice(nov1 - JUDGE, nov1 - JUDGE + 24)
+    no_baseline = np.isnan(verdicts.expected[0, day])
+    assert no_baseline[5:8].all()
+    assert np.isnan(verdicts.score[0, day][no_baseline]).all()
+    assert not verdicts.flagged[0, day].any()
+
+
+def test_explain_keeps_unknown_residuals_unknown():
+    r = np.array([[np.nan, 1.0, 1.0]])
+    other = np.array([[0.5, np.nan, 0.5]])
+    np.testing.assert_array_equal(cost._explain(r, other, np.fmin), [[np.nan, 1.0, 0.5]])
+    np.testing.assert_array_equal(cost._explain(-r, -other, np.fmax), [[np.nan, -1.0, -0.5]])
