@@ -431,6 +431,11 @@ class CostDetector:
             week = 7 * self._day(step)
             wide = np.concatenate([np.full((n, week), np.nan), median], axis=1)
             low_median = _week_low(wide, week, wide.shape[1], self._day(step))
+            if active_med is not None:  # intermittent series: their non-zero medians
+                wide = np.concatenate([np.full((n, week), np.nan), active_med[1]], axis=1)
+                low_active = _week_low(wide, week, wide.shape[1], self._day(step))
+                rows = np.isfinite(active_med[1]).any(axis=1)[:, None]
+                low_median = np.where(rows, low_active, low_median)
         alpha = 1.0 - self.quantile(step)  # the budget as a rate per window
         log_guard, log_sparse = math.log(p.guard), math.log(p.sparse_guard)
         floor_up = math.log1p(p.min_change)
@@ -490,8 +495,10 @@ class CostDetector:
                         r_up = _explain(r_up, np.log((obs + cc) / (ref + cc)), np.fmin)
                 if low_ref is not None:  # explained by last week's lowest day
                     ref = low_ref[:, seg_lo - base : seg_hi - base]
-                    # (an intermittent series' lowest day is a zero: no explanation)
+                    # (an intermittent series' lowest day is a zero: explained only by
+                    # its lowest day's usual non-zero level, with holiday_from_midnight)
                     explained = np.log((obs + cc) / (ref + cc))
+                    r_dn_act = r_dn
                     if low_median is not None:  # a holiday is low from 00:00
                         t0 = seg_lo - pad - lo
                         pos = (times[t0 : t0 + seg_hi - seg_lo] % 86400) // step_s
@@ -509,7 +516,8 @@ class CostDetector:
                         # noisy values (under heavy noise that sits well below the normal)
                         explained = np.log((obs + cc) / (ref + cc))
                         explained = np.where(low_day, explained, -np.inf)
-                    r_dn = np.where(act, r_dn, _explain(r, explained, np.fmax))
+                        r_dn_act = _explain(r_dn, explained, np.fmax)
+                    r_dn = np.where(act, r_dn_act, _explain(r, explained, np.fmax))
                 burst = np.zeros(n, bool)
                 past, top_amount = raw, mean[:, None]
                 if p.irregular_share is not None:  # bursts at shifting hours

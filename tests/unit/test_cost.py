@@ -502,3 +502,24 @@ def test_explain_keeps_unknown_residuals_unknown():
     other = np.array([[0.5, np.nan, 0.5]])
     np.testing.assert_array_equal(cost._explain(r, other, np.fmin), [[np.nan, 1.0, 0.5]])
     np.testing.assert_array_equal(cost._explain(-r, -other, np.fmax), [[np.nan, -1.0, -0.5]])
+
+
+def test_an_intermittent_series_holiday_at_sunday_level_is_not_a_drop_but_a_lasting_drop_is():
+    values = with_zero_hours(hourly(9, 0.05, seed=70, n=2), 0.25, seed=71)
+    holiday = JUDGE + 2 * 24  # a Wednesday at the level of the Sunday before, from 00:00
+    sunday = holiday - 3 * 24
+    values[:, holiday : holiday + 24] = values[:, sunday : sunday + 24]
+    values[1, holiday + 24 :] *= 0.6  # series 1 stays at Sunday level: a lasting drop
+    params: dict[str, Any] = {
+        "direction": "down",
+        "budget": "1/year",
+        "active_share": 0.1,
+        "holiday_from_midnight": True,
+        "drop_windows": 6,
+        "min_change": 0.3,
+    }
+    flagged = flags(values, JUDGE, **params)
+    day = slice(holiday - JUDGE, holiday - JUDGE + 24)
+    assert not flagged[0].any()
+    assert not flagged[1, day].any()
+    assert flagged[1, day.stop : day.stop + 48].any()
