@@ -519,7 +519,8 @@ class CostDetector:
                         r_dn_act = _explain(r_dn, explained, np.fmax)
                     r_dn = np.where(act, r_dn_act, _explain(r, explained, np.fmax))
                 burst = np.zeros(n, bool)
-                past, top_amount = raw, mean[:, None]
+                past, rows_b = raw, np.zeros(0, np.int64)
+                top_b = floor_b = np.zeros(0)
                 if p.irregular_share is not None:  # bursts at shifting hours
                     # over the calibration span and the weeks before it: runs days apart
                     memory = cal + period * (p.weeks - 1)
@@ -528,10 +529,15 @@ class CostDetector:
                         past, values[:, b - memory - period + pad : b - period + pad], day
                     )
                     burst = ~active & ~sparse & (share >= p.irregular_share)
-                    if burst.any():
-                        top_amount = np.where(np.isfinite(past), past, 0.0).max(axis=1)[:, None]
-                        beyond = np.log((obs + cc) / (top_amount + cc))
-                        r_up = np.where(burst[:, None], _explain(r_up, beyond, np.fmin), r_up)
+                    if burst.any():  # their own runs: the largest, and the floor between
+                        rows_b = np.nonzero(burst)[0]
+                        past_b = past[rows_b]
+                        top_b = np.where(np.isfinite(past_b), past_b, 0.0).max(axis=1)
+                        floor_b = _order_stat(*_sort_known(past_b), FLOOR_QUANTILE)
+                        cb = cc[rows_b]
+                        beyond = np.log((obs[rows_b] + cb) / (top_b[:, None] + cb))
+                        r_up = r_up.copy()
+                        r_up[rows_b] = _explain(r_up[rows_b], beyond, np.fmin)
                 cut = slice(span - 1, None)
                 cal_plain = r[:, cut][:, :cal]
                 center = _order_stat(*_sort_known(cal_plain), 0.5)
@@ -570,10 +576,10 @@ class CostDetector:
                     a_j = np.fmax(au[:, rel] / thr_a[:, None], ahu[:, rel] / thr_h[:, None])
                     # bursts at shifting hours: their averages swing with the runs; a
                     # sustained rise is a run that outlasts the longest of recent weeks
-                    if burst.any():
+                    if rows_b.size:
                         today = slice(rel.start - cal, rel.stop - cal)  # from the day's start
-                        runs = _run_score(obs[:, cut][:, cal:], past, top_amount[:, 0])[:, today]
-                        a_j = np.where(burst[:, None], runs, a_j)
+                        since = obs[rows_b][:, cut][:, cal:]
+                        a_j[rows_b] = _run_score(since, past[rows_b], top_b, floor_b)[:, today]
                     if any_active:
                         a_j = np.where(
                             act,
@@ -599,14 +605,14 @@ class CostDetector:
                         ah[:, :cal], sigma, day_sigma, hold, day, floor_down, alpha
                     )
                     down_j = np.fmax(ad[:, rel] / thr_a[:, None], ah[:, rel] / thr_h[:, None])
-                    if burst.any():
+                    if rows_b.size:
                         # a decrease: the floor between runs below its usual amount over
                         # `drop` windows (a run never argues against it)
-                        low = _order_stat(*_sort_known(past), FLOOR_QUANTILE)[:, None]
-                        below = np.fmin(np.log((obs + cc) / (low + cc)), 0.0)
-                        under = -aligned(_Prefix(below), drop)
+                        cb = cc[rows_b]
+                        ratio = (obs[rows_b] + cb) / (floor_b[:, None] + cb)
+                        under = -aligned(_Prefix(np.fmin(np.log(ratio), 0.0)), drop)
                         thr_f = _level_threshold(under[:, :cal], floor_down, p.shift_margin)
-                        down_j = np.where(burst[:, None], under[:, rel] / thr_f[:, None], down_j)
+                        down_j[rows_b] = under[:, rel] / thr_f[:, None]
                     if any_active:
                         down_j = np.where(
                             act,
@@ -874,13 +880,13 @@ FLOOR_QUANTILE = 0.25
 keep it busy less than three quarters of the time)."""
 
 
-def _run_score(obs: FloatArray, past: FloatArray, top: FloatArray) -> FloatArray:
+def _run_score(obs: FloatArray, past: FloatArray, top: FloatArray, floor: FloatArray) -> FloatArray:
     """How far the run each window of ``obs`` (the columns right after ``past``) belongs
     to has outlasted the longest run of ``past``: the count of consecutive windows above the
     geometric mean of the series' floor and its top amount, over the longest such stretch
     of ``past`` that ended there (a run still going at its end is the one being judged)
-    plus a quarter of it (at least 2 windows). Above 1: a job that does not stop."""
-    floor = _order_stat(*_sort_known(past), FLOOR_QUANTILE)
+    plus a quarter of it (at least 2 windows). Above 1: a job that does not stop. ``top``
+    and ``floor``: each row's largest amount and its ``FLOOR_QUANTILE`` in ``past``."""
     bar = np.sqrt(np.fmax(floor, 0.0) * top)[:, None]
     seen = np.concatenate([past, obs], axis=1)
     high = np.isfinite(seen) & (seen > bar) & (top > floor)[:, None]
@@ -895,8 +901,8 @@ def _run_score(obs: FloatArray, past: FloatArray, top: FloatArray) -> FloatArray
     return out
 
 
-IRREGULAR_RATIO = math.log(3.0)
-"""How far (log) a window must differ from the same slot a period earlier to count as
+IRREGULAR_RATIO = 3.0
+"""How far (a factor) a window must differ from the same slot a period earlier to count as
 irregular."""
 
 
@@ -912,7 +918,7 @@ def _irregular(cal: FloatArray, before: FloatArray, day: int) -> FloatArray:
     both = np.isfinite(lo) & (lo > 0)  # a series that starts or stops is not irregular
     mean = np.where(both, hi, 0.0).sum(axis=1) / np.maximum(both.sum(axis=1), 1)
     scale = 0.1 * mean[:, None]  # quiet hours: no threefold from noise
-    far = both & (np.log((hi + scale) / (lo + scale)) > IRREGULAR_RATIO)
+    far = both & (hi + scale > IRREGULAR_RATIO * (lo + scale))
     rows, cols = far.shape
     days = cols // day
     if days == 0:

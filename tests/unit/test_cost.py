@@ -438,7 +438,7 @@ def test_an_irregular_series_run_that_outlasts_its_longest_alerts():
 def test_run_score_counts_a_run_against_the_longest_of_the_past():
     past = np.array([[1.0, 10, 10, 10, 1, 1, 10, 1, 1, 1, 1, 1]])  # longest run: 3
     obs = np.array([[10.0, 10, 10, 10, 10, 10, 1]])
-    score = cost._run_score(obs, past, np.array([10.0]))
+    score = cost._run_score(obs, past, np.array([10.0]), np.array([1.0]))
     # allowed: 3 + max(2, 3 // 4) = 5 windows
     np.testing.assert_allclose(score[0], [0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 0.0])
 
