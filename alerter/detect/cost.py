@@ -31,7 +31,9 @@ Options for series a plain seasonal residual misreads (each off by default): ``a
 judges intermittent series on their non-zero windows only (a zero hour is not a drop);
 ``center`` measures increases (decreases) from a positive (negative) typical residual, so
 a steady trend is not a change; ``month_days`` keeps the month-back comparison to month
-starts; ``holiday_from_midnight`` lets only a day low from its start pass as a holiday.
+starts; ``holiday_from_midnight`` lets only a day low from its start pass as a holiday;
+``irregular_share`` judges series whose runs come at shifting hours (training runs, ad hoc
+jobs) against their own runs: their largest amount, their longest run, their floor.
 """
 
 from __future__ import annotations
