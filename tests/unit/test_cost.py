@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from alerter.detect import cost
+from alerter.detect import bursts, cost, cost_refs, cost_stats
 from alerter.detect.base import SeriesFrame
 from alerter.detect.budget import format_budget, parse_budget
 from alerter.detect.cost import CostDetector, CostParams
@@ -94,7 +94,7 @@ def test_whole_days_swinging_together_stay_quiet(monkeypatch):
     quiet = alerting()
     # judged as if hours were independent (no day-level spread), many of the same
     # series alert: the day-level factor is what keeps them quiet
-    monkeypatch.setattr(cost, "_day_sigma", lambda r, day, sigma: np.zeros(r.shape[0]))
+    monkeypatch.setattr(cost, "day_level_sigma", lambda r, day, sigma: np.zeros(r.shape[0]))
     assert quiet <= 1 < 5 <= alerting()
 
 
@@ -110,12 +110,14 @@ def test_day_sigma_is_zero_without_day_level_swings_and_tracks_them_with():
     rng = np.random.default_rng(11)
     hours = rng.normal(0, 0.2, (200, 14 * 24))  # independent hours
     sigma = np.full(200, 0.2)
-    quiet = cost._day_sigma(hours, 24, sigma)
+    quiet = cost_stats.day_level_sigma(hours, 24, sigma)
     swings = hours + rng.normal(0, 0.3, (200, 14)).repeat(24, axis=1)
-    loud = cost._day_sigma(swings, 24, np.full(200, np.hypot(0.2, 0.3)))
+    loud = cost_stats.day_level_sigma(swings, 24, np.full(200, np.hypot(0.2, 0.3)))
     assert np.median(quiet) < 0.05
     assert 0.2 < np.median(loud) < 0.4
-    assert cost._day_sigma(hours[:, :48], 24, sigma[:1].repeat(200)).max() == 0  # < 5 days
+    assert (
+        cost_stats.day_level_sigma(hours[:, :48], 24, sigma[:1].repeat(200)).max() == 0
+    )  # < 5 days
 
 
 def test_a_holiday_at_sunday_level_is_not_a_drop_but_a_lasting_drop_is():
@@ -254,7 +256,7 @@ def test_an_intermittent_series_is_judged_only_where_it_costs_money():
 
 def test_last_known_mean_averages_the_last_k_known_values():
     r = np.array([[1.0, np.nan, 3.0, np.nan, np.nan, 5.0, 7.0]])
-    out = cost._last_known_mean(r, 2)
+    out = cost_stats.last_known_mean(r, 2)
     np.testing.assert_allclose(out, [[np.nan, np.nan, 2.0, 2.0, 2.0, 4.0, 6.0]])
 
 
@@ -326,7 +328,7 @@ def test_holiday_like_needs_a_day_low_since_midnight_after_a_day_that_was_not():
     normal, low = [0.0] * 6, [0.0] + [-1.0] * 5
     mid_day = [0.0, 0.0, 0.0, 0.0, -1.0, -1.0]  # lower after three ordinary windows
     r = np.array([normal + low + low, normal + mid_day + normal])
-    like = cost._holiday_like(r, gap, pos, 6, 0.5)
+    like = cost_refs.holiday_like(r, gap, pos, 6, 0.5)
     assert like[0, 6:12].all()  # low since midnight after an ordinary day
     assert not like[0, 12:18].any()  # a second low day: a lasting drop
     assert like[1, 6] and not like[1, 7:12].any()  # ordinary from 01:00: no holiday
@@ -438,7 +440,7 @@ def test_an_irregular_series_run_that_outlasts_its_longest_alerts():
 def test_run_score_counts_a_run_against_the_longest_of_the_past():
     past = np.array([[1.0, 10, 10, 10, 1, 1, 10, 1, 1, 1, 1, 1]])  # longest run: 3
     obs = np.array([[10.0, 10, 10, 10, 10, 10, 1]])
-    score = cost._run_score(obs, past, np.array([10.0]), np.array([1.0]))
+    score = bursts.run_score(obs, past, np.array([10.0]), np.array([1.0]))
     # allowed: 3 + max(2, 3 // 4) = 5 windows
     np.testing.assert_allclose(score[0], [0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 0.0])
 
@@ -469,7 +471,7 @@ def test_irregular_counts_days_so_one_odd_event_does_not_make_a_series_irregular
     runs = batch_runs(6, seed=51)
     now, span = 6 * WEEK_H, 5 * WEEK_H
     rows = np.array([steady, dropped, runs])
-    share = cost._irregular(
+    share = bursts.irregular(
         rows[:, now - span : now], rows[:, now - span - WEEK_H : now - WEEK_H], 24
     )
     assert share[0] == 0
@@ -500,8 +502,8 @@ def test_a_month_back_reference_never_creates_a_verdict_where_the_baseline_has_n
 def test_explain_keeps_unknown_residuals_unknown():
     r = np.array([[np.nan, 1.0, 1.0]])
     other = np.array([[0.5, np.nan, 0.5]])
-    np.testing.assert_array_equal(cost._explain(r, other, np.fmin), [[np.nan, 1.0, 0.5]])
-    np.testing.assert_array_equal(cost._explain(-r, -other, np.fmax), [[np.nan, -1.0, -0.5]])
+    np.testing.assert_array_equal(cost_refs.explain(r, other, np.fmin), [[np.nan, 1.0, 0.5]])
+    np.testing.assert_array_equal(cost_refs.explain(-r, -other, np.fmax), [[np.nan, -1.0, -0.5]])
 
 
 def test_an_intermittent_series_holiday_at_sunday_level_is_not_a_drop_but_a_lasting_drop_is():

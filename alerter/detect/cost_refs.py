@@ -1,0 +1,172 @@
+"""References a cost residual is measured against, all causal: the median of the same
+slot of past periods, the quartiles of an intermittent series' non-zero slots, the same
+slot a calendar month back, the week's lowest day and whether a day passes for it (a
+holiday); and how a reference explains a residual.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from alerter.detect.band import median_of_stack, sort_stack
+from alerter.detect.base import BoolArray, FloatArray
+
+
+def explain(r: FloatArray, other: FloatArray, pick: np.ufunc) -> FloatArray:
+    """``r`` explained by another reference's residual (``np.fmin`` for rises,
+    ``np.fmax`` for decreases): an unknown reference explains nothing, and an unknown
+    ``r`` (no baseline) stays unknown, so a reference never creates a verdict where the
+    baseline has none."""
+    out: FloatArray = np.where(np.isnan(r), np.nan, pick(r, other))
+    return out
+
+
+def seasonal_median(
+    values: FloatArray, lo: int, hi: int, period: int, weeks: int, min_weeks: int
+) -> FloatArray:
+    """Median of columns ``t - period*k`` (k = 1..weeks, known ones) for t in [lo, hi);
+    NaN where fewer than ``min_weeks`` are known. ``lo >= period * weeks``. A sorting
+    network over the K lag slices (K small), no sort along a strided axis."""
+    lags = []
+    count = np.zeros((values.shape[0], hi - lo), np.int8)
+    for k in range(1, weeks + 1):
+        lag = values[:, lo - period * k : hi - period * k]
+        known = ~np.isnan(lag)
+        count += known
+        lags.append(np.where(known, lag, np.inf))
+    median = median_of_stack(sort_stack(lags), count)
+    median[count < min_weeks] = np.nan
+    return median
+
+
+LOW_DAY_SHARE = 0.1
+"""Share of a series' calibration windows where its lowest day of the week sits below its
+normal by the smallest decrease that alerts, for its days to pass as holidays (a weekend
+series: about 5/7 of its busy hours; noise alone: a few per cent)."""
+
+
+HOLIDAY_START = 3
+"""A day's first telling windows that decide whether it passes as a holiday."""
+
+
+def holiday_like(
+    r: FloatArray, gap: FloatArray, pos: np.ndarray, day: int, floor: float
+) -> BoolArray:
+    """Whether each column's day, so far, passes as a holiday (``pos[j]``: column j's
+    window index within its day, ``day`` windows a day): its windows since midnight where
+    the normal stands above the week's lowest day by the smallest decrease that alerts
+    (``gap`` over ``floor``, in log, from seasonal medians) were, over its first ``HOLIDAY_START`` of them, on average
+    nearer the lowest day than the normal (mean ``r + gap / 2`` <= 0; a drop that begins
+    later in the day follows ordinary ones), and
+    the day before was not itself low (mean ``r`` above ``-floor / 2``: a lasting drop is
+    not a holiday on its second day). Columns before 0 are left out."""
+    rows, cols = r.shape
+    telling = (gap > floor) & np.isfinite(r)  # windows where the two days differ
+    at = np.arange(cols)
+    day0 = np.maximum(at - pos, 0)
+    seen = np.zeros((rows, cols + 1), np.int32)
+    np.cumsum(telling, axis=1, out=seen[:, 1:])
+    first_few = telling & (seen[:, at + 1] - seen[:, day0] <= HOLIDAY_START)  # of its day
+    lean = np.zeros((rows, cols + 1))  # > 0: on average nearer the normal day
+    np.cumsum(np.where(first_few, r + gap / 2, 0.0), axis=1, out=lean[:, 1:])
+    ordinary = (seen[:, at + 1] > seen[:, day0]) & (lean[:, at + 1] - lean[:, day0] > 0)
+    known = np.isfinite(r)
+    sums = np.zeros((rows, cols + 1))
+    np.cumsum(np.where(known, r, 0.0), axis=1, out=sums[:, 1:])
+    counts = np.zeros((rows, cols + 1), np.int32)
+    np.cumsum(known, axis=1, out=counts[:, 1:])
+    first = np.maximum(day0 - day, 0)
+    n = counts[:, day0] - counts[:, first]
+    before = (sums[:, day0] - sums[:, first]) / np.maximum(n, 1)
+    low_before = (n > 0) & (before <= -floor / 2)
+    out: BoolArray = ~ordinary & ~low_before
+    return out
+
+
+ACTIVE_MIN = 3
+"""Fewest non-zero same slots an intermittent series' window is judged against (with one
+or two, an odd week among them, a drop or a spike, would be the whole baseline)."""
+
+
+ACTIVE_NEAR = 2
+"""Neighbouring slots (each side) pooled into an intermittent series' baseline, sub-daily."""
+
+
+def active_median(
+    values: FloatArray, lo: int, hi: int, period: int, weeks: int, near: int
+) -> FloatArray:
+    """Lower quartile, median and upper quartile (stacked, shape ``(3, rows, hi - lo)``)
+    of the non-zero known values of columns ``t - period*k + d`` (k = 1..weeks, |d| <=
+    ``near``) for t in [lo, hi); NaN where there is none. ``lo >= period * weeks +
+    near``."""
+    lags = []
+    count = np.zeros((values.shape[0], hi - lo), np.int8)
+    for k in range(1, weeks + 1):
+        for d in range(-near, near + 1):
+            lag = values[:, lo - period * k + d : hi - period * k + d]
+            known = ~np.isnan(lag) & (lag != 0)
+            count += known
+            lags.append(np.where(known, lag, np.inf))
+    ordered = sort_stack(lags)
+    low, high = np.full(count.shape, np.nan), np.full(count.shape, np.nan)
+    for c in range(ACTIVE_MIN, len(ordered) + 1):  # the order statistics nearest the quartiles
+        where = count == c
+        if where.any():
+            np.copyto(low, ordered[(c - 1) // 4], where=where)
+            np.copyto(high, ordered[c - 1 - (c - 1) // 4], where=where)
+    median = median_of_stack(ordered, count)
+    median[count < ACTIVE_MIN] = np.nan
+    return np.stack([low, median, high])
+
+
+def month_back(
+    values: FloatArray,
+    times: np.ndarray,
+    base: int,
+    step_s: int,
+    days: int | None = None,
+    ahead: tuple[int, int] = (0, 0),
+) -> tuple[FloatArray, FloatArray | None]:
+    """For padded columns ``base + i`` (window start ``times[i]``, epoch seconds), the
+    value of the same slot one calendar month earlier (the month's last slot when the
+    earlier month is shorter); NaN where that lies before the frame, or, with ``days``,
+    where the window is not in the first ``days`` days of its month. With ``ahead =
+    (period, weeks)``, also the median of the known values ``period * k`` (k = 1..weeks)
+    after each month-back slot (that slot's usual level, read only a month back: causal
+    while ``period * weeks`` is under a month); else None."""
+    ts = times.astype("datetime64[s]")
+    month = ts.astype("datetime64[M]")
+    this_month = month.astype("datetime64[s]")
+    target = (month - 1).astype("datetime64[s]") + (ts - this_month)
+    target = np.where(target >= this_month, this_month - np.timedelta64(step_s, "s"), target)
+    back = ((ts - target).astype(np.int64) // step_s).astype(np.int64)
+    cols = base + np.arange(times.size) - back
+    ok = cols >= 0
+    if days is not None:
+        ok &= (ts - this_month) < np.timedelta64(days * 86400, "s")
+    rows = values.shape[0]
+    out = np.full((rows, times.size), np.nan)
+    src = cols[ok]
+    out[:, ok] = values[:, src]
+    period, weeks = ahead
+    if weeks < 1:
+        return out, None
+    lags = []
+    count = np.zeros((rows, src.size), np.int8)
+    for k in range(1, weeks + 1):
+        lag = values[:, np.minimum(src + period * k, values.shape[1] - 1)]
+        known = ~np.isnan(lag)
+        count += known
+        lags.append(np.where(known, lag, np.inf))
+    level = np.full((rows, times.size), np.nan)
+    level[:, ok] = median_of_stack(sort_stack(lags), count)
+    return out, level
+
+
+def week_low(values: FloatArray, lo: int, hi: int, day: int) -> FloatArray:
+    """Lowest known value of the same slot over the previous seven days, for columns
+    ``[lo, hi)`` (``lo >= 7 * day``, ``day`` windows a day)."""
+    low: FloatArray = values[:, lo - day : hi - day].copy()
+    for k in range(2, 8):  # a running minimum: no 7-deep stack
+        np.fmin(low, values[:, lo - day * k : hi - day * k], out=low)
+    return low
