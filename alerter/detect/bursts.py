@@ -60,3 +60,48 @@ def irregular(cal: FloatArray, before: FloatArray, day: int) -> FloatArray:
     seen = both[:, cols - days * day :].reshape(rows, days, day).any(axis=2)
     out: FloatArray = odd.sum(axis=1) / np.maximum(seen.sum(axis=1), 1)
     return out
+
+
+MIN_STARTS = 4
+"""Fewest run starts in the past span that make a schedule."""
+REGULAR = 0.9
+"""Share of the past run starts with a start one period earlier that makes a schedule."""
+
+
+def missed_run_score(
+    obs: FloatArray, past: FloatArray, top: FloatArray, floor: FloatArray, day: int
+) -> FloatArray:
+    """How overdue the next run of a scheduled bursty series is, for each window of ``obs``
+    (the columns right after ``past``): windows since the last run started, over the
+    series' period plus a jitter of a sixth of a day (at least one window). Above 1: a run
+    that was due has not come. A series is scheduled with the shortest period of 1, 2, 3
+    or 7 days for which at least ``REGULAR`` of its past run starts (``MIN_STARTS`` or
+    more) had a start one period (give or take the jitter) earlier; 0 for the others.
+    Runs are stretches above the geometric mean of ``floor`` and ``top``, as in
+    ``run_score``."""
+    rows, width = past.shape
+    bar = np.sqrt(np.fmax(floor, 0.0) * top)[:, None]
+    seen = np.concatenate([past, obs], axis=1)
+    high = np.isfinite(seen) & (seen > bar) & (top > floor)[:, None]
+    starts = high.copy()
+    starts[:, 1:] &= ~high[:, :-1]
+    jitter = max(1, day // 6)
+    counted = np.zeros((rows, width + 1))
+    np.cumsum(starts[:, :width], axis=1, out=counted[:, 1:])
+    at = np.arange(width)
+    period = np.zeros(rows, np.int64)
+    for days in (1, 2, 3, 7):
+        lag = days * day
+        lo = np.clip(at - lag - jitter, 0, width)
+        hi = np.clip(at - lag + jitter + 1, 0, width)
+        before = counted[:, hi] - counted[:, lo] > 0
+        eligible = starts[:, :width] & (at >= lag + jitter)[None, :]
+        n = eligible.sum(axis=1)
+        regular = (n >= MIN_STARTS) & ((eligible & before).sum(axis=1) >= REGULAR * n)
+        period = np.where((period == 0) & regular, lag, period)
+    cols = np.arange(seen.shape[1])
+    last = np.maximum.accumulate(np.where(starts, cols, -1), axis=1)
+    gap = cols[None, :] - last
+    due = (period + jitter)[:, None] + 0.5
+    out: FloatArray = np.where((period[:, None] > 0) & (last >= 0), gap / due, 0.0)[:, width:]
+    return out

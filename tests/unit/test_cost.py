@@ -525,3 +525,48 @@ def test_an_intermittent_series_holiday_at_sunday_level_is_not_a_drop_but_a_last
     assert not flagged[0].any()
     assert not flagged[1, day].any()
     assert flagged[1, day.stop : day.stop + 48].any()
+
+
+def scheduled_runs(weeks: int, seed: int, every: int) -> np.ndarray:
+    """A low floor and a 5-hour run every ``every`` hours, starting within 2 hours of its
+    slot, costing 80-120."""
+    rng = np.random.default_rng(seed)
+    n = weeks * WEEK_H
+    values = 5.0 * rng.lognormal(0, 0.1, n)
+    for slot in range(3, n - 8, every):
+        begin = slot + int(rng.integers(-2, 3))
+        values[begin : begin + 5] += 100 * rng.uniform(0.8, 1.2)
+    return values
+
+
+def test_missed_run_score_finds_the_schedule_and_an_overdue_run():
+    runs = scheduled_runs(7, seed=80, every=48)[None]
+    width = 6 * WEEK_H
+    past, obs = runs[:, :width], runs[:, width:].copy()
+    top = np.nanmax(past, axis=1)
+    floor = np.quantile(past, 0.25, axis=1)
+    on_time = bursts.missed_run_score(obs, past, top, floor, 24)
+    assert on_time.max() <= 1.0  # every run came: never overdue
+    first = int(np.nonzero((obs[0] > 50) & (np.arange(obs.shape[1]) > 10))[0][0])
+    obs[0, first : first + 6] = 5.0  # that run does not come
+    late = bursts.missed_run_score(obs, past, top, floor, 24)[0]
+    overdue = np.nonzero(late > 1.0)[0]
+    assert overdue.size and first < overdue[0] <= first + 8  # due at 48 h + 4 h of jitter
+    irregular = bursts.missed_run_score(
+        obs, batch_runs(6, seed=81)[None], top, floor, 24
+    )  # runs 2-3 days apart at random: no schedule, never overdue
+    assert irregular.max() == 0.0
+
+
+def test_a_scheduled_run_that_does_not_come_alerts_down_on_an_irregular_series():
+    values = np.array([scheduled_runs(9, seed, every=48) for seed in range(90, 94)])
+    missing = []
+    for row in values[:2]:  # the first run after the judged start does not come
+        at = JUDGE + int(np.nonzero(row[JUDGE:] > 50)[0][0])
+        row[at : at + 6] = 5.0
+        missing.append(at - JUDGE)
+    flagged = flags(values, JUDGE, direction="down", irregular_share=0.2, budget="1/year")
+    for i, at in enumerate(missing):
+        hits = np.nonzero(flagged[i])[0]
+        assert hits.size and at < hits[0] <= at + 8
+    assert not flagged[2:].any()
