@@ -33,8 +33,7 @@ judges intermittent series on their non-zero windows only (a zero hour is not a 
 a steady trend is not a change; ``month_days`` keeps the month-back comparison to month
 starts; ``holiday_from_midnight`` lets only a day low from its start pass as a holiday;
 ``irregular_share`` judges series whose runs come at shifting hours (training runs, ad hoc
-jobs) against their own runs: their largest amount, their longest run, their floor, and
-their schedule when they keep one.
+jobs) against their own runs: their largest amount, their longest run, their floor.
 """
 
 from __future__ import annotations
@@ -54,7 +53,7 @@ from alerter.detect.band import (
 )
 from alerter.detect.base import BoolArray, DetectorParams, FloatArray, SeriesFrame, Verdicts
 from alerter.detect.budget import parse_budget
-from alerter.detect.bursts import FLOOR_QUANTILE, irregular, missed_run_score, run_score
+from alerter.detect.bursts import FLOOR_QUANTILE, irregular, run_score
 from alerter.detect.cost_params import DAY, WEEK, CostParams
 from alerter.detect.cost_refs import (
     ACTIVE_NEAR,
@@ -444,11 +443,7 @@ class CostDetector:
                         ratio = (obs[rows_b] + cb) / (floor_b[:, None] + cb)
                         under = -aligned(Prefix(np.fmin(np.log(ratio), 0.0)), drop)
                         thr_f = level_threshold(under[:, :cal], floor_down, p.shift_margin)
-                        # or a scheduled run that has not come
-                        since = obs[rows_b][:, cut][:, cal:]
-                        today = slice(rel.start - cal, rel.stop - cal)
-                        due = missed_run_score(since, past[rows_b], top_b, floor_b, day)[:, today]
-                        down_j[rows_b] = np.fmax(under[:, rel] / thr_f[:, None], due)
+                        down_j[rows_b] = under[:, rel] / thr_f[:, None]
                     if any_active:
                         down_j = np.where(
                             act,
