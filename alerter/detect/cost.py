@@ -253,20 +253,20 @@ class CostDetector:
             if back_level is not None:  # a slot that usually costs nothing scales nothing
                 usual = np.where(back_level > 0, back_level, np.nan)
                 month_adj = month_ref * median / usual
-        low_ref = week_low(values, base, stop + pad, self._day(step)) if p.weekend_floor else None
-        low_median = None
-        if low_ref is not None and p.holiday_from_midnight and step < DAY:
-            # the lowest of the last seven days' seasonal medians: which slots tell the
-            # lowest day from an ordinary one (the lowest of seven noisy values sits below
-            # the normal everywhere)
-            week = 7 * self._day(step)
-            wide = np.concatenate([np.full((n, week), np.nan), median], axis=1)
-            low_median = week_low(wide, week, wide.shape[1], self._day(step))
-            if active_med is not None:  # intermittent series: their non-zero medians
-                wide = np.concatenate([np.full((n, week), np.nan), active_med[1]], axis=1)
-                low_active = week_low(wide, week, wide.shape[1], self._day(step))
+        low_ref = low_median = None
+        if p.weekend_floor and p.holiday_from_midnight and step < DAY:
+            # the lowest of the last seven days' seasonal medians (an intermittent series':
+            # of its non-zero medians): which slots tell the lowest day from an ordinary
+            # one (the lowest of seven noisy values sits below the normal everywhere)
+            typical = median
+            if active_med is not None:
                 rows = np.isfinite(active_med[1]).any(axis=1)[:, None]
-                low_median = np.where(rows, low_active, low_median)
+                typical = np.where(rows, active_med[1], median)
+            week = 7 * self._day(step)
+            wide = np.concatenate([np.full((n, week), np.nan), typical], axis=1)
+            low_median = week_low(wide, week, wide.shape[1], self._day(step))
+        elif p.weekend_floor:
+            low_ref = week_low(values, base, stop + pad, self._day(step))
         alpha = 1.0 - self.quantile(step)  # the budget as a rate per window
         log_guard, log_sparse = math.log(p.guard), math.log(p.sparse_guard)
         floor_up = math.log1p(p.min_change)
@@ -324,32 +324,29 @@ class CostDetector:
                     if month_adj is not None:
                         ref = month_adj[:, seg_lo - base : seg_hi - base]
                         r_up = explain(r_up, np.log((obs + cc) / (ref + cc)), np.fmin)
-                if low_ref is not None:  # explained by last week's lowest day
+                if low_ref is not None:  # explained by last week's lowest day (an
+                    # intermittent series' lowest day is a zero: no explanation)
                     ref = low_ref[:, seg_lo - base : seg_hi - base]
-                    # (an intermittent series' lowest day is a zero: explained only by
-                    # its lowest day's usual non-zero level, with holiday_from_midnight)
                     explained = np.log((obs + cc) / (ref + cc))
-                    r_dn_act = r_dn
-                    if low_median is not None:  # a holiday is low from 00:00
-                        t0 = seg_lo - pad - lo
-                        pos = (times[t0 : t0 + seg_hi - seg_lo] % 86400) // step_s
-                        ref = low_median[:, seg_lo - base : seg_hi - base]
-                        gap = np.log((med + cc) / (ref + cc))  # normal over the lowest day
-                        low_day = holiday_like(r, gap, pos, day, floor_down)
-                        # only a series whose lowest day stands apart from its normal
-                        # (a weekend) has days that can look like it; elsewhere the
-                        # lowest of seven medians is noise and would excuse a real drop
-                        cal_gap = gap[:, span - 1 : span - 1 + cal]
-                        told = (cal_gap > floor_down).sum(axis=1)
-                        seen_gap = np.isfinite(cal_gap).sum(axis=1)
-                        low_day &= (told >= LOW_DAY_SHARE * np.maximum(seen_gap, 1))[:, None]
-                        # against the lowest day's usual level, not the lowest of seven
-                        # noisy values (under heavy noise that sits well below the normal)
-                        explained = np.log((obs + cc) / (ref + cc))
-                        explained = np.where(low_day, explained, -np.inf)
-                        r_dn_act = explain(r_dn, explained, np.fmax)
-                    r_dn = np.where(act, r_dn_act, explain(r, explained, np.fmax))
-                burst = np.zeros(n, bool)
+                    r_dn = np.where(act, r_dn, explain(r, explained, np.fmax))
+                if low_median is not None:  # by the lowest day's usual level (an
+                    # intermittent series': its non-zero level), on a day low from 00:00
+                    t0 = seg_lo - pad - lo
+                    pos = (times[t0 : t0 + seg_hi - seg_lo] % 86400) // step_s
+                    ref = low_median[:, seg_lo - base : seg_hi - base]
+                    gap = np.log((med + cc) / (ref + cc))  # normal over the lowest day
+                    low_day = holiday_like(r, gap, pos, day, floor_down)
+                    # only a series whose lowest day stands apart from its normal (a
+                    # weekend) has days that can look like it; elsewhere the lowest of
+                    # seven medians is noise and would excuse a real drop
+                    cal_gap = gap[:, span - 1 : span - 1 + cal]
+                    told = (cal_gap > floor_down).sum(axis=1)
+                    seen_gap = np.isfinite(cal_gap).sum(axis=1)
+                    low_day &= (told >= LOW_DAY_SHARE * np.maximum(seen_gap, 1))[:, None]
+                    # against the lowest day's usual level, not the lowest of seven noisy
+                    # values (under heavy noise that sits well below the normal)
+                    explained = np.where(low_day, np.log((obs + cc) / (ref + cc)), -np.inf)
+                    r_dn = explain(r_dn, explained, np.fmax)  # (r itself, dense series)
                 past, rows_b = raw, np.zeros(0, np.int64)
                 top_b = floor_b = np.zeros(0)
                 if p.irregular_share is not None:  # bursts at shifting hours
@@ -359,12 +356,11 @@ class CostDetector:
                     share = irregular(
                         past, values[:, b - memory - period + pad : b - period + pad], day
                     )
-                    burst = ~active & ~sparse & (share >= p.irregular_share)
-                    if burst.any():  # their own runs: the largest, and the floor between
-                        rows_b = np.nonzero(burst)[0]
-                        past_b = past[rows_b]
-                        top_b = np.where(np.isfinite(past_b), past_b, 0.0).max(axis=1)
-                        floor_b = order_stat(*sort_known(past_b), FLOOR_QUANTILE)
+                    rows_b = np.nonzero(~active & ~sparse & (share >= p.irregular_share))[0]
+                    if rows_b.size:  # their own runs: the largest, and the floor between
+                        ordered, count = sort_known(past[rows_b])
+                        top_b = order_stat(ordered, count, 1.0)
+                        floor_b = order_stat(ordered, count, FLOOR_QUANTILE)
                         cb = cc[rows_b]
                         beyond = np.log((obs[rows_b] + cb) / (top_b[:, None] + cb))
                         r_up = r_up.copy()
@@ -392,11 +388,11 @@ class CostDetector:
                     au = aligned(pu, shift)
                     ahu = aligned(pu, hold)
                     thr = self._spike_threshold(ru[:, :cal], sigma, guard, sparse, alpha)
-                    if burst.any():  # against its largest run: the runs' spread is no noise,
+                    if rows_b.size:  # 1.5x its largest run: the runs' spread is no noise,
                         # and floor and runs make no tail to extrapolate
-                        every = np.ones(n, bool)
-                        calm = self._spike_threshold(ru[:, :cal], 0 * sigma, guard, every, alpha)
-                        thr = np.where(burst, np.fmax(calm, guard), thr)  # 1.5x the largest
+                        cal_b = ru[rows_b, :cal]
+                        largest = np.where(np.isfinite(cal_b), cal_b, -np.inf).max(axis=1)
+                        thr[rows_b] = np.fmax(largest, 0.0) + guard[rows_b]
                     rise = p.excursion_margin  # bursts: rises only (a drop is always news)
                     thr_a = self._average_threshold(
                         au[:, :cal], sigma, day_sigma, shift, day, floor_up, alpha, rise
