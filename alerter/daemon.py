@@ -53,9 +53,9 @@ from alerter.web import WebUI
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 20.0
+"""Seconds SIGTERM waits for in-flight cycles and deliveries (keep below the stop timeout)."""
 SOCKET_CLOSE_WAIT = 10.0
 """Seconds a Socket Mode connection may take to close before the daemon goes on without it."""
-"""Seconds SIGTERM waits for in-flight cycles and deliveries (keep below the stop timeout)."""
 OUTBOX_INTERVAL = 30.0
 """Seconds between two outbox dispatches when no cycle wakes it earlier."""
 
@@ -96,8 +96,8 @@ class Daemon:
         self._threads_lock = threading.Lock()
         self.interactions: list[SocketModeRunner] = []
         self._interactions_lock = asyncio.Lock()
-        self.socket_close_wait = SOCKET_CLOSE_WAIT
         """One restart or close of the Socket Mode connections at a time."""
+        self.socket_close_wait = SOCKET_CLOSE_WAIT
         self._restarts: set[asyncio.Future[None]] = set()
 
     # -- jobs ------------------------------------------------------------------------
@@ -350,11 +350,12 @@ class Daemon:
                 # and a stop still stops
                 log.warning(
                     "slack.socket_mode_close_slow notifier=%s waited_s=%g",
-                    runner.name,
+                    runner.interactions.notifier.name,
                     self.socket_close_wait,
                 )
             except Exception:
-                log.exception("slack.socket_mode_close_failed notifier=%s", runner.name)
+                name = runner.interactions.notifier.name
+                log.exception("slack.socket_mode_close_failed notifier=%s", name)
 
     def _reschedule(self, scheduler: AsyncIOScheduler, old: Config, new: Config) -> None:
         for name in old.sources:

@@ -200,7 +200,6 @@ class SocketModeRunner:
         )
         self.client.socket_mode_request_listeners.append(self._on_request)
         self.handled = 0
-        self.name = interactions.notifier.name
 
     def _on_request(self, client: Any, req: SocketModeRequest) -> None:
         # ack first: Slack retries (and shows an error) when no ack comes within 3 s

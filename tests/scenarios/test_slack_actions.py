@@ -344,9 +344,8 @@ def test_disconnect_envelope_and_dropped_socket_reconnect(world, slack, caplog):
         assert all(secret not in r.getMessage() for r in caplog.records)
 
 
-def test_the_daemon_starts_socket_mode_restarts_it_on_reload_and_closes_it_on_stop(
-    tmp_path, slack, pagerduty
-):
+def socket_mode_app(tmp_path: Path, slack: SlackFake, *, deliver_in_cycle: bool = False) -> App:
+    """An app whose one Slack notifier has Socket Mode buttons, on four quiet hours."""
     extra = f"""
 [notifiers.team]
 type = "slack"
@@ -359,13 +358,18 @@ allowed_users = ["{ALLOWED}"]
     csv_config(tmp_path, rules=RULE, extra=extra)
     write_hours(tmp_path / "data" / "a.csv", [10.0] * 4)
     env = {"SLACK_TOKEN": TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
-    app = App(
+    return App(
         load_config(tmp_path / "config.toml"),
         clock=FakeClock(T0 + 4 * H),
         env=env,
-        deliver_in_cycle=False,
+        deliver_in_cycle=deliver_in_cycle,
     )
-    daemon = Daemon(app, grace=10.0, serve_http=False)
+
+
+def test_the_daemon_starts_socket_mode_restarts_it_on_reload_and_closes_it_on_stop(
+    tmp_path, slack, pagerduty
+):
+    daemon = Daemon(socket_mode_app(tmp_path, slack), grace=10.0, serve_http=False)
 
     async def scenario() -> int:
         serving = asyncio.create_task(daemon.serve())
@@ -387,25 +391,7 @@ def test_a_socket_mode_close_that_hangs_does_not_stop_a_reload_or_a_stop(
 ):
     # slack-sdk's close() joins its session thread without a timeout; a thread left
     # watching a superseded connection state never returns. The daemon must go on.
-    extra = f"""
-[notifiers.team]
-type = "slack"
-token_env = "SLACK_TOKEN"
-app_token_env = "SLACK_APP_TOKEN"
-channel = "#alerts"
-base_url = "{slack.base_url}"
-allowed_users = ["{ALLOWED}"]
-"""
-    csv_config(tmp_path, rules=RULE, extra=extra)
-    write_hours(tmp_path / "data" / "a.csv", [10.0] * 4)
-    env = {"SLACK_TOKEN": TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
-    app = App(
-        load_config(tmp_path / "config.toml"),
-        clock=FakeClock(T0 + 4 * H),
-        env=env,
-        deliver_in_cycle=False,
-    )
-    daemon = Daemon(app, grace=10.0, serve_http=False)
+    daemon = Daemon(socket_mode_app(tmp_path, slack), grace=10.0, serve_http=False)
     daemon.socket_close_wait = 0.2
     release = threading.Event()
     stuck: list[SocketModeRunner] = []
@@ -449,19 +435,7 @@ allowed_users = ["{ALLOWED}"]
 def test_a_stop_while_a_reload_reconnects_still_closes_the_new_connection(
     tmp_path, slack, pagerduty
 ):
-    extra = f"""
-[notifiers.team]
-type = "slack"
-token_env = "SLACK_TOKEN"
-app_token_env = "SLACK_APP_TOKEN"
-channel = "#alerts"
-base_url = "{slack.base_url}"
-allowed_users = ["{ALLOWED}"]
-"""
-    csv_config(tmp_path, rules=RULE, extra=extra)
-    write_hours(tmp_path / "data" / "a.csv", [10.0] * 4)
-    env = {"SLACK_TOKEN": TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}
-    app = App(load_config(tmp_path / "config.toml"), clock=FakeClock(T0 + 4 * H), env=env)
+    app = socket_mode_app(tmp_path, slack, deliver_in_cycle=True)
     daemon = Daemon(app, grace=0.0, serve_http=False)  # no grace: background work is cut
 
     async def scenario() -> int:
