@@ -97,7 +97,12 @@ class CostDetector:
         period = windows_in(self.params.period, step, "the period")
         cal = windows_in(self.params.calibration, step, "the calibration span")
         block = max(1, windows_in(DAY, step, "a day") if step <= DAY else 1)
-        span = max(self.params.shift_windows, self._drop_windows(), self._hold(step))
+        span = max(
+            self.params.shift_windows,
+            self._drop_windows(),
+            self._hold(step),
+            self.params.mid_windows or 1,
+        )
         return period, cal, span, block
 
     def _drop_windows(self) -> int:
@@ -218,6 +223,7 @@ class CostDetector:
         step = frame.step
         period, cal, span, _block = self._sizes(step)
         shift, hold, day = p.shift_windows, self._hold(step), self._day(step)
+        longer = p.mid_windows
         step_s = int(step.total_seconds())
         block_s = max(step_s, 86400)
         secs = frame.starts[start:stop].astype("datetime64[s]").astype(np.int64)
@@ -401,6 +407,12 @@ class CostDetector:
                         ahu[:, :cal], sigma, day_sigma, hold, day, floor_up, alpha, rise
                     )
                     a_j = np.fmax(au[:, rel] / thr_a[:, None], ahu[:, rel] / thr_h[:, None])
+                    if longer:  # a longer average: smaller shifts under heavy noise
+                        am = aligned(pu, longer)
+                        thr_m = self._average_threshold(
+                            am[:, :cal], sigma, day_sigma, longer, day, floor_up, alpha, rise
+                        )
+                        a_j = np.fmax(a_j, am[:, rel] / thr_m[:, None])
                     # bursts at shifting hours: their averages swing with the runs; a
                     # sustained rise is a run that outlasts the longest of recent weeks
                     if rows_b.size:
@@ -421,7 +433,8 @@ class CostDetector:
                 if down:
                     rd = -r_dn[:, cut]
                     drop = self._drop_windows()
-                    ad = -aligned(Prefix(r_dn), drop)
+                    pdn = Prefix(r_dn)
+                    ad = -aligned(pdn, drop)
                     pr = pu if (up and r_up is r_held) else Prefix(r_held)
                     ah = -aligned(pr, hold)  # held long enough: not a holiday
                     thr = self._spike_threshold(rd[:, :cal], sigma, guard, sparse, alpha)
@@ -432,6 +445,12 @@ class CostDetector:
                         ah[:, :cal], sigma, day_sigma, hold, day, floor_down, alpha
                     )
                     down_j = np.fmax(ad[:, rel] / thr_a[:, None], ah[:, rel] / thr_h[:, None])
+                    if longer:
+                        am = -aligned(pdn, longer)
+                        thr_m = self._average_threshold(
+                            am[:, :cal], sigma, day_sigma, longer, day, floor_down, alpha
+                        )
+                        down_j = np.fmax(down_j, am[:, rel] / thr_m[:, None])
                     if rows_b.size:
                         # a decrease: the floor between runs below its usual amount over
                         # `drop` windows (a run never argues against it)

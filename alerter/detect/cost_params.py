@@ -70,6 +70,14 @@ class CostParams(DetectorParams):
         "larger floor (40 %: 0.51 in log against 0.34 up), so a shorter average finds drops "
         "sooner without alerting on noise.",
     )
+    mid_windows: int | None = Field(
+        default=None,
+        ge=2,
+        le=1000,
+        description="Windows of a second, longer sustained-change average (rises and "
+        "decreases), calibrated like the first: a 40 % level shift under hourly noise too "
+        "heavy for the `shift_windows` average to tell within half a day; unset: off.",
+    )
     k_shift: float = Field(
         default=4.0,
         gt=0,

@@ -525,3 +525,25 @@ def test_an_intermittent_series_holiday_at_sunday_level_is_not_a_drop_but_a_last
     assert not flagged[0].any()
     assert not flagged[1, day].any()
     assert flagged[1, day.stop : day.stop + 48].any()
+
+
+def test_a_longer_average_finds_level_shifts_under_heavy_noise_within_half_a_day():
+    # 40 % rises and falls under 20 % hourly noise: the six-window average misses some
+    # within half a day; a ten-window one (mid_windows) finds more, and clean series
+    # stay quiet under both
+    rule: dict[str, Any] = {"direction": "both", "budget": "1/year", "shift_windows": 6}
+    rule |= {"drop_windows": 6}
+    rule |= {"min_change": 0.3, "shift_margin": 0.1, "k_shift": 3.5, "center": True}
+    rule |= {"holiday_from_midnight": True}  # a fall from mid-morning is no weekend
+    shifted = hourly(9, 0.2, seed=41, n=40)
+    at = JUDGE + 24 + 10  # a Tuesday morning
+    shifted[:20, at:] *= 1.4
+    shifted[20:, at:] *= 0.6
+    clean = hourly(9, 0.2, seed=42, n=40)
+    caught = {}
+    for longer in (None, 10):
+        found = flags(np.vstack([shifted, clean]), JUDGE, mid_windows=longer, **rule)
+        assert not found[:40, : at - JUDGE].any() and not found[40:].any()
+        caught[longer] = int(found[:40, at - JUDGE : at - JUDGE + 12].any(axis=1).sum())
+    assert caught[10] > caught[None]
+    assert caught[10] >= 0.8 * 40
