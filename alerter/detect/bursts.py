@@ -1,5 +1,6 @@
 """Bursty series whose runs come at shifting hours (training runs, ad hoc jobs): which
-series they are, and how far a run has outlasted the longest of the recent weeks.
+series they are, how far a run has outlasted the longest of the recent weeks, and how
+overdue the next run of a series that keeps a schedule is.
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from alerter.detect.base import FloatArray
+from alerter.detect.cost_stats import order_stat, sort_known
 
 FLOOR_QUANTILE = 0.25
 """Quantile of a bursty series' recent amounts taken for its floor between runs (runs
@@ -59,4 +61,73 @@ def irregular(cal: FloatArray, before: FloatArray, day: int) -> FloatArray:
     odd = far[:, cols - days * day :].reshape(rows, days, day).any(axis=2)
     seen = both[:, cols - days * day :].reshape(rows, days, day).any(axis=2)
     out: FloatArray = odd.sum(axis=1) / np.maximum(seen.sum(axis=1), 1)
+    return out
+
+
+MIN_STARTS = 4
+"""Fewest run starts, in the past span and in its last ``RECENT_DAYS``, for a schedule."""
+REGULAR = 0.9
+"""Share of the past run starts with a start one period earlier that makes a schedule."""
+MAX_DUTY = 0.35
+"""Longest mean run of a schedule, as a share of its period (a daily curve is busy
+longer)."""
+RECENT_DAYS = 14
+"""Days of the past whose amounts set a schedule's runs apart from its floor."""
+LOW_FLOOR = 0.15
+"""Largest floor between runs, as a share of the runs' size, for a schedule of runs."""
+
+
+def missed_run_score(obs: FloatArray, past: FloatArray, day: int) -> FloatArray:
+    """How overdue the next run of a scheduled bursty series is, for each window of ``obs``
+    (the columns right after ``past``): windows since the last run started, over the
+    series' period plus a jitter of a sixth of a day (at least one window). Above 1: a run
+    that was due has not come. A series is scheduled with the shortest period of 1, 2 or 3
+    days for which at least ``REGULAR`` of its past run starts (``MIN_STARTS`` or
+    more, as many over the last ``RECENT_DAYS`` alone) had a start one period (give or take
+    the jitter) earlier, its runs last at most ``MAX_DUTY`` of the period and its floor is at
+    most ``LOW_FLOOR`` of its runs' size; 0 for the others. Runs are stretches above the
+    geometric mean of the floor and the runs' size (the upper quartile of the days' largest
+    amounts), both of the last ``RECENT_DAYS`` (a series whose runs shrank last week is
+    judged by its runs of now)."""
+    rows, width = past.shape
+    recent = past[:, max(0, width - RECENT_DAYS * day) :]
+    ordered, count = sort_known(recent)
+    floor = order_stat(ordered, count, FLOOR_QUANTILE)
+    # a run's usual size: the upper quartile of the days' largest amounts (one oversized
+    # run, or a day without a run, does not move it)
+    days = recent.shape[1] // day
+    peaks = recent[:, recent.shape[1] - days * day :].reshape(rows, days, day)
+    known = np.isfinite(peaks).any(axis=2)
+    peak = np.where(known, np.nanmax(np.where(np.isfinite(peaks), peaks, -np.inf), axis=2), np.nan)
+    top = order_stat(*sort_known(peak), 0.75)
+    bar = np.sqrt(np.fmax(floor, 0.0) * top)[:, None]
+    seen = np.concatenate([past, obs], axis=1)
+    high = np.isfinite(seen) & (seen > bar) & (top > floor)[:, None]
+    starts = high.copy()
+    starts[:, 1:] &= ~high[:, :-1]
+    jitter = max(1, day // 6)
+    counted = np.zeros((rows, width + 1))
+    np.cumsum(starts[:, :width], axis=1, out=counted[:, 1:])
+    at = np.arange(width)
+    period = np.zeros(rows, np.int64)
+    for days in (1, 2, 3):
+        lag = days * day
+        lo = np.clip(at - lag - jitter, 0, width)
+        hi = np.clip(at - lag + jitter + 1, 0, width)
+        before = counted[:, hi] - counted[:, lo] > 0
+        eligible = starts[:, :width] & (at >= lag + jitter)[None, :]
+        n = eligible.sum(axis=1)
+        regular = (n >= MIN_STARTS) & ((eligible & before).sum(axis=1) >= REGULAR * n)
+        period = np.where((period == 0) & regular, lag, period)
+    # runs, not a daily curve: busy a small share of the time, on a floor far below them
+    length = high[:, :width].sum(axis=1) / np.maximum(starts[:, :width].sum(axis=1), 1)
+    runs = (length <= MAX_DUTY * period) & (np.fmax(floor, 0.0) <= LOW_FLOOR * top)
+    # a schedule kept lately: MIN_STARTS run starts over the last RECENT_DAYS too
+    runs &= starts[:, max(0, width - RECENT_DAYS * day) : width].sum(axis=1) >= MIN_STARTS
+    period = np.where(runs, period, 0)
+    cols = np.arange(seen.shape[1])
+    last = np.maximum.accumulate(np.where(starts, cols, -1), axis=1)
+    gap = cols[None, :] - last
+    due = (period + jitter)[:, None] + 0.5
+    out: FloatArray = np.where((period[:, None] > 0) & (last >= 0), gap / due, 0.0)[:, width:]
     return out

@@ -33,7 +33,8 @@ judges intermittent series on their non-zero windows only (a zero hour is not a 
 a steady trend is not a change; ``month_days`` keeps the month-back comparison to month
 starts; ``holiday_from_midnight`` lets only a day low from its start pass as a holiday;
 ``irregular_share`` judges series whose runs come at shifting hours (training runs, ad hoc
-jobs) against their own runs: their largest amount, their longest run, their floor.
+jobs) against their own runs: their largest amount, their longest run, their floor, and
+their schedule when they keep one.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from alerter.detect.band import (
 )
 from alerter.detect.base import BoolArray, DetectorParams, FloatArray, SeriesFrame, Verdicts
 from alerter.detect.budget import parse_budget
-from alerter.detect.bursts import FLOOR_QUANTILE, irregular, run_score
+from alerter.detect.bursts import FLOOR_QUANTILE, irregular, missed_run_score, run_score
 from alerter.detect.cost_params import DAY, WEEK, CostParams
 from alerter.detect.cost_refs import (
     ACTIVE_NEAR,
@@ -458,7 +459,11 @@ class CostDetector:
                         ratio = (obs[rows_b] + cb) / (floor_b[:, None] + cb)
                         under = -aligned(Prefix(np.fmin(np.log(ratio), 0.0)), drop)
                         thr_f = level_threshold(under[:, :cal], floor_down, p.shift_margin)
-                        down_j[rows_b] = under[:, rel] / thr_f[:, None]
+                        # or a scheduled run that has not come
+                        since = obs[rows_b][:, cut][:, cal:]
+                        today = slice(rel.start - cal, rel.stop - cal)
+                        due = missed_run_score(since, past[rows_b], day)[:, today]
+                        down_j[rows_b] = np.fmax(under[:, rel] / thr_f[:, None], due)
                     if any_active:
                         down_j = np.where(
                             act,

@@ -547,3 +547,68 @@ def test_a_longer_average_finds_level_shifts_under_heavy_noise_within_half_a_day
         caught[longer] = int(found[:40, at - JUDGE : at - JUDGE + 12].any(axis=1).sum())
     assert caught[10] > caught[None]
     assert caught[10] >= 0.8 * 40
+
+
+def scheduled_runs(weeks: int, seed: int, every: int) -> np.ndarray:
+    """A low floor and a 5-hour run every ``every`` hours, starting within 2 hours of its
+    slot, costing 80-120."""
+    rng = np.random.default_rng(seed)
+    n = weeks * WEEK_H
+    values = 5.0 * rng.lognormal(0, 0.1, n)
+    for slot in range(3, n - 8, every):
+        begin = slot + int(rng.integers(-2, 3))
+        values[begin : begin + 5] += 100 * rng.uniform(0.8, 1.2)
+    return values
+
+
+def test_missed_run_score_finds_the_schedule_and_an_overdue_run():
+    runs = scheduled_runs(7, seed=80, every=48)[None]
+    width = 6 * WEEK_H
+    past, obs = runs[:, :width], runs[:, width:].copy()
+    assert bursts.missed_run_score(obs, past, 24).max() <= 1.0  # every run came
+    first = int(np.nonzero((obs[0] > 50) & (np.arange(obs.shape[1]) > 10))[0][0])
+    obs[0, first : first + 6] = 5.0  # that run does not come
+    late = bursts.missed_run_score(obs, past, 24)[0]
+    overdue = np.nonzero(late > 1.0)[0]
+    assert overdue.size and first < overdue[0] <= first + 8  # due at 48 h + 4 h of jitter
+    # runs 2-3 days apart at random: no schedule, never overdue
+    assert bursts.missed_run_score(obs, batch_runs(6, seed=81)[None], 24).max() == 0.0
+
+
+def test_a_schedule_is_judged_by_its_recent_runs_not_an_oversized_one_or_older_ones():
+    runs = scheduled_runs(7, seed=82, every=24)
+    width = 6 * WEEK_H
+    shrunk = runs.copy()
+    shrunk[width - 3 * WEEK_H :] *= 0.2  # runs and floor at a fifth for three weeks
+    shrunk[width - 30 : width - 27] = 2000.0  # and one oversized run lately
+    past, obs = shrunk[None, :width], shrunk[None, width:]
+    assert bursts.missed_run_score(obs, past, 24).max() <= 1.0  # the small runs still come
+    first = int(np.nonzero((obs[0] > 10) & (np.arange(obs.shape[1]) > 10))[0][0])
+    gone = obs.copy()
+    gone[0, first : first + 6] = 1.0  # a small run that does not come is still missed
+    overdue = np.nonzero(bursts.missed_run_score(gone, past, 24)[0] > 1.0)[0]
+    assert overdue.size and first < overdue[0] <= first + 8
+
+
+def test_a_daily_curve_is_no_schedule_of_runs():
+    t = np.arange(7 * WEEK_H)
+    rng = np.random.default_rng(83)
+    busy = np.where((t % 24 >= 9) & (t % 24 < 19), 100.0, 5.0) * rng.lognormal(0, 0.1, t.size)
+    width = 6 * WEEK_H
+    obs = busy[None, width:].copy()
+    obs[0, 24:72] = 5.0  # two quiet days: a holiday, not a missed run
+    assert bursts.missed_run_score(obs, busy[None, :width], 24).max() == 0.0
+
+
+def test_a_scheduled_run_that_does_not_come_alerts_down_on_an_irregular_series():
+    values = np.array([scheduled_runs(9, seed, every=48) for seed in range(90, 94)])
+    missing = []
+    for row in values[:2]:  # the first run after the judged start does not come
+        at = JUDGE + int(np.nonzero(row[JUDGE:] > 50)[0][0])
+        row[at : at + 6] = 5.0
+        missing.append(at - JUDGE)
+    flagged = flags(values, JUDGE, direction="down", irregular_share=0.2, budget="1/year")
+    for i, at in enumerate(missing):
+        hits = np.nonzero(flagged[i])[0]
+        assert hits.size and at < hits[0] <= at + 8
+    assert not flagged[2:].any()
