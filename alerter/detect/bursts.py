@@ -36,6 +36,20 @@ def run_score(obs: FloatArray, past: FloatArray, top: FloatArray, floor: FloatAr
     return out
 
 
+def run_size(past: FloatArray, day: int) -> FloatArray:
+    """A bursty series' usual run: the upper quartile of its days' largest amounts over
+    ``past`` (whole days counted back from its end). One oversized run, or days without a
+    run, do not move it."""
+    rows, width = past.shape
+    days = width // day
+    if days == 0:
+        return np.full(rows, np.nan)
+    peaks = past[:, width - days * day :].reshape(rows, days, day)
+    known = np.isfinite(peaks).any(axis=2)
+    largest = np.where(np.isfinite(peaks), peaks, -np.inf).max(axis=2)
+    return order_stat(*sort_known(np.where(known, largest, np.nan)), 0.75)
+
+
 IRREGULAR_RATIO = 3.0
 """How far (a factor) a window must differ from the same slot a period earlier to count as
 irregular."""
@@ -91,15 +105,8 @@ def missed_run_score(obs: FloatArray, past: FloatArray, day: int) -> FloatArray:
     judged by its runs of now)."""
     rows, width = past.shape
     recent = past[:, max(0, width - RECENT_DAYS * day) :]
-    ordered, count = sort_known(recent)
-    floor = order_stat(ordered, count, FLOOR_QUANTILE)
-    # a run's usual size: the upper quartile of the days' largest amounts (one oversized
-    # run, or a day without a run, does not move it)
-    days = recent.shape[1] // day
-    peaks = recent[:, recent.shape[1] - days * day :].reshape(rows, days, day)
-    known = np.isfinite(peaks).any(axis=2)
-    peak = np.where(known, np.nanmax(np.where(np.isfinite(peaks), peaks, -np.inf), axis=2), np.nan)
-    top = order_stat(*sort_known(peak), 0.75)
+    floor = order_stat(*sort_known(np.where(recent > 0, recent, np.nan)), FLOOR_QUANTILE)
+    top = run_size(recent, day)
     bar = np.sqrt(np.fmax(floor, 0.0) * top)[:, None]
     seen = np.concatenate([past, obs], axis=1)
     high = np.isfinite(seen) & (seen > bar) & (top > floor)[:, None]

@@ -54,7 +54,13 @@ from alerter.detect.band import (
 )
 from alerter.detect.base import BoolArray, DetectorParams, FloatArray, SeriesFrame, Verdicts
 from alerter.detect.budget import parse_budget
-from alerter.detect.bursts import FLOOR_QUANTILE, irregular, missed_run_score, run_score
+from alerter.detect.bursts import (
+    FLOOR_QUANTILE,
+    irregular,
+    missed_run_score,
+    run_score,
+    run_size,
+)
 from alerter.detect.cost_params import DAY, WEEK, CostParams
 from alerter.detect.cost_refs import (
     ACTIVE_NEAR,
@@ -365,7 +371,10 @@ class CostDetector:
                     )
                     rows_b = np.nonzero(~active & ~sparse & (share >= p.irregular_share))[0]
                     if rows_b.size:  # their own runs: the largest, and the floor between
-                        ordered, count = sort_known(past[rows_b])
+                        # of the windows that cost money: zeros before a series began
+                        # are no floor (a floor of zero would make every window a run)
+                        spent = past[rows_b]
+                        ordered, count = sort_known(np.where(spent > 0, spent, np.nan))
                         top_b = order_stat(ordered, count, 1.0)
                         floor_b = order_stat(ordered, count, FLOOR_QUANTILE)
                         cb = cc[rows_b]
@@ -420,6 +429,16 @@ class CostDetector:
                         today = slice(rel.start - cal, rel.stop - cal)  # from the day's start
                         since = obs[rows_b][:, cut][:, cal:]
                         a_j[rows_b] = run_score(since, past[rows_b], top_b, floor_b)[:, today]
+                        # or its floor between runs (below the geometric mean of floor
+                        # and usual run) above its usual amount over `shift` such windows
+                        # (a ramp lifts runs and floor alike)
+                        bar_b = np.sqrt(np.fmax(floor_b, 0.0) * run_size(past[rows_b], day))
+                        ob = obs[rows_b]
+                        lift = np.log((ob + cb) / (floor_b[:, None] + cb))
+                        between = np.where(ob <= bar_b[:, None], lift, np.nan)
+                        over = last_known_mean(between, shift)[:, cut]
+                        thr_o = level_threshold(over[:, :cal], floor_up, p.shift_margin)
+                        a_j[rows_b] = np.fmax(a_j[rows_b], over[:, rel] / thr_o[:, None])
                     if any_active:
                         a_j = np.where(
                             act,

@@ -180,8 +180,10 @@ class CostParams(DetectorParams):
         "marks only its days and their echo a period later) are judged against their "
         "own runs: a window alerts up when 1.5x (`guard`) their largest amount of that "
         "span, a run when it outlasts their longest run by a quarter (at least two "
-        "windows), and a decrease when their floor between runs falls for `drop_windows` or, "
-        "when their runs of the last two weeks keep a schedule of 1, 2 or 3 days, when a due "
+        "windows) or when their floor between runs (the windows that cost money below the "
+        "geometric mean of its usual level and their usual run) rises over `shift_windows` "
+        "such windows, and a decrease when that floor falls for `drop_windows` or, when "
+        "their runs of the last two weeks keep a schedule of 1, 2 or 3 days, when a due "
         "run has not come 4 hours (a sixth of a day) after its time; a run at a new hour is "
         "not news. Unset: off.",
     )

@@ -612,3 +612,27 @@ def test_a_scheduled_run_that_does_not_come_alerts_down_on_an_irregular_series()
         hits = np.nonzero(flagged[i])[0]
         assert hits.size and at < hits[0] <= at + 8
     assert not flagged[2:].any()
+
+
+def test_an_irregular_series_floor_that_rises_alerts_up_but_not_after_an_oversized_run():
+    values = np.array([batch_runs(9, seed) for seed in range(100, 106)])
+    at = JUDGE + 50
+    values[:2, at:] *= 2.5  # a ramp's end: runs and the floor between them lifted
+    for row in values[2:4]:  # a 25-fold run, then ordinary runs and floor again
+        run = at + int(np.nonzero(row[at:] > 50)[0][0])
+        row[run : run + 6] *= 25
+    flagged = flags(values, JUDGE, direction="up", irregular_share=0.2, budget="1/year")
+    assert flagged[:2, 50:62].any(axis=1).all() and not flagged[:2, :50].any()
+    # the oversized run alerts by itself; the ordinary floor after it does not
+    for row in flagged[2:4]:
+        hits = np.nonzero(row[50:])[0]
+        assert hits.size and hits[-1] - hits[0] < 6
+    assert not flagged[4:].any()
+
+
+def test_a_series_that_began_mid_span_has_its_floor_from_the_windows_that_cost_money():
+    # zeros for four weeks (not yet a series), then runs every 2-3 days at shifting hours
+    values = np.array([batch_runs(9, seed) for seed in range(110, 114)])
+    values[:, : 4 * WEEK_H] = 0.0
+    flagged = flags(values, JUDGE, direction="both", irregular_share=0.15, budget="1/year")
+    assert not flagged.any()  # a zero floor would make it one endless run
