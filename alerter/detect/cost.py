@@ -329,6 +329,13 @@ class CostDetector:
                 r_up, r_dn = r, r
                 if any_active:  # against the quartiles of its few same slots: one odd week
                     # among them (a drop, a spike) does not make the next ones look odd
+                    # a slot it has never cost money at (a job at a new hour) is judged
+                    # up against its usual non-zero amounts: a run at a new hour is not
+                    # news, ten times a run is
+                    paid = sort_known(np.where(known & (raw > 0), raw, np.nan))
+                    usual_hi = order_stat(*paid, 0.75)[:, None]
+                    usual = order_stat(*paid, 0.5)[:, None]
+                    q_hi = np.where(np.isnan(q_hi) & act, usual_hi, q_hi)
                     r_up = np.where(act, np.log((obs + cc) / (q_hi + cc)), r)
                     r_dn = np.where(act, np.log((obs + cc) / (q_lo + cc)), r)
                 if month_ref is not None:  # explained by the same slot a month ago
@@ -501,6 +508,7 @@ class CostDetector:
                 if any_active:
                     assert active_med is not None
                     act_j = active_med[1, :, start + j0 + pad - base : start + j1 + pad - base]
+                    act_j = np.where(np.isnan(act_j), usual, act_j)
                     exp_j = np.where(act, act_j, exp_j)
                 x_j = values[:, start + j0 + pad : start + j1 + pad]
                 exp_j = np.where(ok[:, None] & ~np.isnan(x_j), exp_j, np.nan)

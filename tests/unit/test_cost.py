@@ -493,9 +493,11 @@ def test_a_month_back_reference_never_creates_a_verdict_where_the_baseline_has_n
     detector = CostDetector(CostParams(**params))
     verdicts = detector.evaluate(frame(values), slice(JUDGE, None))
     day = slice(nov1 - JUDGE, nov1 - JUDGE + 24)
-    no_baseline = np.isnan(verdicts.expected[0, day])
-    assert no_baseline[5:8].all()
-    assert np.isnan(verdicts.score[0, day][no_baseline]).all()
+    # hours it never cost money at are judged against its usual non-zero amount: 20 is
+    # below it, no spike (a month-back zero made it one)
+    usual = np.median(values[0, nov1 - 14 * 24 : nov1][values[0, nov1 - 14 * 24 : nov1] > 0])
+    np.testing.assert_allclose(verdicts.expected[0, day][5:8], usual, rtol=0.01)
+    assert (verdicts.score[0, day][5:8] < 0.5).all()
     assert not verdicts.flagged[0, day].any()
 
 
@@ -636,3 +638,18 @@ def test_a_series_that_began_mid_span_has_its_floor_from_the_windows_that_cost_m
     values[:, : 4 * WEEK_H] = 0.0
     flagged = flags(values, JUDGE, direction="both", irregular_share=0.15, budget="1/year")
     assert not flagged.any()  # a zero floor would make it one endless run
+
+
+def test_an_intermittent_series_at_a_new_hour_is_judged_against_its_usual_amount():
+    # a daily two-hour job at 07:00; one day it also runs at 14:00: at its usual size that
+    # is no news, at eight times it is a spike
+    t = np.arange(9 * WEEK_H)
+    rng = np.random.default_rng(120)
+    values = np.where(t % 24 // 2 == 3, 500.0, 0.0) * rng.lognormal(0, 0.1, t.size)
+    values = np.vstack([values, values])
+    at = JUDGE + 2 * 24 + 14
+    values[0, at] = 520.0
+    values[1, at] = 4000.0
+    flagged = flags(values, JUDGE, direction="both", active_share=0.1, budget="1/year")
+    assert not flagged[0].any()
+    assert flagged[1, at - JUDGE] and flagged[1].sum() == 1
