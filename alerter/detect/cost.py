@@ -502,7 +502,9 @@ class CostDetector:
                         down_j = np.fmax(down_j, rd[:, rel] / thr[:, None])
                     score = np.fmax(score, np.where(no_avg, -np.inf, down_j))
                     lower = -thr
-                need = np.where(active, min(cal // 2, 4 * p.active_windows), cal // 2)
+                # an intermittent series is judged once its calibration span holds two
+                # averages' worth of windows that cost money (a job of an hour a day)
+                need = np.where(active, min(cal // 2, 2 * p.active_windows), cal // 2)
                 ok = (np.isfinite(cal_plain).sum(axis=1) >= need) & ~np.isnan(c)
                 exp_j = median[:, start + j0 + pad - base : start + j1 + pad - base]
                 if any_active:

@@ -653,3 +653,16 @@ def test_an_intermittent_series_at_a_new_hour_is_judged_against_its_usual_amount
     flagged = flags(values, JUDGE, direction="both", active_share=0.1, budget="1/year")
     assert not flagged[0].any()
     assert flagged[1, at - JUDGE] and flagged[1].sum() == 1
+
+
+def test_a_job_of_one_hour_a_day_is_judged():
+    # fourteen windows that cost money in the two-week calibration span are enough
+    t = np.arange(9 * WEEK_H)
+    rng = np.random.default_rng(121)
+    values = np.where(t % 24 == 7, 500.0, 0.0) * rng.lognormal(0, 0.1, t.size)
+    at = JUDGE + 3 * 24 + 7
+    values[at] *= 8
+    detector = CostDetector(CostParams(direction="both", active_share=0.1, budget="1/year"))
+    verdicts = detector.evaluate(frame(values), slice(JUDGE, None))
+    assert np.isfinite(verdicts.expected[0, 7::24]).all()
+    assert verdicts.flagged[0, at - JUDGE] and verdicts.flagged[0].sum() == 1
