@@ -8,11 +8,25 @@ from __future__ import annotations
 import numpy as np
 
 from alerter.detect.base import FloatArray
-from alerter.detect.cost_stats import order_stat, sort_known
+from alerter.detect.cost_stats import order_stat, sort_known, sort_paid
 
 FLOOR_QUANTILE = 0.25
 """Quantile of a bursty series' recent amounts taken for its floor between runs (runs
 keep it busy less than three quarters of the time)."""
+
+
+def run_bar(floor: FloatArray, size: FloatArray) -> FloatArray:
+    """The amount that sets runs apart from the floor between them: the geometric mean of
+    a row's floor and its run size."""
+    out: FloatArray = np.sqrt(np.fmax(floor, 0.0) * size)
+    return out
+
+
+def in_runs(seen: FloatArray, floor: FloatArray, top: FloatArray) -> np.ndarray:
+    """Known windows of ``seen`` above ``run_bar(floor, top)``; none in a row whose top is
+    not above its floor."""
+    bar = run_bar(floor, top)[:, None]
+    return np.isfinite(seen) & (seen > bar) & (top > floor)[:, None]
 
 
 def run_score(obs: FloatArray, past: FloatArray, top: FloatArray, floor: FloatArray) -> FloatArray:
@@ -22,9 +36,8 @@ def run_score(obs: FloatArray, past: FloatArray, top: FloatArray, floor: FloatAr
     of ``past`` that ended there (a run still going at its end is the one being judged)
     plus a quarter of it (at least 2 windows). Above 1: a job that does not stop. ``top``
     and ``floor``: each row's largest amount and its ``FLOOR_QUANTILE`` in ``past``."""
-    bar = np.sqrt(np.fmax(floor, 0.0) * top)[:, None]
     seen = np.concatenate([past, obs], axis=1)
-    high = np.isfinite(seen) & (seen > bar) & (top > floor)[:, None]
+    high = in_runs(seen, floor, top)
     at = np.arange(seen.shape[1])
     last_low = np.maximum.accumulate(np.where(high, -1, at), axis=1)
     stretch = at[None, :] - last_low  # windows in the run so far (0: not in a run)
@@ -104,12 +117,12 @@ def missed_run_score(obs: FloatArray, past: FloatArray, day: int) -> FloatArray:
     amounts), both of the last ``RECENT_DAYS`` (a series whose runs shrank last week is
     judged by its runs of now)."""
     rows, width = past.shape
-    recent = past[:, max(0, width - RECENT_DAYS * day) :]
-    floor = order_stat(*sort_known(np.where(recent > 0, recent, np.nan)), FLOOR_QUANTILE)
+    lately = max(0, width - RECENT_DAYS * day)
+    recent = past[:, lately:]
+    floor = order_stat(*sort_paid(recent), FLOOR_QUANTILE)
     top = run_size(recent, day)
-    bar = np.sqrt(np.fmax(floor, 0.0) * top)[:, None]
     seen = np.concatenate([past, obs], axis=1)
-    high = np.isfinite(seen) & (seen > bar) & (top > floor)[:, None]
+    high = in_runs(seen, floor, top)
     starts = high.copy()
     starts[:, 1:] &= ~high[:, :-1]
     jitter = max(1, day // 6)
@@ -130,7 +143,7 @@ def missed_run_score(obs: FloatArray, past: FloatArray, day: int) -> FloatArray:
     length = high[:, :width].sum(axis=1) / np.maximum(starts[:, :width].sum(axis=1), 1)
     runs = (length <= MAX_DUTY * period) & (np.fmax(floor, 0.0) <= LOW_FLOOR * top)
     # a schedule kept lately: MIN_STARTS run starts over the last RECENT_DAYS too
-    runs &= starts[:, max(0, width - RECENT_DAYS * day) : width].sum(axis=1) >= MIN_STARTS
+    runs &= starts[:, lately:width].sum(axis=1) >= MIN_STARTS
     period = np.where(runs, period, 0)
     cols = np.arange(seen.shape[1])
     last = np.maximum.accumulate(np.where(starts, cols, -1), axis=1)

@@ -58,6 +58,7 @@ from alerter.detect.bursts import (
     FLOOR_QUANTILE,
     irregular,
     missed_run_score,
+    run_bar,
     run_score,
     run_size,
 )
@@ -79,6 +80,7 @@ from alerter.detect.cost_stats import (
     level_threshold,
     order_stat,
     sort_known,
+    sort_paid,
     tail,
 )
 
@@ -332,7 +334,7 @@ class CostDetector:
                     # a slot it has never cost money at (a job at a new hour) is judged
                     # up against its usual non-zero amounts: a run at a new hour is not
                     # news, ten times a run is
-                    paid = sort_known(np.where(known & (raw > 0), raw, np.nan))
+                    paid = sort_paid(raw)
                     usual_hi = order_stat(*paid, 0.75)[:, None]
                     usual = order_stat(*paid, 0.5)[:, None]
                     q_hi = np.where(np.isnan(q_hi) & act, usual_hi, q_hi)
@@ -380,12 +382,13 @@ class CostDetector:
                     if rows_b.size:  # their own runs: the largest, and the floor between
                         # of the windows that cost money: zeros before a series began
                         # are no floor (a floor of zero would make every window a run)
-                        spent = past[rows_b]
-                        ordered, count = sort_known(np.where(spent > 0, spent, np.nan))
+                        past_b, obs_b, cb = past[rows_b], obs[rows_b], cc[rows_b]
+                        ordered, count = sort_paid(past_b)
                         top_b = order_stat(ordered, count, 1.0)
                         floor_b = order_stat(ordered, count, FLOOR_QUANTILE)
-                        cb = cc[rows_b]
-                        beyond = np.log((obs[rows_b] + cb) / (top_b[:, None] + cb))
+                        beyond = np.log((obs_b + cb) / (top_b[:, None] + cb))
+                        # each window against the floor (log): a floor that rises or falls
+                        lift = np.log((obs_b + cb) / (floor_b[:, None] + cb))
                         r_up = r_up.copy()
                         r_up[rows_b] = explain(r_up[rows_b], beyond, np.fmin)
                 cut = slice(span - 1, None)
@@ -401,6 +404,9 @@ class CostDetector:
                 sigma = np.fmax(MAD_TO_SIGMA * order_stat(dev, count_d, 0.5), 1e-3)
                 day_sigma = day_level_sigma(cal_plain, day, sigma)
                 rel = slice(cal + start + j0 - b, cal + start + j1 - b)
+                if rows_b.size:  # run scores count from the day's start
+                    today = slice(rel.start - cal, rel.stop - cal)
+                    since = obs_b[:, cut][:, cal:]
                 score = np.full((n, j1 - j0), -np.inf)
                 upper = np.full(n, np.inf)
                 lower = np.full(n, -np.inf)
@@ -433,16 +439,12 @@ class CostDetector:
                     # bursts at shifting hours: their averages swing with the runs; a
                     # sustained rise is a run that outlasts the longest of recent weeks
                     if rows_b.size:
-                        today = slice(rel.start - cal, rel.stop - cal)  # from the day's start
-                        since = obs[rows_b][:, cut][:, cal:]
-                        a_j[rows_b] = run_score(since, past[rows_b], top_b, floor_b)[:, today]
+                        a_j[rows_b] = run_score(since, past_b, top_b, floor_b)[:, today]
                         # or its floor between runs (below the geometric mean of floor
                         # and usual run) above its usual amount over `shift` such windows
                         # (a ramp lifts runs and floor alike)
-                        bar_b = np.sqrt(np.fmax(floor_b, 0.0) * run_size(past[rows_b], day))
-                        ob = obs[rows_b]
-                        lift = np.log((ob + cb) / (floor_b[:, None] + cb))
-                        between = np.where(ob <= bar_b[:, None], lift, np.nan)
+                        bar_b = run_bar(floor_b, run_size(past_b, day))
+                        between = np.where(obs_b <= bar_b[:, None], lift, np.nan)
                         over = last_known_mean(between, shift)[:, cut]
                         thr_o = level_threshold(over[:, :cal], floor_up, p.shift_margin)
                         a_j[rows_b] = np.fmax(a_j[rows_b], over[:, rel] / thr_o[:, None])
@@ -481,14 +483,10 @@ class CostDetector:
                     if rows_b.size:
                         # a decrease: the floor between runs below its usual amount over
                         # `drop` windows (a run never argues against it)
-                        cb = cc[rows_b]
-                        ratio = (obs[rows_b] + cb) / (floor_b[:, None] + cb)
-                        under = -aligned(Prefix(np.fmin(np.log(ratio), 0.0)), drop)
+                        under = -aligned(Prefix(np.fmin(lift, 0.0)), drop)
                         thr_f = level_threshold(under[:, :cal], floor_down, p.shift_margin)
                         # or a scheduled run that has not come
-                        since = obs[rows_b][:, cut][:, cal:]
-                        today = slice(rel.start - cal, rel.stop - cal)
-                        due = missed_run_score(since, past[rows_b], day)[:, today]
+                        due = missed_run_score(since, past_b, day)[:, today]
                         down_j[rows_b] = np.fmax(under[:, rel] / thr_f[:, None], due)
                     if any_active:
                         down_j = np.where(

@@ -93,6 +93,11 @@ def sort_known(values: FloatArray) -> tuple[FloatArray, np.ndarray]:
     return ordered, finite.sum(axis=1)
 
 
+def sort_paid(values: FloatArray) -> tuple[FloatArray, np.ndarray]:
+    """``sort_known`` of each row's windows that cost money (zeros and unknowns left out)."""
+    return sort_known(np.where(values > 0, values, np.nan))
+
+
 TAIL = 0.05
 """Share of the calibration residuals whose mean excess sets the tail's scale."""
 
