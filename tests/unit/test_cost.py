@@ -315,6 +315,8 @@ def test_a_drop_to_weekend_level_from_mid_day_is_no_holiday():
         ({"excursion_margin": -0.1}, "excursion_margin"),
         ({"irregular_share": 0}, "irregular_share"),
         ({"irregular_share": 1.5}, "irregular_share"),
+        ({"mid_windows": 1}, "mid_windows"),
+        ({"mid_windows": 1001}, "mid_windows"),
     ],
 )
 def test_bad_new_parameters_are_refused_by_name(params, field):
