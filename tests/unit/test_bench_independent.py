@@ -10,13 +10,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.heldout_fresh import (
+    AWS_EGRESS,
+    CLOUDFRONT,
+    EgressShape,
+    _days_in_month,
+    _first_weekday,
+    bill_egress,
+    inject_egress,
+    shape_db_serverless,
+    shape_egress,
+    shape_k8s,
+    shape_spot_gpu,
+    tier_cost,
+)
 from bench.heldout_shapes import BatchShape, inject_batch, shape_batch, shape_infra, shape_storage
 from bench.independent import (
     FAMILIES,
+    FRESH,
     HELD_OUT,
     TUNING,
     Incident,
     choose_families,
+    main,
     parse_incidents,
     score,
     shape_heavy,
@@ -214,7 +230,7 @@ def test_held_out_families_are_a_group_of_their_own() -> None:
     assert set(HELD_OUT) >= {"saas_customers", "infra_skus", "batch_ml", "storage"}
     assert any(not FAMILIES[name].hourly for name in HELD_OUT)
     assert not set(HELD_OUT) & set(TUNING)
-    assert set(HELD_OUT) | set(TUNING) == set(FAMILIES)
+    assert set(HELD_OUT) | set(TUNING) | set(FRESH) == set(FAMILIES)
     assert choose_families(None) == TUNING
     assert choose_families("", held_out=True) == HELD_OUT
     assert choose_families(" storage,issue16 ") == ["storage", "issue16"]
@@ -222,7 +238,7 @@ def test_held_out_families_are_a_group_of_their_own() -> None:
         choose_families("storage,nope")
 
 
-@pytest.mark.parametrize("name", HELD_OUT)
+@pytest.mark.parametrize("name", HELD_OUT + FRESH)
 def test_held_out_family_is_seeded_and_labels_several_kinds_after_the_warmup(name: str) -> None:
     family = FAMILIES[name]
     one = generate(family, 5, 80)
@@ -393,3 +409,155 @@ def test_storage_grows_smoothly_without_a_label() -> None:
         assert np.all(change > 0.97)
         assert np.all(change < 1.03)
         assert daily[-1] > daily[0]
+
+
+# --- fresh families -----------------------------------------------------------------
+
+
+def test_fresh_families_are_a_group_of_their_own() -> None:
+    assert set(FRESH) == {
+        "k8s_namespaces",
+        "egress_cdn",
+        "spot_gpu",
+        "db_serverless",
+        "daily_marketplace",
+    }
+    assert not set(FRESH) & (set(HELD_OUT) | set(TUNING))
+    assert all(FAMILIES[name].held_out for name in FRESH)  # never in the default run
+    assert choose_families(None, fresh=True) == FRESH
+    assert choose_families("spot_gpu", fresh=True) == ["spot_gpu"]
+    starts = [FAMILIES[name].start for name in FAMILIES]
+    for name in FRESH:
+        family = FAMILIES[name]
+        assert family.start.weekday() == 0
+        assert family.start.year == 2026
+        assert starts.count(family.start) == 1
+        assert family.weeks == (8 if family.hourly else 30)
+
+
+def test_fresh_flag_excludes_the_other_choices() -> None:
+    for other in (["--held-out"], ["--families", "spot_gpu"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--fresh", *other])
+        assert exit_info.value.code == 2
+
+
+def test_tier_cost_is_the_running_total_priced_tier_by_tier() -> None:
+    tb = 1024.0
+    volume = np.array([0, 5 * tb, 10 * tb, 30 * tb, 150 * tb, 200 * tb])
+    cost = tier_cost(AWS_EGRESS, volume)
+    expected = [0, 5 * tb * 0.09, 10 * tb * 0.09, 10 * tb * 0.09 + 20 * tb * 0.085]
+    expected += [10 * tb * 0.09 + 40 * tb * 0.085 + 100 * tb * 0.07]
+    expected += [expected[-1] + 50 * tb * 0.05]
+    assert cost == pytest.approx(expected)
+    unit = np.diff(tier_cost(CLOUDFRONT, np.linspace(0, 6000 * tb, 600)))
+    assert np.all(np.diff(unit) <= 1e-9)  # never dearer as the month goes on
+
+
+def _egress(seed: int) -> tuple[Calendar, EgressShape]:
+    family = FAMILIES["egress_cdn"]
+    cal = Calendar(family.start, HOUR, 24 * 56)
+    shape = shape_egress(np.random.default_rng(seed), cal)
+    return cal, shape
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_egress_unit_price_falls_through_the_month_and_resets_on_the_first(seed: int) -> None:
+    cal, shape = _egress(seed)
+    unit = shape.normal / (shape.gb * shape.gb_noise)
+    firsts = [i for i, t in enumerate(cal.times) if t.day == 1 and t.hour == 0]
+    assert len(firsts) == 2  # 1 July and 1 August
+    for at in firsts:
+        assert unit[at] > unit[at - 1]
+        assert unit[at] == pytest.approx(shape.tiers[0][1])  # the month's first GB
+    for begin, end in zip([0, *firsts], [*firsts, cal.windows], strict=True):
+        assert np.all(np.diff(unit[begin:end]) <= 1e-9)
+    assert unit[0] < shape.tiers[0][1]  # the span starts on 22 June, tiers already passed
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_an_egress_spike_is_traffic_that_leaves_the_rest_of_the_month_cheaper(seed: int) -> None:
+    cal, shape = _egress(seed)
+    before = shape.normal.copy()
+    label = inject_egress(np.random.default_rng(seed), shape, "spike", "s", cal, 24 * 21)
+    assert label is not None
+    inside = slice(label.start, label.end)
+    assert np.all(shape.normal[inside] >= 2.5 * before[inside])
+    assert np.array_equal(shape.normal[: label.start], before[: label.start])
+    month = shape.month[label.start]
+    rest = np.arange(label.end, cal.windows)
+    same, later = rest[shape.month[rest] == month], rest[shape.month[rest] != month]
+    assert np.all(shape.normal[same] <= before[same] + 1e-9)
+    assert np.allclose(shape.normal[later], before[later])
+    assert np.allclose(shape.normal, bill_egress(shape))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_spot_reclaims_leave_short_holes_at_zero_billed_in_part_at_their_edges(seed: int) -> None:
+    cal = Calendar(START, HOUR, 24 * 56)
+    rng = np.random.default_rng(seed)
+    holes = 0
+    for _ in range(20):
+        shape = shape_spot_gpu(rng, cal)
+        cost = shape.normal * shape.mask * shape.noise
+        assert set(np.unique(shape.mask)) <= {0.0, 1.0}
+        assert np.all(cost[shape.mask == 0] == 0)
+        assert np.all(cost[shape.mask == 1] > 0)
+        edges = np.flatnonzero(np.diff(np.concatenate([[1], shape.mask, [1]])))
+        for begin, end in zip(edges[::2], edges[1::2], strict=True):
+            holes += 1
+            assert end - begin <= 8  # 1-4 hours, or two reclaims that touch
+            if begin > 0 and end < cal.windows:
+                assert cost[begin - 1] < shape.normal[begin - 1]
+                assert cost[end] < shape.normal[end]
+        assert np.all(shape.noise <= 1)  # a spot fleet is never billed above its size
+    assert holes >= 10
+
+
+def test_k8s_scale_outs_and_late_scale_downs_stay_below_a_spike() -> None:
+    cal = Calendar(START, HOUR, 24 * 56)
+    rng = np.random.default_rng(12)
+    above = 0
+    for _ in range(30):
+        shape = shape_k8s(rng, cal)
+        assert shape.mask.min() == 1
+        assert shape.normal.min() > 0
+        assert shape.noise.min() > 0.5
+        cost = shape.normal * shape.noise
+        # nodes leave an hour after the load: judge against this hour's or the last one's
+        reference = np.maximum(shape.normal[1:], shape.normal[:-1])
+        assert np.all(cost[1:] < 3 * reference)
+        above += int(np.any(cost[1:] > 1.3 * reference))
+    assert above >= 10  # yet scale-outs are there
+
+
+@pytest.mark.parametrize(
+    ("day", "first"),
+    [
+        (datetime(2026, 8, 1, 9, tzinfo=UTC), False),  # a Saturday
+        (datetime(2026, 8, 3, 9, tzinfo=UTC), True),  # the first Monday
+        (datetime(2026, 8, 4, 9, tzinfo=UTC), False),
+        (datetime(2026, 9, 1, 9, tzinfo=UTC), True),  # a Tuesday
+        (datetime(2026, 9, 8, 9, tzinfo=UTC), False),
+    ],
+)
+def test_first_weekday_of_the_month(day: datetime, first: bool) -> None:
+    assert _first_weekday(day) is first
+
+
+def test_month_start_reports_cost_more_than_the_same_weekday_a_week_later() -> None:
+    family = FAMILIES["db_serverless"]
+    cal = Calendar(family.start, HOUR, 24 * 56)
+    rng = np.random.default_rng(3)
+    first = next(i for i, t in enumerate(cal.times) if t.month == 10 and _first_weekday(t))
+    for _ in range(20):
+        shape = shape_db_serverless(rng, cal)
+        # a day and a half from the first weekday's UTC midnight holds its local morning
+        report = shape.normal[first - 12 : first + 24]
+        week_on = shape.normal[first + 156 : first + 192]
+        assert report.sum() > week_on.sum() * 1.03
+
+
+def test_days_in_month() -> None:
+    days = [_days_in_month(datetime(2026, m, 15, tzinfo=UTC)) for m in (1, 2, 4, 12)]
+    assert days == [31, 28, 30, 31]
