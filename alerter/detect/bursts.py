@@ -104,6 +104,12 @@ LOW_FLOOR = 0.15
 """Largest floor between runs, as a share of the runs' size, for a schedule of runs."""
 
 
+def recent_run_size(past: FloatArray, day: int) -> FloatArray:
+    """The run a scheduled bursty series is due to make: ``run_size`` over the last
+    ``RECENT_DAYS`` of ``past`` (what a missed run would have cost)."""
+    return run_size(past[:, max(0, past.shape[1] - RECENT_DAYS * day) :], day)
+
+
 def missed_run_score(obs: FloatArray, past: FloatArray, day: int) -> FloatArray:
     """How overdue the next run of a scheduled bursty series is, for each window of ``obs``
     (the columns right after ``past``): windows since the last run started, over the
@@ -120,7 +126,7 @@ def missed_run_score(obs: FloatArray, past: FloatArray, day: int) -> FloatArray:
     lately = max(0, width - RECENT_DAYS * day)
     recent = past[:, lately:]
     floor = order_stat(*sort_paid(recent), FLOOR_QUANTILE)
-    top = run_size(recent, day)
+    top = recent_run_size(past, day)
     seen = np.concatenate([past, obs], axis=1)
     high = in_runs(seen, floor, top)
     starts = high.copy()

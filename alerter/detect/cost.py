@@ -58,6 +58,7 @@ from alerter.detect.bursts import (
     FLOOR_QUANTILE,
     irregular,
     missed_run_score,
+    recent_run_size,
     run_bar,
     run_score,
     run_size,
@@ -411,6 +412,7 @@ class CostDetector:
                 upper = np.full(n, np.inf)
                 lower = np.full(n, -np.inf)
                 no_avg = sparse[:, None]
+                overdue: FloatArray | None = None  # a scheduled run's size where it is due
                 if up:
                     ru = r_up[:, cut]
                     pu = Prefix(r_up)  # one pass of running sums for both averages
@@ -488,6 +490,12 @@ class CostDetector:
                         # or a scheduled run that has not come
                         due = missed_run_score(since, past_b, day)[:, today]
                         down_j[rows_b] = np.fmax(under[:, rel] / thr_f[:, None], due)
+                        # what was expected there is the run, not the floor between
+                        # runs (the money guards weigh the run that did not come)
+                        overdue = np.full((n, j1 - j0), np.nan)
+                        overdue[rows_b] = np.where(
+                            due > 1.0, recent_run_size(past_b, day)[:, None], np.nan
+                        )
                     if any_active:
                         down_j = np.where(
                             act,
@@ -510,6 +518,8 @@ class CostDetector:
                     act_j = active_med[1, :, start + j0 + pad - base : start + j1 + pad - base]
                     act_j = np.where(np.isnan(act_j), usual, act_j)
                     exp_j = np.where(act, act_j, exp_j)
+                if overdue is not None:
+                    exp_j = np.where(np.isnan(overdue), exp_j, overdue)
                 x_j = values[:, start + j0 + pad : start + j1 + pad]
                 exp_j = np.where(ok[:, None] & ~np.isnan(x_j), exp_j, np.nan)
                 valid = ~np.isnan(exp_j)
