@@ -24,11 +24,25 @@ from bench.heldout_fresh import (
     shape_spot_gpu,
     tier_cost,
 )
+from bench.heldout_sealed import (
+    LlmShape,
+    WarehouseShape,
+    cold_start_cost,
+    inject_sealed,
+    month_ends,
+    nightly_fanout,
+    shape_bu_rollup,
+    shape_llm_api,
+    shape_log_ingest,
+    shape_serverless,
+    shape_warehouse,
+)
 from bench.heldout_shapes import BatchShape, inject_batch, shape_batch, shape_infra, shape_storage
 from bench.independent import (
     FAMILIES,
     FRESH,
     HELD_OUT,
+    SEALED,
     TUNING,
     Incident,
     choose_families,
@@ -230,7 +244,7 @@ def test_held_out_families_are_a_group_of_their_own() -> None:
     assert set(HELD_OUT) >= {"saas_customers", "infra_skus", "batch_ml", "storage"}
     assert any(not FAMILIES[name].hourly for name in HELD_OUT)
     assert not set(HELD_OUT) & set(TUNING)
-    assert set(HELD_OUT) | set(TUNING) | set(FRESH) == set(FAMILIES)
+    assert set(HELD_OUT) | set(TUNING) | set(FRESH) | set(SEALED) == set(FAMILIES)
     assert choose_families(None) == TUNING
     assert choose_families("", held_out=True) == HELD_OUT
     assert choose_families(" storage,issue16 ") == ["storage", "issue16"]
@@ -238,7 +252,7 @@ def test_held_out_families_are_a_group_of_their_own() -> None:
         choose_families("storage,nope")
 
 
-@pytest.mark.parametrize("name", HELD_OUT + FRESH)
+@pytest.mark.parametrize("name", HELD_OUT + FRESH + SEALED)
 def test_held_out_family_is_seeded_and_labels_several_kinds_after_the_warmup(name: str) -> None:
     family = FAMILIES[name]
     one = generate(family, 5, 80)
@@ -561,3 +575,180 @@ def test_month_start_reports_cost_more_than_the_same_weekday_a_week_later() -> N
 def test_days_in_month() -> None:
     days = [_days_in_month(datetime(2026, m, 15, tzinfo=UTC)) for m in (1, 2, 4, 12)]
     assert days == [31, 28, 30, 31]
+
+
+# --- sealed families ----------------------------------------------------------------
+
+
+def test_sealed_families_are_a_group_of_their_own() -> None:
+    assert set(SEALED) == {
+        "llm_api",
+        "warehouse_credits",
+        "log_ingest",
+        "serverless_fn",
+        "daily_bu_rollup",
+    }
+    assert not set(SEALED) & (set(HELD_OUT) | set(TUNING) | set(FRESH))
+    assert choose_families(None, sealed=True) == SEALED
+    assert choose_families("log_ingest", sealed=True) == ["log_ingest"]
+    assert [FAMILIES[name].hourly for name in SEALED].count(False) == 1
+    starts = [FAMILIES[name].start for name in FAMILIES]
+    for name in SEALED:
+        family = FAMILIES[name]
+        assert family.held_out  # never in the default run
+        assert family.inject is inject_sealed
+        assert family.start.weekday() == 0
+        assert family.start.year == 2026
+        assert starts.count(family.start) == 1
+        assert family.weeks == (8 if family.hourly else 30)
+
+
+@pytest.mark.parametrize("other", [["--held-out"], ["--fresh"], ["--families", "log_ingest"]])
+def test_sealed_flag_excludes_the_other_choices(other: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--sealed", *other])
+    assert exit_info.value.code == 2
+
+
+def _sealed_cal(name: str) -> Calendar:
+    family = FAMILIES[name]
+    return Calendar(family.start, family.step, int(timedelta(weeks=8) / family.step))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_sealed_spike_costs_its_labelled_size_even_on_a_noisy_quiet_hour(seed: int) -> None:
+    cal = _sealed_cal("warehouse_credits")
+    rng = np.random.default_rng(seed)
+    for _ in range(5):
+        shape = shape_warehouse(rng, cal)
+        on = (shape.mask > 0) & (shape.normal > 0)
+        typical = float(np.median(shape.normal[on]))
+        before = shape.normal.copy()
+        label = inject_sealed(rng, shape, "spike", "s", cal, 24 * 21)
+        assert label is not None
+        inside = slice(label.start, label.end)
+        cost = (shape.normal * shape.mask * shape.noise)[inside]
+        reference = np.maximum(before[inside], typical)
+        assert np.all(cost >= 3 * reference - 1e-9)
+        assert np.all(cost <= 10 * reference + 1e-9)
+    shape = shape_warehouse(rng, cal)
+    noise = shape.noise.copy()
+    level = inject_sealed(rng, shape, "level_up", "s", cal, 24 * 21)
+    assert level is not None
+    assert np.array_equal(shape.noise, noise)  # other kinds are the kit's
+
+
+def _llm(seed: int, capped: bool) -> LlmShape:
+    rng = np.random.default_rng(seed)
+    while True:
+        shape = shape_llm_api(rng, _sealed_cal("llm_api"))
+        if bool(np.isfinite(shape.cap).all()) == capped:
+            return shape
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_llm_interactive_spend_flattens_at_the_rate_limit(seed: int) -> None:
+    shape = _llm(seed, capped=True)
+    interactive = shape.normal * shape.noise - shape.batch
+    assert np.all(interactive <= shape.cap * (1 + 1e-9))
+    at_cap = np.isclose(interactive, shape.cap, rtol=1e-9)
+    assert at_cap.sum() >= 5  # a flat top, not a single touch
+    assert np.all(shape.normal <= shape.cap * (1 + 1e-9))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_llm_quiet_hours_are_noisier_than_busy_ones(seed: int) -> None:
+    shape = _llm(seed, capped=False)
+    plain = shape.batch == 0
+    spread = np.log(shape.noise[plain])
+    normal = shape.normal[plain]
+    quiet = spread[normal <= np.percentile(normal, 20)]
+    busy = spread[normal >= np.percentile(normal, 80)]
+    assert quiet.std() > 1.5 * busy.std()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_warehouse_bills_whole_minutes_and_nothing_while_asleep(seed: int) -> None:
+    cal = _sealed_cal("warehouse_credits")
+    rng = np.random.default_rng(seed)
+    asleep = 0
+    for _ in range(10):
+        shape: WarehouseShape = shape_warehouse(rng, cal)
+        cost = shape.normal * shape.mask * shape.noise
+        minutes = (cost - shape.floor) / shape.minute
+        assert np.allclose(minutes, np.round(minutes), atol=1e-6)
+        assert minutes.min() > -1e-6
+        assert minutes.max() <= 4 * 60 + 1e-6  # a whole hour of a load on a 4x warehouse
+        if shape.floor == 0:
+            assert np.array_equal(shape.mask == 0, cost == 0)
+            asleep += int((cost == 0).sum())
+        else:
+            assert np.all(cost >= shape.floor * (1 - 1e-9))
+    assert asleep > 0
+
+
+def test_log_floods_stay_below_a_doubling_yet_happen() -> None:
+    cal = _sealed_cal("log_ingest")
+    rng = np.random.default_rng(5)
+    flooded = 0
+    for _ in range(30):
+        shape = shape_log_ingest(rng, cal)
+        assert shape.mask.min() == 1
+        assert shape.noise.max() <= 1.95
+        assert shape.noise.min() > 0.8
+        flooded += int(shape.noise.max() > 1.35)
+    assert flooded >= 15
+
+
+def test_serverless_calls_cost_more_each_when_traffic_is_low() -> None:
+    calls = np.array([1.0, 0.5, 0.1, 0.01])
+    cost = cold_start_cost(calls, 0.01, 5.0)
+    per_call = cost / calls
+    assert per_call[0] == pytest.approx(1.05)
+    assert np.all(np.diff(per_call) > 0)
+    assert per_call[-1] == pytest.approx(1 + 0.1 * 5)
+    assert cold_start_cost(np.array([1e-6, 1.0]), 0.01, 5.0)[0] == pytest.approx(1e-6 * 3.5)
+
+
+def test_the_nightly_fanout_processes_the_day_before() -> None:
+    hours = np.arange(24 * 4)
+    calls = np.repeat([1.0, 2.0, 3.0, 4.0], 24)
+    job = nightly_fanout(calls, hours % 24, at=2, hours=2)
+    assert job[2] == job[3] == pytest.approx(24 / 2)  # the first night: the first day
+    assert job[26] == job[27] == pytest.approx((22 * 1 + 2 * 2) / 2)
+    assert job[50] == pytest.approx((22 * 2 + 2 * 3) / 2)
+    assert np.count_nonzero(job) == 8
+
+
+def test_cron_only_functions_on_working_hours_cost_nothing_otherwise() -> None:
+    cal = _sealed_cal("serverless_fn")
+    rng = np.random.default_rng(8)
+    working_only = 0
+    for _ in range(60):
+        shape = shape_serverless(rng, cal)
+        cost = shape.normal * shape.mask * shape.noise
+        assert np.all(cost[shape.mask == 1] > 0)
+        if shape.mask.min() == 0:
+            working_only += 1
+            assert 0.2 < shape.mask.mean() < 0.35  # 10 hours on 5 days of 7
+            weekly = shape.mask.reshape(-1, 168)
+            assert np.all(weekly == weekly[0])
+    assert working_only >= 3
+
+
+def test_month_ends() -> None:
+    cal = Calendar(datetime(2026, 2, 23, tzinfo=UTC), timedelta(days=1), 40)
+    ends = [t.date() for t, end in zip(cal.times, month_ends(cal), strict=True) if end]
+    assert [(d.month, d.day) for d in ends] == [(2, 28), (3, 31)]
+
+
+def test_month_end_accruals_stand_out_and_credits_never_go_below_zero() -> None:
+    cal = Calendar(FAMILIES["daily_bu_rollup"].start, timedelta(days=1), 210)
+    ends = np.flatnonzero(month_ends(cal))
+    assert ends.size == 7  # March to September
+    rng = np.random.default_rng(4)
+    for _ in range(40):
+        shape = shape_bu_rollup(rng, cal)
+        assert np.all(shape.normal[ends] > 1.5 * shape.normal[ends - 7])
+        assert shape.noise.min() >= 0
+        assert shape.noise.min() > 0.2
