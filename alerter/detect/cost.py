@@ -75,17 +75,24 @@ from alerter.detect.cost_refs import (
     week_low,
 )
 from alerter.detect.cost_stats import (
+    DIP,
     Prefix,
     day_level_sigma,
     last_known_mean,
     level_threshold,
     order_stat,
+    short_dips,
     sort_known,
     sort_paid,
+    stretches,
     tail,
 )
 
 __all__ = ["CostDetector", "CostParams"]
+
+HOLE_SHARE = 0.1
+"""Largest share of zero windows for a series' zeros to be holes (capacity reclaimed, a
+fleet stopped) left out of its usual amount; with ``active_share`` set, below it."""
 
 ROWS = 8192
 """Series judged together: the per-day working arrays are (ROWS x calibration span)."""
@@ -249,9 +256,21 @@ class CostDetector:
         base = lo + pad
         median = seasonal_median(values, base, stop + pad, period, p.weeks, p.min_weeks)
         active_med = None
+        zeros = (values[:, : stop + pad] == 0).any(axis=1)  # only rows that can be active
+        zero_rows = np.nonzero(zeros)[0]
+        # a series that costs money nearly every window: its rare zero windows (capacity
+        # reclaimed, a fleet stopped for a few hours) are no part of its normal amount
+        paid_median = seasonal_median(
+            np.where(values[zero_rows] == 0, np.nan, values[zero_rows]),
+            base,
+            stop + pad,
+            period,
+            p.weeks,
+            p.min_weeks,
+        )
+        hole_share = HOLE_SHARE if p.active_share is None else min(HOLE_SHARE, p.active_share)
         if p.active_share is not None:  # neighbouring slots too, sub-daily (zeros thin them)
             near = ACTIVE_NEAR if step < DAY else 0
-            zeros = (values[:, : stop + pad] == 0).any(axis=1)  # only rows that can be active
             active_med = np.full((3, n, stop + pad - base), np.nan)
             if zeros.any():
                 active_med[:, zeros] = active_median(
@@ -322,6 +341,10 @@ class CostDetector:
                 # sparse series: against zero, so a window is judged by its own amount
                 # against the recent blips (their seasonal median is noise)
                 med = np.where(sparse[:, None], 0.0, med)
+                holes = (zero_share[zero_rows] > 0) & (zero_share[zero_rows] < hole_share)
+                if holes.any():
+                    pick = zero_rows[holes]
+                    med[pick] = paid_median[holes, seg_lo - base : seg_hi - base]
                 act = active[:, None]
                 if any_active:  # intermittent: a zero window is unknown, not a drop
                     assert active_med is not None
@@ -329,6 +352,19 @@ class CostDetector:
                     med = np.where(act, q_mid, med)
                     obs = np.where(act & (obs == 0), np.nan, obs)
                 r = np.log((obs + cc) / (med + cc))
+                # a dip no longer than the longest of the calibration span is no decrease
+                dense = ~sparse & ~active
+                dips = None
+                if down and dense.any():
+                    # and stretches of zeros over the weeks before, with the window billed
+                    # in part next to them (a fleet stopped, then started)
+                    seen = np.zeros(n, np.int64)
+                    back = cal + period * (p.weeks - 1)
+                    hist = values[zero_rows, b - back + pad : b + pad] == 0
+                    seen[zero_rows] = stretches(hist).max(axis=1, initial=0) + 1
+                    cal_cols = slice(span - 1, span - 1 + cal)
+                    dips = short_dips(r, cal_cols, self._drop_windows(), seen)
+                    dips &= dense[:, None]
                 r_up, r_dn = r, r
                 if any_active:  # against the quartiles of its few same slots: one odd week
                     # among them (a drop, a spike) does not make the next ones look odd
@@ -401,6 +437,11 @@ class CostDetector:
                     r_up = r_up - np.fmax(mid, 0.0)  # a steady rise (a trend) is not a rise
                     r_dn = r_dn - np.fmin(mid, 0.0)  # a steady decline is not a drop
                     r_held = r - np.fmin(mid, 0.0)
+                if dips is not None:  # and a window under 30 % of usual is a 70 % decrease,
+                    # however deep (one zero window does not make six a decrease)
+                    deep = dense[:, None] & (r < DIP)
+                    r_dn = np.where(dips, 0.0, np.where(deep, np.fmax(r_dn, DIP), r_dn))
+                    r_held = np.where(dips, 0.0, np.where(deep, np.fmax(r_held, DIP), r_held))
                 dev, count_d = sort_known(np.abs(cal_plain - center[:, None]))
                 sigma = np.fmax(MAD_TO_SIGMA * order_stat(dev, count_d, 0.5), 1e-3)
                 day_sigma = day_level_sigma(cal_plain, day, sigma)

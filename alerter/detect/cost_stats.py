@@ -122,3 +122,29 @@ def order_stat(ordered: FloatArray, count: np.ndarray, q: float) -> FloatArray:
     index = np.minimum(np.ceil(q * (safe - 1)).astype(np.int64), safe - 1)
     picked = np.take_along_axis(ordered, index[:, None], axis=1)[:, 0]
     return np.where(count > 0, picked, np.nan)
+
+
+DIP = math.log(0.3)
+"""Log residual below which a window is a dip (under 30 % of its usual amount: capacity
+reclaimed, a fleet stopped, an hour billed in part); noise alone does not go there."""
+
+
+def stretches(mask: np.ndarray) -> np.ndarray:
+    """For each column, how many windows in a row up to it are set in ``mask`` (0 where
+    it is not set)."""
+    at = np.arange(mask.shape[1])
+    last_clear = np.maximum.accumulate(np.where(mask, -1, at), axis=1)
+    out: np.ndarray = at[None, :] - last_clear
+    return out
+
+
+def short_dips(r: FloatArray, cal: slice, longest: int, seen: np.ndarray) -> np.ndarray:
+    """Windows of ``r`` (log residuals) in a dip (below ``DIP``) that has lasted, so far,
+    no longer than the longest dip of its row's calibration columns ``cal`` or ``seen``
+    (per row: dips known from further back), at most ``longest`` windows: a series whose
+    recent weeks held such dips (spot capacity reclaimed for a few hours) has them again
+    without news; a dip that outlasts them is judged from the window that does."""
+    run = stretches(r < DIP)  # NaN: not a dip
+    known = np.fmax(run[:, cal].max(axis=1, initial=0), seen)
+    out: np.ndarray = (run > 0) & (run <= np.minimum(known, longest)[:, None])
+    return out

@@ -239,7 +239,8 @@ def test_an_intermittent_series_zero_hours_are_not_drops_but_lower_amounts_are()
     first = int(np.nonzero(active[0])[0][0]) + JUDGE
     assert at <= first <= at + 12
     assert not active[1:].any()
-    assert plain[1:].any(axis=1).sum() >= 3  # without it, runs of zero hours read as drops
+    # without it, the series' zero hours swamp the lower amounts: no alert within the day
+    assert not plain[0, at - JUDGE : at - JUDGE + 24].any()
 
 
 def test_an_intermittent_series_is_judged_only_where_it_costs_money():
@@ -673,3 +674,45 @@ def test_a_job_of_one_hour_a_day_is_judged():
     verdicts = detector.evaluate(frame(values), slice(JUDGE, None))
     assert np.isfinite(verdicts.expected[0, 7::24]).all()
     assert verdicts.flagged[0, at - JUDGE] and verdicts.flagged[0].sum() == 1
+
+
+def test_short_dips_are_those_no_longer_than_the_calibration_spans_longest():
+    r = np.zeros((2, 30))
+    r[:, 2:5] = -3.0  # a 3-window dip in the calibration columns 0..9
+    r[:, 15:17] = -3.0  # 2 windows: as long as seen, or shorter
+    r[:, 20:25] = -3.0  # 5 windows: the 4th and 5th outlast it
+    r[1, 2:5] = 0.0  # the second row saw no dip
+    none = np.zeros(2, np.int64)
+    dips = cost_stats.short_dips(r, slice(0, 10), 6, none)
+    assert dips[0, 15:17].all() and dips[0, 20:23].all() and not dips[0, 23:25].any()
+    assert not dips[1].any()
+    capped = cost_stats.short_dips(r, slice(0, 10), 1, none)
+    assert capped[0, 20] and not capped[0, 21]
+    # dips known from the weeks before the calibration span count too
+    earlier = cost_stats.short_dips(r, slice(0, 10), 6, np.array([0, 4]))
+    assert earlier[1, 20:24].all() and not earlier[1, 24]
+
+
+def with_reclaims(values: np.ndarray, seed: int) -> np.ndarray:
+    """About one stretch of 1-4 zero hours a week per row (spot capacity reclaimed), the
+    hour before it billed in part."""
+    rng = np.random.default_rng(seed)
+    out = values.copy()
+    for row in out:
+        for begin in rng.integers(1, row.size - 5, row.size // WEEK_H):
+            row[begin : begin + int(rng.integers(1, 5))] = 0.0
+            row[begin - 1] *= rng.uniform(0.05, 0.95)
+    return out
+
+
+def test_a_dense_series_short_zero_stretches_are_not_drops_but_a_lasting_drop_is():
+    rule: dict[str, Any] = {"direction": "both", "budget": "1/year", "active_share": 0.1}
+    rule |= {"shift_windows": 6, "drop_windows": 6, "min_change": 0.3}
+    values = with_reclaims(flat_hourly(9, 0.05, seed=120, n=30), seed=121)
+    at = JUDGE + 2 * 24 + 9
+    values[:10, at:] *= 0.2  # a lasting drop to a fifth
+    found = flags(values, JUDGE, **rule)
+    assert not found[10:].any()  # the reclaims of the others: no drop, nor a rise after
+    for row in found[:10]:
+        hits = np.nonzero(row)[0] + JUDGE
+        assert hits.size and at <= hits[0] <= at + 12
