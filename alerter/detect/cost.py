@@ -27,6 +27,12 @@ hours, so the averaged scores' floor adds the robust spread of the series' recen
 mean residuals, at the Gaussian quantile the budget allows once a day. Series whose hours
 are independent have no such spread and are judged as without it.
 
+A series that costs money nearly every window (under 10 % zeros) treats its zero windows
+as holes (spot capacity reclaimed, a fleet stopped for a few hours): they are left out of
+its usual amount, and a dip (under 30 % of usual) no longer than the longest of its recent
+weeks is no decrease; one that outlasts them is judged from the window that does, and a
+window under 30 % counts as a 70 % decrease however deep.
+
 Options for series a plain seasonal residual misreads (each off by default): ``active_share``
 judges intermittent series on their non-zero windows only (a zero hour is not a drop);
 ``center`` measures increases (decreases) from a positive (negative) typical residual, so
