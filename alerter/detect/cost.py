@@ -294,6 +294,13 @@ class CostDetector:
             if back_level is not None:  # a slot that usually costs nothing scales nothing
                 usual = np.where(back_level > 0, back_level, np.nan)
                 month_adj = month_ref * median / usual
+            if p.month_days is not None and p.month_days > 1:
+                # after the 1st, a month back is often another weekday: only its slot
+                # scaled by the two slots' usual levels explains (tier prices that reset
+                # on the 1st, not a weekday against a weekend)
+                stamp = times.astype("datetime64[s]")
+                first_day = (stamp - stamp.astype("datetime64[M]")) < np.timedelta64(1, "D")
+                month_ref = np.where(first_day[None, :], month_ref, np.nan)
         low_ref = low_median = None
         if p.weekend_floor and p.holiday_from_midnight and step < DAY:
             # the lowest of the last seven days' seasonal medians (an intermittent series':

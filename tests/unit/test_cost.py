@@ -290,6 +290,22 @@ def test_a_month_start_rise_that_recurs_on_another_weekday_is_not_a_spike():
     assert flagged[1, nov1 - JUDGE : nov1 - JUDGE + 24].any()
 
 
+def test_month_days_explain_a_recurring_month_start_but_not_a_rise_on_a_weekend():
+    t = np.arange(10 * WEEK_H)  # 2026-09-07 .. 2026-11-16
+    dates = np.datetime64(T0.date()) + (t // 24).astype("timedelta64[D]")
+    day_of_month = (dates - dates.astype("datetime64[M]").astype("datetime64[D]")).astype(int)
+    values = hourly(10, 0.05, seed=22, n=2)
+    values[0, day_of_month < 4] *= 1.8  # tier prices reset on the 1st: 4 dearer days
+    nov7 = int(np.nonzero(dates == np.datetime64("2026-11-07"))[0][0])  # a Saturday
+    values[1, nov7 + 10 :] *= 1.5  # a month back is a (busier) Wednesday
+    nov1 = int(np.nonzero(dates == np.datetime64("2026-11-01"))[0][0])
+    start = slice(nov1 - JUDGE, nov1 - JUDGE + 4 * 24)
+    week = flags(values, JUDGE, budget="1/year", month_days=7, center=True)
+    first = flags(values, JUDGE, budget="1/year", month_days=1, center=True)
+    assert first[0, start].any() and not week[0, start].any()
+    assert week[1, nov7 + 10 - JUDGE : nov7 + 22 - JUDGE].any()
+
+
 def test_a_drop_to_weekend_level_from_mid_day_is_no_holiday():
     values = hourly(9, 0.05, seed=21, n=2)
     at = JUDGE + 3 * 24 + 10  # a Thursday 10:00, down to 55 % (weekends run at 60 %)
