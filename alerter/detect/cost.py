@@ -263,9 +263,11 @@ class CostDetector:
         median = seasonal_median(values, base, stop + pad, period, p.weeks, p.min_weeks)
         active_med = None
         zeros = (values[:, : stop + pad] == 0).any(axis=1)  # only rows that can be active
-        zero_rows = np.nonzero(zeros)[0]
         # a series that costs money nearly every window: its rare zero windows (capacity
-        # reclaimed, a fleet stopped for a few hours) are no part of its normal amount
+        # reclaimed, a fleet stopped for a few hours) are no part of its normal amount;
+        # holes are hours (a day without cost is news)
+        sub_daily = step < DAY
+        zero_rows = np.nonzero(zeros & sub_daily)[0]
         paid_median = seasonal_median(
             np.where(values[zero_rows] == 0, np.nan, values[zero_rows]),
             base,
@@ -368,7 +370,7 @@ class CostDetector:
                 # a dip no longer than the longest of the calibration span is no decrease
                 dense = ~sparse & ~active
                 dips = None
-                if down and dense.any():
+                if down and sub_daily and dense.any():
                     # and stretches of zeros over the weeks before, with the window billed
                     # in part next to them (a fleet stopped, then started)
                     seen = np.zeros(n, np.int64)

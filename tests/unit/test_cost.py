@@ -732,3 +732,16 @@ def test_a_dense_series_short_zero_stretches_are_not_drops_but_a_lasting_drop_is
     for row in found[:10]:
         hits = np.nonzero(row)[0] + JUDGE
         assert hits.size and at <= hits[0] <= at + 12
+
+
+def test_a_daily_series_day_without_cost_is_no_excuse_for_a_later_drop():
+    # holes are hours: on daily data a day at zero does not make the next drop routine
+    rng = np.random.default_rng(123)
+    values = 200 * rng.lognormal(0, 0.1, (10, 160))
+    values[:, 100] = 0.0  # one day without cost (an export gap read as zero)
+    values[:, 130:] *= 0.1  # then a lasting drop to a tenth
+    rule: dict[str, Any] = {"calibration": "56d", "shift_windows": 3, "hold": "7d"}
+    flagged = flags(values, 110, step=D, direction="down", active_share=0.1, **rule)
+    for row in flagged:
+        hits = np.nonzero(row)[0] + 110
+        assert hits.size and 130 <= hits[0] <= 132
