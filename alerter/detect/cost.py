@@ -506,12 +506,6 @@ class CostDetector:
                         over = last_known_mean(between, shift)[:, cut]
                         thr_o = level_threshold(over[:, :cal], floor_up, p.shift_margin)
                         a_j[rows_b] = np.fmax(a_j[rows_b], over[:, rel] / thr_o[:, None])
-                        # or those windows above their own seasonal median (a series
-                        # whose other hours keep a daily curve: the floor swings with it)
-                        plain = np.where(obs_b <= bar_b[:, None], r[rows_b], np.nan)
-                        over_s = last_known_mean(plain, shift)[:, cut]
-                        thr_s = level_threshold(over_s[:, :cal], floor_up, p.shift_margin)
-                        a_j[rows_b] = np.fmax(a_j[rows_b], over_s[:, rel] / thr_s[:, None])
                     if any_active:
                         a_j = np.where(
                             act,

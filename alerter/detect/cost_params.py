@@ -183,8 +183,7 @@ class CostParams(DetectorParams):
         "span, a run when it outlasts their longest run by a quarter (at least two "
         "windows) or when their floor between runs (the windows that cost money below the "
         "geometric mean of its usual level and their usual run) rises over `shift_windows` "
-        "such windows, against its usual level or against their own seasonal median (usage "
-        "that keeps a daily curve between runs), and a decrease when that floor falls for `drop_windows` or, when "
+        "such windows, and a decrease when that floor falls for `drop_windows` or, when "
         "their runs of the last two weeks keep a schedule of 1, 2 or 3 days, when a due "
         "run has not come 4 hours (a sixth of a day) after its time; a run at a new hour is "
         "not news. Unset: off.",

@@ -745,19 +745,3 @@ def test_a_daily_series_day_without_cost_is_no_excuse_for_a_later_drop():
     for row in flagged:
         hits = np.nonzero(row)[0] + 110
         assert hits.size and 130 <= hits[0] <= 132
-
-
-def test_an_irregular_series_with_a_daily_curve_between_runs_alerts_a_level_rise():
-    # ad hoc runs at shifting hours on top of office-hours usage that swings fivefold
-    t = np.arange(9 * WEEK_H)
-    curve = 4.0 + 16.0 * np.exp(-0.5 * (((t % 24) - 13) / 3.0) ** 2)
-    values = np.array([batch_runs(9, seed) - 5.0 + curve for seed in range(130, 138)])
-    at = JUDGE + 2 * 24 + 8
-    values[:4, at:] *= 1.6  # a lasting rise of every hour, runs and usage alike
-    params: dict[str, Any] = {"direction": "up", "budget": "1/year", "irregular_share": 0.15}
-    params |= {"shift_windows": 6, "min_change": 0.3, "shift_margin": 0.1}
-    flagged = flags(values, JUDGE, **params)
-    for row in flagged[:4]:
-        hits = np.nonzero(row)[0] + JUDGE
-        assert hits.size and at <= hits[0] <= at + 12
-    assert not flagged[4:].any()
