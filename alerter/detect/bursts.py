@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from alerter.detect.base import FloatArray
-from alerter.detect.cost_stats import order_stat, sort_known, sort_paid
+from alerter.detect.cost_stats import order_stat, sort_known, sort_paid, stretches
 
 FLOOR_QUANTILE = 0.25
 """Quantile of a bursty series' recent amounts taken for its floor between runs (runs
@@ -38,9 +38,7 @@ def run_score(obs: FloatArray, past: FloatArray, top: FloatArray, floor: FloatAr
     and ``floor``: each row's largest amount and its ``FLOOR_QUANTILE`` in ``past``."""
     seen = np.concatenate([past, obs], axis=1)
     high = in_runs(seen, floor, top)
-    at = np.arange(seen.shape[1])
-    last_low = np.maximum.accumulate(np.where(high, -1, at), axis=1)
-    stretch = at[None, :] - last_low  # windows in the run so far (0: not in a run)
+    stretch = stretches(high)  # windows in the run so far (0: not in a run)
     width = past.shape[1]
     ended = high[:, :width] & ~high[:, 1 : width + 1]  # a run still going is not past
     longest = np.where(ended, stretch[:, :width], 0).max(axis=1)

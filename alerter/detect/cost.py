@@ -246,6 +246,7 @@ class CostDetector:
         step = frame.step
         period, cal, span, _block = self._sizes(step)
         shift, hold, day = p.shift_windows, self._hold(step), self._day(step)
+        memory = cal + period * (p.weeks - 1)  # the calibration span and the weeks before
         longer = p.mid_windows
         step_s = int(step.total_seconds())
         block_s = max(step_s, 86400)
@@ -374,8 +375,7 @@ class CostDetector:
                     # and stretches of zeros over the weeks before, with the window billed
                     # in part next to them (a fleet stopped, then started)
                     seen = np.zeros(n, np.int64)
-                    back = cal + period * (p.weeks - 1)
-                    hist = values[zero_rows, b - back + pad : b + pad] == 0
+                    hist = values[zero_rows, b - memory + pad : b + pad] == 0
                     seen[zero_rows] = stretches(hist).max(axis=1, initial=0) + 1
                     cal_cols = slice(span - 1, span - 1 + cal)
                     dips = short_dips(r, cal_cols, self._drop_windows(), seen)
@@ -425,7 +425,6 @@ class CostDetector:
                 top_b = floor_b = np.zeros(0)
                 if p.irregular_share is not None:  # bursts at shifting hours
                     # over the calibration span and the weeks before it: runs days apart
-                    memory = cal + period * (p.weeks - 1)
                     past = values[:, b - memory + pad : b + pad]
                     share = irregular(
                         past, values[:, b - memory - period + pad : b - period + pad], day
