@@ -122,6 +122,52 @@ ratio of a quiet hour's cost to its expectation can be large here):
   a lapsed reservation in 20 % (+8-25 %, renewed after 5-20 days in half), credits on
   random days (0.5-2 a month in half the series, the day at 35-80 %).
 
+The blind group (``--blind``; held out, in no other list) was written after all of the
+above, in the same way, from cloud billing alone, without reading the detectors, their
+rules, the benchmark's figures or any score, and committed before any score of it was
+seen (nothing ran the benchmark on it). It is the honest test set: run it once, for the
+final report, never to choose or tune anything. Its anomalies are the kit's, a spike
+costing exactly its labelled size as in the sealed group:
+
+- ci_runners (hourly): a repository's hosted CI minutes, each job billing whole minutes
+  at its runner's price. Workflow runs from a team of 4-60 in one time zone follow a
+  morning and an afternoon hump on local weekdays, with weekends and (in 70 %) holidays
+  at 0-8 %; 5-20 % of runs miss the dependency cache (1.5-3x longer). A nightly build
+  (0.4-2.5x the busiest hour) at a fixed UTC cron hour, every day or UTC weekdays only;
+  in half, a weekly or fortnightly release day with a merge-queue storm (1.2-1.6x) and a
+  release pipeline at local 15-17 h; in half, a dependency bot's uncached builds on
+  Monday 05:00 UTC; 0-2 hires; a runner-class move in a quarter (+-10-25 %).
+- streaming (hourly): a managed stream. Shard or broker hours bill flat whatever the
+  traffic (40-90 % of the bill; on-demand streams 2-10 %), resharded by hand 0-3 times by
+  at most a quarter (within +-30 % of the start) or, in a quarter of the shard streams, by
+  a schedule to 1.5-2x on local weekday days, part hours billed at the change; per-GB
+  throughput follows the traffic; retention billed per GB kept (3-14 days, or 30-365 days
+  for 30 % of shard streams) grows through the span when the stream is younger than it;
+  consumer replays (2-6 h) stay below a doubling.
+- nat_lb (hourly): a NAT gateway or a load balancer: a flat hourly charge (5-50 %; 90-98 %
+  for the 15 % nearly idle) plus per-GB processed or capacity units (the largest of new
+  connections, active connections over a websocket floor, bytes and rule evaluations),
+  following the traffic. Gateways carry nightly backup incrementals and in half of them a
+  Sunday-night full backup (1-2.5x), image pulls at deploys and ad hoc batch pulls (below a
+  doubling of the hour).
+- desktops_vdi (hourly): virtual desktops billed while running. 10-300 users in one or
+  two offices log in around local 07:30-09:30 on weekdays (attendance 75-92 %, Fridays
+  lower, holidays closed in 70 %). Personal desktops (60 %) stop 1-2 idle hours after
+  the user leaves and bill each hour touched, whole, with monthly fees (always-on desktops
+  and the stopping desktops' infrastructure fee) in the month's first window and a
+  monthly maintenance start of each stopped desktop on one of 14 nights from the third
+  Monday; pooled session hosts (40 %) follow a scaling plan (a minimum of 10-40 % of the
+  hosts from the ramp-up at 06-08 h to the ramp-down at 18-20 h on weekdays, whole hosts
+  for the users logged in, billed by the second).
+- daily_account_services (daily): one service line of an account's daily billing
+  export: compute under a savings plan (flat at the commitment on quiet days, on-demand
+  usage above it; a top-up in 30 %), metered services (a monthly charge on the 1st in
+  40 %), the support plan's tiered percentage of the previous month's spend on the 1st
+  only, tax (on the 1st for the previous month, or daily with the spend), amortised
+  commitments (exactly flat, a renewal at +-8-20 % in 30 %) or a reservation's monthly
+  fee on the 1st (by the month's hours); a refund day (40-80 %) in a third of the
+  compute and metered lines.
+
 Labels in every family use the same kinds and the same magnitudes: spikes 3-10x the
 typical window (the run, for batch_ml), level shifts of 40-80 %, ramps to 2-4x over 1-3
 days (3-10 days daily), drops to at most 30 % (or a missing run), new spend. An export outage
@@ -131,7 +177,7 @@ Inside hours the export covers, a series without a row spent zero (the product's
 contract), so per-series gaps are not generated.
 
 Run: ``python bench/independent.py [--seed N] [--families a,b | --held-out | --fresh |
---sealed] [--series N]``.
+--sealed | --blind] [--series N]``.
 """
 
 from __future__ import annotations
@@ -153,6 +199,13 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: the repository root holds `bench`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.heldout_blind import (
+    shape_ci_runners,
+    shape_desktops_vdi,
+    shape_nat_lb,
+    shape_streaming,
+)
+from bench.heldout_blind_daily import shape_account_services
 from bench.heldout_fresh import (
     inject_egress,
     shape_db_serverless,
@@ -539,6 +592,65 @@ SEALED_FAMILIES = [
 ]
 """The sealed group (``--sealed``): held out yet in no other list, committed before its
 first run and run once, for the final report."""
+BLIND_FAMILIES = [
+    Family(
+        "ci_runners",
+        "blind: hosted CI minutes, working-hours pushes, cache misses, a nightly build at a "
+        "UTC cron hour, release trains, a dependency bot",
+        shape_ci_runners,
+        datetime(2026, 4, 20, tzinfo=UTC),
+        H,
+        8,
+        held_out=True,
+        inject=inject_sealed,
+    ),
+    Family(
+        "streaming",
+        "blind: managed streaming, flat shard or broker hours, reshards and scheduled "
+        "scaling, per-GB throughput, retention storage",
+        shape_streaming,
+        datetime(2026, 6, 8, tzinfo=UTC),
+        H,
+        8,
+        held_out=True,
+        inject=inject_sealed,
+    ),
+    Family(
+        "nat_lb",
+        "blind: NAT gateways and load balancers, a flat hourly charge plus GB or capacity "
+        "units, backups and pulls",
+        shape_nat_lb,
+        datetime(2026, 10, 19, tzinfo=UTC),
+        H,
+        8,
+        held_out=True,
+        inject=inject_sealed,
+    ),
+    Family(
+        "desktops_vdi",
+        "blind: virtual desktops by the hour, office hours in 1-2 time zones, auto-stop, "
+        "monthly fees, maintenance nights, pooled hosts",
+        shape_desktops_vdi,
+        datetime(2026, 3, 16, tzinfo=UTC),
+        H,
+        8,
+        held_out=True,
+        inject=inject_sealed,
+    ),
+    Family(
+        "daily_account_services",
+        "blind, daily: an account's service lines, savings plans, support and tax on the "
+        "1st, amortised commitments, refunds",
+        shape_account_services,
+        datetime(2026, 1, 19, tzinfo=UTC),
+        D,
+        30,
+        held_out=True,
+        inject=inject_sealed,
+    ),
+]
+"""The blind group (``--blind``): held out yet in no other list, committed before any
+score of it was seen; run once, for the final report, never tuned on."""
 FAMILIES = {
     f.name: f
     for f in [
@@ -663,14 +775,16 @@ FAMILIES = {
         ),
         *FRESH_FAMILIES,
         *SEALED_FAMILIES,
+        *BLIND_FAMILIES,
     ]
 }
 FRESH = [family.name for family in FRESH_FAMILIES]
 SEALED = [family.name for family in SEALED_FAMILIES]
+BLIND = [family.name for family in BLIND_FAMILIES]
 HELD_OUT = [
     name
     for name, family in FAMILIES.items()
-    if family.held_out and name not in FRESH and name not in SEALED
+    if family.held_out and name not in FRESH and name not in SEALED and name not in BLIND
 ]
 TUNING = [name for name, family in FAMILIES.items() if not family.held_out]
 
@@ -785,12 +899,20 @@ def report(name: str, result: Score, about: str = "") -> str:
 
 
 def choose_families(
-    names: str | None, *, held_out: bool = False, fresh: bool = False, sealed: bool = False
+    names: str | None,
+    *,
+    held_out: bool = False,
+    fresh: bool = False,
+    sealed: bool = False,
+    blind: bool = False,
 ) -> list[str]:
-    """The families to run: the comma-separated ``names``, else the sealed group when
-    ``sealed``, the fresh group when ``fresh``, the held-out group when ``held_out``, else
-    the tuning group. Raises ValueError naming unknown families."""
+    """The families to run: the comma-separated ``names``, else the blind group when
+    ``blind``, the sealed group when ``sealed``, the fresh group when ``fresh``, the
+    held-out group when ``held_out``, else the tuning group. Raises ValueError naming
+    unknown families."""
     if not names:
+        if blind:
+            return list(BLIND)
         if sealed:
             return list(SEALED)
         return list(FRESH if fresh else HELD_OUT if held_out else TUNING)
@@ -807,7 +929,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--families",
         help=f"comma-separated (default: {', '.join(TUNING)}; held out: {', '.join(HELD_OUT)}; "
-        f"fresh: {', '.join(FRESH)}; sealed: {', '.join(SEALED)})",
+        f"fresh: {', '.join(FRESH)}; sealed: {', '.join(SEALED)}; blind: {', '.join(BLIND)})",
     )
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
@@ -821,17 +943,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="run the sealed families: once, for the final report (never tune on them)",
     )
+    group.add_argument(
+        "--blind",
+        action="store_true",
+        help="run the blind families: once, for the final report (never tune on them)",
+    )
     parser.add_argument("--series", type=int, default=300, help="series per family")
     parser.add_argument("--hourly-rules", type=Path, action="append", help="rule file(s)")
     parser.add_argument("--daily-rules", type=Path, action="append", help="rule file(s)")
     parser.add_argument("--out", type=Path, help="keep each family's CSV, config, output here")
     args = parser.parse_args(argv)
-    if args.families and (args.held_out or args.fresh or args.sealed):
-        group_flag = "held-out" if args.held_out else "fresh" if args.fresh else "sealed"
+    if args.families and (args.held_out or args.fresh or args.sealed or args.blind):
+        flags = {"held-out": args.held_out, "fresh": args.fresh, "sealed": args.sealed}
+        group_flag = next((flag for flag, on in flags.items() if on), "blind")
         parser.error(f"--families and --{group_flag} exclude each other")
     try:
         chosen = choose_families(
-            args.families, held_out=args.held_out, fresh=args.fresh, sealed=args.sealed
+            args.families,
+            held_out=args.held_out,
+            fresh=args.fresh,
+            sealed=args.sealed,
+            blind=args.blind,
         )
     except ValueError as err:
         parser.error(str(err))
