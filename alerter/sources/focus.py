@@ -59,6 +59,8 @@ DIMENSIONS = (
 )
 """A series key holds its currency, so two currencies of one service are two series."""
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_NAMED = 3
+"""Failed files named in the "nothing covered" error; the rest are counted."""
 
 
 class FocusConfig(SourceConfig):
@@ -226,6 +228,7 @@ class FocusSource:
         skipped = 0
         # windows an unread delivery or an unreadable file may hold: unknown, not zero
         unknown = [period_range(p) for p in found.unread]
+        anywhere: list[str] = []  # failed files that may hold any window
         for obj in found.files:
             fresh = obj.url not in self._cache or (
                 self._cache[obj.url].fingerprint != obj.fingerprint
@@ -233,7 +236,10 @@ class FocusSource:
             read = self._read_one(store, obj, spec)
             if read.sums is None:
                 errors.append(f"source {self.name}: {read.error}")
-                unknown.append(period_range(found.period_of.get(obj.url)))
+                span = period_range(found.period_of.get(obj.url))
+                unknown.append(span)
+                if span is None:
+                    anywhere.append(obj.url)
                 continue
             tables.append(read.sums.table)
             marks.append(_mark(obj, read.sums, since, until, spec.step_us))
@@ -247,9 +253,9 @@ class FocusSource:
         for url in [u for u in self._cache if u not in current]:
             del self._cache[url]  # deleted or replaced files: forget them
         if None in unknown:  # a failed part of unknown period: nothing is known
+            lost = sum(period_range(p) is None for p in found.unread)
             errors.append(
-                f"source {self.name}: nothing covered this cycle: a file or delivery that "
-                "failed may hold any window"
+                f"source {self.name}: nothing covered this cycle: {_culprits(anywhere, lost)}"
             )
             tables = []
         table, coverage = self._merge(tables, since, until, spec, [u for u in unknown if u])
@@ -275,7 +281,9 @@ class FocusSource:
         lo = int((floor_time(since, self.step) - EPOCH).total_seconds()) * 1_000_000
         hi = int((until - EPOCH).total_seconds()) * 1_000_000
         aligned = [_with_columns(t, dims) for t in tables]
-        quoted = [_q(d) for d in dims]
+        # the SQL names dimensions dN: tag keys may differ only in case, and DuckDB's
+        # names do not
+        quoted = [f"d{i}" for i in range(len(dims))]
         dim_list = "".join(f"{d}, " for d in quoted)
         con = duckdb.connect(config={"threads": 1, "memory_limit": "1GB"})
         try:
@@ -310,7 +318,7 @@ class FocusSource:
             keys = pa.table(
                 {
                     **{
-                        f"d{i}": pa.array([r[i] for r in series], pa.string())
+                        f"k{i}": pa.array([r[i] for r in series], pa.string())
                         for i in range(len(dims))
                     },
                     "key": pa.array(
@@ -319,7 +327,7 @@ class FocusSource:
                 }
             )
             con.register("keys", keys)
-            on = " AND ".join(f"m.{d} = k.d{i}" for i, d in enumerate(quoted)) or "TRUE"
+            on = " AND ".join(f"m.{d} = k.k{i}" for i, d in enumerate(quoted)) or "TRUE"
             table = con.sql(
                 f"""
                 SELECT k.key, m."window" // 1000000 AS start,
@@ -388,7 +396,8 @@ class FocusSource:
 
 
 def _with_columns(table: pa.Table, dims: list[str]) -> pa.Table:
-    """The table with every dimension column (absent ones as empty strings), in order."""
+    """The table with every dimension column (absent ones as empty strings), in order,
+    named ``d0``, ``d1``, ..."""
     cols = []
     for d in dims:
         if d in table.column_names:
@@ -396,11 +405,21 @@ def _with_columns(table: pa.Table, dims: list[str]) -> pa.Table:
         else:
             cols.append(pa.array([""] * table.num_rows, pa.string()))
     rest = ["currency", "window", "amount", "quantity", "corrected"]
-    return pa.table(cols + [table.column(c) for c in rest], names=[*dims, *rest])
+    names = [f"d{i}" for i in range(len(dims))]
+    return pa.table(cols + [table.column(c) for c in rest], names=[*names, *rest])
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def _culprits(urls: list[str], deliveries: int) -> str:
+    """What leaves every window unknown: failed files (the first few named) and unread
+    deliveries of unknown period (their manifests are named in errors of their own)."""
+    parts = []
+    if urls:
+        more = len(urls) - MAX_NAMED
+        shown = ", ".join(urls[:MAX_NAMED]) + (f" and {more} more file(s)" if more > 0 else "")
+        parts.append(f"{shown} failed")
+    if deliveries:
+        parts.append(f"{deliveries} delivery(ies) of unknown period could not be read")
+    return "; ".join(parts) + " and may hold any window"
 
 
 def _mark(

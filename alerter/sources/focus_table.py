@@ -19,7 +19,6 @@ Exports, Azure Cost Management exports):
 from __future__ import annotations
 
 import csv
-import fnmatch
 import gzip
 import io
 import json
@@ -33,7 +32,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from alerter.errors import BadResponse
-from alerter.sources.focus_sql import _epoch, _is_text, _q, _sql_str, _text, _typed
+from alerter.sources.focus_sql import _epoch, _is_text, _sql_str, _text, _typed
+from alerter.sources.focus_tags import TagColumns, tag_columns
 
 REQUIRED = ("ChargePeriodStart", "ChargePeriodEnd")
 OPTIONAL = ("BillingCurrency", "ConsumedQuantity", "ChargeCategory", "ChargeClass", "Tags")
@@ -277,73 +277,24 @@ def _preclean(table: pa.Table, spec: FocusSpec, extra: list[str]) -> pa.Table:
     return table.replace_schema_metadata(meta)
 
 
-def _tag_columns(table: pa.Table, spec: FocusSpec) -> tuple[pa.Table, list[str], list[int]]:
-    """Add a ``tag.KEY`` column for every tag key matching ``spec.tags``; returns the
-    table, the new column names and the rows whose Tags could not be read."""
-    if not spec.tags or "Tags" not in table.column_names:
-        return table, [], []
-    column = table.column("Tags")
-    if pa.types.is_map(column.type):
-        values = [
-            None if m is None else json.dumps({str(k): v for k, v in m}) for m in column.to_pylist()
-        ]
-        column = pa.chunked_array([pa.array(values, pa.string())])
-    elif not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        column = column.cast(pa.string())
-    encoded = column.dictionary_encode().combine_chunks()
-    parsed: list[dict[str, str]] = []
-    broken: set[int] = set()
-    for i, raw in enumerate(encoded.dictionary.to_pylist()):
-        text = (raw or "").strip()
-        if not text or text.upper() == "NULL":
-            parsed.append({})
-            continue
-        try:
-            tags = json.loads(text)
-        except (json.JSONDecodeError, RecursionError):
-            tags = None
-        if not isinstance(tags, dict):
-            broken.add(i)
-            parsed.append({})
-            continue
-        parsed.append(
-            {
-                str(k): "" if v is None else (v if isinstance(v, str) else json.dumps(v))
-                for k, v in tags.items()
-                if any(fnmatch.fnmatchcase(str(k), p) for p in spec.tags)
-            }
-        )
-    keys = sorted({k for tags in parsed for k in tags})
-    indices = encoded.indices
-    names = []
-    for key in keys:
-        name = f"tag.{key}"
-        if name in table.column_names:
-            continue
-        lookup = pa.array([tags.get(key, "") for tags in parsed], pa.string())
-        table = table.append_column(name, lookup.take(indices))
-        names.append(name)
-    bad_rows = [i for i, code in enumerate(indices.to_pylist()) if code in broken] if broken else []
-    return table, names, bad_rows
-
-
 def _sum(name: str, table: pa.Table, locate: _Locator, spec: FocusSpec) -> FileSums:
     pre_bad: list[tuple[int, str]] = []
     meta = table.schema.metadata or {}
     if b"bad" in meta:
         pre_bad = [(int(line), why) for line, why in json.loads(meta[b"bad"])]
-    table, tag_names, bad_tags = _tag_columns(table, spec)
-    table = _preclean(table, spec, tag_names)
+    tags = tag_columns(table, spec.tags, set(spec.dimensions))
+    table = _preclean(tags.table, spec, list(tags.dimensions))
     table = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
-    dims = list(dict.fromkeys([*spec.dimensions, *tag_names]))
+    # dimension -> its column; the SQL names them _dN (tag keys and DuckDB's
+    # case-insensitive names must not meet), renamed back at the end
+    columns = {d: d for d in spec.dimensions} | {n: c for c, n in tags.dimensions.items()}
+    dims = list(columns)
     step = spec.step_us
     dim_sql = ", ".join(
-        f"coalesce({_text(table, d)}, '') AS {_q(d)}"
-        if d in table.column_names
-        else f"'' AS {_q(d)}"
-        for d in dims
+        f"coalesce({_text(table, c)}, '') AS _d{i}" if c in table.column_names else f"'' AS _d{i}"
+        for i, c in enumerate(columns.values())
     )
-    dim_list = ", ".join(_q(d) for d in dims)
+    dim_list = ", ".join(f"_d{i}" for i in range(len(dims)))
     category = _text(table, "ChargeCategory")
     con = duckdb.connect(config={"threads": 2, "memory_limit": "1GB"})
     try:
@@ -426,16 +377,12 @@ def _sum(name: str, table: pa.Table, locate: _Locator, spec: FocusSpec) -> FileS
     problems = [f"{where}: {why}" for where, why in ((f"{name}:{ln}", w) for ln, w in pre_bad)]
     problems += [f"{found[r]}: {why}" for r, why, *_ in bad[:MAX_REPORTED]]
     skipped = len(bad) + len(pre_bad)
-    if bad_tags:
-        where = locate.where(table, bad_tags[:MAX_REPORTED])
-        problems += [
-            f"{where[r]}: Tags is not a JSON object; the row counts without tags"
-            for r in bad_tags[:MAX_REPORTED]
-        ]
-    if spec.strict and (skipped or bad_tags):
+    problems += _tag_problems(name, tags, locate, table)
+    if spec.strict and (skipped or tags.broken or tags.dropped or tags.unread):
         raise BadResponse(
             problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
         )
+    out = out.rename_columns([*dims, *out.column_names[len(dims) :]])
     return FileSums(
         name,
         out.cast(_out_schema(dims)),
@@ -445,6 +392,19 @@ def _sum(name: str, table: pa.Table, locate: _Locator, spec: FocusSpec) -> FileS
         skipped=skipped,
         problems=problems[: MAX_REPORTED * 2],
     )
+
+
+def _tag_problems(name: str, tags: TagColumns, locate: _Locator, table: pa.Table) -> list[str]:
+    """One line per row without its tags and per tag dropped, the first rows only."""
+    problems = [f"{name}: {tags.unread}; the rows count without tags"] if tags.unread else []
+    rows = sorted([*tags.broken, *tags.dropped])[:MAX_REPORTED]
+    where = locate.where(table, rows)
+    for r in rows:
+        if r in tags.dropped:
+            problems += [f"{where[r]}: {why}; the row counts without it" for why in tags.dropped[r]]
+        else:
+            problems.append(f"{where[r]}: Tags is not a JSON object; the row counts without tags")
+    return problems
 
 
 def _out_schema(dims: list[str]) -> pa.Schema:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -332,3 +333,127 @@ def _utc(y: int, m: int, d: int) -> datetime:
 )
 def test_a_billing_period_names_its_span_widened_to_whole_days(period, span):
     assert period_range(period) == span
+
+
+# -- hostile tag keys and values: each costs at most its own tag ------------------------------
+
+ALL_TAGS = FocusSpec("BilledCost", ("ServiceName",), ("*",), DAY_US)
+
+
+def csv_cell(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def tags_cell(tags: object) -> str:
+    """``tags`` as the JSON text of one quoted CSV cell (NUL and surrogates as escapes)."""
+    return csv_cell(json.dumps(tags))
+
+
+@pytest.mark.parametrize(
+    ("tags", "why"),
+    [
+        ({"\u0000": None}, r"tag '\x00' dropped: the key has a control character"),
+        ({"a\u0000b": "x"}, r"tag 'a\x00b' dropped: the key has a control character"),
+        ({"\ud800": "x"}, r"tag '\ud800' dropped: the key is not valid text"),
+        (
+            {"k" * 300: "x"},
+            "tag 'kkkkkkkkkk" + "k" * 30 + "'... dropped: the key is longer than 256",
+        ),
+        ({"bad": "\ud800"}, "tag 'bad' dropped: its value is not valid text"),
+    ],
+    ids=["nul", "nul-inside", "surrogate", "long", "surrogate-value"],
+)
+def test_a_hostile_tag_key_or_value_drops_that_tag_and_is_located(tags, why):
+    text = HEADER + row(cost="2", tags=tags_cell({**tags, "team": "web"})) + row(cost="3", tags="")
+    got = sums(text, ALL_TAGS)
+    assert got.counted == 2 and got.skipped == 0
+    (problem,) = got.problems
+    assert problem.startswith(f"f.csv:2: {why}"), problem
+    assert problem.endswith("; the row counts without it")
+    assert {(c["tag.team"], c["amount"]) for c in got.table.to_pylist()} == {
+        ("web", Decimal(2)),
+        ("", Decimal(3)),
+    }
+    assert [c for c in got.table.column_names if c.startswith("tag.")] == ["tag.team"]
+    with pytest.raises(BadResponse, match=r"f\.csv:2: tag .* dropped"):
+        sums(text, FocusSpec("BilledCost", ("ServiceName",), ("*",), DAY_US, strict=True))
+
+
+def test_odd_but_valid_tag_keys_are_dimensions_of_their_own():
+    odd = ["", "Team", "team", 'a"b', "a'b", "amount", "_d0", "window"]
+    text = HEADER + "".join(
+        row(cost=str(i + 1), tags=tags_cell({key: f"v{i}"})) for i, key in enumerate(odd)
+    )
+    got = sums(text, ALL_TAGS)
+    assert got.problems == [] and got.counted == len(odd)
+    cells = got.table.to_pylist()
+    for i, key in enumerate(odd):
+        (cell,) = [c for c in cells if c["amount"] == Decimal(i + 1)]
+        assert {k: v for k, v in cell.items() if k.startswith("tag.") and v} == {
+            f"tag.{key}": f"v{i}"
+        }
+
+
+def test_tags_that_are_not_an_object_or_not_text_count_without_tags():
+    huge = '{"team": ' + "1" * 5000 + "}"  # beyond Python's int digits limit
+    got = sums(HEADER + row(cost="2", tags=csv_cell(huge)), SPEC)
+    assert got.counted == 1
+    assert got.problems == ["f.csv:2: Tags is not a JSON object; the row counts without tags"]
+    start = datetime(2024, 9, 10, 3)
+    data = parquet(
+        {
+            "ChargePeriodStart": pa.array([start], pa.timestamp("us")),
+            "ChargePeriodEnd": pa.array([start + timedelta(hours=1)], pa.timestamp("us")),
+            "BilledCost": pa.array([2.5]),
+            "Tags": pa.array([{"team": "web"}], pa.struct([("team", pa.string())])),
+        }
+    )
+    got = read_focus("p.parquet", data, SPEC)
+    assert got.counted == 1 and [c["amount"] for c in got.table.to_pylist()] == [Decimal("2.5")]
+    assert got.problems == [
+        "p.parquet: Tags is struct<team: string>, not text; the rows count without tags"
+    ]
+
+
+def test_tag_keys_differing_in_case_in_two_files_add_up_as_two_series(tmp_path):
+    (tmp_path / "a.csv").write_text(HEADER + row(cost="2", tags=tags_cell({"Team": "web"})))
+    (tmp_path / "b.csv").write_text(HEADER + row(cost="3", tags=tags_cell({"team": "web"})))
+    src = FocusSource("f", FocusConfig(path="*.csv", tags=["*"]), ctx(tmp_path))
+    result = fetch(src, T, T + timedelta(days=1))
+    assert result.errors == []
+    assert {
+        (key_get(p.key, "tag.Team"), key_get(p.key, "tag.team"), p.amount)
+        for p in result.all_points("f")
+    } == {("web", "", Decimal(2)), ("", "web", Decimal(3))}
+
+
+def test_a_nul_tag_key_costs_its_tag_not_the_file(tmp_path):
+    (tmp_path / "a.csv").write_text(
+        HEADER + row(cost="2", tags=tags_cell({"\u0000": None, "team": "web"}))
+    )
+    src = FocusSource("f", FocusConfig(path="*.csv", tags=["*"]), ctx(tmp_path))
+    result = fetch(src, T, T + timedelta(days=1))
+    (error,) = result.errors
+    assert "a.csv:2: tag '\\x00' dropped" in error
+    (point,) = result.all_points("f")
+    assert point.amount == Decimal(2) and key_get(point.key, "tag.team") == "web"
+
+
+def test_nothing_covered_names_the_files_that_failed(tmp_path):
+    (tmp_path / "good.csv").write_text(HEADER + row(cost="2"))
+    (tmp_path / "bad1.csv").write_text("ChargePeriodStart\n2024-09-10\n")
+    src = FocusSource("f", FocusConfig(path="*.csv"), ctx(tmp_path))
+    result = fetch(src, T, T + timedelta(days=1))
+    bad1 = str(tmp_path / "bad1.csv")
+    assert result.errors[-1] == (
+        f"source f: nothing covered this cycle: {bad1} failed and may hold any window"
+    )
+    assert result.coverage == [] and result.all_points("f") == []
+    for n in range(2, 6):
+        (tmp_path / f"bad{n}.csv").write_text("ChargePeriodStart\n2024-09-10\n")
+    result = fetch(src, T, T + timedelta(days=1))
+    named = ", ".join(str(tmp_path / f"bad{n}.csv") for n in range(1, 4))
+    assert result.errors[-1] == (
+        f"source f: nothing covered this cycle: {named} and 2 more file(s) failed "
+        "and may hold any window"
+    )
