@@ -289,10 +289,13 @@ class CostDetector:
         times = first + np.arange(lo, stop, dtype=np.int64) * step_s
         month_ref = month_adj = None
         if p.monthly:
-            # with month_days, also the month-back slot scaled by this slot's usual level
-            # over that slot's (a month-back Sunday explains a month-start Wednesday's rise)
+            # with month_days or on daily data, also the month-back slot scaled by this
+            # slot's usual level over that slot's (a month-back Sunday explains a
+            # month-start Wednesday's rise); hourly data without month_days keeps the raw
+            # month back alone (scaled too, it hid level shifts under heavy hourly noise)
             weeks_ahead = min(3, (self._month(step) * 28 // 31 - 1) // period)
-            ahead = (period, weeks_ahead if p.month_days is not None else 0)
+            scaled = p.month_days is not None or not sub_daily
+            ahead = (period, weeks_ahead if scaled else 0)
             month_ref, back_level = month_back(values, times, base, step_s, p.month_days, ahead)
             if back_level is not None:  # a slot that usually costs nothing scales nothing
                 usual = np.where(back_level > 0, back_level, np.nan)

@@ -745,3 +745,33 @@ def test_a_daily_series_day_without_cost_is_no_excuse_for_a_later_drop():
     for row in flagged:
         hits = np.nonzero(row)[0] + 110
         assert hits.size and 130 <= hits[0] <= 132
+
+
+# bench/rules/cost-daily.toml
+DAILY = {"budget": "1/year", "calibration": 56 * D, "shift_windows": 3, "hold": 3 * D}
+DAILY |= {"shift_margin": 0.05, "active_share": 0.1, "active_windows": 3, "direction": "both"}
+
+
+def daily(days: int, sigma: float, seed: int, n: int = 1, weekend: float = 1.0) -> np.ndarray:
+    """Daily spend from T0 (a Monday): weekends at ``weekend``, lognormal noise."""
+    t = np.arange(days)
+    shape = np.where(t % 7 < 5, 1.0, weekend)
+    rng = np.random.default_rng(seed)
+    return np.asarray(1000 * shape * rng.lognormal(0, sigma, (n, days)))
+
+
+def day_index(date: str) -> int:
+    return int((np.datetime64(date) - np.datetime64(T0.date())).astype(int))
+
+
+def test_daily_a_month_start_charge_on_a_weekday_is_explained_by_a_weekend_month_back():
+    # the 1st costs twice its day; Nov 1 is a Sunday (weekends at half), Dec 1 a Tuesday:
+    # the month back, scaled by the two days' usual levels, explains December's
+    values = daily(110, 0.03, seed=51, n=2, weekend=0.5)
+    firsts = [day_index(d) for d in ("2026-10-01", "2026-11-01", "2026-12-01")]
+    values[0, firsts] *= 2
+    values[1, firsts[-1]] *= 2  # only December's: news
+    dec1 = firsts[-1]
+    flagged = flags(values, dec1, D, **DAILY)
+    assert not flagged[0, :7].any()
+    assert flagged[1, 0]
