@@ -40,7 +40,9 @@ a steady trend is not a change; ``month_days`` keeps the month-back comparison t
 starts; ``holiday_from_midnight`` lets only a day low from its start pass as a holiday;
 ``irregular_share`` judges series whose runs come at shifting hours (training runs, ad hoc
 jobs) against their own runs: their largest amount, their longest run, their floor, and
-their schedule when they keep one.
+their schedule when they keep one; ``rise_offset`` judges increases with a larger offset,
+so a rise is weighed by money against the series' typical amount (a quiet hour that
+triples from a few percent of a busy one is no news).
 """
 
 from __future__ import annotations
@@ -395,6 +397,11 @@ class CostDetector:
                     q_hi = np.where(np.isnan(q_hi) & act, usual_hi, q_hi)
                     r_up = np.where(act, np.log((obs + cc) / (q_hi + cc)), r)
                     r_dn = np.where(act, np.log((obs + cc) / (q_lo + cc)), r)
+                c_up = cc
+                if p.rise_offset is not None:  # rises weighed by money against the
+                    # series' typical amount (quiet hours are noisy in ratio, cheap in money)
+                    c_up = np.where(act, cc, (p.rise_offset * c / p.offset)[:, None])
+                    r_up = np.where(act, r_up, np.log((obs + c_up) / (med + c_up)))
                 if month_ref is not None:  # explained by the same slot a month ago
                     ref = month_ref[:, seg_lo - base : seg_hi - base]
                     r_up = explain(r_up, np.log((obs + cc) / (ref + cc)), np.fmin)
@@ -586,7 +593,7 @@ class CostDetector:
                     score = np.where(act & (x_j == 0), np.nan, score)
                 out.expected[:, j0:j1] = exp_j
                 band = np.where(sparse[:, None] & valid, 0.0, exp_j)
-                out.upper[:, j0:j1] = (band + cc) * np.exp(upper)[:, None] - cc
+                out.upper[:, j0:j1] = (band + c_up) * np.exp(upper)[:, None] - c_up
                 out.lower[:, j0:j1] = (exp_j + cc) * np.exp(lower)[:, None] - cc
                 out.score[:, j0:j1] = score
                 out.flagged[:, j0:j1] = valid & (score > 1.0)

@@ -194,6 +194,16 @@ class CostParams(DetectorParams):
         le=10,
         description="Offset c as a fraction of the series' recent mean (keeps zeros finite).",
     )
+    rise_offset: float | None = Field(
+        default=None,
+        gt=0,
+        le=10,
+        description="The offset of increases (default: `offset`): a larger one weighs a rise "
+        "by money against the series' typical amount, so a quiet hour that triples from a "
+        "few percent of a busy one is no news while a busy hour's rise is judged almost as "
+        "before; decreases keep `offset`. Series judged on their active windows "
+        "(`active_share`) are not affected.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> CostParams:

@@ -775,3 +775,21 @@ def test_daily_a_month_start_charge_on_a_weekday_is_explained_by_a_weekend_month
     flagged = flags(values, dec1, D, **DAILY)
     assert not flagged[0, :7].any()
     assert flagged[1, 0]
+
+
+def test_rise_offset_weighs_a_quiet_hour_rise_by_money():
+    # hours 00-05 cost 3 % of a busy hour: quadrupled for three hours they are still an
+    # eighth of one, news in ratio and not in money; a busy hour doubled is news either way
+    t = np.arange(9 * WEEK_H)
+    shape = np.where(t % 24 < 6, 0.03, 1.0)
+    rng = np.random.default_rng(61)
+    values = 100 * shape * rng.lognormal(0, 0.05, (2, t.size))
+    night = JUDGE + 3 * 24 + 2  # a Thursday, 02:00
+    values[0, night : night + 3] *= 4
+    values[1, night + 10 : night + 16] *= 2
+    rule: dict[str, Any] = {"budget": "1/year", "shift_windows": 6, "direction": "both"}
+    plain = flags(values, JUDGE, **rule)
+    weighed = flags(values, JUDGE, rise_offset=0.3, **rule)
+    assert plain[0].any() and not weighed[0].any()
+    assert weighed[1, night + 10 - JUDGE : night + 16 - JUDGE].any()
+    assert not weighed[1, : night + 10 - JUDGE].any()
