@@ -111,6 +111,7 @@ CASES: dict[str, list[Case]] = {
                 "active_share": 0.2,
                 "excursion_margin": 0.25,
                 "irregular_share": 0.2,
+                "rise_offset": 0.3,
                 "active_windows": 2,
                 "direction": "both",
             },
