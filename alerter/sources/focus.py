@@ -228,6 +228,7 @@ class FocusSource:
         skipped = 0
         # windows an unread delivery or an unreadable file may hold: unknown, not zero
         unknown = [period_range(p) for p in found.unread]
+        lost = unknown.count(None)  # unread deliveries of unknown period
         anywhere: list[str] = []  # failed files that may hold any window
         for obj in found.files:
             fresh = obj.url not in self._cache or (
@@ -253,7 +254,6 @@ class FocusSource:
         for url in [u for u in self._cache if u not in current]:
             del self._cache[url]  # deleted or replaced files: forget them
         if None in unknown:  # a failed part of unknown period: nothing is known
-            lost = sum(period_range(p) is None for p in found.unread)
             errors.append(
                 f"source {self.name}: nothing covered this cycle: {_culprits(anywhere, lost)}"
             )
