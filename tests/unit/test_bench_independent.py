@@ -39,6 +39,7 @@ from bench.heldout_sealed import (
 )
 from bench.heldout_shapes import BatchShape, inject_batch, shape_batch, shape_infra, shape_storage
 from bench.independent import (
+    AUDIT,
     BLIND,
     FAMILIES,
     FRESH,
@@ -245,7 +246,8 @@ def test_held_out_families_are_a_group_of_their_own() -> None:
     assert set(HELD_OUT) >= {"saas_customers", "infra_skus", "batch_ml", "storage"}
     assert any(not FAMILIES[name].hourly for name in HELD_OUT)
     assert not set(HELD_OUT) & set(TUNING)
-    assert set(HELD_OUT) | set(TUNING) | set(FRESH) | set(SEALED) | set(BLIND) == set(FAMILIES)
+    groups = set(HELD_OUT) | set(TUNING) | set(FRESH) | set(SEALED) | set(BLIND) | set(AUDIT)
+    assert groups == set(FAMILIES)
     assert choose_families(None) == TUNING
     assert choose_families("", held_out=True) == HELD_OUT
     assert choose_families(" storage,issue16 ") == ["storage", "issue16"]
