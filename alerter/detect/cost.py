@@ -413,6 +413,7 @@ class CostDetector:
                     ref = low_ref[:, seg_lo - base : seg_hi - base]
                     explained = np.log((obs + cc) / (ref + cc))
                     r_dn = np.where(act, r_dn, explain(r, explained, np.fmax))
+                r_long = r
                 if low_median is not None:  # by the lowest day's usual level (an
                     # intermittent series': its non-zero level), on a day low from 00:00
                     t0 = seg_lo - pad - lo
@@ -431,6 +432,9 @@ class CostDetector:
                     # values (under heavy noise that sits well below the normal)
                     explained = np.where(low_day, np.log((obs + cc) / (ref + cc)), -np.inf)
                     r_dn = explain(r_dn, explained, np.fmax)  # (r itself, dense series)
+                    # and in the long average: a holiday is one day (the next low day
+                    # is no holiday), so a lasting drop still fills it
+                    r_long = explain(r, explained, np.fmax)
                 past, rows_b = raw, np.zeros(0, np.int64)
                 top_b = floor_b = np.zeros(0)
                 if p.irregular_share is not None:  # bursts at shifting hours
@@ -455,12 +459,12 @@ class CostDetector:
                 cut = slice(span - 1, None)
                 cal_plain = r[:, cut][:, :cal]
                 center = order_stat(*sort_known(cal_plain), 0.5)
-                r_held = r  # the long decrease average: no weekend explanation
+                r_held = r_long  # the long decrease average: a holiday, no weekend
                 if p.center:  # from the series' own typical residual, only ever less alarming
                     mid = np.where(active | np.isnan(center), 0.0, center)[:, None]
                     r_up = r_up - np.fmax(mid, 0.0)  # a steady rise (a trend) is not a rise
                     r_dn = r_dn - np.fmin(mid, 0.0)  # a steady decline is not a drop
-                    r_held = r - np.fmin(mid, 0.0)
+                    r_held = r_long - np.fmin(mid, 0.0)
                 if dips is not None:  # and a window under 30 % of usual is a 70 % decrease,
                     # however deep (one zero window does not make six a decrease)
                     deep = dense[:, None] & (r < DIP)

@@ -149,9 +149,12 @@ class CostParams(DetectorParams):
     holiday_from_midnight: bool = Field(
         default=False,
         description="With `weekend_floor`, sub-daily data: the lowest-day explanation holds "
-        "only on a day that has looked like the lowest day since midnight (its windows where "
-        "the two differ nearer it than the normal) after a day that was not low itself (a "
-        "holiday is low all day; a drop that begins at 14:00 or lasts is not a holiday).",
+        "only on a day that has looked like the lowest day since it began (most of its "
+        "windows where the two differ nearer it than the normal) after a day that was not "
+        "low itself (a holiday is low all day, a nightly build in it aside; a drop that "
+        "begins at 14:00 or lasts is not a holiday). A series' day begins after its night "
+        "(4 hours that do not tell the two apart: an office in another time zone), else at "
+        "UTC midnight; a holiday also counts as the lowest day in the `hold` average.",
     )
     active_share: float | None = Field(
         default=None,

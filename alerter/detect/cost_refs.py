@@ -45,40 +45,74 @@ normal by the smallest decrease that alerts, for its days to pass as holidays (a
 series: about 5/7 of its busy hours; noise alone: a few per cent)."""
 
 
-HOLIDAY_START = 3
-"""A day's first telling windows that decide whether it passes as a holiday."""
+HOLIDAY_START = 6
+"""Telling windows that decide whether a day passes as a holiday: half of them decide
+(before that it passes), and a day before with half of them low is itself low."""
+
+NIGHT = 6
+"""A night: at least 1/NIGHT of a day (4 hours) of windows that do not tell a day from
+the week's lowest (a series' day begins after it)."""
 
 
 def holiday_like(
     r: FloatArray, gap: FloatArray, pos: np.ndarray, day: int, floor: float
 ) -> BoolArray:
     """Whether each column's day, so far, passes as a holiday (``pos[j]``: column j's
-    window index within its day, ``day`` windows a day): its windows since midnight where
-    the normal stands above the week's lowest day by the smallest decrease that alerts
-    (``gap`` over ``floor``, in log, from seasonal medians) were, over its first ``HOLIDAY_START`` of them, on average
-    nearer the lowest day than the normal (mean ``r + gap / 2`` <= 0; a drop that begins
-    later in the day follows ordinary ones), and
-    the day before was not itself low (mean ``r`` above ``-floor / 2``: a lasting drop is
-    not a holiday on its second day). Columns before 0 are left out."""
+    window index within its UTC day, ``day`` windows a day).
+
+    Telling windows are those where the normal stands above the week's lowest day by the
+    smallest decrease that alerts (``gap`` over ``floor``, in log, from seasonal medians).
+    A series' day begins at its first telling window after a night (``NIGHT`` of a day or
+    more without one: an office's day in its own time zone), or at UTC midnight when it
+    has had no night within the last day. The day passes as a holiday unless, once half
+    of ``HOLIDAY_START`` of its telling windows have told (until then it passes: a day's
+    first windows, billed in part or winding down from the night, say little), at least
+    half of them so far were nearer the normal than the lowest day (``r + gap / 2 > 0``:
+    a holiday keeps its scheduled jobs, a month-start fee or a nightly build, and a drop
+    that begins later in the day follows as many ordinary windows), and unless the day
+    before was itself low (most of at least half of ``HOLIDAY_START`` telling windows
+    nearer the lowest day: a lasting drop is not a holiday on its second day). Columns
+    before 0 are left out."""
     rows, cols = r.shape
-    telling = (gap > floor) & np.isfinite(r)  # windows where the two days differ
     at = np.arange(cols)
-    day0 = np.maximum(at - pos, 0)
+    day0 = np.broadcast_to(np.maximum(at - pos, 0), (rows, cols)).copy()
+    told_gap = np.broadcast_to(gap > floor, (rows, cols))
+    last = np.where(told_gap, at, -1)  # the last telling window so far
+    np.maximum.accumulate(last, axis=1, out=last)
+    night = max(1, day // NIGHT)
+    after = np.zeros((rows, cols), bool)  # a telling window after `night` without one
+    after[:, 1:] = told_gap[:, 1:] & (at[:-1] - last[:, :-1] >= night)
+    morning = np.where(after, at, -1)
+    np.maximum.accumulate(morning, axis=1, out=morning)
+    recent = (morning >= 0) & (at - morning < day)
+    day0 = np.where(recent, morning, day0)
+    telling = told_gap & np.isfinite(r)  # windows where the two days differ
+    here = np.broadcast_to(at + 1, (rows, cols))
+
+    def since(cum: np.ndarray, begin: np.ndarray) -> np.ndarray:
+        """Per column, the running total ``cum`` from ``begin`` to the column."""
+        out: np.ndarray = np.take_along_axis(cum, here, 1) - np.take_along_axis(cum, begin, 1)
+        return out
+
     seen = np.zeros((rows, cols + 1), np.int32)
     np.cumsum(telling, axis=1, out=seen[:, 1:])
-    first_few = telling & (seen[:, at + 1] - seen[:, day0] <= HOLIDAY_START)  # of its day
-    lean = np.zeros((rows, cols + 1))  # > 0: on average nearer the normal day
-    np.cumsum(np.where(first_few, r + gap / 2, 0.0), axis=1, out=lean[:, 1:])
-    ordinary = (seen[:, at + 1] > seen[:, day0]) & (lean[:, at + 1] - lean[:, day0] > 0)
-    known = np.isfinite(r)
-    sums = np.zeros((rows, cols + 1))
-    np.cumsum(np.where(known, r, 0.0), axis=1, out=sums[:, 1:])
-    counts = np.zeros((rows, cols + 1), np.int32)
-    np.cumsum(known, axis=1, out=counts[:, 1:])
+    near_normal = np.zeros((rows, cols + 1), np.int32)  # votes for an ordinary day
+    np.cumsum(telling & (r + gap / 2 > 0), axis=1, out=near_normal[:, 1:])
+    told = since(seen, day0)
+    # decided from half of HOLIDAY_START telling windows on (until then, as a holiday: a
+    # day's first windows, billed in part or winding down from the night, say little),
+    # by the day's telling windows so far: a holiday keeps its scheduled jobs (a nightly
+    # build), a drop from mid-day follows as many ordinary windows
+    decided = 2 * told >= HOLIDAY_START
+    ordinary = decided & (2 * since(near_normal, day0) >= told)
+    # the day before: low on most of its telling windows (at least half a day's start of
+    # them; a weekend day tells little against the week's lowest day)
+    lowish = np.zeros((rows, cols + 1), np.int32)
+    np.cumsum(telling & (r + gap / 2 <= 0), axis=1, out=lowish[:, 1:])
     first = np.maximum(day0 - day, 0)
-    n = counts[:, day0] - counts[:, first]
-    before = (sums[:, day0] - sums[:, first]) / np.maximum(n, 1)
-    low_before = (n > 0) & (before <= -floor / 2)
+    told_before = np.take_along_axis(seen, day0, 1) - np.take_along_axis(seen, first, 1)
+    low_votes = np.take_along_axis(lowish, day0, 1) - np.take_along_axis(lowish, first, 1)
+    low_before = (2 * told_before >= HOLIDAY_START) & (2 * low_votes > told_before)
     out: BoolArray = ~ordinary & ~low_before
     return out
 

@@ -348,9 +348,13 @@ def test_holiday_like_needs_a_day_low_since_midnight_after_a_day_that_was_not():
     mid_day = [0.0, 0.0, 0.0, 0.0, -1.0, -1.0]  # lower after three ordinary windows
     r = np.array([normal + low + low, normal + mid_day + normal])
     like = cost_refs.holiday_like(r, gap, pos, 6, 0.5)
-    assert like[0, 6:12].all()  # low since midnight after an ordinary day
-    assert not like[0, 12:18].any()  # a second low day: a lasting drop
-    assert like[1, 6] and not like[1, 7:12].any()  # ordinary from 01:00: no holiday
+    # the window that tells nothing ends the day before: the day begins after it
+    assert like[0, 7:12].all()  # low since its first telling window after an ordinary day
+    assert not like[0, 13:18].any()  # a second low day: a lasting drop
+    # ordinary from its first telling windows: no holiday once half of HOLIDAY_START
+    # have told (until then a decrease is explained by the lowest day)
+    decided = 7 + cost_refs.HOLIDAY_START // 2 - 1
+    assert like[1, 7:decided].all() and not like[1, decided:12].any()
 
 
 def test_excursion_margin_raises_the_bar_by_a_share_of_the_recent_largest_excursion():
@@ -793,3 +797,48 @@ def test_rise_offset_weighs_a_quiet_hour_rise_by_money():
     assert plain[0].any() and not weighed[0].any()
     assert weighed[1, night + 10 - JUDGE : night + 16 - JUDGE].any()
     assert not weighed[1, : night + 10 - JUDGE].any()
+
+
+def office(weeks: int, utc_offset: int, seed: int, n: int = 1) -> np.ndarray:
+    """Hourly desktops of an office ``utc_offset`` hours from UTC: 08:00-18:00 local on
+    weekdays at 100, weekends at 3 (a few machines left on), nothing at night, noise
+    10 %."""
+    local = np.arange(weeks * WEEK_H) + utc_offset
+    hour, weekday = local % 24, (local // 24) % 7
+    working = (hour >= 8) & (hour < 18) & (weekday < 5)
+    rng = np.random.default_rng(seed)
+    level = np.where(working, 100.0, np.where(weekday < 5, 0.0, 3.0))
+    return np.asarray(level * rng.lognormal(0, 0.1, (n, local.size)))
+
+
+def test_a_local_monday_holiday_in_another_time_zone_is_not_a_drop_but_a_lasting_drop_is():
+    # an office at UTC+12: its Monday runs from Sunday 12:00 UTC, so the Sunday before (in
+    # UTC) already holds the holiday's first hours; after a weekend, not a low weekday
+    offset = 12
+    values = office(9, offset, seed=80, n=2)
+    monday = JUDGE + 7 * 24 - offset  # local midnight of the judged part's second Monday
+    quiet = values[:, monday - 24 : monday]  # the Sunday before, local
+    values[:, monday : monday + 24] = quiet  # a public holiday, like a Sunday
+    values[1, monday + 24 : monday + 24 * 8] *= 0.03  # series 1 stays down for a week
+    rule: dict[str, Any] = {"direction": "down", "budget": "1/year", "hold": "3d"}
+    rule |= {"holiday_from_midnight": True, "drop_windows": 6, "min_change": 0.3}
+    rule |= {"active_share": 0.1}  # nights cost nothing: judged on the hours that cost
+    flagged = flags(values, JUDGE, **rule)
+    holiday = slice(monday - JUDGE - 12, monday - JUDGE + 24)
+    assert not flagged[0].any()  # nothing all along, the long average included
+    assert not flagged[1, holiday].any()
+    # the day after, a second low weekday, is no holiday: it alerts within its morning
+    tuesday = monday + 24 + 8 - JUDGE  # 08:00 local
+    assert flagged[1, tuesday : tuesday + 8].any()
+
+
+def test_holiday_like_is_not_undone_by_one_odd_window_at_the_start_of_the_day():
+    # a monthly fee billed in the first window of the month, on a day that is a holiday
+    pos = np.tile(np.arange(8), 2)
+    gap = np.tile([0.0, 0.0] + [2.0] * 6, 2)  # two night windows, six that tell
+    normal, holiday = [0.0] * 8, [0.0, 0.0, 5.0] + [-2.0] * 5  # a fee, then the holiday
+    later = [0.0, 0.0, 5.0, 0.0, 0.0, 0.0, -2.0, -2.0]  # a drop after an ordinary morning
+    r = np.array([normal + holiday, normal + later])
+    like = cost_refs.holiday_like(r, gap, pos, 8, 0.5)
+    assert like[0, 10:].all()  # the fee does not make it an ordinary day
+    assert not like[1, 12:].any()  # ordinary windows after the fee do
