@@ -121,14 +121,15 @@ class CostParams(DetectorParams):
     monthly: bool = Field(
         default=True,
         description="An increase must also exceed the same slot one calendar month back "
-        "(month-start billing, monthly jobs are not spikes).",
+        "(month-start billing, monthly jobs are not spikes); a month's last day is compared "
+        "with the last day of the month before (month-end accruals).",
     )
     month_days: int | None = Field(
         default=None,
         ge=1,
         le=31,
-        description="With `monthly`: only windows in the first this many days of a month are "
-        "compared with the month before (month-start billing); unset: every day (monthly jobs "
+        description="With `monthly`: only windows in the first this many days of a month (and "
+        "its last day) are compared with the month before (month-start billing); unset: every day (monthly jobs "
         "on any day). On other days a month back is often another weekday, which would "
         "explain away a real rise; so after the 1st only the month-back slot scaled by the "
         "two slots' usual levels explains (tier prices that reset on the 1st).",

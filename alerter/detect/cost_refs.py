@@ -163,8 +163,9 @@ def month_back(
 ) -> tuple[FloatArray, FloatArray | None]:
     """For padded columns ``base + i`` (window start ``times[i]``, epoch seconds), the
     value of the same slot one calendar month earlier (the month's last slot when the
-    earlier month is shorter); NaN where that lies before the frame, or, with ``days``,
-    where the window is not in the first ``days`` days of its month. With ``ahead =
+    earlier month is shorter; a month's last day against the earlier month's last day);
+    NaN where that lies before the frame, or, with ``days``, where the window is neither
+    in the first ``days`` days of its month nor in its last day. With ``ahead =
     (period, weeks)``, also the median of the known values ``period * k`` (k = 1..weeks)
     after each month-back slot (that slot's usual level, read only a month back: causal
     while ``period * weeks`` is under a month); else None."""
@@ -173,11 +174,17 @@ def month_back(
     this_month = month.astype("datetime64[s]")
     target = (month - 1).astype("datetime64[s]") + (ts - this_month)
     target = np.where(target >= this_month, this_month - np.timedelta64(step_s, "s"), target)
+    # a month's last day against the last day before it (a month-end accrual falls on
+    # the 30th of June and the 31st of May alike)
+    a_day = np.timedelta64(86400, "s")
+    last_day = (ts + a_day).astype("datetime64[M]") != month
+    next_month = (month + 1).astype("datetime64[s]")
+    target = np.where(last_day, this_month - (next_month - ts), target)
     back = ((ts - target).astype(np.int64) // step_s).astype(np.int64)
     cols = base + np.arange(times.size) - back
     ok = cols >= 0
     if days is not None:
-        ok &= (ts - this_month) < np.timedelta64(days * 86400, "s")
+        ok &= ((ts - this_month) < np.timedelta64(days * 86400, "s")) | last_day
     rows = values.shape[0]
     out = np.full((rows, times.size), np.nan)
     src = cols[ok]

@@ -842,3 +842,36 @@ def test_holiday_like_is_not_undone_by_one_odd_window_at_the_start_of_the_day():
     like = cost_refs.holiday_like(r, gap, pos, 8, 0.5)
     assert like[0, 10:].all()  # the fee does not make it an ordinary day
     assert not like[1, 12:].any()  # ordinary windows after the fee do
+
+
+def test_daily_a_month_end_accrual_is_explained_by_the_last_day_before():
+    # an accrual of three days' usage on each month's last day: November's (the 30th)
+    # follows October's on the 31st, not on October's 30th; an accrual only in November
+    # is news
+    values = daily(110, 0.03, seed=52, n=2)
+    ends = [day_index(d) for d in ("2026-09-30", "2026-10-31", "2026-11-30")]
+    values[0, ends] *= 3
+    values[1, ends[-1]] *= 3
+    nov30 = ends[-1]
+    flagged = flags(values, nov30 - 3, D, **DAILY)
+    assert not flagged[0].any()
+    assert flagged[1, 3]
+
+
+def test_month_back_pairs_last_days_and_keeps_them_with_month_days():
+    start = np.datetime64("2026-05-01T00:00:00", "s").astype(np.int64)
+    times = start + np.arange(0, 62 * 86400, 3600)
+    values = np.arange(times.size, dtype=float)[None, :]  # each window holds its index
+
+    def source(ref: np.ndarray, when: str) -> str | None:
+        at = int((np.datetime64(when, "s").astype(np.int64) - start) // 3600)
+        got = ref[0, at]
+        return None if np.isnan(got) else str(np.datetime64(int(start + got * 3600), "s"))
+
+    ref, _ = cost_refs.month_back(values, times, 0, 3600)
+    assert source(ref, "2026-06-30T05:00:00") == "2026-05-31T05:00:00"  # last days
+    assert source(ref, "2026-06-29T05:00:00") == "2026-05-29T05:00:00"  # same date
+    five, _ = cost_refs.month_back(values, times, 0, 3600, days=5)
+    assert source(five, "2026-06-30T05:00:00") == "2026-05-31T05:00:00"  # kept
+    assert source(five, "2026-06-15T05:00:00") is None
+    assert source(five, "2026-06-02T05:00:00") == "2026-05-02T05:00:00"
