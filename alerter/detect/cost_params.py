@@ -129,8 +129,8 @@ class CostParams(DetectorParams):
         ge=1,
         le=31,
         description="With `monthly`: only windows in the first this many days of a month (and "
-        "its last day) are compared with the month before (month-start billing); unset: every day (monthly jobs "
-        "on any day). On other days a month back is often another weekday, which would "
+        "its last day) are compared with the month before (month-start billing); unset: "
+        "every day (monthly jobs on any day). On other days a month back is often another weekday, which would "
         "explain away a real rise; so after the 1st only the month-back slot scaled by the "
         "two slots' usual levels explains (tier prices that reset on the 1st).",
     )

@@ -75,7 +75,7 @@ def holiday_like(
     before 0 are left out."""
     rows, cols = r.shape
     at = np.arange(cols)
-    day0 = np.broadcast_to(np.maximum(at - pos, 0), (rows, cols)).copy()
+    day0 = np.broadcast_to(np.maximum(at - pos, 0), (rows, cols))
     told_gap = np.broadcast_to(gap > floor, (rows, cols))
     last = np.where(told_gap, at, -1)  # the last telling window so far
     np.maximum.accumulate(last, axis=1, out=last)
@@ -89,29 +89,30 @@ def holiday_like(
     telling = told_gap & np.isfinite(r)  # windows where the two days differ
     here = np.broadcast_to(at + 1, (rows, cols))
 
-    def since(cum: np.ndarray, begin: np.ndarray) -> np.ndarray:
-        """Per column, the running total ``cum`` from ``begin`` to the column."""
-        out: np.ndarray = np.take_along_axis(cum, here, 1) - np.take_along_axis(cum, begin, 1)
+    def between(cum: np.ndarray, begin: np.ndarray, end: np.ndarray = here) -> np.ndarray:
+        """Per column, the running total ``cum`` over ``[begin, end)`` (default: from
+        ``begin`` to the column itself)."""
+        out: np.ndarray = np.take_along_axis(cum, end, 1) - np.take_along_axis(cum, begin, 1)
         return out
 
     seen = np.zeros((rows, cols + 1), np.int32)
     np.cumsum(telling, axis=1, out=seen[:, 1:])
     near_normal = np.zeros((rows, cols + 1), np.int32)  # votes for an ordinary day
     np.cumsum(telling & (r + gap / 2 > 0), axis=1, out=near_normal[:, 1:])
-    told = since(seen, day0)
+    told = between(seen, day0)
     # decided from half of HOLIDAY_START telling windows on (until then, as a holiday: a
     # day's first windows, billed in part or winding down from the night, say little),
     # by the day's telling windows so far: a holiday keeps its scheduled jobs (a nightly
     # build), a drop from mid-day follows as many ordinary windows
     decided = 2 * told >= HOLIDAY_START
-    ordinary = decided & (2 * since(near_normal, day0) >= told)
+    ordinary = decided & (2 * between(near_normal, day0) >= told)
     # the day before: low on most of its telling windows (at least half a day's start of
     # them; a weekend day tells little against the week's lowest day)
     lowish = np.zeros((rows, cols + 1), np.int32)
     np.cumsum(telling & (r + gap / 2 <= 0), axis=1, out=lowish[:, 1:])
     first = np.maximum(day0 - day, 0)
-    told_before = np.take_along_axis(seen, day0, 1) - np.take_along_axis(seen, first, 1)
-    low_votes = np.take_along_axis(lowish, day0, 1) - np.take_along_axis(lowish, first, 1)
+    told_before = between(seen, first, day0)
+    low_votes = between(lowish, first, day0)
     low_before = (2 * told_before >= HOLIDAY_START) & (2 * low_votes > told_before)
     out: BoolArray = ~ordinary & ~low_before
     return out
